@@ -1,0 +1,12 @@
+//! The exported `extern "C"` functions, grouped by topic.
+//!
+//! Every function here is written out by hand with `#[no_mangle]` (cbindgen
+//! cannot see macro-generated functions), wraps its body in
+//! [`ffi_status!`](crate::ffi_status) or [`ffi_value!`](crate::ffi_value), and
+//! has a doc comment written for C readers: it is copied into `nemo_relay.h`.
+
+pub mod debug;
+pub mod errors;
+pub mod json;
+pub mod strings;
+pub mod version;
