@@ -1,0 +1,198 @@
+//! Middleware: the callbacks that run around managed tool and LLM calls.
+//!
+//! Two families, by what they may change:
+//!
+//! * **Intercepts** change the real execution path.
+//!   - request intercept ([`RewriteFn`]): rewrites the real request; a
+//!     registration with `break_chain` stops later request intercepts;
+//!   - execution intercept ([`ExecFn`]): wraps the real callback and calls it
+//!     through [`Next`] zero, one or many times;
+//!   - LLM stream execution intercept: the same around a chunk stream.
+//! * **Guardrails** decide or redact.
+//!   - conditional execution ([`GuardFn`]): returns [`Verdict::Reject`] to
+//!     block the call (the first rejection wins);
+//!   - sanitize request / response ([`RewriteFn`]): rewrite only the payload
+//!     *emitted* on start/end events, never the real arguments or result.
+//!
+//! Every callback returns a [`Step`]: either a value that is ready now or a
+//! future. A pipeline whose middleware all return ready values completes in a
+//! single poll with no allocation for the future — this is what lets a
+//! binding run the whole pipeline synchronously on the caller's thread, and
+//! switch to asynchronous continuation only when a callback really returns a
+//! promise.
+
+pub(crate) mod next;
+mod step;
+
+use std::sync::Arc;
+
+pub use next::Next;
+pub use step::{BoxFuture, Step};
+
+use crate::error::Result;
+use crate::event::Json;
+use crate::id::Uuid;
+use crate::scope::ScopeStack;
+
+/// Decision of a conditional-execution guardrail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let the call proceed.
+    Allow,
+    /// Block the call; the string is the reason reported to the caller.
+    Reject(String),
+}
+
+/// Which kind of managed call middleware is running for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallKind {
+    /// A tool call.
+    Tool,
+    /// A unary LLM call.
+    Llm,
+    /// A streaming LLM call.
+    LlmStream,
+}
+
+impl CallKind {
+    /// Wire string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CallKind::Tool => "tool",
+            CallKind::Llm => "llm",
+            CallKind::LlmStream => "llm_stream",
+        }
+    }
+}
+
+/// What every middleware callback is told about the call it runs for.
+#[derive(Clone, Debug)]
+pub struct CallContext {
+    /// Tool name or LLM route name.
+    pub name: Arc<str>,
+    /// Kind of call.
+    pub kind: CallKind,
+    /// Uuid the call's start/end events will carry (reserved up front).
+    pub uuid: Uuid,
+    /// Parent scope of the call.
+    pub parent_uuid: Uuid,
+    /// Tool call id, when the caller supplied one.
+    pub tool_call_id: Option<Arc<str>>,
+    /// Model name, when the caller supplied one.
+    pub model_name: Option<Arc<str>>,
+    /// The stack the call was made on (for bindings that re-establish the
+    /// caller's scope context inside a callback).
+    pub stack: ScopeStack,
+}
+
+/// A conditional-execution guardrail over requests of type `R`.
+pub type GuardFn<R> = Arc<dyn Fn(&CallContext, &R) -> Step<Result<Verdict>> + Send + Sync>;
+
+/// A request intercept or sanitize guardrail: takes a value, returns the
+/// value to use instead.
+pub type RewriteFn<T> = Arc<dyn Fn(&CallContext, T) -> Step<Result<T>> + Send + Sync>;
+
+/// An execution intercept: gets the request and a [`Next`] to continue.
+pub type ExecFn<R, O> = Arc<dyn Fn(&CallContext, R, Next<R, O>) -> Step<Result<O>> + Send + Sync>;
+
+/// Wrap a plain synchronous guard closure.
+pub fn guard<R, F>(f: F) -> GuardFn<R>
+where
+    F: Fn(&CallContext, &R) -> Result<Verdict> + Send + Sync + 'static,
+{
+    Arc::new(move |ctx, req| Step::ready(f(ctx, req)))
+}
+
+/// Wrap a plain synchronous rewrite closure (request intercept, sanitizer).
+pub fn rewrite<T, F>(f: F) -> RewriteFn<T>
+where
+    F: Fn(&CallContext, T) -> Result<T> + Send + Sync + 'static,
+{
+    Arc::new(move |ctx, v| Step::ready(f(ctx, v)))
+}
+
+/// Wrap an async execution intercept closure.
+pub fn exec<R, O, F, Fut>(f: F) -> ExecFn<R, O>
+where
+    F: Fn(CallContext, R, Next<R, O>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<O>> + Send + 'static,
+{
+    Arc::new(move |ctx, req, next| Step::pending(f(ctx.clone(), req, next)))
+}
+
+/// An LLM request: headers plus the provider body.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LlmRequest {
+    /// HTTP-style headers (credentials are stripped from emitted copies).
+    pub headers: serde_json::Map<String, Json>,
+    /// Provider request body.
+    pub content: Json,
+}
+
+impl LlmRequest {
+    /// A request with no headers.
+    pub fn new(content: Json) -> Self {
+        LlmRequest {
+            headers: Default::default(),
+            content,
+        }
+    }
+
+    /// Header names never written to events (compared case-insensitively).
+    pub const CREDENTIAL_HEADERS: [&'static str; 7] = [
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-api-key",
+        "api-key",
+        "anthropic-api-key",
+        "x-goog-api-key",
+    ];
+
+    /// The event form `{"content": …, "headers": …}` with credential headers
+    /// removed.
+    pub fn to_event_json(&self) -> Json {
+        let headers: serde_json::Map<String, Json> = self
+            .headers
+            .iter()
+            .filter(|(k, _)| {
+                !Self::CREDENTIAL_HEADERS
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(k))
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        serde_json::json!({ "content": self.content, "headers": headers })
+    }
+
+    /// Parse the `{"content": …, "headers": {…}}` form used by bindings.
+    pub fn from_json(v: Json) -> Result<Self> {
+        match v {
+            Json::Object(mut m) => {
+                let headers = match m.remove("headers") {
+                    None | Some(Json::Null) => Default::default(),
+                    Some(Json::Object(h)) => h,
+                    Some(_) => {
+                        return Err(crate::RelayError::invalid(
+                            "LLM request 'headers' must be an object",
+                        ))
+                    }
+                };
+                let content = m.remove("content").unwrap_or(Json::Null);
+                if let Some(k) = m.keys().next() {
+                    return Err(crate::RelayError::invalid(format!(
+                        "unknown LLM request field '{k}' (expected 'content' and 'headers')"
+                    )));
+                }
+                Ok(LlmRequest { headers, content })
+            }
+            _ => Err(crate::RelayError::invalid(
+                "LLM request must be an object {content, headers}",
+            )),
+        }
+    }
+}
+
+/// A stream of JSON chunks (streaming LLM responses).
+pub type JsonStream =
+    std::pin::Pin<Box<dyn futures_core::Stream<Item = Result<Json>> + Send + 'static>>;

@@ -1,0 +1,424 @@
+//! The stages of one managed call, shared by tool, LLM and streaming calls.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::dispatch::SubscriberSet;
+use crate::error::{RelayError, Result};
+use crate::event::{merge_metadata, Json, ScopePhase};
+use crate::id::{uuid_v7_at, Uuid};
+use crate::middleware::{CallContext, CallKind, ExecFn, LlmRequest, Next, RewriteFn, Verdict};
+use crate::registry::{CallRegistries, Chain, Registrations};
+use crate::runtime::scopes::{check_name, check_object};
+use crate::runtime::Runtime;
+use crate::scope::handle::HandleData;
+use crate::scope::{Attributes, ScopeHandle, ScopeStack, ScopeType};
+use crate::time::Timestamp;
+
+/// Options of a managed (or manual) tool or LLM call. All default to none.
+#[derive(Clone, Debug, Default)]
+pub struct CallOptions {
+    /// Stack the call belongs to (default: [`ScopeStack::current`]).
+    pub stack: Option<ScopeStack>,
+    /// Explicit parent scope (default: the stack's top).
+    pub parent: Option<Uuid>,
+    /// Attribute flags (`remote`, `stateful`, `streaming` …).
+    pub attributes: Attributes,
+    /// Application data; emitted as the end payload when the call fails.
+    pub data: Option<Json>,
+    /// Metadata emitted on start and merged into the end event.
+    pub metadata: Option<Json>,
+    /// Tool calls: the model's tool call id (ATIF matches observations by it).
+    pub tool_call_id: Option<String>,
+    /// LLM calls: the model name.
+    pub model_name: Option<String>,
+}
+
+/// What differs between tool and LLM calls.
+pub(crate) trait Kind: Send + Sync + 'static {
+    type Req: Clone + Send + Sync + 'static;
+    const SCOPE: ScopeType;
+    const CALL: CallKind;
+    fn families(r: &Registrations) -> &CallRegistries<Self::Req>;
+    /// Start-event payload for a request.
+    fn payload(req: Self::Req) -> Json;
+}
+
+pub(crate) struct ToolKind;
+impl Kind for ToolKind {
+    type Req = Json;
+    const SCOPE: ScopeType = ScopeType::Tool;
+    const CALL: CallKind = CallKind::Tool;
+    fn families(r: &Registrations) -> &CallRegistries<Json> {
+        &r.tool
+    }
+    fn payload(req: Json) -> Json {
+        req
+    }
+}
+
+pub(crate) struct LlmKind;
+impl Kind for LlmKind {
+    type Req = LlmRequest;
+    const SCOPE: ScopeType = ScopeType::Llm;
+    const CALL: CallKind = CallKind::Llm;
+    fn families(r: &Registrations) -> &CallRegistries<LlmRequest> {
+        &r.llm
+    }
+    fn payload(req: LlmRequest) -> Json {
+        req.to_event_json()
+    }
+}
+
+/// One call in flight: its context and the registrations it saw at start.
+///
+/// One snapshot per call: middleware registered while a call runs applies to
+/// later calls, never to a stage of this one.
+pub(crate) struct Call<K: Kind> {
+    pub(crate) rt: Runtime,
+    pub(crate) ctx: CallContext,
+    pub(crate) global: Arc<Registrations>,
+    pub(crate) locals: Vec<Arc<Registrations>>,
+    /// `None` when nobody listens: no event is built, no sanitizer runs.
+    pub(crate) subs: Option<SubscriberSet>,
+    pub(crate) opts: CallOptions,
+    pub(crate) started_at: Timestamp,
+    _kind: PhantomData<K>,
+}
+
+impl<K: Kind> Call<K> {
+    pub(crate) fn prepare(rt: &Runtime, name: &str, opts: CallOptions) -> Result<Self> {
+        Self::build(rt, name, opts, None)
+    }
+
+    /// A call context for an existing handle (manual end of a call).
+    pub(crate) fn for_handle(
+        rt: &Runtime,
+        handle: &ScopeHandle,
+        stack: Option<ScopeStack>,
+    ) -> Result<Self> {
+        let opts = CallOptions {
+            stack,
+            parent: handle.parent_uuid(),
+            attributes: handle.attributes(),
+            data: handle.data().cloned(),
+            metadata: handle.metadata().cloned(),
+            tool_call_id: handle.tool_call_id().map(str::to_owned),
+            model_name: handle.model_name().map(str::to_owned),
+        };
+        Self::build(
+            rt,
+            handle.name(),
+            opts,
+            Some((handle.uuid(), handle.started_at())),
+        )
+    }
+
+    fn build(
+        rt: &Runtime,
+        name: &str,
+        mut opts: CallOptions,
+        existing: Option<(Uuid, Timestamp)>,
+    ) -> Result<Self> {
+        check_name(name, K::CALL.as_str())?;
+        check_object(&opts.metadata, "call metadata")?;
+        let stack = opts.stack.take().unwrap_or_else(ScopeStack::current);
+        let (top, locals) = stack.snapshot();
+        let global = rt.inner.global.load_full();
+        let subs = if rt.has_listeners() {
+            rt.subscribers_for(&locals)
+        } else {
+            None
+        };
+        let started_at = existing.map_or_else(Timestamp::now, |(_, t)| t);
+        let ctx = CallContext {
+            name: Arc::from(name),
+            kind: K::CALL,
+            uuid: existing.map_or_else(|| uuid_v7_at(started_at.unix_millis()), |(u, _)| u),
+            parent_uuid: opts.parent.unwrap_or(top),
+            tool_call_id: opts.tool_call_id.as_deref().map(Arc::from),
+            model_name: opts.model_name.as_deref().map(Arc::from),
+            stack,
+        };
+        Ok(Call {
+            rt: rt.clone(),
+            ctx,
+            global,
+            locals,
+            subs,
+            opts,
+            started_at,
+            _kind: PhantomData,
+        })
+    }
+
+    pub(crate) fn for_stream(mut self) -> Self {
+        self.ctx.kind = CallKind::LlmStream;
+        self
+    }
+
+    pub(crate) fn subscribers(&self) -> Option<&SubscriberSet> {
+        self.subs.as_ref()
+    }
+
+    fn chain<T: Clone>(
+        &self,
+        pick: impl Fn(&CallRegistries<K::Req>) -> &crate::registry::Registry<T>,
+    ) -> Chain<T> {
+        Chain::merge(pick(K::families(&self.global)), &self.locals, |r| {
+            pick(K::families(r))
+        })
+    }
+
+    /// Conditional-execution guardrails: the first rejection wins.
+    pub(crate) async fn admit(&self, req: &K::Req) -> Result<()> {
+        let chain = self.chain(|f| &f.conditional);
+        for entry in chain.iter() {
+            if let Verdict::Reject(reason) = (entry.callback)(&self.ctx, req).await? {
+                if let Some(subs) = &self.subs {
+                    let data = serde_json::json!({
+                        "rejected": true,
+                        "rejection_reason": reason,
+                        "guardrail": &*entry.name,
+                    });
+                    self.rt.emit_mark(
+                        subs,
+                        self.ctx.name.clone(),
+                        self.ctx.parent_uuid,
+                        Timestamp::now(),
+                        Some(ScopeType::Guardrail),
+                        Some(data),
+                        self.opts.metadata.clone(),
+                    );
+                }
+                return Err(RelayError::GuardrailRejected {
+                    guardrail: entry.name.to_string(),
+                    reason,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Request intercepts, folded in order; `break_chain` stops the fold.
+    pub(crate) async fn intercept(&self, mut req: K::Req) -> Result<K::Req> {
+        let chain = self.chain(|f| &f.request);
+        for entry in chain.iter() {
+            req = (entry.callback)(&self.ctx, req).await?;
+            if entry.break_chain {
+                break;
+            }
+        }
+        Ok(req)
+    }
+
+    /// Run a sanitizer chain over an emitted copy. On failure the payload is
+    /// omitted (never leaked unsanitized), the failure is counted, and the
+    /// reason is returned for the event's metadata.
+    pub(crate) async fn sanitize<T>(
+        &self,
+        chain: Chain<RewriteFn<T>>,
+        mut value: T,
+    ) -> (Option<T>, Option<String>) {
+        for entry in chain.iter() {
+            match (entry.callback)(&self.ctx, value).await {
+                Ok(v) => value = v,
+                Err(e) => {
+                    self.rt
+                        .inner
+                        .sanitizer_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    return (
+                        None,
+                        Some(format!("sanitizer '{}' failed: {e}", entry.name)),
+                    );
+                }
+            }
+        }
+        (Some(value), None)
+    }
+
+    pub(crate) fn handle(&self) -> ScopeHandle {
+        ScopeHandle(Arc::new(HandleData {
+            uuid: self.ctx.uuid,
+            parent_uuid: Some(self.ctx.parent_uuid),
+            name: self.ctx.name.clone(),
+            scope_type: K::SCOPE,
+            attributes: self.opts.attributes,
+            started_at: self.started_at,
+            data: self.opts.data.clone(),
+            metadata: self.opts.metadata.clone(),
+            tool_call_id: self.ctx.tool_call_id.clone(),
+            model_name: self.ctx.model_name.clone(),
+            stack_id: 0,
+        }))
+    }
+
+    /// Sanitize-request on a copy, then the start event.
+    pub(crate) async fn start(&self, req: &K::Req) -> ScopeHandle {
+        let handle = self.handle();
+        if let Some(subs) = &self.subs {
+            let chain = self.chain(|f| &f.sanitize_request);
+            let (data, failure) = self.sanitize(chain, req.clone()).await;
+            let meta = with_failure(handle.metadata().cloned(), failure);
+            self.rt.emit_scope(
+                subs,
+                &handle,
+                ScopePhase::Start,
+                self.started_at,
+                data.map(K::payload),
+                meta,
+            );
+        }
+        handle
+    }
+
+    /// Sanitize-response on a copy, then the success end event.
+    pub(crate) async fn finish_ok(
+        &self,
+        handle: &ScopeHandle,
+        output: Option<Json>,
+        extra: Option<Json>,
+        at: Option<Timestamp>,
+    ) {
+        let Some(subs) = &self.subs else { return };
+        let chain = self.chain(|f| &f.sanitize_response);
+        let (data, failure) = match output {
+            Some(out) => self.sanitize(chain, out).await,
+            None => (None, None),
+        };
+        let status = merge_metadata(
+            extra.as_ref(),
+            Some(serde_json::json!({"otel.status_code": "OK"})),
+        );
+        let meta = with_failure(merge_metadata(handle.metadata(), status), failure);
+        let ts = at.unwrap_or_else(|| Timestamp::now_after(handle.started_at()));
+        self.rt
+            .emit_scope(subs, handle, ScopePhase::End, ts, data, meta);
+    }
+
+    /// The failure end event: the call's `data` as payload, error status.
+    pub(crate) fn finish_err(
+        &self,
+        handle: &ScopeHandle,
+        err: &RelayError,
+        extra: Option<Json>,
+        at: Option<Timestamp>,
+    ) {
+        let Some(subs) = &self.subs else { return };
+        let mut status = serde_json::json!({
+            "otel.status_code": "ERROR",
+            "otel.status_description": err.to_string(),
+            "error.type": err.code().as_str(),
+        });
+        if let RelayError::Callback {
+            exception_type: Some(t),
+            ..
+        } = err
+        {
+            status["exception.type"] = Json::String(t.clone());
+        }
+        let status = merge_metadata(extra.as_ref(), Some(status));
+        let meta = merge_metadata(handle.metadata(), status);
+        let ts = at.unwrap_or_else(|| Timestamp::now_after(handle.started_at()));
+        self.rt.emit_scope(
+            subs,
+            handle,
+            ScopePhase::End,
+            ts,
+            handle.data().cloned(),
+            meta,
+        );
+    }
+
+    /// Execution intercepts around the callback, inside the call's child
+    /// stack, then the end event. A drop guard records cancellation.
+    pub(crate) async fn run<F, Fut>(
+        &self,
+        handle: ScopeHandle,
+        chain: Chain<ExecFn<K::Req, Json>>,
+        req: K::Req,
+        func: F,
+    ) -> Result<Json>
+    where
+        F: Fn(K::Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Json>> + Send + 'static,
+    {
+        let mut guard = CancelGuard::new(self, &handle);
+        let out = self.execute(&handle, chain, req, func).await;
+        guard.disarm();
+        match &out {
+            Ok(v) => {
+                self.finish_ok(&handle, self.subs.as_ref().map(|_| v.clone()), None, None)
+                    .await
+            }
+            Err(e) => self.finish_err(&handle, e, None, None),
+        }
+        out
+    }
+
+    pub(crate) async fn execute<O, F, Fut>(
+        &self,
+        handle: &ScopeHandle,
+        chain: Chain<ExecFn<K::Req, O>>,
+        req: K::Req,
+        func: F,
+    ) -> Result<O>
+    where
+        O: Send + 'static,
+        F: Fn(K::Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O>> + Send + 'static,
+    {
+        let child = self.ctx.stack.child(handle.clone());
+        if chain.is_empty() {
+            return child.scope(func(req)).await;
+        }
+        let next = Next::start(chain, super::terminal(func), self.ctx.clone());
+        child.scope(next.run(req)).await
+    }
+}
+
+fn with_failure(meta: Option<Json>, failure: Option<String>) -> Option<Json> {
+    match failure {
+        None => meta,
+        Some(f) => merge_metadata(
+            meta.as_ref(),
+            Some(serde_json::json!({ "nemo_relay.sanitizer_error": f })),
+        ),
+    }
+}
+
+/// Emits a "cancelled" end event if the call's future is dropped between its
+/// start event and its completion.
+pub(crate) struct CancelGuard<'a, K: Kind> {
+    call: &'a Call<K>,
+    handle: &'a ScopeHandle,
+    armed: bool,
+}
+
+impl<'a, K: Kind> CancelGuard<'a, K> {
+    pub(crate) fn new(call: &'a Call<K>, handle: &'a ScopeHandle) -> Self {
+        CancelGuard {
+            call,
+            handle,
+            armed: true,
+        }
+    }
+    pub(crate) fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl<K: Kind> Drop for CancelGuard<'_, K> {
+    fn drop(&mut self) {
+        if self.armed {
+            let err = RelayError::Cancelled(format!(
+                "{} call dropped before completion",
+                K::CALL.as_str()
+            ));
+            self.call.finish_err(self.handle, &err, None, None);
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Building and enqueueing events.
+
+use std::sync::Arc;
+
+use crate::dispatch::SubscriberSet;
+use crate::event::{Event, EventKind, Json, ScopePhase};
+use crate::id::{uuid_v7_at, Uuid};
+use crate::registry::Registrations;
+use crate::runtime::Runtime;
+use crate::scope::{ScopeHandle, ScopeType};
+use crate::time::Timestamp;
+
+impl Runtime {
+    /// The subscribers an event emitted now, with these scope-local
+    /// registrations visible, goes to; `None` when there are none.
+    pub(crate) fn subscribers_for(&self, locals: &[Arc<Registrations>]) -> Option<SubscriberSet> {
+        let global = self.inner.global.load();
+        let local_count: usize = locals.iter().map(|l| l.subscriber_set.len()).sum();
+        if local_count == 0 {
+            return (!global.subscriber_set.is_empty()).then(|| global.subscriber_set.clone());
+        }
+        let all: Vec<_> = global
+            .subscriber_set
+            .iter()
+            .chain(locals.iter().flat_map(|l| l.subscriber_set.iter()))
+            .cloned()
+            .collect();
+        Some(all.into())
+    }
+
+    pub(crate) fn enqueue(&self, event: Event, subs: &SubscriberSet) {
+        self.inner.dispatcher.enqueue(event, subs.clone());
+    }
+
+    /// Emit the start or end event of a scope-like handle.
+    pub(crate) fn emit_scope(
+        &self,
+        subs: &SubscriberSet,
+        handle: &ScopeHandle,
+        phase: ScopePhase,
+        timestamp: Timestamp,
+        data: Option<Json>,
+        metadata: Option<Json>,
+    ) {
+        let event = Event {
+            kind: EventKind::Scope {
+                phase,
+                attributes: handle.attributes(),
+            },
+            uuid: handle.uuid(),
+            parent_uuid: handle.parent_uuid(),
+            timestamp,
+            name: handle.name_arc(),
+            category: Some(handle.scope_type()),
+            category_profile: profile(handle),
+            data,
+            data_schema: None,
+            metadata,
+        };
+        self.enqueue(event, subs);
+    }
+
+    /// Emit a mark.
+    #[allow(clippy::too_many_arguments)] // internal: one call per mark kind
+    pub(crate) fn emit_mark(
+        &self,
+        subs: &SubscriberSet,
+        name: Arc<str>,
+        parent: Uuid,
+        timestamp: Timestamp,
+        category: Option<ScopeType>,
+        data: Option<Json>,
+        metadata: Option<Json>,
+    ) {
+        let event = Event {
+            kind: EventKind::Mark,
+            uuid: uuid_v7_at(timestamp.unix_millis()),
+            parent_uuid: Some(parent),
+            timestamp,
+            name,
+            category,
+            category_profile: None,
+            data,
+            data_schema: None,
+            metadata,
+        };
+        self.enqueue(event, subs);
+    }
+}
+
+/// `category_profile` of a handle: `{}` for tools/LLMs (plus `tool_call_id`
+/// / `model_name` when known), `null` for plain scopes.
+pub(crate) fn profile(handle: &ScopeHandle) -> Option<Json> {
+    match handle.scope_type() {
+        ScopeType::Tool | ScopeType::Llm => {
+            let mut m = serde_json::Map::new();
+            if let Some(id) = handle.tool_call_id() {
+                m.insert("tool_call_id".into(), Json::String(id.to_owned()));
+            }
+            if let Some(model) = handle.model_name() {
+                m.insert("model_name".into(), Json::String(model.to_owned()));
+            }
+            Some(Json::Object(m))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,230 @@
+//! [`Runtime`]: registries + dispatcher, the object every API hangs off.
+//!
+//! Most programs use the process-wide [`Runtime::global`]; tests and
+//! embedders that need isolation create their own with [`Runtime::new`] or
+//! [`Runtime::with_config`]. Cloning a runtime shares it.
+
+mod emit;
+pub(crate) mod scopes;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+
+use crate::dispatch::{Counted, Dispatcher, DispatcherStats};
+use crate::error::{RelayError, Result};
+use crate::registry::{Family, Middleware, Registration, Registrations};
+use crate::scope::ScopeStack;
+
+pub use scopes::{MarkOptions, PopOptions, ScopeOptions};
+
+/// Runtime settings.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Capacity of the event queue; events beyond it are dropped and counted.
+    /// Default 65 536.
+    pub queue_capacity: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            queue_capacity: crate::dispatch::DEFAULT_QUEUE_CAPACITY,
+        }
+    }
+}
+
+/// Counters of the runtime (dispatcher plus pipeline).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Dispatcher counters.
+    pub dispatcher: DispatcherStats,
+    /// Sanitize guardrails that failed (their payload was omitted).
+    pub sanitizer_failures: u64,
+}
+
+pub(crate) struct Inner {
+    pub(crate) global: ArcSwap<Registrations>,
+    /// Serializes writers (registration is rare; reads never take it).
+    write_lock: Mutex<()>,
+    /// Live subscriber registrations (global and scope-local).
+    pub(crate) listeners: Arc<AtomicUsize>,
+    pub(crate) dispatcher: Dispatcher,
+    pub(crate) sanitizer_failures: AtomicU64,
+}
+
+/// The agent runtime. See the [crate docs](crate).
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Runtime {
+    /// A new runtime with default settings.
+    pub fn new() -> Self {
+        Self::with_config(RuntimeConfig::default())
+    }
+
+    /// A new runtime with `config`.
+    pub fn with_config(config: RuntimeConfig) -> Self {
+        Runtime {
+            inner: Arc::new(Inner {
+                global: ArcSwap::from_pointee(Registrations::default()),
+                write_lock: Mutex::new(()),
+                listeners: Arc::new(AtomicUsize::new(0)),
+                dispatcher: Dispatcher::new(config.queue_capacity),
+                sanitizer_failures: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The process-wide runtime that bindings share.
+    pub fn global() -> &'static Runtime {
+        static GLOBAL: OnceLock<Runtime> = OnceLock::new();
+        GLOBAL.get_or_init(Runtime::new)
+    }
+
+    /// Whether any subscriber (global or scope-local) is registered. When
+    /// not, emitting an event costs exactly this one atomic load.
+    #[inline]
+    pub fn has_listeners(&self) -> bool {
+        self.inner.listeners.load(Ordering::Relaxed) != 0
+    }
+
+    /// Register a callback, globally or (with [`Registration::in_scope`])
+    /// owned by an open scope of the current (or given) stack.
+    ///
+    /// Errors: `already_exists` for a duplicate name in that registry,
+    /// `not_found` if the owning scope is not open on the stack,
+    /// `invalid_argument` for an empty name.
+    pub fn register(&self, reg: Registration) -> Result<()> {
+        let Registration {
+            name,
+            priority,
+            break_chain,
+            scope,
+            stack,
+            middleware,
+        } = reg;
+        let middleware = match middleware {
+            Middleware::Subscriber(s) => {
+                Middleware::Subscriber(Counted::wrap(s, self.inner.listeners.clone()))
+            }
+            other => other,
+        };
+        let _w = self.inner.write_lock.lock();
+        match scope {
+            None => {
+                let next =
+                    self.inner
+                        .global
+                        .load()
+                        .inserted(&name, priority, break_chain, middleware)?;
+                self.inner.global.store(Arc::new(next));
+            }
+            Some(uuid) => {
+                let stack = stack.unwrap_or_else(ScopeStack::current);
+                let frame = stack.find_frame(uuid).ok_or_else(|| {
+                    RelayError::NotFound(format!("scope {uuid} is not open on this stack"))
+                })?;
+                let current = frame.locals().unwrap_or_default();
+                let next = current.inserted(&name, priority, break_chain, middleware)?;
+                frame.set_locals(Some(Arc::new(next)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove a global registration. Returns whether one was removed.
+    pub fn deregister(&self, family: Family, name: &str) -> bool {
+        let _w = self.inner.write_lock.lock();
+        match self.inner.global.load().removed(family, name) {
+            Some(next) => {
+                self.inner.global.store(Arc::new(next));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Remove a scope-local registration owned by scope `scope` on `stack`
+    /// (default: current). `Err(not_found)` if the scope is not open.
+    pub fn deregister_local(
+        &self,
+        family: Family,
+        name: &str,
+        scope: crate::id::Uuid,
+        stack: Option<&ScopeStack>,
+    ) -> Result<bool> {
+        let stack = stack.cloned().unwrap_or_else(ScopeStack::current);
+        let frame = stack.find_frame(scope).ok_or_else(|| {
+            RelayError::NotFound(format!("scope {scope} is not open on this stack"))
+        })?;
+        let _w = self.inner.write_lock.lock();
+        let Some(current) = frame.locals() else {
+            return Ok(false);
+        };
+        match current.removed(family, name) {
+            Some(next) => {
+                frame.set_locals(if next.is_empty() {
+                    None
+                } else {
+                    Some(Arc::new(next))
+                });
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Names of the global registrations of `family`, in run order.
+    pub fn registrations(&self, family: Family) -> Vec<Arc<str>> {
+        self.inner.global.load().names(family)
+    }
+
+    /// Block until every event emitted before this call has been delivered.
+    /// From inside a subscriber it returns at once.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.dispatcher.flush()
+    }
+
+    /// [`flush`](Self::flush) with a timeout.
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        self.inner.dispatcher.flush_timeout(Some(timeout))
+    }
+
+    /// The dispatcher (for bindings that need non-blocking flush).
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.inner.dispatcher
+    }
+
+    /// Deliver everything queued and stop delivery. Idempotent.
+    pub fn shutdown(&self) -> Result<()> {
+        self.inner.dispatcher.shutdown()
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> RuntimeStats {
+        RuntimeStats {
+            dispatcher: self.inner.dispatcher.stats(),
+            sanitizer_failures: self.inner.sanitizer_failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}

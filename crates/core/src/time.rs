@@ -1,0 +1,121 @@
+//! Event timestamps: nanoseconds since the Unix epoch, serialized as RFC 3339.
+//!
+//! The wire form is `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (UTC, always nine
+//! fractional digits), which ATOF readers accept and which sorts
+//! lexicographically. Formatting is done by hand because it sits on the
+//! serialization path of every exported event.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A UTC instant with nanosecond precision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(d) => Timestamp(d.as_nanos() as i64),
+            Err(e) => Timestamp(-(e.duration().as_nanos() as i64)),
+        }
+    }
+
+    /// Build from nanoseconds since the epoch.
+    pub const fn from_unix_nanos(nanos: i64) -> Self {
+        Timestamp(nanos)
+    }
+
+    /// Build from microseconds since the epoch (the ATOF integer form).
+    pub const fn from_unix_micros(micros: i64) -> Self {
+        Timestamp(micros.saturating_mul(1000))
+    }
+
+    /// Nanoseconds since the epoch.
+    pub const fn unix_nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Milliseconds since the epoch (for UUID v7).
+    pub const fn unix_millis(self) -> u64 {
+        if self.0 < 0 {
+            0
+        } else {
+            (self.0 / 1_000_000) as u64
+        }
+    }
+
+    /// `now`, but strictly after `start` by at least one microsecond, so an end
+    /// event never sorts before (or equal to) its start event.
+    pub fn now_after(start: Timestamp) -> Self {
+        let now = Self::now();
+        if now.0 >= start.0 + 1000 {
+            now
+        } else {
+            Timestamp(start.0 + 1000)
+        }
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+/// Howard Hinnant's well-known `civil_from_days` arithmetic.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000);
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        )
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339_utc_with_nanoseconds() {
+        // 2026-03-01T12:34:56.123456789Z
+        let t = Timestamp::from_unix_nanos(1_772_368_496_123_456_789);
+        assert_eq!(t.to_string(), "2026-03-01T12:34:56.123456789Z");
+        assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            Timestamp::from_unix_micros(951_782_400_000_000).to_string(),
+            "2000-02-29T00:00:00.000000000Z"
+        );
+    }
+
+    #[test]
+    fn end_timestamps_are_strictly_after_their_start() {
+        let start = Timestamp::now();
+        let far = Timestamp(start.0 + 10_000_000_000);
+        assert!(Timestamp::now_after(far) > far);
+        assert!(Timestamp::now_after(start) > start);
+    }
+}
