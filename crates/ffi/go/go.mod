@@ -1,0 +1,3 @@
+module nemo-relay/ffi/go/nemorelay
+
+go 1.21
