@@ -1,0 +1,23 @@
+"""Python binding of the nemo-relay C ABI.
+
+It loads the same ``libnemo_relay_ffi`` shared library that C and Go use
+(see :mod:`nemo_relay._loader` for how it is found), so every language in
+one process talks to one runtime.
+
+Failures raise :class:`RelayError`, whose ``code`` is a :class:`Status`.
+"""
+
+from ._api import abi_version, normalize_json, status_name, version
+from ._ffi import ABI_VERSION
+from .errors import RelayError
+from .status import Status
+
+__all__ = [
+    "ABI_VERSION",
+    "RelayError",
+    "Status",
+    "abi_version",
+    "normalize_json",
+    "status_name",
+    "version",
+]
