@@ -62,6 +62,14 @@ impl<T> Clone for Registry<T> {
     }
 }
 
+impl<T> std::fmt::Debug for Registry<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.entries.iter().map(|e| (&*e.name, e.priority)))
+            .finish()
+    }
+}
+
 impl<T> Default for Registry<T> {
     fn default() -> Self {
         Registry {

@@ -1,0 +1,324 @@
+//! Scope stack behaviour.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nemo_relay_core::executor::block_on;
+use nemo_relay_core::scope::isolate;
+use nemo_relay_core::{
+    middleware, CallOptions, ErrorCode, Json, Middleware, PopOptions, Registration, Runtime,
+    ScopeOptions, ScopeStack, ScopeType, Verdict,
+};
+use serde_json::json;
+use support::{data, Recorder};
+
+fn push(rt: &Runtime, stack: &ScopeStack, name: &str) -> nemo_relay_core::ScopeHandle {
+    rt.push_scope(
+        name,
+        ScopeType::Function,
+        ScopeOptions {
+            stack: Some(stack.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn pop(
+    rt: &Runtime,
+    stack: &ScopeStack,
+    h: &nemo_relay_core::ScopeHandle,
+) -> nemo_relay_core::Result<()> {
+    rt.pop_scope(
+        h,
+        PopOptions {
+            stack: Some(stack.clone()),
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn nested_scopes_name_their_enclosing_scope_as_parent() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let a = push(&rt, &stack, "a");
+    let b = push(&rt, &stack, "b");
+    assert_eq!(a.parent_uuid(), Some(stack.root_uuid()));
+    assert_eq!(b.parent_uuid(), Some(a.uuid()));
+    assert_eq!(stack.top(), b);
+    assert_eq!(stack.scopes(), vec![a, b]);
+}
+
+#[test]
+fn popping_a_scope_that_is_not_on_top_fails_and_changes_nothing() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let a = push(&rt, &stack, "a");
+    let b = push(&rt, &stack, "b");
+    let err = pop(&rt, &stack, &a).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ScopeNotOnTop);
+    assert!(err.to_string().contains("'a'") && err.to_string().contains("'b'"));
+    assert_eq!(stack.scopes(), vec![a.clone(), b.clone()]);
+    pop(&rt, &stack, &b).unwrap();
+    pop(&rt, &stack, &a).unwrap();
+    assert_eq!(stack.depth(), 0);
+}
+
+#[test]
+fn popping_a_scope_twice_reports_not_found() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let a = push(&rt, &stack, "a");
+    pop(&rt, &stack, &a).unwrap();
+    assert_eq!(
+        pop(&rt, &stack, &a).unwrap_err().code(),
+        ErrorCode::NotFound
+    );
+}
+
+#[test]
+fn popping_a_scope_from_another_stack_is_a_foreign_scope_error() {
+    let rt = Runtime::new();
+    let s1 = ScopeStack::new();
+    let s2 = ScopeStack::new();
+    let a = push(&rt, &s1, "a");
+    let b = push(&rt, &s2, "b");
+    assert_eq!(
+        pop(&rt, &s2, &a).unwrap_err().code(),
+        ErrorCode::ForeignScope
+    );
+    assert_eq!(s2.top(), b);
+    assert_eq!(s1.top(), a);
+}
+
+#[test]
+fn the_implicit_root_cannot_be_popped() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let root = stack.top();
+    assert_eq!(
+        pop(&rt, &stack, &root).unwrap_err().code(),
+        ErrorCode::RootScope
+    );
+}
+
+#[test]
+fn a_fork_inherits_open_scopes_but_cannot_pop_them_and_does_not_leak_back() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let a = push(&rt, &stack, "a");
+    let fork = stack.fork();
+    assert_eq!(fork.top(), a);
+    assert_eq!(
+        pop(&rt, &fork, &a).unwrap_err().code(),
+        ErrorCode::ForeignScope
+    );
+    let inner = push(&rt, &fork, "inner");
+    assert_eq!(inner.parent_uuid(), Some(a.uuid()));
+    assert_eq!(
+        stack.top(),
+        a,
+        "the original stack never sees the fork's scopes"
+    );
+    pop(&rt, &fork, &inner).unwrap();
+}
+
+#[test]
+fn empty_scope_names_are_rejected() {
+    let rt = Runtime::new();
+    let err = rt
+        .push_scope("", ScopeType::Agent, ScopeOptions::default())
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+}
+
+#[test]
+fn the_current_stack_is_per_thread_by_default() {
+    let rt = Runtime::new();
+    let here = rt
+        .push_scope("main-thread", ScopeType::Agent, ScopeOptions::default())
+        .unwrap();
+    let other_top = std::thread::spawn(|| ScopeStack::current().top().name().to_owned())
+        .join()
+        .unwrap();
+    assert_eq!(other_top, "root");
+    rt.pop_scope(&here, PopOptions::default()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_tokio_tasks_keep_separate_parents() {
+    let rt = Runtime::new();
+    let agent = rt
+        .push_scope("agent", ScopeType::Agent, ScopeOptions::default())
+        .unwrap();
+    let stack = ScopeStack::current();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let rt = rt.clone();
+        let task = stack.fork().scope(async move {
+            let outer = rt
+                .push_scope(
+                    &format!("task-{i}"),
+                    ScopeType::Function,
+                    ScopeOptions::default(),
+                )
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis((i % 5) as u64)).await;
+            let inner = rt
+                .push_scope("step", ScopeType::Function, ScopeOptions::default())
+                .unwrap();
+            tokio::task::yield_now().await;
+            assert_eq!(inner.parent_uuid(), Some(outer.uuid()));
+            rt.pop_scope(&inner, PopOptions::default()).unwrap();
+            rt.pop_scope(&outer, PopOptions::default()).unwrap();
+            outer.parent_uuid()
+        });
+        tasks.push(tokio::spawn(task));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Some(agent.uuid()));
+    }
+    assert_eq!(stack.top(), agent);
+}
+
+#[tokio::test]
+async fn isolate_gives_each_branch_its_own_stack() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let branch = |name: &'static str| {
+        let rt = rt.clone();
+        async move {
+            let s = rt
+                .push_scope(name, ScopeType::Function, ScopeOptions::default())
+                .unwrap();
+            tokio::task::yield_now().await;
+            let top = ScopeStack::current().top();
+            rt.pop_scope(&s, PopOptions::default()).unwrap();
+            top.name().to_owned()
+        }
+    };
+    let (a, b) = stack
+        .clone()
+        .scope(async { tokio::join!(isolate(branch("a")), isolate(branch("b"))) })
+        .await;
+    assert_eq!((a.as_str(), b.as_str()), ("a", "b"));
+    assert_eq!(stack.depth(), 0);
+}
+
+#[test]
+fn scope_local_middleware_applies_inside_its_scope_and_disappears_on_pop() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let call = |rt: &Runtime| {
+        block_on(rt.tool_call(
+            "shell",
+            json!({}),
+            CallOptions {
+                stack: Some(stack.clone()),
+                ..Default::default()
+            },
+            |_| async { Ok(json!("ran")) },
+        ))
+    };
+    let scope = push(&rt, &stack, "request");
+    rt.register(
+        Registration::new(
+            "deny-all",
+            Middleware::ToolConditionalExecution(middleware::guard(|_, _: &Json| {
+                Ok(Verdict::Reject("not in this request".into()))
+            })),
+        )
+        .in_scope(&scope)
+        .on_stack(&stack),
+    )
+    .unwrap();
+    let inner = push(&rt, &stack, "inner");
+    assert_eq!(
+        call(&rt).unwrap_err().code(),
+        ErrorCode::GuardrailRejected,
+        "visible from nested scopes"
+    );
+    pop(&rt, &stack, &inner).unwrap();
+    pop(&rt, &stack, &scope).unwrap();
+    assert_eq!(call(&rt).unwrap(), json!("ran"));
+}
+
+#[test]
+fn scope_local_registration_needs_an_open_scope() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let s = push(&rt, &stack, "s");
+    pop(&rt, &stack, &s).unwrap();
+    let err = rt
+        .register(
+            Registration::new(
+                "x",
+                Middleware::ToolRequestIntercept(middleware::rewrite(|_, v: Json| Ok(v))),
+            )
+            .in_scope(&s)
+            .on_stack(&stack),
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotFound);
+}
+
+#[test]
+fn a_scope_local_subscriber_sees_its_own_scopes_end_event_and_nothing_after() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let scope = push(&rt, &stack, "owner");
+    let rec = Arc::new(Recorder::default());
+    rt.register(
+        Registration::new("local", Middleware::Subscriber(rec.clone()))
+            .in_scope(&scope)
+            .on_stack(&stack),
+    )
+    .unwrap();
+    assert!(rt.has_listeners());
+    let child = push(&rt, &stack, "child");
+    pop(&rt, &stack, &child).unwrap();
+    pop(&rt, &stack, &scope).unwrap();
+    push(&rt, &stack, "after");
+    rt.flush().unwrap();
+    assert_eq!(rec.trace(), ["start:child", "end:child", "end:owner"]);
+}
+
+#[test]
+fn end_metadata_is_merged_over_start_metadata_and_output_is_emitted() {
+    let rt = Runtime::new();
+    let rec = Recorder::install(&rt);
+    let stack = ScopeStack::new();
+    let s = rt
+        .push_scope(
+            "planner",
+            ScopeType::Agent,
+            ScopeOptions {
+                stack: Some(stack.clone()),
+                input: Some(json!({"task": "summarize"})),
+                metadata: Some(json!({"session_id": "s-1"})),
+                data: Some(json!("private")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    rt.pop_scope(
+        &s,
+        PopOptions {
+            stack: Some(stack),
+            output: Some(json!({"ok": true})),
+            metadata: Some(json!({"turns": 3})),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    rt.flush().unwrap();
+    let start = rec.find("planner", Some(nemo_relay_core::ScopePhase::Start));
+    let end = rec.find("planner", Some(nemo_relay_core::ScopePhase::End));
+    assert_eq!(data(&start), json!({"task": "summarize"}));
+    assert_eq!(data(&end), json!({"ok": true}));
+    assert_eq!(end.metadata, Some(json!({"session_id": "s-1", "turns": 3})));
+    assert!(end.timestamp > start.timestamp);
+}
