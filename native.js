@@ -1,0 +1,66 @@
+'use strict'
+// Loads the native addon through the generated loader (binding.js, written by
+// `napi build`; never edit it) and, when that fails, throws an error that
+// names the exact package to install instead of the loader's generic advice.
+//
+// The loader tries, in order: the local build `nemo-relay.<platform>.node`
+// next to this file (what `npm run build` writes), then the per-platform
+// package `nemo-relay-<platform>`. Every failed attempt ends up in `cause`.
+
+const { platform, arch } = process
+
+const ARCH_NAMES = { x86_64: 'x64', aarch64: 'arm64' }
+
+// `x86_64-unknown-linux-gnu` -> `linux-x64-gnu`, the suffix napi-rs gives
+// the binary (`nemo-relay.linux-x64-gnu.node`) and its package.
+function platformSuffix(triple) {
+  const [cpu, , os, abi] = triple.split('-')
+  const jsArch = ARCH_NAMES[cpu] || cpu
+  if (os === 'darwin') return `darwin-${jsArch}`
+  if (os === 'windows') return `win32-${jsArch}-${abi}`
+  return `${os}-${jsArch}-${abi}`
+}
+
+function isMusl() {
+  if (platform !== 'linux') return false
+  try {
+    return !process.report.getReport().header.glibcVersionRuntime
+  } catch {
+    return false
+  }
+}
+
+// The suffix for this machine, whether or not a binary is published for it.
+function hostSuffix() {
+  if (platform === 'linux') return `linux-${arch}-${isMusl() ? 'musl' : 'gnu'}`
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  return `${platform}-${arch}`
+}
+
+function loadError(loaderError) {
+  const pkg = require('./package.json')
+  const host = hostSuffix()
+  const supported = pkg.napi.targets.map(platformSuffix)
+  const build = 'or build it from a source checkout with `npm run build` (needs Rust, see README.md)'
+  const advice = supported.includes(host)
+    ? `Install the prebuilt binary with \`npm install ${pkg.name}-${host}\`, ${build}.`
+    : `No prebuilt binary is published for ${host} (published: ${supported.join(', ')}); build it from a source checkout with \`npm run build\` (needs Rust, see README.md).`
+  const error = new Error(
+    `Cannot load the ${pkg.name} native addon for ${host}. ${advice} The failed attempts are listed in \`cause\`.`,
+    // The generated loader's own error only says "Cannot find native binding";
+    // its cause is the chain of attempts, which is what helps.
+    { cause: loaderError.cause || loaderError },
+  )
+  error.code = 'ERR_RELAY_NATIVE_BINDING_NOT_FOUND'
+  return error
+}
+
+function load() {
+  try {
+    return require('./binding.js')
+  } catch (loaderError) {
+    throw loadError(loaderError)
+  }
+}
+
+module.exports = load()
