@@ -46,20 +46,27 @@ fn next_random() -> u64 {
 }
 
 /// Mint a v7 UUID for an instant given as Unix milliseconds.
+///
+/// Per thread, ids are strictly increasing: within one millisecond the
+/// 12-bit `rand_a` field counts up; when it would overflow, or when the
+/// clock steps backwards, the id borrows the next millisecond (RFC 9562
+/// §6.2, method 1) rather than break ordering.
 pub fn uuid_v7_at(unix_ms: u64) -> Uuid {
-    let seq = LAST.with(|last| {
-        let (ms, seq) = last.get();
-        let next = if ms == unix_ms && seq < 0x0FFF {
-            seq + 1
+    let (ms, seq) = LAST.with(|last| {
+        let (last_ms, last_seq) = last.get();
+        let next = if unix_ms > last_ms {
+            (unix_ms, (next_random() as u16) & 0x03FF) // headroom for counting
+        } else if last_seq < 0x0FFF {
+            (last_ms, last_seq + 1)
         } else {
-            (next_random() as u16) & 0x03FF // leave headroom for the sequence
+            (last_ms + 1, 0)
         };
-        last.set((unix_ms, next));
+        last.set(next);
         next
     });
     let rand_b = next_random();
     let mut b = [0u8; 16];
-    b[..6].copy_from_slice(&unix_ms.to_be_bytes()[2..]);
+    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
     b[6] = 0x70 | ((seq >> 8) as u8 & 0x0F);
     b[7] = seq as u8;
     b[8..].copy_from_slice(&rand_b.to_be_bytes());
@@ -90,7 +97,7 @@ mod tests {
     #[test]
     fn ids_minted_on_one_thread_are_strictly_increasing() {
         let mut prev = uuid_v7();
-        for _ in 0..10_000 {
+        for _ in 0..100_000 {
             let next = uuid_v7();
             assert!(next > prev, "{next} <= {prev}");
             prev = next;

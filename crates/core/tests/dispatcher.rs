@@ -1,0 +1,273 @@
+//! Dispatcher: non-blocking emission, FIFO, flush, isolation, overflow, shutdown.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use nemo_relay_core::{
+    subscriber_fn, Event, Json, MarkOptions, Middleware, Registration, Runtime, RuntimeConfig,
+    ScopeStack,
+};
+use serde_json::json;
+use support::Recorder;
+
+fn mark(rt: &Runtime, name: &str, data: Json) {
+    rt.mark(
+        name,
+        MarkOptions {
+            data: Some(data),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn with_no_subscriber_nothing_is_queued_and_no_thread_starts() {
+    let rt = Runtime::new();
+    assert!(!rt.has_listeners());
+    mark(&rt, "lost-to-nobody", json!(1));
+    let s = rt.stats().dispatcher;
+    assert_eq!((s.delivered, s.queued, s.dropped_full), (0, 0, 0));
+    rt.flush().unwrap();
+}
+
+#[test]
+fn emitting_returns_while_a_subscriber_is_blocked() {
+    let rt = Runtime::new();
+    let release = Arc::new(Barrier::new(2));
+    let r = release.clone();
+    let entered = Arc::new(AtomicBool::new(false));
+    let e = entered.clone();
+    rt.register(Registration::new(
+        "blocked",
+        Middleware::Subscriber(subscriber_fn(move |_| {
+            if !e.swap(true, Ordering::SeqCst) {
+                r.wait();
+            }
+        })),
+    ))
+    .unwrap();
+    mark(&rt, "first", json!(1));
+    while !entered.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    let t = Instant::now();
+    for i in 0..100 {
+        mark(&rt, "more", json!(i));
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "emission never waits for subscribers"
+    );
+    release.wait();
+    rt.flush().unwrap();
+    assert_eq!(rt.stats().dispatcher.delivered, 101);
+}
+
+#[test]
+fn events_are_delivered_in_emission_order() {
+    let rt = Runtime::new();
+    let rec = Recorder::install(&rt);
+    for i in 0..1000 {
+        mark(&rt, "m", json!(i));
+    }
+    rt.flush().unwrap();
+    let got: Vec<i64> = rec
+        .events()
+        .iter()
+        .map(|e| e.data.as_ref().unwrap().as_i64().unwrap())
+        .collect();
+    assert_eq!(got, (0..1000).collect::<Vec<_>>());
+}
+
+#[test]
+fn flush_called_from_inside_a_subscriber_returns_instead_of_deadlocking() {
+    let rt = Runtime::new();
+    let inner = rt.clone();
+    let flushed = Arc::new(AtomicUsize::new(0));
+    let f = flushed.clone();
+    rt.register(Registration::new(
+        "flusher",
+        Middleware::Subscriber(subscriber_fn(move |_| {
+            inner.flush().unwrap();
+            inner.flush_timeout(Duration::from_millis(1)).unwrap();
+            f.fetch_add(1, Ordering::SeqCst);
+        })),
+    ))
+    .unwrap();
+    mark(&rt, "m", json!(1));
+    rt.flush_timeout(Duration::from_secs(10))
+        .expect("no deadlock");
+    assert_eq!(flushed.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_panicking_subscriber_is_isolated_and_counted() {
+    let rt = Runtime::new();
+    rt.register(Registration::new(
+        "a-panics",
+        Middleware::Subscriber(subscriber_fn(|e: &Event| {
+            if e.data == Some(json!(2)) {
+                panic!("subscriber bug (expected in this test)")
+            }
+        })),
+    ))
+    .unwrap();
+    let rec = Arc::new(Recorder::default());
+    rt.register(Registration::new(
+        "b-records",
+        Middleware::Subscriber(rec.clone()),
+    ))
+    .unwrap();
+    for i in 1..=3 {
+        mark(&rt, "m", json!(i));
+    }
+    rt.flush().unwrap();
+    assert_eq!(
+        rec.events().len(),
+        3,
+        "the healthy subscriber got every event"
+    );
+    assert_eq!(rt.stats().dispatcher.subscriber_panics, 1);
+}
+
+#[test]
+fn a_full_queue_drops_and_counts_instead_of_blocking() {
+    let rt = Runtime::with_config(RuntimeConfig { queue_capacity: 8 });
+    let gate = Arc::new(Mutex::new(()));
+    let held = gate.lock().unwrap();
+    let g = gate.clone();
+    rt.register(Registration::new(
+        "stuck",
+        Middleware::Subscriber(subscriber_fn(move |_| drop(g.lock().unwrap()))),
+    ))
+    .unwrap();
+    for i in 0..100 {
+        mark(&rt, "m", json!(i));
+    }
+    let s = rt.stats().dispatcher;
+    assert!(s.dropped_full >= 100 - 8 - 1, "{s:?}");
+    drop(held);
+    rt.flush().unwrap();
+    let s = rt.stats().dispatcher;
+    assert_eq!(s.delivered + s.dropped_full, 100, "{s:?}");
+}
+
+#[test]
+fn eight_producer_threads_have_every_event_delivered_in_per_thread_order() {
+    const THREADS: usize = 8;
+    const PER_THREAD: usize = 100_000;
+    let rt = Runtime::with_config(RuntimeConfig {
+        queue_capacity: THREADS * PER_THREAD,
+    });
+    let seen: Arc<Mutex<Vec<Vec<u64>>>> = Arc::new(Mutex::new(vec![Vec::new(); THREADS]));
+    let s = seen.clone();
+    rt.register(Registration::new(
+        "collect",
+        Middleware::Subscriber(subscriber_fn(move |e: &Event| {
+            let d = e.data.as_ref().unwrap();
+            let t = d["t"].as_u64().unwrap() as usize;
+            s.lock().unwrap()[t].push(d["i"].as_u64().unwrap());
+        })),
+    ))
+    .unwrap();
+    let start = Arc::new(Barrier::new(THREADS));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let rt = rt.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                let stack = ScopeStack::new();
+                start.wait();
+                for i in 0..PER_THREAD {
+                    rt.mark(
+                        "m",
+                        MarkOptions {
+                            stack: Some(stack.clone()),
+                            data: Some(json!({"t": t, "i": i})),
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    rt.flush().unwrap();
+    let seen = seen.lock().unwrap();
+    for (t, got) in seen.iter().enumerate() {
+        assert_eq!(got.len(), PER_THREAD, "thread {t} lost events");
+        assert!(
+            got.windows(2).all(|w| w[0] + 1 == w[1]),
+            "thread {t} out of order"
+        );
+    }
+    let st = rt.stats().dispatcher;
+    assert_eq!(
+        (st.delivered, st.dropped_full),
+        ((THREADS * PER_THREAD) as u64, 0)
+    );
+}
+
+#[test]
+fn shutdown_delivers_what_is_queued_is_idempotent_and_counts_later_events() {
+    let rt = Runtime::new();
+    let rec = Recorder::install(&rt);
+    for i in 0..500 {
+        mark(&rt, "m", json!(i));
+    }
+    rt.shutdown().unwrap();
+    assert_eq!(rec.events().len(), 500);
+    rt.shutdown().unwrap();
+    mark(&rt, "late", json!(0));
+    assert_eq!(rt.stats().dispatcher.dropped_closed, 1);
+    rt.flush().unwrap();
+}
+
+#[test]
+fn deregistering_a_subscriber_does_not_undeliver_queued_events() {
+    let rt = Runtime::new();
+    let gate = Arc::new(Mutex::new(()));
+    let held = gate.lock().unwrap();
+    let g = gate.clone();
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    rt.register(Registration::new(
+        "slow",
+        Middleware::Subscriber(subscriber_fn(move |_| {
+            drop(g.lock().unwrap());
+            c.fetch_add(1, Ordering::SeqCst);
+        })),
+    ))
+    .unwrap();
+    for i in 0..10 {
+        mark(&rt, "m", json!(i));
+    }
+    assert!(rt.deregister(nemo_relay_core::Family::Subscriber, "slow"));
+    mark(&rt, "after", json!(0));
+    drop(held);
+    rt.flush().unwrap();
+    assert_eq!(count.load(Ordering::SeqCst), 10);
+    assert!(
+        !rt.has_listeners(),
+        "listener count falls once queued snapshots are delivered"
+    );
+}
+
+#[test]
+fn batching_subscribers_are_told_when_a_batch_ends() {
+    let rt = Runtime::new();
+    let rec = Recorder::install(&rt);
+    for i in 0..10 {
+        mark(&rt, "m", json!(i));
+    }
+    rt.flush().unwrap();
+    assert!(rec.batches() >= 1);
+    assert!(rec.batches() <= 10);
+}

@@ -1,0 +1,136 @@
+//! The canonical (ATOF 0.1) JSON form of events.
+
+mod support;
+
+use nemo_relay_core::executor::block_on;
+use nemo_relay_core::{
+    Attributes, CallOptions, DataSchema, MarkOptions, PopOptions, Runtime, ScopeOptions,
+    ScopePhase, ScopeStack, ScopeType,
+};
+use serde_json::json;
+use support::Recorder;
+
+#[test]
+fn scope_events_serialize_with_every_envelope_field_in_lexicographic_order() {
+    let rt = Runtime::new();
+    let rec = Recorder::install(&rt);
+    let stack = ScopeStack::new();
+    let h = rt
+        .push_scope(
+            "planner",
+            ScopeType::Agent,
+            ScopeOptions {
+                stack: Some(stack.clone()),
+                attributes: Attributes::RELOCATABLE | Attributes::PARALLEL,
+                input: Some(json!({"task": "summarize"})),
+                metadata: Some(json!({"session_id": "s-1"})),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    rt.pop_scope(
+        &h,
+        PopOptions {
+            stack: Some(stack.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    rt.flush().unwrap();
+    let text = rec.events()[0].to_json_string();
+    let keys: Vec<String> =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text)
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+    assert_eq!(
+        keys,
+        [
+            "atof_version",
+            "attributes",
+            "category",
+            "category_profile",
+            "data",
+            "data_schema",
+            "kind",
+            "metadata",
+            "name",
+            "parent_uuid",
+            "scope_category",
+            "timestamp",
+            "uuid"
+        ]
+    );
+    // Text order too (serde_json's Map is sorted; check the raw text).
+    assert!(text.starts_with("{\"atof_version\":\"0.1\",\"attributes\":[\"parallel\",\"relocatable\"],\"category\":\"agent\""));
+    let v = rec.events()[0].to_json();
+    assert_eq!(v["kind"], "scope");
+    assert_eq!(v["scope_category"], "start");
+    assert_eq!(v["category_profile"], json!(null));
+    assert_eq!(v["parent_uuid"], json!(stack.root_uuid().to_string()));
+    assert_eq!(v["uuid"], json!(h.uuid().to_string()));
+    assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(rec.events()[1].to_json()["scope_category"], "end");
+}
+
+#[test]
+fn marks_have_no_scope_category_or_attributes() {
+    let rt = Runtime::new();
+    let rec = Recorder::install(&rt);
+    rt.mark(
+        "checkpoint",
+        MarkOptions {
+            data: Some(json!({"step": 2})),
+            data_schema: Some(DataSchema {
+                name: "demo.step".into(),
+                version: "1".into(),
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    rt.flush().unwrap();
+    let v = rec.events()[0].to_json();
+    let obj = v.as_object().unwrap();
+    assert!(!obj.contains_key("scope_category") && !obj.contains_key("attributes"));
+    assert_eq!(v["kind"], "mark");
+    assert_eq!(v["category"], json!(null));
+    assert_eq!(
+        v["data_schema"],
+        json!({"name": "demo.step", "version": "1"})
+    );
+    assert!(
+        v["parent_uuid"].is_string(),
+        "runtime events always have a parent"
+    );
+}
+
+#[test]
+fn tool_events_carry_an_object_category_profile() {
+    let rt = Runtime::new();
+    let rec = Recorder::install(&rt);
+    block_on(
+        rt.tool_call("t", json!({}), CallOptions::default(), |_| async {
+            Ok(json!(null))
+        }),
+    )
+    .unwrap();
+    rt.flush().unwrap();
+    let start = rec.find("t", Some(ScopePhase::Start)).to_json();
+    assert_eq!(start["category"], "tool");
+    assert_eq!(start["category_profile"], json!({}));
+    assert_eq!(start["attributes"], json!([]));
+}
+
+#[test]
+fn write_json_produces_the_same_text_as_to_json_string() {
+    let rt = Runtime::new();
+    let rec = Recorder::install(&rt);
+    rt.mark("m", MarkOptions::default()).unwrap();
+    rt.flush().unwrap();
+    let e = &rec.events()[0];
+    let mut buf = Vec::new();
+    e.write_json(&mut buf);
+    assert_eq!(String::from_utf8(buf).unwrap(), e.to_json_string());
+}
