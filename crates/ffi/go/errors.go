@@ -34,20 +34,25 @@ func (e *Error) Is(target error) bool {
 
 // Sentinels for errors.Is. Each matches every *Error with its code.
 var (
-	ErrAlreadyExists     = &Error{Code: StatusAlreadyExists}
-	ErrNotFound          = &Error{Code: StatusNotFound}
-	ErrScopeStackEmpty   = &Error{Code: StatusScopeStackEmpty}
-	ErrGuardrailRejected = &Error{Code: StatusGuardrailRejected}
-	ErrInternal          = &Error{Code: StatusInternal}
-	ErrNullPointer       = &Error{Code: StatusNullPointer}
-	ErrInvalidJSON       = &Error{Code: StatusInvalidJSON}
-	ErrInvalidUTF8       = &Error{Code: StatusInvalidUTF8}
-	ErrInvalidArgument   = &Error{Code: StatusInvalidArgument}
-	ErrPanic             = &Error{Code: StatusPanic}
-	ErrInvalidState      = &Error{Code: StatusInvalidState}
-	ErrCancelled         = &Error{Code: StatusCancelled}
-	ErrShutDown          = &Error{Code: StatusShutDown}
-	ErrCallbackFailed    = &Error{Code: StatusCallbackFailed}
+	ErrAlreadyExists       = &Error{Code: StatusAlreadyExists}
+	ErrNotFound            = &Error{Code: StatusNotFound}
+	ErrScopeStackEmpty     = &Error{Code: StatusScopeStackEmpty}
+	ErrGuardrailRejected   = &Error{Code: StatusGuardrailRejected}
+	ErrInternal            = &Error{Code: StatusInternal}
+	ErrNullPointer         = &Error{Code: StatusNullPointer}
+	ErrInvalidJSON         = &Error{Code: StatusInvalidJSON}
+	ErrInvalidUTF8         = &Error{Code: StatusInvalidUTF8}
+	ErrInvalidArgument     = &Error{Code: StatusInvalidArgument}
+	ErrPanic               = &Error{Code: StatusPanic}
+	ErrInvalidState        = &Error{Code: StatusInvalidState}
+	ErrCancelled           = &Error{Code: StatusCancelled}
+	ErrShutDown            = &Error{Code: StatusShutDown}
+	ErrCallbackFailed      = &Error{Code: StatusCallbackFailed}
+	ErrScopeNotOnTop       = &Error{Code: StatusScopeNotOnTop}
+	ErrForeignScope        = &Error{Code: StatusForeignScope}
+	ErrRootScope           = &Error{Code: StatusRootScope}
+	ErrContinuationExpired = &Error{Code: StatusContinuationExpired}
+	ErrTimeout             = &Error{Code: StatusTimeout}
 )
 
 // call runs one status-returning C function and converts a failure into an

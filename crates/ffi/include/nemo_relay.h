@@ -59,7 +59,8 @@ enum NemoRelayStatus
      */
     NEMO_RELAY_STATUS_NOT_FOUND = 2,
     /**
-     * The operation needs an active scope and the scope stack is empty.
+     * Reserved (upstream compatibility): the scope stack is empty. The core's
+     * stacks always keep a root scope, so this is not returned today.
      */
     NEMO_RELAY_STATUS_SCOPE_STACK_EMPTY = 3,
     /**
@@ -100,8 +101,8 @@ enum NemoRelayStatus
      */
     NEMO_RELAY_STATUS_PANIC = 12,
     /**
-     * The object is not in a state that allows the operation, for example
-     * popping a scope that is not on top of the stack.
+     * A handle or object is not in a state that allows the operation (for
+     * example a stream used after it was closed).
      */
     NEMO_RELAY_STATUS_INVALID_STATE = 13,
     /**
@@ -117,6 +118,26 @@ enum NemoRelayStatus
      * message the callback gave.
      */
     NEMO_RELAY_STATUS_CALLBACK_FAILED = 16,
+    /**
+     * The scope being popped has open child scopes above it; pop them first.
+     */
+    NEMO_RELAY_STATUS_SCOPE_NOT_ON_TOP = 17,
+    /**
+     * The scope belongs to another scope stack than the one used.
+     */
+    NEMO_RELAY_STATUS_FOREIGN_SCOPE = 18,
+    /**
+     * The implicit root scope of a stack cannot be popped.
+     */
+    NEMO_RELAY_STATUS_ROOT_SCOPE = 19,
+    /**
+     * An execution intercept's `next` was called after the intercept returned.
+     */
+    NEMO_RELAY_STATUS_CONTINUATION_EXPIRED = 20,
+    /**
+     * A bounded wait (for example a flush with a timeout) ran out.
+     */
+    NEMO_RELAY_STATUS_TIMEOUT = 21,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -21,7 +21,10 @@ fn header_abi_version_macro_matches_the_library() {
 
 #[test]
 fn header_version_macro_matches_cargo_toml() {
-    let expected = format!("#define NEMO_RELAY_VERSION \"{}\"\n", env!("CARGO_PKG_VERSION"));
+    let expected = format!(
+        "#define NEMO_RELAY_VERSION \"{}\"\n",
+        env!("CARGO_PKG_VERSION")
+    );
     assert!(
         HEADER.contains(&expected),
         "nemo_relay.h lacks `{}`; rebuild and commit the header",
@@ -33,12 +36,18 @@ fn header_version_macro_matches_cargo_toml() {
 fn header_is_marked_generated_and_guarded() {
     assert!(HEADER.contains("GENERATED FILE - DO NOT EDIT."));
     assert!(HEADER.contains("#ifndef NEMO_RELAY_H"));
-    assert!(HEADER.contains("extern \"C\" {"), "cpp_compat guards are missing");
+    assert!(
+        HEADER.contains("extern \"C\" {"),
+        "cpp_compat guards are missing"
+    );
 }
 
 #[test]
 fn no_rust_generic_leaks_into_the_header() {
     // Upstream wrote nullable callbacks as `Option<Alias>`, which cbindgen
     // emitted as an incomplete `Option_Alias` struct that C cannot pass.
-    assert!(!HEADER.contains("Option_"), "a Rust Option<..> type reached the header");
+    assert!(
+        !HEADER.contains("Option_"),
+        "a Rust Option<..> type reached the header"
+    );
 }

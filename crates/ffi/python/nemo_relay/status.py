@@ -30,3 +30,8 @@ class Status(enum.IntEnum):
     CANCELLED = 14
     SHUT_DOWN = 15
     CALLBACK_FAILED = 16
+    SCOPE_NOT_ON_TOP = 17
+    FOREIGN_SCOPE = 18
+    ROOT_SCOPE = 19
+    CONTINUATION_EXPIRED = 20
+    TIMEOUT = 21

@@ -5,8 +5,8 @@
 //! [`crate::conventions::boundary`] turns an `Err` into the returned status plus
 //! the thread's last-error message, so no function sets the last error by hand.
 //!
-//! When the core runtime's error type lands, a `From<core::Error>` impl here
-//! maps each core variant to one status, so the mapping lives in one place.
+//! Core errors convert with `?` through the `From` impl in
+//! [`crate::conventions::core_error`], the one place that maps them.
 
 use std::any::Any;
 use std::fmt;

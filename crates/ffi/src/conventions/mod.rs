@@ -8,6 +8,7 @@
 #[macro_use]
 pub mod boundary;
 pub mod args;
+pub mod core_error;
 pub mod error;
 pub mod handle;
 pub mod json;

@@ -6,6 +6,10 @@
 //! are reserved for the native plugin ABI (stream end, backpressure). New codes
 //! are appended.
 //!
+//! Every core [`ErrorCode`](nemo_relay_core::ErrorCode) has its own status (see
+//! [`crate::conventions::core_error`]), so C, Go and Python callers can tell
+//! apart exactly the failures JavaScript callers can.
+//!
 //! The enum is only ever *returned* to C. Values that C hands to Rust (for
 //! example a status returned by a callback) arrive as a plain `int32_t` and go
 //! through [`NemoRelayStatus::from_raw`]: turning an arbitrary integer into a
@@ -27,7 +31,8 @@ pub enum NemoRelayStatus {
     AlreadyExists = 1,
     /// The named or referenced object does not exist.
     NotFound = 2,
-    /// The operation needs an active scope and the scope stack is empty.
+    /// Reserved (upstream compatibility): the scope stack is empty. The core's
+    /// stacks always keep a root scope, so this is not returned today.
     ScopeStackEmpty = 3,
     /// A conditional guardrail blocked the call; the last error holds its reason.
     GuardrailRejected = 4,
@@ -48,8 +53,8 @@ pub enum NemoRelayStatus {
     /// A Rust panic was caught at the boundary. The library stays usable, but
     /// the operation may have been left half done; please report it as a bug.
     Panic = 12,
-    /// The object is not in a state that allows the operation, for example
-    /// popping a scope that is not on top of the stack.
+    /// A handle or object is not in a state that allows the operation (for
+    /// example a stream used after it was closed).
     InvalidState = 13,
     /// The operation was cancelled before it completed.
     Cancelled = 14,
@@ -58,12 +63,22 @@ pub enum NemoRelayStatus {
     /// A caller-supplied callback reported failure; the last error holds the
     /// message the callback gave.
     CallbackFailed = 16,
+    /// The scope being popped has open child scopes above it; pop them first.
+    ScopeNotOnTop = 17,
+    /// The scope belongs to another scope stack than the one used.
+    ForeignScope = 18,
+    /// The implicit root scope of a stack cannot be popped.
+    RootScope = 19,
+    /// An execution intercept's `next` was called after the intercept returned.
+    ContinuationExpired = 20,
+    /// A bounded wait (for example a flush with a timeout) ran out.
+    Timeout = 21,
 }
 
 impl NemoRelayStatus {
     /// Every status, in numeric order. Not `pub`, so cbindgen leaves it out of
     /// the header.
-    pub(crate) const ALL: [Self; 17] = [
+    pub(crate) const ALL: [Self; 22] = [
         Self::Ok,
         Self::AlreadyExists,
         Self::NotFound,
@@ -81,6 +96,11 @@ impl NemoRelayStatus {
         Self::Cancelled,
         Self::ShutDown,
         Self::CallbackFailed,
+        Self::ScopeNotOnTop,
+        Self::ForeignScope,
+        Self::RootScope,
+        Self::ContinuationExpired,
+        Self::Timeout,
     ];
 
     /// Validates an integer that came from C.
@@ -111,6 +131,11 @@ impl NemoRelayStatus {
             Self::Cancelled => c"NEMO_RELAY_STATUS_CANCELLED",
             Self::ShutDown => c"NEMO_RELAY_STATUS_SHUT_DOWN",
             Self::CallbackFailed => c"NEMO_RELAY_STATUS_CALLBACK_FAILED",
+            Self::ScopeNotOnTop => c"NEMO_RELAY_STATUS_SCOPE_NOT_ON_TOP",
+            Self::ForeignScope => c"NEMO_RELAY_STATUS_FOREIGN_SCOPE",
+            Self::RootScope => c"NEMO_RELAY_STATUS_ROOT_SCOPE",
+            Self::ContinuationExpired => c"NEMO_RELAY_STATUS_CONTINUATION_EXPIRED",
+            Self::Timeout => c"NEMO_RELAY_STATUS_TIMEOUT",
         }
     }
 }
@@ -130,7 +155,7 @@ mod tests {
     #[test]
     fn out_of_range_integers_are_rejected() {
         assert_eq!(NemoRelayStatus::from_raw(-1), None);
-        assert_eq!(NemoRelayStatus::from_raw(17), None);
+        assert_eq!(NemoRelayStatus::from_raw(22), None);
         assert_eq!(NemoRelayStatus::from_raw(i32::MAX), None);
     }
 
