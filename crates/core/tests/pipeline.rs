@@ -601,3 +601,38 @@ fn middleware_may_register_middleware_without_deadlocking() {
     tool(&rt, &ScopeStack::new(), json!({})).unwrap();
     assert_eq!(rt.registrations(Family::ToolRequestIntercept).len(), 1);
 }
+
+#[test]
+fn a_callback_whose_destructor_re_enters_the_runtime_does_not_deadlock() {
+    // Foreign bindings free their user data when the last reference to a
+    // callback drops, and that code may call back into the runtime.
+    struct ReentrantDrop(Runtime);
+    impl Drop for ReentrantDrop {
+        fn drop(&mut self) {
+            let _ = self.0.register(Registration::new(
+                "from-drop",
+                Middleware::ToolRequestIntercept(rewrite(|_, v: Json| Ok(v))),
+            ));
+            self.0.deregister(Family::ToolSanitizeRequest, "nothing");
+        }
+    }
+    let rt = Runtime::new();
+    let owned = ReentrantDrop(rt.clone());
+    rt.register(Registration::new(
+        "owner",
+        Middleware::ToolSanitizeRequest(rewrite(move |_, v: Json| {
+            let _ = &owned;
+            Ok(v)
+        })),
+    ))
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let rt2 = rt.clone();
+    std::thread::spawn(move || {
+        rt2.deregister(Family::ToolSanitizeRequest, "owner");
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("no deadlock");
+    assert_eq!(rt.registrations(Family::ToolRequestIntercept).len(), 1);
+}

@@ -95,7 +95,17 @@ impl Dispatcher {
             Counters::bump(&s.counters.dropped_full);
             return false;
         }
-        self.wake();
+        // The fence orders our push before the state re-check below, against
+        // shutdown's `STOPPED` store followed by its final drain: either the
+        // drain sees our event, or we see `STOPPED` and drain it ourselves.
+        // Without this, an event racing with shutdown could sit in the queue
+        // forever, neither delivered nor counted.
+        fence(Ordering::SeqCst);
+        if s.state.load(Ordering::Relaxed) == STOPPED {
+            self.drain_closed();
+            return false;
+        }
+        self.wake_after_fence();
         true
     }
 
@@ -193,9 +203,15 @@ impl Dispatcher {
                 let _ = h.join();
             }
         }
-        s.state.store(STOPPED, Ordering::Release);
-        // Anything that raced past the state check is dropped (and counted);
-        // barriers still fire so no flusher waits forever.
+        s.state.store(STOPPED, Ordering::SeqCst);
+        self.drain_closed();
+        Ok(())
+    }
+
+    /// After shutdown: anything that raced past the state check is dropped
+    /// (and counted); barriers still fire so no flusher waits forever.
+    fn drain_closed(&self) {
+        let s = &*self.shared;
         while let Some(item) = s.queue.pop() {
             match item {
                 Item::Event { .. } => Counters::bump(&s.counters.dropped_closed),
@@ -203,7 +219,6 @@ impl Dispatcher {
                 Item::Stop => {}
             }
         }
-        Ok(())
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called.
@@ -218,13 +233,19 @@ impl Dispatcher {
     }
 
     fn wake(&self) {
+        fence(Ordering::SeqCst);
+        self.wake_after_fence();
+    }
+
+    /// Wake the worker if it sleeps. The caller has issued a SeqCst fence
+    /// after its push; it pairs with the fence in the worker: either the
+    /// worker sees our item when it re-checks the queue, or we see
+    /// `sleeping == true` and unpark it.
+    fn wake_after_fence(&self) {
         let s = &*self.shared;
         match s.thread.get() {
             None => self.start(),
             Some(t) => {
-                // Pairs with the fence in the worker: either it sees our item
-                // when it re-checks the queue, or we see `sleeping == true`.
-                fence(Ordering::SeqCst);
                 if s.sleeping.load(Ordering::Relaxed) {
                     t.unpark();
                 }

@@ -115,39 +115,53 @@ impl Runtime {
             }
             other => other,
         };
-        let _w = self.inner.write_lock.lock();
-        match scope {
-            None => {
-                let next =
-                    self.inner
-                        .global
-                        .load()
-                        .inserted(&name, priority, break_chain, middleware)?;
-                self.inner.global.store(Arc::new(next));
+        // Whatever this call displaces (an old snapshot, or the callback
+        // itself on error) is dropped only after the lock is released: a
+        // callback's destructor may be foreign code (a C `free_fn`) that
+        // re-enters the runtime, and must not deadlock on this lock.
+        let _keep_until_unlocked = middleware.clone();
+        let stack = scope.map(|_| stack.unwrap_or_else(ScopeStack::current));
+        let _displaced = {
+            let _w = self.inner.write_lock.lock();
+            match scope {
+                None => {
+                    let next = self.inner.global.load().inserted(
+                        &name,
+                        priority,
+                        break_chain,
+                        middleware,
+                    )?;
+                    Displaced::Snapshot(self.inner.global.swap(Arc::new(next)))
+                }
+                Some(uuid) => {
+                    let frame =
+                        stack
+                            .as_ref()
+                            .and_then(|s| s.find_frame(uuid))
+                            .ok_or_else(|| {
+                                RelayError::NotFound(format!(
+                                    "scope {uuid} is not open on this stack"
+                                ))
+                            })?;
+                    let current = frame.locals().unwrap_or_default();
+                    let next = current.inserted(&name, priority, break_chain, middleware)?;
+                    Displaced::Local(frame.set_locals(Some(Arc::new(next))))
+                }
             }
-            Some(uuid) => {
-                let stack = stack.unwrap_or_else(ScopeStack::current);
-                let frame = stack.find_frame(uuid).ok_or_else(|| {
-                    RelayError::NotFound(format!("scope {uuid} is not open on this stack"))
-                })?;
-                let current = frame.locals().unwrap_or_default();
-                let next = current.inserted(&name, priority, break_chain, middleware)?;
-                frame.set_locals(Some(Arc::new(next)));
-            }
-        }
+        };
         Ok(())
     }
 
     /// Remove a global registration. Returns whether one was removed.
     pub fn deregister(&self, family: Family, name: &str) -> bool {
-        let _w = self.inner.write_lock.lock();
-        match self.inner.global.load().removed(family, name) {
-            Some(next) => {
-                self.inner.global.store(Arc::new(next));
-                true
+        let _displaced = {
+            let _w = self.inner.write_lock.lock();
+            match self.inner.global.load().removed(family, name) {
+                Some(next) => self.inner.global.swap(Arc::new(next)),
+                None => return false,
             }
-            None => false,
-        }
+        };
+        true
     }
 
     /// Remove a scope-local registration owned by scope `scope` on `stack`
@@ -163,21 +177,21 @@ impl Runtime {
         let frame = stack.find_frame(scope).ok_or_else(|| {
             RelayError::NotFound(format!("scope {scope} is not open on this stack"))
         })?;
-        let _w = self.inner.write_lock.lock();
-        let Some(current) = frame.locals() else {
-            return Ok(false);
-        };
-        match current.removed(family, name) {
-            Some(next) => {
-                frame.set_locals(if next.is_empty() {
+        let _displaced = {
+            let _w = self.inner.write_lock.lock();
+            let Some(current) = frame.locals() else {
+                return Ok(false);
+            };
+            match current.removed(family, name) {
+                Some(next) => frame.set_locals(if next.is_empty() {
                     None
                 } else {
                     Some(Arc::new(next))
-                });
-                Ok(true)
+                }),
+                None => return Ok(false),
             }
-            None => Ok(false),
-        }
+        };
+        Ok(true)
     }
 
     /// Names of the global registrations of `family`, in run order.
@@ -213,6 +227,12 @@ impl Runtime {
             sanitizer_failures: self.inner.sanitizer_failures.load(Ordering::Relaxed),
         }
     }
+}
+
+/// A registry snapshot replaced under the write lock, dropped after it.
+enum Displaced {
+    Snapshot(#[allow(dead_code)] Arc<Registrations>),
+    Local(#[allow(dead_code)] Option<Arc<Registrations>>),
 }
 
 impl Default for Runtime {

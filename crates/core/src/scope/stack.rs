@@ -42,11 +42,16 @@ impl Frame {
     }
 
     /// Replace this frame's registrations (writers are serialized by the
-    /// runtime's registration lock).
-    pub(crate) fn set_locals(&self, regs: Option<Arc<Registrations>>) {
-        let had = self.locals.load().is_some();
+    /// runtime's registration lock). Returns the replaced value so the caller
+    /// can drop it outside that lock.
+    #[must_use = "drop the displaced registrations outside any lock"]
+    pub(crate) fn set_locals(
+        &self,
+        regs: Option<Arc<Registrations>>,
+    ) -> Option<Arc<Registrations>> {
         let has = regs.is_some();
-        self.locals.store(regs);
+        let old = self.locals.swap(regs);
+        let had = old.is_some();
         match (had, has) {
             (false, true) => {
                 FRAMES_WITH_LOCALS.fetch_add(1, Ordering::AcqRel);
@@ -56,6 +61,7 @@ impl Frame {
             }
             _ => {}
         }
+        old
     }
 }
 
@@ -207,9 +213,7 @@ impl ScopeStack {
             }
             st.top = top.parent.clone().expect("non-root frame has a parent");
             drop(st);
-            let locals = top.locals();
-            top.set_locals(None);
-            return Ok(locals);
+            return Ok(top.set_locals(None));
         }
         // Not on top: explain precisely what is wrong.
         let mut f = top.parent.clone();
