@@ -6,8 +6,9 @@
 #
 # Environment:
 #   NEMO_RELAY_BUILD_PROFILE  debug (default) or release: how the addon is
-#                             built for the JS tests. Debug shares compiled
-#                             dependencies with `cargo test`, so it is faster;
+#                             built for the JS tests. Debug keeps overflow
+#                             checks and debug assertions on while the JS
+#                             tests drive the addon, and skips LTO.
 #                             `npm run build` restores a release build.
 
 set -euo pipefail
@@ -63,6 +64,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 section "Rust: tests (cargo test --workspace)"
 cargo test --workspace
 
+# napi build always passes `--target <host triple>`, so it compiles into
+# target/<triple>/ and cannot reuse what `cargo test` compiled in target/debug.
 section "Node addon: build ($profile)"
 npm run --silent "$build_script"
 
