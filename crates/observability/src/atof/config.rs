@@ -1,0 +1,120 @@
+//! [`AtofConfig`]: where and how the ATOF stream is written.
+//!
+//! JSON shape (every field optional):
+//!
+//! ```json
+//! {
+//!   "output_directory": "./traces",
+//!   "filename": "nemo-relay-events-{timestamp}.jsonl",
+//!   "mode": "append",
+//!   "rotation": {"max_bytes": 104857600, "max_files": 10},
+//!   "sync_on_flush": false,
+//!   "max_pending_batches": 256
+//! }
+//! ```
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use nemo_relay_core::{Json, Timestamp};
+
+use crate::config::{parse, ConfigError};
+
+/// Settings of an [`AtofExporter`](super::AtofExporter).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AtofConfig {
+    /// Directory of the output file(s); created if missing. Default `"."`.
+    pub output_directory: PathBuf,
+    /// File name. `{timestamp}` is replaced by the exporter's start time
+    /// (`YYYY-MM-DDTHH.MM.SSZ`). Default `nemo-relay-events-{timestamp}.jsonl`.
+    pub filename: String,
+    /// `append` (default) to an existing file, or `overwrite` it.
+    pub mode: FileMode,
+    /// Cut the stream into several files by size. Default: one file.
+    pub rotation: Option<Rotation>,
+    /// `fsync` on every flush (durability across power loss; slower).
+    /// Default `false`: flush hands the bytes to the OS.
+    pub sync_on_flush: bool,
+    /// Batches waiting for the writer thread before the dispatcher thread
+    /// waits for it (backpressure instead of silently losing records).
+    /// Default 256.
+    pub max_pending_batches: usize,
+}
+
+/// How an existing output file is treated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileMode {
+    /// Keep existing records and add after them.
+    #[default]
+    Append,
+    /// Truncate the file on start.
+    Overwrite,
+}
+
+/// Size-based rotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// Start a new file before one would grow past this many bytes.
+    pub max_bytes: u64,
+    /// Delete the oldest files beyond this many. Default: keep all.
+    #[serde(default)]
+    pub max_files: Option<usize>,
+}
+
+impl Default for AtofConfig {
+    fn default() -> Self {
+        AtofConfig {
+            output_directory: PathBuf::from("."),
+            filename: "nemo-relay-events-{timestamp}.jsonl".into(),
+            mode: FileMode::Append,
+            rotation: None,
+            sync_on_flush: false,
+            max_pending_batches: 256,
+        }
+    }
+}
+
+impl AtofConfig {
+    /// Parse and validate a JSON config section.
+    pub fn from_json(value: Json) -> Result<Self, ConfigError> {
+        let config: Self = parse(value)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Check values that the types alone do not rule out.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let name = self.filename.replace("{timestamp}", "");
+        if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+            return Err(ConfigError::at(
+                "filename",
+                "must be a plain file name (no directory separators)",
+            ));
+        }
+        if let Some(r) = &self.rotation {
+            if r.max_bytes == 0 {
+                return Err(ConfigError::at("rotation.max_bytes", "must be positive"));
+            }
+            if r.max_files == Some(0) {
+                return Err(ConfigError::at("rotation.max_files", "must be positive"));
+            }
+        }
+        if self.max_pending_batches == 0 {
+            return Err(ConfigError::at("max_pending_batches", "must be positive"));
+        }
+        Ok(())
+    }
+
+    /// The file name with `{timestamp}` filled in for `now`.
+    pub(crate) fn resolved_filename(&self, now: Timestamp) -> String {
+        // "2026-03-01T12:34:56.123456789Z" → "2026-03-01T12.34.56Z": colons
+        // are not allowed in Windows file names.
+        let s = now.to_string();
+        let stamp = format!("{}Z", s[..19].replace(':', "."));
+        self.filename.replace("{timestamp}", &stamp)
+    }
+}

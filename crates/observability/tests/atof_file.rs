@@ -1,0 +1,240 @@
+//! ATOF exporter: every delivered event ends up in the file, in order.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use nemo_relay_core::{Event, Runtime, Subscriber};
+use nemo_relay_observability::atof::{AtofConfig, AtofExporter, FileMode, Rotation};
+use serde_json::{json, Value};
+use support::{agent_run, read_jsonl, scratch_dir};
+
+/// Records canonical JSON of every event, next to the exporter.
+#[derive(Default)]
+struct Canon(Mutex<Vec<Value>>);
+impl Subscriber for Canon {
+    fn on_event(&self, e: &Event) {
+        self.0.lock().unwrap().push(e.to_json());
+    }
+}
+
+fn config(dir: &std::path::Path) -> AtofConfig {
+    AtofConfig {
+        output_directory: dir.to_owned(),
+        filename: "events.jsonl".into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn every_emitted_event_is_in_the_file_in_delivery_order_after_flush() {
+    let dir = scratch_dir("atof-roundtrip");
+    let rt = Runtime::new();
+    let canon = Arc::new(Canon::default());
+    rt.register(nemo_relay_core::Registration::new(
+        "canon",
+        nemo_relay_core::Middleware::Subscriber(canon.clone()),
+    ))
+    .unwrap();
+    let atof = AtofExporter::new(config(&dir)).unwrap();
+    atof.register(&rt).unwrap();
+
+    agent_run(&rt);
+    rt.flush().unwrap();
+    atof.flush().unwrap();
+
+    let lines = read_jsonl(&atof.files());
+    let expected = canon.0.lock().unwrap().clone();
+    assert!(
+        expected.len() >= 20,
+        "the run emits a realistic number of events"
+    );
+    assert_eq!(lines, expected);
+    assert_eq!(atof.stats().events, expected.len() as u64);
+    assert_eq!(atof.files(), [dir.join("events.jsonl")]);
+}
+
+#[test]
+fn exporter_flush_alone_flushes_the_runtime_it_is_registered_with() {
+    let dir = scratch_dir("atof-flush-alone");
+    let rt = Runtime::new();
+    let atof = AtofExporter::new(config(&dir)).unwrap();
+    atof.register(&rt).unwrap();
+    for i in 0..1000 {
+        rt.mark(
+            "tick",
+            nemo_relay_core::MarkOptions {
+                data: Some(json!({"i": i})),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    atof.flush().unwrap();
+    let lines = read_jsonl(&atof.files());
+    let seq: Vec<i64> = lines
+        .iter()
+        .map(|l| l["data"]["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seq, (0..1000).collect::<Vec<_>>());
+}
+
+#[test]
+fn rotation_cuts_files_at_line_boundaries_and_keeps_every_record_in_order() {
+    let dir = scratch_dir("atof-rotation");
+    let rt = Runtime::new();
+    let atof = AtofExporter::new(AtofConfig {
+        rotation: Some(Rotation {
+            max_bytes: 4096,
+            max_files: None,
+        }),
+        ..config(&dir)
+    })
+    .unwrap();
+    atof.register(&rt).unwrap();
+    for i in 0..500 {
+        rt.mark(
+            "tick",
+            nemo_relay_core::MarkOptions {
+                data: Some(json!({"i": i})),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    atof.shutdown().unwrap();
+
+    let files = atof.files();
+    assert!(files.len() > 5, "{} files", files.len());
+    assert_eq!(files[0], dir.join("events.jsonl"));
+    assert_eq!(files[1], dir.join("events.1.jsonl"));
+    for f in &files {
+        let len = std::fs::metadata(f).unwrap().len();
+        assert!(len <= 4096, "{f:?} has {len} bytes");
+        assert!(std::fs::read_to_string(f).unwrap().ends_with('\n'));
+    }
+    let seq: Vec<i64> = read_jsonl(&files)
+        .iter()
+        .map(|l| l["data"]["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seq, (0..500).collect::<Vec<_>>());
+}
+
+#[test]
+fn rotation_with_max_files_deletes_the_oldest_segments() {
+    let dir = scratch_dir("atof-max-files");
+    let rt = Runtime::new();
+    let atof = AtofExporter::new(AtofConfig {
+        rotation: Some(Rotation {
+            max_bytes: 2048,
+            max_files: Some(2),
+        }),
+        ..config(&dir)
+    })
+    .unwrap();
+    atof.register(&rt).unwrap();
+    for i in 0..300 {
+        rt.mark(
+            "tick",
+            nemo_relay_core::MarkOptions {
+                data: Some(json!({"i": i})),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    atof.shutdown().unwrap();
+    let files = atof.files();
+    assert_eq!(files.len(), 2);
+    let on_disk = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(on_disk, 2);
+    let seq: Vec<i64> = read_jsonl(&files)
+        .iter()
+        .map(|l| l["data"]["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(*seq.last().unwrap(), 299, "the newest records survive");
+    assert!(seq.windows(2).all(|w| w[1] == w[0] + 1));
+}
+
+#[test]
+fn append_mode_keeps_earlier_records_and_overwrite_mode_truncates() {
+    let dir = scratch_dir("atof-modes");
+    for _ in 0..2 {
+        let rt = Runtime::new();
+        let atof = AtofExporter::new(config(&dir)).unwrap();
+        atof.register(&rt).unwrap();
+        rt.mark("once", Default::default()).unwrap();
+        atof.shutdown().unwrap();
+    }
+    assert_eq!(read_jsonl(&[dir.join("events.jsonl")]).len(), 2);
+
+    let rt = Runtime::new();
+    let atof = AtofExporter::new(AtofConfig {
+        mode: FileMode::Overwrite,
+        ..config(&dir)
+    })
+    .unwrap();
+    atof.register(&rt).unwrap();
+    rt.mark("fresh", Default::default()).unwrap();
+    atof.shutdown().unwrap();
+    let lines = read_jsonl(&[dir.join("events.jsonl")]);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["name"], "fresh");
+}
+
+#[test]
+fn events_after_shutdown_are_counted_not_written() {
+    let dir = scratch_dir("atof-after-shutdown");
+    let rt = Runtime::new();
+    let atof = AtofExporter::new(config(&dir)).unwrap();
+    let sub = atof.subscriber();
+    rt.register(nemo_relay_core::Registration::new(
+        "manual",
+        nemo_relay_core::Middleware::Subscriber(sub),
+    ))
+    .unwrap();
+    rt.mark("before", Default::default()).unwrap();
+    rt.flush().unwrap();
+    atof.shutdown().unwrap();
+    rt.mark("after", Default::default()).unwrap();
+    rt.flush().unwrap();
+    assert_eq!(read_jsonl(&atof.files()).len(), 1);
+    assert_eq!(atof.stats().dropped_after_shutdown, 1);
+}
+
+#[test]
+fn config_errors_name_the_offending_field() {
+    let err = AtofConfig::from_json(json!({"rotation": {"max_bytes": 0}})).unwrap_err();
+    assert_eq!(err.path, "rotation.max_bytes");
+    let err = AtofConfig::from_json(json!({"mode": "truncate"})).unwrap_err();
+    assert_eq!(err.path, "mode");
+    let err = AtofConfig::from_json(json!({"filename": "a/b.jsonl"})).unwrap_err();
+    assert_eq!(err.path, "filename");
+    let err = AtofConfig::from_json(json!({"unknown": 1})).unwrap_err();
+    assert!(err.message.contains("unknown"), "{err}");
+    let ok = AtofConfig::from_json(json!({"output_directory": "x", "rotation": {"max_bytes": 10}}))
+        .unwrap();
+    assert_eq!(
+        ok.rotation,
+        Some(Rotation {
+            max_bytes: 10,
+            max_files: None
+        })
+    );
+}
+
+#[test]
+fn an_unwritable_directory_is_reported_when_the_exporter_is_created() {
+    let dir = scratch_dir("atof-unwritable");
+    let file = dir.join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = AtofExporter::new(AtofConfig {
+        output_directory: file,
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, nemo_relay_observability::ExportError::Io(_)),
+        "{err:?}"
+    );
+}
