@@ -14,6 +14,23 @@
  *  - Strings the library returns through `char **` or as `char *` are owned by
  *    the caller and released with nemo_relay_string_free().
  *  - Every handle type has a *_free function; NULL is always accepted.
+ *  - Optional inputs travel as one `options_json` object (NULL for none).
+ *  - Callbacks return a NemoRelayStatus and write at most one string to their
+ *    `char **out`, which the library then owns and free()s. Registration takes
+ *    `void *user_data` plus a `NemoRelayFreeFn free_fn`, called exactly once.
+ *  - `const NemoRelayStack *stack` arguments: NULL means the calling thread's
+ *    current stack (inside a library callback: the call being executed).
+ *
+ * Managed-call pipeline (nemo_relay_tool_execute, _llm_execute, _llm_stream_execute):
+ *   1. conditional-execution guardrails (first rejection wins: a guardrail mark,
+ *      NEMO_RELAY_STATUS_GUARDRAIL_REJECTED, no start/end events);
+ *   2. request intercepts (rewrite the real request; break_chain stops them);
+ *   3. sanitize-request guardrails on a copy, then the start event;
+ *   4. execution intercepts, outermost (lowest priority) first, around
+ *   5. the callback;
+ *   6. sanitize-response guardrails on a copy, then the end event.
+ * All of it runs synchronously on the calling thread; subscribers run on the
+ * runtime's dispatcher thread (nemo_relay_flush waits for them).
  */
 
 #ifndef NEMO_RELAY_H
@@ -24,6 +41,146 @@
 #include <stdint.h>
 /* Package version of the library this header was generated from. */
 #define NEMO_RELAY_VERSION "0.1.0"
+
+/**
+ * Tool conditional-execution guardrail (`NemoRelayGuardFn`).
+ */
+#define NEMO_RELAY_FAMILY_TOOL_CONDITIONAL_EXECUTION 0
+
+/**
+ * Tool request intercept (`NemoRelayRewriteFn`; may use `break_chain`).
+ */
+#define NEMO_RELAY_FAMILY_TOOL_REQUEST_INTERCEPT 1
+
+/**
+ * Tool sanitize-request guardrail (`NemoRelayRewriteFn`; events only).
+ */
+#define NEMO_RELAY_FAMILY_TOOL_SANITIZE_REQUEST 2
+
+/**
+ * Tool sanitize-response guardrail (`NemoRelayRewriteFn`; events only).
+ */
+#define NEMO_RELAY_FAMILY_TOOL_SANITIZE_RESPONSE 3
+
+/**
+ * Tool execution intercept (`NemoRelayInterceptFn`).
+ */
+#define NEMO_RELAY_FAMILY_TOOL_EXECUTION_INTERCEPT 4
+
+/**
+ * LLM conditional-execution guardrail (`NemoRelayGuardFn`).
+ */
+#define NEMO_RELAY_FAMILY_LLM_CONDITIONAL_EXECUTION 5
+
+/**
+ * LLM request intercept (`NemoRelayRewriteFn`; may use `break_chain`).
+ */
+#define NEMO_RELAY_FAMILY_LLM_REQUEST_INTERCEPT 6
+
+/**
+ * LLM sanitize-request guardrail (`NemoRelayRewriteFn`; events only).
+ */
+#define NEMO_RELAY_FAMILY_LLM_SANITIZE_REQUEST 7
+
+/**
+ * LLM sanitize-response guardrail (`NemoRelayRewriteFn`; events only).
+ */
+#define NEMO_RELAY_FAMILY_LLM_SANITIZE_RESPONSE 8
+
+/**
+ * LLM execution intercept (`NemoRelayInterceptFn`).
+ */
+#define NEMO_RELAY_FAMILY_LLM_EXECUTION_INTERCEPT 9
+
+/**
+ * LLM stream execution intercept (`NemoRelayStreamInterceptFn`).
+ */
+#define NEMO_RELAY_FAMILY_LLM_STREAM_EXECUTION_INTERCEPT 10
+
+/**
+ * Event subscriber (`NemoRelaySubscriberFn`).
+ */
+#define NEMO_RELAY_FAMILY_SUBSCRIBER 11
+
+/**
+ * Scope type `agent`.
+ */
+#define NEMO_RELAY_SCOPE_TYPE_AGENT 0
+
+/**
+ * Scope type `function`.
+ */
+#define NEMO_RELAY_SCOPE_TYPE_FUNCTION 1
+
+/**
+ * Scope type `tool`.
+ */
+#define NEMO_RELAY_SCOPE_TYPE_TOOL 2
+
+/**
+ * Scope type `llm`.
+ */
+#define NEMO_RELAY_SCOPE_TYPE_LLM 3
+
+/**
+ * Scope type `retriever`.
+ */
+#define NEMO_RELAY_SCOPE_TYPE_RETRIEVER 4
+
+/**
+ * Scope type `embedder`.
+ */
+#define NEMO_RELAY_SCOPE_TYPE_EMBEDDER 5
+
+/**
+ * Scope type `reranker`.
+ */
+#define NEMO_RELAY_SCOPE_TYPE_RERANKER 6
+
+/**
+ * Scope type `guardrail`.
+ */
+#define NEMO_RELAY_SCOPE_TYPE_GUARDRAIL 7
+
+/**
+ * Scope type `evaluator`.
+ */
+#define NEMO_RELAY_SCOPE_TYPE_EVALUATOR 8
+
+/**
+ * Scope type `custom`.
+ */
+#define NEMO_RELAY_SCOPE_TYPE_CUSTOM 9
+
+/**
+ * Scope type `unknown`.
+ */
+#define NEMO_RELAY_SCOPE_TYPE_UNKNOWN 10
+
+/**
+ * Attribute bit `parallel` (for `"attributes"` in `options_json`).
+ */
+#define NEMO_RELAY_ATTRIBUTE_PARALLEL 1
+
+/**
+ * Attribute bit `relocatable`.
+ */
+#define NEMO_RELAY_ATTRIBUTE_RELOCATABLE (1 << 1)
+
+/**
+ * Attribute bit `remote`.
+ */
+#define NEMO_RELAY_ATTRIBUTE_REMOTE (1 << 2)
+
+/**
+ * Attribute bit `stateful`.
+ */
+#define NEMO_RELAY_ATTRIBUTE_STATEFUL (1 << 3)
+
+/**
+ * Attribute bit `streaming`.
+ */
+#define NEMO_RELAY_ATTRIBUTE_STREAMING (1 << 4)
 
 /**
  * ABI version of this library. Compare it with `nemo_relay_abi_version()` at
@@ -148,13 +305,245 @@ typedef int32_t NemoRelayStatus;
 #endif // __cplusplus
 
 /**
+ * An LLM call started with `nemo_relay_llm_start`.
+ */
+typedef struct NemoRelayLlm NemoRelayLlm;
+
+/**
+ * The continuation handed to an execution intercept; see
+ * `nemo_relay_next_run`. Borrowed: valid only during that callback.
+ */
+typedef struct NemoRelayNext NemoRelayNext;
+
+/**
+ * A scope (agent, function, ...) pushed with `nemo_relay_scope_push`.
+ */
+typedef struct NemoRelayScope NemoRelayScope;
+
+/**
+ * A scope stack: where scopes are pushed and what new events are parented
+ * to. Functions take `const NemoRelayStack *stack`; NULL means the calling
+ * thread's current stack (inside a callback: the call being executed).
+ */
+typedef struct NemoRelayStack NemoRelayStack;
+
+/**
+ * A stream of JSON chunks; see `nemo_relay_stream_next`.
+ */
+typedef struct NemoRelayStream NemoRelayStream;
+
+/**
+ * A tool call started with `nemo_relay_tool_start`.
+ */
+typedef struct NemoRelayTool NemoRelayTool;
+
+/**
+ * The tool (or LLM provider) a managed call executes: return OK with the
+ * result JSON in `*out_json`.
+ */
+typedef int32_t (*NemoRelayCallFn)(void *user_data, const char *request_json, char **out_json);
+
+/**
  * Releases a `user_data` pointer. Called exactly once per registration.
  */
 typedef void (*NemoRelayFreeFn)(void *user_data);
 
+/**
+ * Conditional-execution guardrail (tool or LLM). Return OK with
+ * `*out_reason` NULL to allow the call, OK with a reason string to reject it.
+ */
+typedef int32_t (*NemoRelayGuardFn)(void *user_data,
+                                    const char *ctx_json,
+                                    const char *request_json,
+                                    char **out_reason);
+
+/**
+ * Request intercept or sanitize guardrail: return OK with the new value in
+ * `*out_json`, or OK with NULL to keep `value_json` unchanged.
+ */
+typedef int32_t (*NemoRelayRewriteFn)(void *user_data,
+                                      const char *ctx_json,
+                                      const char *value_json,
+                                      char **out_json);
+
+/**
+ * Execution intercept (tool or unary LLM). Continue the chain with
+ * `nemo_relay_next_run(next, request_json, &result)` zero or more times and
+ * return OK with the result in `*out_json`. `next` is valid only until the
+ * callback returns.
+ */
+typedef int32_t (*NemoRelayInterceptFn)(void *user_data,
+                                        const char *ctx_json,
+                                        const char *request_json,
+                                        const struct NemoRelayNext *next,
+                                        char **out_json);
+
+/**
+ * LLM stream execution intercept. Obtain the downstream stream with
+ * `nemo_relay_next_run_stream(next, request_json, &stream)` and return OK
+ * with a stream in `*out_stream` (that one, or one made with
+ * `nemo_relay_stream_new` that reads from it). The library takes ownership
+ * of the returned stream.
+ */
+typedef int32_t (*NemoRelayStreamInterceptFn)(void *user_data,
+                                              const char *ctx_json,
+                                              const char *request_json,
+                                              const struct NemoRelayNext *next,
+                                              struct NemoRelayStream **out_stream);
+
+/**
+ * Event subscriber. `event_json` is one canonical ATOF event, borrowed for
+ * the duration of the call. Runs on the runtime's dispatcher thread.
+ */
+typedef void (*NemoRelaySubscriberFn)(void *user_data, const char *event_json);
+
+/**
+ * Chunk source of a stream, pulled once per chunk with `index` = 0, 1, ...
+ * Return OK with one chunk's JSON in `*out_chunk_json`, OK with NULL at the
+ * end of the stream, or a failure status. For a streaming LLM call
+ * `request_json` is the (intercepted) request; for `nemo_relay_stream_new`
+ * it is NULL. A pipeline that retries calls the provider again from index 0.
+ */
+typedef int32_t (*NemoRelayPullFn)(void *user_data,
+                                   const char *request_json,
+                                   uint64_t index,
+                                   char **out_chunk_json);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Emits the start event of a tool call named `name` with `args_json` (after
+ * the sanitize-request guardrails) and writes its handle to `*out_tool`.
+ *
+ * `options_json` (NULL for none): `parent`, `attributes`, `data`,
+ * `metadata`, `tool_call_id`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_tool_start(const struct NemoRelayStack *stack,
+                                      const char *name,
+                                      const char *args_json,
+                                      const char *options_json,
+                                      struct NemoRelayTool **out_tool);
+
+/**
+ * Emits the success end event of `tool` with `result_json` (after the
+ * sanitize-response guardrails). `options_json`: `metadata`,
+ * `timestamp_us`. `stack` (NULL: current) selects which scope-local
+ * guardrails and subscribers apply.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_tool_end(const struct NemoRelayStack *stack,
+                                    const struct NemoRelayTool *tool,
+                                    const char *result_json,
+                                    const char *options_json);
+
+/**
+ * Emits the failure end event of `tool`, with `message` as the error
+ * description. `options_json`: `metadata`, `timestamp_us`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_tool_fail(const struct NemoRelayStack *stack,
+                                     const struct NemoRelayTool *tool,
+                                     const char *message,
+                                     const char *options_json);
+
+/**
+ * Writes the tool call's uuid to `*out_uuid` (free with
+ * `nemo_relay_string_free`).
+ *
+ * # Safety
+ * `tool` is NULL or live; `out_uuid` is NULL or writable.
+ */
+NemoRelayStatus nemo_relay_tool_uuid(const struct NemoRelayTool *tool, char **out_uuid);
+
+/**
+ * Writes a JSON description of the tool call to `*out_json` (same fields
+ * as `nemo_relay_scope_json`).
+ *
+ * # Safety
+ * `tool` is NULL or live; `out_json` is NULL or writable.
+ */
+NemoRelayStatus nemo_relay_tool_json(const struct NemoRelayTool *tool, char **out_json);
+
+/**
+ * Releases a tool handle. NULL is a no-op; freeing does not end the call.
+ *
+ * # Safety
+ * `tool` is NULL or a live tool handle that is not used again.
+ */
+void nemo_relay_tool_free(struct NemoRelayTool *tool);
+
+/**
+ * Emits the start event of an LLM call named `name` with `request_json`
+ * (`{"headers": {...}, "content": ...}`; credential headers never reach
+ * events) and writes its handle to `*out_llm`.
+ *
+ * `options_json` (NULL for none): `parent`, `attributes`, `data`,
+ * `metadata`, `model_name`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_llm_start(const struct NemoRelayStack *stack,
+                                     const char *name,
+                                     const char *request_json,
+                                     const char *options_json,
+                                     struct NemoRelayLlm **out_llm);
+
+/**
+ * Emits the success end event of `llm` with `response_json`.
+ * `options_json`: `metadata`, `timestamp_us`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_llm_end(const struct NemoRelayStack *stack,
+                                   const struct NemoRelayLlm *llm,
+                                   const char *response_json,
+                                   const char *options_json);
+
+/**
+ * Emits the failure end event of `llm` with `message` as the description.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_llm_fail(const struct NemoRelayStack *stack,
+                                    const struct NemoRelayLlm *llm,
+                                    const char *message,
+                                    const char *options_json);
+
+/**
+ * Writes the LLM call's uuid to `*out_uuid`.
+ *
+ * # Safety
+ * `llm` is NULL or live; `out_uuid` is NULL or writable.
+ */
+NemoRelayStatus nemo_relay_llm_uuid(const struct NemoRelayLlm *llm, char **out_uuid);
+
+/**
+ * Writes a JSON description of the LLM call to `*out_json`.
+ *
+ * # Safety
+ * `llm` is NULL or live; `out_json` is NULL or writable.
+ */
+NemoRelayStatus nemo_relay_llm_json(const struct NemoRelayLlm *llm, char **out_json);
+
+/**
+ * Releases an LLM handle. NULL is a no-op; freeing does not end the call.
+ *
+ * # Safety
+ * `llm` is NULL or a live LLM handle that is not used again.
+ */
+void nemo_relay_llm_free(struct NemoRelayLlm *llm);
 
 /**
  * Panics inside the library on purpose and returns `NEMO_RELAY_STATUS_PANIC`
@@ -208,6 +597,52 @@ void nemo_relay_clear_last_error(void);
 const char *nemo_relay_status_name(int32_t status);
 
 /**
+ * Runs a tool call named `name` with `args_json` through the pipeline,
+ * calling `tool(user_data, args_json, &out)` as the tool, and writes the
+ * tool's result to `*out_result_json` (free with `nemo_relay_string_free`).
+ *
+ * `user_data` is released with `free_fn` exactly once, after the call (also
+ * when it fails, even on argument errors). `options_json`: `parent`,
+ * `attributes`, `data`, `metadata`, `tool_call_id`.
+ *
+ * Errors: `GUARDRAIL_REJECTED` (the last error names guardrail and reason),
+ * `CALLBACK_FAILED` (the tool or a middleware callback failed),
+ * `NULL_POINTER`, `INVALID_UTF8`, `INVALID_JSON`, `INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_tool_execute(const struct NemoRelayStack *stack,
+                                        const char *name,
+                                        const char *args_json,
+                                        const char *options_json,
+                                        NemoRelayCallFn tool,
+                                        void *user_data,
+                                        NemoRelayFreeFn free_fn,
+                                        char **out_result_json);
+
+/**
+ * Runs a unary LLM call named `name` with `request_json` (`{"headers":
+ * {...}, "content": ...}`) through the pipeline, calling
+ * `provider(user_data, request_json, &out)`, and writes the provider's
+ * response to `*out_response_json`.
+ *
+ * Ownership and errors as `nemo_relay_tool_execute`; `options_json` takes
+ * `model_name` instead of `tool_call_id`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_llm_execute(const struct NemoRelayStack *stack,
+                                       const char *name,
+                                       const char *request_json,
+                                       const char *options_json,
+                                       NemoRelayCallFn provider,
+                                       void *user_data,
+                                       NemoRelayFreeFn free_fn,
+                                       char **out_response_json);
+
+/**
  * Parses `json` with the same parser and limits every JSON-taking function
  * uses, and writes it back as compact JSON to `*out_json` (free it with
  * `nemo_relay_string_free()`). Object key order is not guaranteed.
@@ -223,6 +658,386 @@ const char *nemo_relay_status_name(int32_t status);
  * writable storage for one pointer.
  */
 NemoRelayStatus nemo_relay_json_normalize(const char *json, char **out_json);
+
+/**
+ * Registers a conditional-execution guardrail for `family`
+ * (`NEMO_RELAY_FAMILY_TOOL_CONDITIONAL_EXECUTION` or `..._LLM_...`). See
+ * the module table for the common parameters.
+ *
+ * Errors: `ALREADY_EXISTS`, `NOT_FOUND` (owner scope not open on the
+ * stack), `INVALID_ARGUMENT` (family of another shape, empty name),
+ * `NULL_POINTER`, `INVALID_UTF8`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_register_guard(int32_t family,
+                                          const char *name,
+                                          int32_t priority,
+                                          const struct NemoRelayScope *owner,
+                                          const struct NemoRelayStack *stack,
+                                          NemoRelayGuardFn callback,
+                                          void *user_data,
+                                          NemoRelayFreeFn free_fn);
+
+/**
+ * Registers a rewrite callback: a request intercept or a sanitize
+ * guardrail, per `family`. `break_chain` applies to request intercepts
+ * only (`INVALID_ARGUMENT` otherwise).
+ *
+ * Request intercepts change the request the call really gets. Sanitize
+ * guardrails only change what the start/end *events* carry; if one fails,
+ * the payload is omitted from the event rather than leaked.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_register_rewrite(int32_t family,
+                                            const char *name,
+                                            int32_t priority,
+                                            bool break_chain,
+                                            const struct NemoRelayScope *owner,
+                                            const struct NemoRelayStack *stack,
+                                            NemoRelayRewriteFn callback,
+                                            void *user_data,
+                                            NemoRelayFreeFn free_fn);
+
+/**
+ * Registers an execution intercept for `family`
+ * (`NEMO_RELAY_FAMILY_TOOL_EXECUTION_INTERCEPT` or `..._LLM_...`).
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_register_intercept(int32_t family,
+                                              const char *name,
+                                              int32_t priority,
+                                              const struct NemoRelayScope *owner,
+                                              const struct NemoRelayStack *stack,
+                                              NemoRelayInterceptFn callback,
+                                              void *user_data,
+                                              NemoRelayFreeFn free_fn);
+
+/**
+ * Registers an LLM stream execution intercept.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_register_stream_intercept(const char *name,
+                                                     int32_t priority,
+                                                     const struct NemoRelayScope *owner,
+                                                     const struct NemoRelayStack *stack,
+                                                     NemoRelayStreamInterceptFn callback,
+                                                     void *user_data,
+                                                     NemoRelayFreeFn free_fn);
+
+/**
+ * Registers an event subscriber. It receives every event emitted after
+ * this call (scope-local: every event emitted under `owner`, including
+ * `owner`'s own end event) as canonical ATOF JSON, one call per event, in
+ * emission order, on the runtime's dispatcher thread. Call
+ * `nemo_relay_flush` to wait for delivery.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_register_subscriber(const char *name,
+                                               int32_t priority,
+                                               const struct NemoRelayScope *owner,
+                                               const struct NemoRelayStack *stack,
+                                               NemoRelaySubscriberFn callback,
+                                               void *user_data,
+                                               NemoRelayFreeFn free_fn);
+
+/**
+ * Removes the registration `name` of `family`: global when `owner` is
+ * NULL, else the one owned by scope `owner` (looked up on `stack`, NULL:
+ * current). Writes whether one was removed to `*out_removed` (which may be
+ * NULL). Removing a name that is not registered is not an error.
+ *
+ * A callback may still run after this returns if a call or a queued event
+ * already saw it; `free_fn` runs once none does.
+ *
+ * Errors: `INVALID_ARGUMENT` (family), `NOT_FOUND` (owner not open),
+ * `NULL_POINTER`, `INVALID_UTF8`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_deregister(int32_t family,
+                                      const char *name,
+                                      const struct NemoRelayScope *owner,
+                                      const struct NemoRelayStack *stack,
+                                      bool *out_removed);
+
+/**
+ * Runs the rest of a tool or unary LLM execution chain (later intercepts,
+ * then the real callback) with `request_json` and writes its result to
+ * `*out_json` (free with `nemo_relay_string_free`). May be called several
+ * times (retries), synchronously, while the intercept that received `next`
+ * is running.
+ *
+ * Errors: `CONTINUATION_EXPIRED` (the intercept already returned),
+ * `INVALID_ARGUMENT` (a stream continuation: use
+ * `nemo_relay_next_run_stream`, or a malformed LLM request),
+ * `CALLBACK_FAILED` and anything else the rest of the chain reports.
+ *
+ * # Safety
+ * `request_json` is NULL or a NUL-terminated string; `out_json` is NULL or
+ * writable. `next` may be any value (it is validated, not dereferenced).
+ */
+NemoRelayStatus nemo_relay_next_run(const struct NemoRelayNext *next,
+                                    const char *request_json,
+                                    char **out_json);
+
+/**
+ * Runs the rest of an LLM stream execution chain with `request_json` and
+ * writes the resulting stream to `*out_stream`. Return it from the
+ * intercept (ownership passes back to the library), or read from it in a
+ * stream made with `nemo_relay_stream_new` and free it yourself.
+ *
+ * # Safety
+ * As `nemo_relay_next_run`.
+ */
+NemoRelayStatus nemo_relay_next_run_stream(const struct NemoRelayNext *next,
+                                           const char *request_json,
+                                           struct NemoRelayStream **out_stream);
+
+/**
+ * Blocks until every event emitted before this call has been delivered to
+ * the subscribers. Called from inside a subscriber it returns at once (it
+ * cannot wait for itself), so it never deadlocks.
+ */
+NemoRelayStatus nemo_relay_flush(void);
+
+/**
+ * `nemo_relay_flush` with an upper bound; `NEMO_RELAY_STATUS_TIMEOUT` if the
+ * events were not delivered within `timeout_ms` (delivery goes on).
+ */
+NemoRelayStatus nemo_relay_flush_timeout(uint32_t timeout_ms);
+
+/**
+ * Delivers every queued event, then stops delivery for good and joins the
+ * dispatcher thread, so leak checkers see a clean exit. Idempotent. Events
+ * emitted afterwards are dropped (calls still run). Call it once, at exit.
+ */
+NemoRelayStatus nemo_relay_shutdown(void);
+
+/**
+ * Writes the names of the global registrations of `family` (a
+ * `NEMO_RELAY_FAMILY_*` value), in run order, as a JSON array to
+ * `*out_json`.
+ *
+ * # Safety
+ * `out_json` is NULL or writable.
+ */
+NemoRelayStatus nemo_relay_registrations(int32_t family, char **out_json);
+
+/**
+ * Writes the runtime's counters as a JSON object to `*out_json`:
+ * `delivered`, `dropped_full`, `dropped_closed`, `subscriber_panics`,
+ * `queued`, `capacity`, `sanitizer_failures`.
+ *
+ * # Safety
+ * `out_json` is NULL or writable.
+ */
+NemoRelayStatus nemo_relay_stats(char **out_json);
+
+/**
+ * Opens a scope named `name` of type `scope_type` (a
+ * `NEMO_RELAY_SCOPE_TYPE_*` value) on `stack` (NULL: current stack), emits
+ * its start event and writes its handle to `*out_scope`.
+ *
+ * `options_json` (NULL for none): `parent`, `attributes`, `input` (start
+ * event payload), `data` (kept on the handle, not emitted), `metadata`
+ * (object), `timestamp_us`.
+ *
+ * Errors: `NULL_POINTER`, `INVALID_UTF8`, `INVALID_JSON` (options),
+ * `INVALID_ARGUMENT` (empty name, unknown scope type or attribute,
+ * non-object metadata).
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_scope_push(const struct NemoRelayStack *stack,
+                                      const char *name,
+                                      int32_t scope_type,
+                                      const char *options_json,
+                                      struct NemoRelayScope **out_scope);
+
+/**
+ * Closes `scope`, which must be the innermost open scope of `stack` (NULL:
+ * current stack), and emits its end event. Scope-local registrations owned
+ * by it are removed. The handle stays valid (for its uuid) until freed.
+ *
+ * `options_json` (NULL for none): `output` (end payload), `metadata`
+ * (merged over the start metadata), `timestamp_us`.
+ *
+ * Errors: `SCOPE_NOT_ON_TOP` (inner scopes still open), `NOT_FOUND`
+ * (already popped), `FOREIGN_SCOPE` (another stack's scope), `ROOT_SCOPE`,
+ * `NULL_POINTER`, `INVALID_JSON`, `INVALID_ARGUMENT`. Nothing changes on
+ * error.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_scope_pop(const struct NemoRelayStack *stack,
+                                     const struct NemoRelayScope *scope,
+                                     const char *options_json);
+
+/**
+ * Writes the scope's uuid (36 characters) to `*out_uuid`; free it with
+ * `nemo_relay_string_free`.
+ *
+ * # Safety
+ * `scope` is NULL or live; `out_uuid` is NULL or writable.
+ */
+NemoRelayStatus nemo_relay_scope_uuid(const struct NemoRelayScope *scope, char **out_uuid);
+
+/**
+ * Writes a JSON description of the scope to `*out_json`: `uuid`,
+ * `parent_uuid`, `name`, `scope_type`, `attributes` (names), `data`,
+ * `metadata`. Free it with `nemo_relay_string_free`.
+ *
+ * # Safety
+ * `scope` is NULL or live; `out_json` is NULL or writable.
+ */
+NemoRelayStatus nemo_relay_scope_json(const struct NemoRelayScope *scope, char **out_json);
+
+/**
+ * Releases a scope handle. NULL is a no-op. Freeing does not pop the scope.
+ *
+ * # Safety
+ * `scope` is NULL or a live scope handle that is not used again.
+ */
+void nemo_relay_scope_free(struct NemoRelayScope *scope);
+
+/**
+ * Emits a mark named `name` under the innermost scope of `stack` (NULL:
+ * current stack). Marks are only built when someone subscribes.
+ *
+ * `options_json` (NULL for none): `parent`, `data` (payload), `data_schema`
+ * (`{"name", "version"}`), `metadata`, `category` (scope type name),
+ * `category_profile` (object), `timestamp_us`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_mark(const struct NemoRelayStack *stack,
+                                const char *name,
+                                const char *options_json);
+
+/**
+ * Creates an empty scope stack (holding only its implicit root scope) and
+ * writes it to `*out_stack`. Release it with `nemo_relay_stack_free`.
+ *
+ * # Safety
+ * `out_stack` is NULL or points to writable storage for one pointer.
+ */
+NemoRelayStatus nemo_relay_stack_new(struct NemoRelayStack **out_stack);
+
+/**
+ * Writes a handle to the calling thread's current stack to `*out_stack`:
+ * inside a library callback, the stack of the call being executed;
+ * elsewhere, this thread's default stack. The handle shares the stack (it is
+ * not a copy). Release it with `nemo_relay_stack_free`.
+ *
+ * # Safety
+ * `out_stack` is NULL or points to writable storage for one pointer.
+ */
+NemoRelayStatus nemo_relay_stack_current(struct NemoRelayStack **out_stack);
+
+/**
+ * Writes the innermost open scope of `stack` (NULL: current stack) to
+ * `*out_scope`; the implicit root scope when none is open. Release it with
+ * `nemo_relay_scope_free`.
+ *
+ * # Safety
+ * `stack` is NULL or a live stack; `out_scope` is NULL or writable.
+ */
+NemoRelayStatus nemo_relay_stack_top(const struct NemoRelayStack *stack,
+                                     struct NemoRelayScope **out_scope);
+
+/**
+ * Releases a stack handle. NULL is a no-op. Scopes still open on the stack
+ * stay valid for other handles to the same stack.
+ *
+ * # Safety
+ * `stack` is NULL or a live stack handle that is not used again.
+ */
+void nemo_relay_stack_free(struct NemoRelayStack *stack);
+
+/**
+ * Starts a streaming LLM call named `name` with `request_json` through the
+ * pipeline (guardrails, request intercepts, start event, stream execution
+ * intercepts) and writes the stream to `*out_stream`; read it with
+ * `nemo_relay_stream_next`, release it with `nemo_relay_stream_free`.
+ *
+ * `provider(user_data, request_json, index, &chunk)` is pulled once per
+ * chunk. `user_data` is released with `free_fn` once the stream (and any
+ * retry of the provider) is gone, or right away if the call fails.
+ * `options_json` as for `nemo_relay_llm_execute`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_llm_stream_execute(const struct NemoRelayStack *stack,
+                                              const char *name,
+                                              const char *request_json,
+                                              const char *options_json,
+                                              NemoRelayPullFn provider,
+                                              void *user_data,
+                                              NemoRelayFreeFn free_fn,
+                                              struct NemoRelayStream **out_stream);
+
+/**
+ * Creates a stream over `pull` alone (no LLM call, no events), for stream
+ * execution intercepts that transform another stream: `pull` is called with
+ * `request_json` NULL. `user_data` is released with `free_fn` when the
+ * stream is freed (or immediately if this call fails).
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_stream_new(NemoRelayPullFn pull,
+                                      void *user_data,
+                                      NemoRelayFreeFn free_fn,
+                                      struct NemoRelayStream **out_stream);
+
+/**
+ * Reads the next chunk: on `NEMO_RELAY_STATUS_OK`, `*out_chunk_json` holds
+ * one chunk's JSON (free it with `nemo_relay_string_free`), or NULL when the
+ * stream has ended. After the end, an error, or `nemo_relay_stream_close`,
+ * every further call returns OK with NULL.
+ *
+ * Errors: `CALLBACK_FAILED` (provider or intercept failed; the stream is
+ * then finished), `INVALID_STATE` (called from this stream's own pull
+ * callback), `NULL_POINTER`.
+ *
+ * # Safety
+ * `stream` is NULL or live; `out_chunk_json` is NULL or writable.
+ */
+NemoRelayStatus nemo_relay_stream_next(const struct NemoRelayStream *stream, char **out_chunk_json);
+
+/**
+ * Finishes the stream early: the provider is not pulled again and an
+ * unfinished LLM call gets an end event marked cancelled. Idempotent; the
+ * handle must still be freed. May be called from another thread than
+ * `nemo_relay_stream_next` (it waits for a `next` in progress).
+ *
+ * # Safety
+ * `stream` is NULL or live.
+ */
+NemoRelayStatus nemo_relay_stream_close(const struct NemoRelayStream *stream);
+
+/**
+ * Releases a stream handle (closing it first if needed). NULL is a no-op.
+ *
+ * # Safety
+ * `stream` is NULL or a live stream handle that is not used again.
+ */
+void nemo_relay_stream_free(struct NemoRelayStream *stream);
 
 /**
  * Copies `len` bytes from `bytes` into a new NUL-terminated string owned by the

@@ -36,6 +36,7 @@
 #[macro_use]
 pub mod conventions;
 pub mod api;
+pub mod bridge;
 
 pub use conventions::status::NemoRelayStatus;
 pub use conventions::user_data::NemoRelayFreeFn;

@@ -5,8 +5,17 @@
 //! [`ffi_status!`](crate::ffi_status) or [`ffi_value!`](crate::ffi_value), and
 //! has a doc comment written for C readers: it is copied into `nemo_relay.h`.
 
+pub mod calls;
+pub mod constants;
 pub mod debug;
 pub mod errors;
+pub mod execute;
 pub mod json;
+pub mod middleware;
+pub mod next;
+pub mod runtime;
+pub mod scope;
+pub mod stack;
+pub mod stream;
 pub mod strings;
 pub mod version;
