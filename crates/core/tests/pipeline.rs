@@ -636,3 +636,49 @@ fn a_callback_whose_destructor_re_enters_the_runtime_does_not_deadlock() {
         .expect("no deadlock");
     assert_eq!(rt.registrations(Family::ToolRequestIntercept).len(), 1);
 }
+
+#[test]
+fn synchronous_callback_code_already_runs_inside_the_calls_scope() {
+    // The synchronous part of a callback (all of a C or JS callback) runs
+    // when it is invoked; it must see the managed call as the current scope.
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    rt.register(Registration::new(
+        "sync-intercept",
+        Middleware::ToolExecutionIntercept(Arc::new(move |ctx, args: Json, next| {
+            s.lock()
+                .unwrap()
+                .push((ctx.uuid, ScopeStack::current().top().uuid()));
+            Step::pending(next.run(args))
+        })),
+    ))
+    .unwrap();
+    let s = seen.clone();
+    let call_uuid = Arc::new(Mutex::new(None));
+    let cu = call_uuid.clone();
+    block_on(rt.tool_call("t", json!({}), opts(&stack), move |_| {
+        let top = ScopeStack::current().top();
+        *cu.lock().unwrap() = Some(top.uuid());
+        s.lock().unwrap().push((top.uuid(), top.uuid()));
+        async { Ok(Json::Null) }
+    }))
+    .unwrap();
+    let seen = seen.lock().unwrap();
+    let (call, in_intercept) = seen[0];
+    assert_eq!(
+        in_intercept, call,
+        "the intercept sees the call as current scope"
+    );
+    assert_eq!(
+        call_uuid.lock().unwrap().unwrap(),
+        call,
+        "so does the callback's synchronous part"
+    );
+    assert_eq!(
+        stack.top().uuid(),
+        stack.root_uuid(),
+        "the caller's stack is untouched"
+    );
+}

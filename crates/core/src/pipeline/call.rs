@@ -13,6 +13,7 @@ use crate::middleware::{CallContext, CallKind, ExecFn, LlmRequest, Next, Rewrite
 use crate::registry::{CallRegistries, Chain, Registrations};
 use crate::runtime::scopes::{check_name, check_object};
 use crate::runtime::Runtime;
+use crate::scope::current::in_child;
 use crate::scope::handle::HandleData;
 use crate::scope::{Attributes, ScopeHandle, ScopeStack, ScopeType};
 use crate::time::Timestamp;
@@ -371,12 +372,15 @@ impl<K: Kind> Call<K> {
         F: Fn(K::Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O>> + Send + 'static,
     {
-        let child = self.ctx.stack.child(handle.clone());
+        let parent = self.ctx.stack.top_frame();
+        // Invoke inside the child scope, not before entering it: the
+        // synchronous part of a callback (all of a C or JS callback) runs at
+        // invocation time and must already see the call as current scope.
         if chain.is_empty() {
-            return child.scope(func(req)).await;
+            return in_child(parent, handle.clone(), async move { func(req).await }).await;
         }
         let next = Next::start(chain, super::terminal(func), self.ctx.clone());
-        child.scope(next.run(req)).await
+        in_child(parent, handle.clone(), async move { next.run(req).await }).await
     }
 }
 

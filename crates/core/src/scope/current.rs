@@ -1,12 +1,58 @@
 //! Which stack is "current": task-local first, then the thread's default.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::future::Future;
+use std::sync::Arc;
 
-use crate::scope::ScopeStack;
+use crate::scope::stack::Frame;
+use crate::scope::{ScopeHandle, ScopeStack};
+
+/// What a task-local scope context holds: either a stack, or the recipe for
+/// a call's child stack (`parent` frame + the call's handle), built only if
+/// code inside the call asks for the current stack. Most tool callbacks never
+/// do, and building a stack costs two allocations per call.
+pub(crate) struct TaskCurrent {
+    stack: OnceCell<ScopeStack>,
+    child_of: Option<(Arc<Frame>, ScopeHandle)>,
+}
+
+impl TaskCurrent {
+    fn stack(&self) -> ScopeStack {
+        self.stack
+            .get_or_init(|| {
+                let (parent, handle) = self
+                    .child_of
+                    .clone()
+                    .expect("either a stack or a child recipe");
+                ScopeStack::child_of(parent, handle)
+            })
+            .clone()
+    }
+}
 
 tokio::task_local! {
-    static TASK_STACK: ScopeStack;
+    static TASK_STACK: TaskCurrent;
+}
+
+fn with_stack(stack: ScopeStack) -> TaskCurrent {
+    TaskCurrent {
+        stack: OnceCell::from(stack),
+        child_of: None,
+    }
+}
+
+/// Run `fut` with a lazily built child stack of `parent` topped by `handle`
+/// as its current stack (managed calls run their callbacks this way).
+pub(crate) async fn in_child<F: Future>(
+    parent: Arc<Frame>,
+    handle: ScopeHandle,
+    fut: F,
+) -> F::Output {
+    let current = TaskCurrent {
+        stack: OnceCell::new(),
+        child_of: Some((parent, handle)),
+    };
+    TASK_STACK.scope(current, fut).await
 }
 
 thread_local! {
@@ -19,7 +65,7 @@ impl ScopeStack {
     /// [`ScopeStack::sync_scope`]), otherwise this thread's default stack.
     pub fn current() -> ScopeStack {
         TASK_STACK
-            .try_with(ScopeStack::clone)
+            .try_with(TaskCurrent::stack)
             .unwrap_or_else(|_| Self::thread_default())
     }
 
@@ -37,12 +83,12 @@ impl ScopeStack {
 
     /// Run `fut` with this stack as its task-local current stack.
     pub async fn scope<F: Future>(self, fut: F) -> F::Output {
-        TASK_STACK.scope(self, fut).await
+        TASK_STACK.scope(with_stack(self), fut).await
     }
 
     /// Run `f` with this stack as the current stack (synchronously).
     pub fn sync_scope<R>(self, f: impl FnOnce() -> R) -> R {
-        TASK_STACK.sync_scope(self, f)
+        TASK_STACK.sync_scope(with_stack(self), f)
     }
 }
 

@@ -33,9 +33,9 @@
 //! rt.pop_scope(&agent, PopOptions::default()).unwrap();
 //! ```
 
-mod current;
+pub(crate) mod current;
 pub(crate) mod handle;
-mod stack;
+pub(crate) mod stack;
 mod types;
 
 pub use current::{isolate, ThreadStackGuard};

@@ -10,7 +10,6 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 
 use crate::error::{RelayError, Result};
@@ -32,13 +31,16 @@ pub(crate) struct Frame {
     pub(crate) handle: ScopeHandle,
     pub(crate) parent: Option<Arc<Frame>>,
     depth: usize,
-    /// Scope-local registrations owned by this scope (copy-on-write).
-    locals: ArcSwapOption<Registrations>,
+    /// Scope-local registrations owned by this scope (copy-on-write: the
+    /// lock is held only to swap or clone the pointer). A plain mutex rather
+    /// than an atomic pointer: frames are created and dropped on every
+    /// managed call, and an `ArcSwapOption` costs ~250 instructions to drop.
+    locals: Mutex<Option<Arc<Registrations>>>,
 }
 
 impl Frame {
     pub(crate) fn locals(&self) -> Option<Arc<Registrations>> {
-        self.locals.load_full()
+        self.locals.lock().clone()
     }
 
     /// Replace this frame's registrations (writers are serialized by the
@@ -50,7 +52,7 @@ impl Frame {
         regs: Option<Arc<Registrations>>,
     ) -> Option<Arc<Registrations>> {
         let has = regs.is_some();
-        let old = self.locals.swap(regs);
+        let old = std::mem::replace(&mut *self.locals.lock(), regs);
         let had = old.is_some();
         match (had, has) {
             (false, true) => {
@@ -67,7 +69,7 @@ impl Frame {
 
 impl Drop for Frame {
     fn drop(&mut self) {
-        if self.locals.load().is_some() {
+        if self.locals.get_mut().is_some() {
             FRAMES_WITH_LOCALS.fetch_sub(1, Ordering::AcqRel);
         }
     }
@@ -122,7 +124,7 @@ impl ScopeStack {
             handle,
             parent,
             depth,
-            locals: ArcSwapOption::empty(),
+            locals: Mutex::new(None),
         })
     }
 
@@ -179,13 +181,23 @@ impl ScopeStack {
         Self::from_top(st.top.clone(), st.top.depth)
     }
 
-    /// A fork whose top is `handle`, used to run a managed call's callback
-    /// "inside" the call without pushing it on the caller's stack.
-    pub(crate) fn child(&self, handle: ScopeHandle) -> ScopeStack {
-        let top = self.0.state.lock().top.clone();
-        let frame = Self::frame(handle, Some(top));
+    /// The current top frame (for building a child stack later).
+    pub(crate) fn top_frame(&self) -> Arc<Frame> {
+        self.0.state.lock().top.clone()
+    }
+
+    /// A stack whose top is `handle` above `parent`, used to run a managed
+    /// call's callback "inside" the call without pushing it on the caller's
+    /// stack. Its frames cannot be popped through it.
+    pub(crate) fn child_of(parent: Arc<Frame>, handle: ScopeHandle) -> ScopeStack {
+        let frame = Self::frame(handle, Some(parent));
         let base = frame.depth;
         Self::from_top(frame, base)
+    }
+
+    /// [`child_of`](Self::child_of) this stack's current top.
+    pub(crate) fn child(&self, handle: ScopeHandle) -> ScopeStack {
+        Self::child_of(self.top_frame(), handle)
     }
 
     /// Start a scope on this stack. Returns the handle and the frame.
