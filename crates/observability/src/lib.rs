@@ -5,10 +5,12 @@
 //! events on the dispatcher thread, never on the agent's, and does its I/O
 //! on a thread of its own.
 
-mod attach;
+pub mod atif;
 pub mod atof;
+mod attach;
 mod config;
 mod error;
+mod payload;
 
 pub use config::ConfigError;
 pub use error::ExportError;

@@ -1,0 +1,337 @@
+//! ATIF exporter: agent trajectories (Harbor RFC 0001, `ATIF-v1.7`).
+//!
+//! Where ATOF keeps every event, ATIF tells the story of one agent run as a
+//! conversation: user, agent and system *steps*, the tool calls each agent
+//! step requested and their results, token usage, and nested agents as
+//! embedded subagent trajectories. [`project`] has the event → step rules.
+//!
+//! # Life cycle (what the C ABI maps onto)
+//!
+//! ```text
+//!  AtifExporter::new(config)   nemo_relay_atif_exporter_create
+//!  .register(&runtime)         nemo_relay_atif_exporter_register
+//!  .export() -> String         nemo_relay_atif_exporter_export
+//!  .clear()                    nemo_relay_atif_exporter_clear
+//!  drop                        nemo_relay_atif_exporter_free
+//! ```
+//!
+//! The subscriber buffers the events a trajectory needs (scope events and
+//! guardrail rejections; every mark too with `include_raw_events`).
+//! [`AtifExporter::export`] flushes the runtime and projects the buffer.
+//! With `output_directory` set, a *root* agent scope — one with no agent
+//! above it — is also written to `<dir>/<session_id>.json` when its end
+//! event is delivered, and its events are released from the buffer, so a
+//! long-running process does not grow.
+//!
+//! The file is written in `on_batch_end`, on the dispatcher thread: it
+//! happens once per session (not per event), and it means that once
+//! `runtime.flush()` returns the file is complete on disk, with no second
+//! flush to remember. It is written to a temporary name and renamed, so a
+//! reader never sees half a document.
+
+mod config;
+pub mod model;
+mod project;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use nemo_relay_core::{Event, Json, Runtime, ScopePhase, ScopeType, Subscriber, Uuid};
+
+pub use config::AtifConfig;
+pub use model::Trajectory;
+
+use crate::attach::Attachments;
+use crate::ExportError;
+use project::Projector;
+
+/// The registration name [`AtifExporter::register`] uses.
+pub const DEFAULT_NAME: &str = "nemo_relay.atif";
+
+#[derive(Default)]
+struct State {
+    events: Vec<Event>,
+    /// Scope uuid → (parent uuid, is an agent), for every scope start seen.
+    scopes: HashMap<Uuid, (Option<Uuid>, bool)>,
+    /// Root agent scopes that ended since the last batch end.
+    ended_roots: Vec<Uuid>,
+    written: Vec<PathBuf>,
+    error: Option<String>,
+}
+
+impl State {
+    /// The first agent scope strictly above `uuid`, if any.
+    fn agent_above(&self, uuid: Option<Uuid>) -> Option<Uuid> {
+        let mut cur = uuid;
+        while let Some(u) = cur {
+            let (parent, is_agent) = self.scopes.get(&u)?;
+            if *is_agent {
+                return Some(u);
+            }
+            cur = *parent;
+        }
+        None
+    }
+
+    /// Whether `e` is `root` or lies under it.
+    fn in_tree(&self, e: &Event, root: Uuid) -> bool {
+        let mut cur = if e.is_mark() {
+            e.parent_uuid
+        } else {
+            Some(e.uuid)
+        };
+        while let Some(u) = cur {
+            if u == root {
+                return true;
+            }
+            cur = self.scopes.get(&u).and_then(|(p, _)| *p);
+        }
+        false
+    }
+}
+
+struct Shared {
+    config: AtifConfig,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn keeps(&self, e: &Event) -> bool {
+        !e.is_mark()
+            || self.config.include_raw_events
+            || (e.category == Some(ScopeType::Guardrail)
+                && e.data.as_ref().and_then(|d| d.get("rejected")) == Some(&Json::Bool(true)))
+    }
+
+    /// Project root `root`, write its file and release its events.
+    fn write_root(&self, st: &mut State, root: Uuid) {
+        let Some(dir) = &self.config.output_directory else {
+            return;
+        };
+        let (tree, rest): (Vec<Event>, Vec<Event>) = std::mem::take(&mut st.events)
+            .into_iter()
+            .partition(|e| st.in_tree(e, root));
+        st.events = rest;
+        let session = root.to_string();
+        let trajectory = Projector::new(&tree, &self.config).trajectory(Some(root), &session);
+        for e in &tree {
+            st.scopes.remove(&e.uuid);
+        }
+        let name = self.config.template().replace("{session_id}", &session);
+        let path = dir.join(name);
+        match write_atomically(&path, &trajectory) {
+            Ok(()) => st.written.push(path),
+            Err(e) => {
+                st.error.get_or_insert(format!("{}: {e}", path.display()));
+            }
+        }
+    }
+}
+
+impl Subscriber for Shared {
+    fn on_event(&self, e: &Event) {
+        if !self.keeps(e) {
+            return;
+        }
+        let mut st = self.state.lock();
+        match e.phase() {
+            Some(ScopePhase::Start) => {
+                let is_agent = e.category == Some(ScopeType::Agent);
+                st.scopes.insert(e.uuid, (e.parent_uuid, is_agent));
+            }
+            Some(ScopePhase::End)
+                if e.category == Some(ScopeType::Agent)
+                    && self.config.output_directory.is_some()
+                    && st.agent_above(e.parent_uuid).is_none() =>
+            {
+                st.ended_roots.push(e.uuid);
+            }
+            _ => {}
+        }
+        st.events.push(e.clone());
+    }
+
+    fn on_batch_end(&self) {
+        let mut st = self.state.lock();
+        for root in std::mem::take(&mut st.ended_roots) {
+            self.write_root(&mut st, root);
+        }
+    }
+}
+
+/// Projects events onto ATIF trajectories. See the [module docs](self).
+///
+/// ```
+/// use nemo_relay_core::{Runtime, ScopeType, ScopeOptions, PopOptions};
+/// use nemo_relay_observability::atif::{AtifConfig, AtifExporter};
+///
+/// let rt = Runtime::new();
+/// let atif = AtifExporter::new(AtifConfig::default())?;
+/// atif.register(&rt)?;
+/// let agent = rt.push_scope("helper", ScopeType::Agent, ScopeOptions::default()).unwrap();
+/// rt.pop_scope(&agent, PopOptions::default()).unwrap();
+/// let doc: serde_json::Value = serde_json::from_str(&atif.export()?).unwrap();
+/// assert_eq!(doc["schema_version"], "ATIF-v1.7");
+/// assert_eq!(doc["agent"]["name"], "helper");
+/// # Ok::<(), nemo_relay_observability::ExportError>(())
+/// ```
+pub struct AtifExporter {
+    shared: Arc<Shared>,
+    attachments: Attachments,
+}
+
+impl AtifExporter {
+    /// Validate `config` and create the exporter (and its output directory).
+    pub fn new(config: AtifConfig) -> Result<Self, ExportError> {
+        config.validate()?;
+        if let Some(dir) = &config.output_directory {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(AtifExporter {
+            shared: Arc::new(Shared {
+                config,
+                state: Mutex::new(State::default()),
+            }),
+            attachments: Attachments::default(),
+        })
+    }
+
+    /// The subscriber to register by hand.
+    pub fn subscriber(&self) -> Arc<dyn Subscriber> {
+        self.shared.clone()
+    }
+
+    /// Register as global subscriber [`DEFAULT_NAME`] on `runtime`.
+    pub fn register(&self, runtime: &Runtime) -> Result<(), ExportError> {
+        self.register_as(runtime, DEFAULT_NAME)
+    }
+
+    /// Register as global subscriber `name` on `runtime`.
+    pub fn register_as(&self, runtime: &Runtime, name: &str) -> Result<(), ExportError> {
+        self.attachments.attach(runtime, name, self.subscriber())
+    }
+
+    /// The trajectory of the configured (or most recent) session as JSON
+    /// text, pretty-printed. Flushes the registered runtimes first.
+    pub fn export(&self) -> Result<String, ExportError> {
+        let t = self.export_trajectory()?;
+        serde_json::to_string_pretty(&t).map_err(|e| ExportError::Export(e.to_string()))
+    }
+
+    /// [`export`](Self::export) as a JSON value.
+    pub fn export_value(&self) -> Result<Json, ExportError> {
+        let t = self.export_trajectory()?;
+        serde_json::to_value(&t).map_err(|e| ExportError::Export(e.to_string()))
+    }
+
+    /// [`export`](Self::export) as the typed document.
+    ///
+    /// Which events: the root agent scope whose uuid or `session_id`
+    /// metadata equals `config.session_id`; else the most recently started
+    /// root; else (no agent scope at all) a flat trajectory of everything.
+    pub fn export_trajectory(&self) -> Result<Trajectory, ExportError> {
+        self.attachments.flush_runtimes();
+        let st = self.shared.state.lock();
+        if st.events.is_empty() {
+            return Err(ExportError::Export("no events buffered".into()));
+        }
+        let p = Projector::new(&st.events, &self.shared.config);
+        let roots = p.roots();
+        let wanted = self.shared.config.session_id.as_deref();
+        let chosen = match wanted {
+            Some(s) => Some(
+                roots
+                    .iter()
+                    .copied()
+                    .find(|r| r.to_string() == s || root_session(&st.events, *r) == Some(s))
+                    .ok_or_else(|| ExportError::Export(format!("no session '{s}' buffered")))?,
+            ),
+            None => roots.last().copied(),
+        };
+        let session = match chosen {
+            Some(r) => r.to_string(),
+            None => st.events[0]
+                .parent_uuid
+                .map_or_else(|| st.events[0].uuid.to_string(), |p| p.to_string()),
+        };
+        Ok(p.trajectory(chosen, &session))
+    }
+
+    /// One trajectory per buffered root agent scope, oldest first.
+    pub fn export_all(&self) -> Vec<Trajectory> {
+        self.attachments.flush_runtimes();
+        let st = self.shared.state.lock();
+        let p = Projector::new(&st.events, &self.shared.config);
+        p.roots()
+            .into_iter()
+            .map(|r| p.trajectory(Some(r), &r.to_string()))
+            .collect()
+    }
+
+    /// Forget every buffered event.
+    pub fn clear(&self) {
+        let mut st = self.shared.state.lock();
+        st.events.clear();
+        st.scopes.clear();
+        st.ended_roots.clear();
+    }
+
+    /// Files written so far (automatic export).
+    pub fn written_files(&self) -> Vec<PathBuf> {
+        self.shared.state.lock().written.clone()
+    }
+
+    /// Deliver pending events (so ended sessions are written) and report the
+    /// first write error, if any.
+    pub fn flush(&self) -> Result<(), ExportError> {
+        self.attachments.flush_runtimes();
+        match &self.shared.state.lock().error {
+            Some(e) => Err(ExportError::Io(e.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Deregister, then write the sessions that are still open (partial
+    /// trajectories) when `output_directory` is set. Idempotent.
+    pub fn shutdown(&self) -> Result<(), ExportError> {
+        self.attachments.detach_all();
+        {
+            let mut st = self.shared.state.lock();
+            if self.shared.config.output_directory.is_some() {
+                let open: Vec<Uuid> = {
+                    let p = Projector::new(&st.events, &self.shared.config);
+                    p.roots()
+                };
+                let ended: HashSet<Uuid> = st.ended_roots.drain(..).collect();
+                for root in ended.into_iter().chain(open) {
+                    self.shared.write_root(&mut st, root);
+                }
+            }
+        }
+        self.flush()
+    }
+}
+
+impl Drop for AtifExporter {
+    fn drop(&mut self) {
+        self.attachments.detach_all();
+    }
+}
+
+/// `session_id` metadata of a root scope's start event.
+fn root_session(events: &[Event], root: Uuid) -> Option<&str> {
+    events
+        .iter()
+        .find(|e| e.uuid == root)
+        .and_then(|e| e.metadata_str("session_id"))
+}
+
+fn write_atomically(path: &std::path::Path, t: &Trajectory) -> std::io::Result<()> {
+    let text = serde_json::to_vec_pretty(t).map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

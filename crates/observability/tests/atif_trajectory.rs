@@ -1,0 +1,276 @@
+//! ATIF exporter: trajectories of a run with tools, LLM calls, an error, a
+//! guardrail rejection and a nested agent.
+
+mod support;
+
+use nemo_relay_core::{PopOptions, Runtime, ScopeOptions, ScopeType};
+use nemo_relay_observability::atif::{AtifConfig, AtifExporter};
+use serde_json::{json, Value};
+use support::{agent_run, scratch_dir, Run};
+
+fn exported_run() -> (Value, Run) {
+    let rt = Runtime::new();
+    let atif = AtifExporter::new(AtifConfig::default()).unwrap();
+    atif.register(&rt).unwrap();
+    let run = agent_run(&rt);
+    (atif.export_value().unwrap(), run)
+}
+
+fn steps(doc: &Value) -> &Vec<Value> {
+    doc["steps"].as_array().unwrap()
+}
+
+/// The step whose tool_calls contain `id`.
+fn step_with_call<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    steps(doc)
+        .iter()
+        .find(|s| {
+            s["tool_calls"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["tool_call_id"] == id))
+        })
+        .unwrap_or_else(|| panic!("no step calls {id}"))
+}
+
+fn result_for<'a>(step: &'a Value, id: &str) -> &'a Value {
+    step["observation"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["source_call_id"] == id)
+        .unwrap_or_else(|| panic!("no result for {id} in {step:#}"))
+}
+
+#[test]
+fn the_root_agent_becomes_one_trajectory_with_sequential_steps() {
+    let (doc, run) = exported_run();
+    assert_eq!(doc["schema_version"], "ATIF-v1.7");
+    assert_eq!(doc["session_id"], run.agent.as_str());
+    assert_eq!(doc["trajectory_id"], run.agent.as_str());
+    assert_eq!(doc["agent"]["name"], "weather-agent");
+    assert_eq!(doc["agent"]["model_name"], "gpt-4.1-2025");
+    assert_eq!(doc["extra"]["nemo_relay"]["session_id"], "s-1");
+    let ids: Vec<u64> = steps(&doc)
+        .iter()
+        .map(|s| s["step_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
+    let sources: Vec<&str> = steps(&doc)
+        .iter()
+        .map(|s| s["source"].as_str().unwrap())
+        .collect();
+    // system prompt, user turn, 3 agent turns; the continuation calls add no user step.
+    assert_eq!(sources, ["system", "user", "agent", "agent", "agent"]);
+    assert_eq!(steps(&doc)[0]["message"], "You are a weather bot.");
+    assert_eq!(
+        steps(&doc)[1]["message"],
+        "Weather in Paris? Also clean my disk."
+    );
+    assert_eq!(steps(&doc)[4]["message"], "It is 18C and sunny in Paris.");
+}
+
+#[test]
+fn agent_only_fields_appear_only_on_agent_steps() {
+    let (doc, _) = exported_run();
+    for s in steps(&doc) {
+        if s["source"] != "agent" {
+            for f in [
+                "model_name",
+                "reasoning_effort",
+                "reasoning_content",
+                "tool_calls",
+                "metrics",
+            ] {
+                assert!(s.get(f).is_none(), "{f} on a {} step", s["source"]);
+            }
+        }
+    }
+}
+
+#[test]
+fn tool_results_are_matched_to_the_requesting_step_by_call_id() {
+    let (doc, _) = exported_run();
+    let step = step_with_call(&doc, "call_1");
+    let call = &step["tool_calls"].as_array().unwrap()[0];
+    assert_eq!(call["function_name"], "get_weather");
+    assert_eq!(
+        call["arguments"],
+        json!({"city": "Paris"}),
+        "JSON-string arguments become an object"
+    );
+    assert_eq!(result_for(step, "call_1")["content"], "18C, sunny");
+    for s in steps(&doc) {
+        let calls: Vec<&Value> = s["tool_calls"]
+            .as_array()
+            .map(|c| c.iter().collect())
+            .unwrap_or_default();
+        for r in s["observation"]["results"].as_array().into_iter().flatten() {
+            let id = &r["source_call_id"];
+            assert!(
+                calls.iter().any(|c| &c["tool_call_id"] == id),
+                "{id} resolves in its own step"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_rejected_call_is_answered_with_the_guardrail_reason() {
+    let (doc, _) = exported_run();
+    let r = result_for(step_with_call(&doc, "call_2"), "call_2");
+    assert_eq!(r["content"], "rejected by guardrail 'no-rm': rm is blocked");
+    assert_eq!(r["extra"]["status"], "rejected");
+}
+
+#[test]
+fn a_failed_tool_is_answered_with_its_error() {
+    let (doc, _) = exported_run();
+    let r = result_for(step_with_call(&doc, "call_4"), "call_4");
+    assert!(r["content"].as_str().unwrap().contains("disk full"), "{r}");
+    assert_eq!(r["extra"]["error"]["type"], "internal");
+}
+
+#[test]
+fn llm_metrics_carry_tokens_cache_and_cost_and_final_metrics_sum_them() {
+    let (doc, _) = exported_run();
+    let first = step_with_call(&doc, "call_1");
+    assert_eq!(first["metrics"]["prompt_tokens"], 20);
+    assert_eq!(first["metrics"]["completion_tokens"], 10);
+    assert_eq!(first["metrics"]["cached_tokens"], 4);
+    assert_eq!(first["metrics"]["cost_usd"], 0.001);
+    assert_eq!(first["llm_call_count"], 1);
+    let fm = &doc["final_metrics"];
+    assert_eq!(fm["total_prompt_tokens"], 20 + 40 + 60);
+    assert_eq!(fm["total_completion_tokens"], 10 + 12 + 9);
+    assert_eq!(fm["total_cached_tokens"], 4);
+    assert_eq!(fm["total_cost_usd"], 0.001);
+    assert_eq!(fm["total_steps"], steps(&doc).len());
+}
+
+#[test]
+fn a_nested_agent_is_embedded_and_referenced_from_the_delegating_call() {
+    let (doc, run) = exported_run();
+    let subs = doc["subagent_trajectories"].as_array().unwrap();
+    assert_eq!(subs.len(), 1);
+    let sub = &subs[0];
+    assert_eq!(sub["trajectory_id"], run.researcher.as_str());
+    assert_eq!(sub["agent"]["name"], "researcher");
+    let sub_sources: Vec<&str> = steps(sub)
+        .iter()
+        .map(|s| s["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sub_sources, ["user", "agent"]);
+    assert_eq!(steps(sub)[1]["message"], "Mild and rainy.");
+    // Anthropic usage: prompt = input + cache read + cache write.
+    assert_eq!(steps(sub)[1]["metrics"]["prompt_tokens"], 12);
+    assert_eq!(steps(sub)[1]["metrics"]["cached_tokens"], 5);
+
+    let r = result_for(step_with_call(&doc, "call_3"), "call_3");
+    assert_eq!(
+        r["subagent_trajectory_ref"][0]["trajectory_id"],
+        run.researcher.as_str()
+    );
+    assert_eq!(r["content"], "Mild and rainy.");
+    // The nested agent's steps are not repeated in the parent.
+    assert!(steps(&doc)
+        .iter()
+        .all(|s| s["message"] != "Mild and rainy."));
+}
+
+#[test]
+fn optional_fields_are_omitted_rather_than_null() {
+    let (doc, _) = exported_run();
+    fn walk(v: &Value, path: &str) {
+        match v {
+            Value::Null => panic!("null at {path}"),
+            Value::Object(m) => {
+                for (k, v) in m {
+                    if k != "extra" && k != "llm_request" && k != "llm_response" {
+                        walk(v, &format!("{path}.{k}"));
+                    }
+                }
+            }
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| walk(v, &format!("{path}[{i}]"))),
+            _ => {}
+        }
+    }
+    walk(&doc, "$");
+}
+
+#[test]
+fn a_file_is_written_when_the_root_scope_ends_and_its_events_are_released() {
+    let dir = scratch_dir("atif-files");
+    let rt = Runtime::new();
+    let atif = AtifExporter::new(AtifConfig {
+        output_directory: Some(dir.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    atif.register(&rt).unwrap();
+    let run = agent_run(&rt);
+    rt.flush().unwrap();
+    let path = dir.join(format!("{}.json", run.agent));
+    assert_eq!(atif.written_files(), [path.clone()]);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(doc["session_id"], run.agent.as_str());
+    assert_eq!(doc["subagent_trajectories"].as_array().unwrap().len(), 1);
+    assert!(
+        atif.export().is_err(),
+        "the session's events were released after writing"
+    );
+}
+
+#[test]
+fn shutdown_writes_sessions_that_are_still_open() {
+    let dir = scratch_dir("atif-open");
+    let rt = Runtime::new();
+    let atif = AtifExporter::new(AtifConfig {
+        output_directory: Some(dir.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    atif.register(&rt).unwrap();
+    let open = rt
+        .push_scope("unfinished", ScopeType::Agent, ScopeOptions::default())
+        .unwrap();
+    atif.shutdown().unwrap();
+    assert_eq!(
+        atif.written_files(),
+        [dir.join(format!("{}.json", open.uuid()))]
+    );
+    rt.pop_scope(&open, PopOptions::default()).unwrap();
+}
+
+#[test]
+fn clear_forgets_buffered_events_and_export_picks_the_configured_session() {
+    let rt = Runtime::new();
+    let atif = AtifExporter::new(AtifConfig {
+        session_id: Some("s-1".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    atif.register(&rt).unwrap();
+    let run = agent_run(&rt);
+    let other = rt
+        .push_scope("other", ScopeType::Agent, ScopeOptions::default())
+        .unwrap();
+    rt.pop_scope(&other, PopOptions::default()).unwrap();
+    assert_eq!(
+        atif.export_value().unwrap()["session_id"],
+        run.agent.as_str()
+    );
+    assert_eq!(atif.export_all().len(), 2);
+    atif.clear();
+    assert!(atif.export().is_err());
+}
+
+#[test]
+fn config_errors_name_the_offending_field() {
+    let err = AtifConfig::from_json(json!({"filename_template": "out.json"})).unwrap_err();
+    assert_eq!(err.path, "filename_template");
+    let err = AtifConfig::from_json(json!({"include_raw_events": "yes"})).unwrap_err();
+    assert_eq!(err.path, "include_raw_events");
+}
