@@ -23,6 +23,9 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 /// if the queue is not yet dry (bounds the latency of batching subscribers).
 const MAX_BATCH: usize = 4096;
 
+/// Rounds the worker lingers (half spinning, half yielding) before parking.
+const LINGER_ROUNDS: usize = 64;
+
 const RUNNING: u8 = 0;
 const STOPPING: u8 = 1;
 const STOPPED: u8 = 2;
@@ -311,6 +314,21 @@ impl Touched {
     }
 }
 
+/// Wait a little for more work; `true` if some arrived.
+fn linger(queue: &ArrayQueue<Item>) -> bool {
+    for i in 0..LINGER_ROUNDS {
+        if !queue.is_empty() {
+            return true;
+        }
+        if i < LINGER_ROUNDS / 2 {
+            std::hint::spin_loop();
+        } else {
+            thread::yield_now();
+        }
+    }
+    false
+}
+
 fn run(shared: Arc<Shared>) {
     WORKER_OF.with(|w| w.set(shared.id));
     let mut touched = Touched::default();
@@ -344,6 +362,12 @@ fn run(shared: Arc<Shared>) {
             }
         }
         touched.end_batch(&shared);
+        // Agents emit in bursts. Parking as soon as the queue is dry would
+        // make the next producer pay a futex wake-up (~1 µs, more than the
+        // whole emit), so linger briefly first: spin, then yield, then park.
+        if linger(&shared.queue) {
+            continue;
+        }
         shared.sleeping.store(true, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         if shared.queue.is_empty() {

@@ -173,6 +173,42 @@ impl<K: Kind> Call<K> {
         })
     }
 
+    /// Whether this call has nothing to do but run the callback: no
+    /// subscriber, and no middleware of its kind at any level. The common
+    /// production case for tools without policies; it skips every stage.
+    pub(crate) fn is_bare<T>(
+        &self,
+        exec: &crate::registry::Registry<T>,
+        pick_exec: impl Fn(&Registrations) -> &crate::registry::Registry<T>,
+    ) -> bool
+    where
+        T: Clone,
+    {
+        fn empty<R>(f: &CallRegistries<R>) -> bool {
+            f.conditional.is_empty()
+                && f.request.is_empty()
+                && f.sanitize_request.is_empty()
+                && f.sanitize_response.is_empty()
+        }
+        self.subs.is_none()
+            && exec.is_empty()
+            && empty(K::families(&self.global))
+            && self
+                .locals
+                .iter()
+                .all(|l| empty(K::families(l)) && pick_exec(l).is_empty())
+    }
+
+    /// The bare path: the callback, inside the call's scope.
+    pub(crate) async fn run_bare<O, F, Fut>(&self, req: K::Req, func: F) -> Result<O>
+    where
+        F: Fn(K::Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O>> + Send + 'static,
+    {
+        let parent = self.ctx.stack.top_frame();
+        in_child(parent, self.handle(), async move { func(req).await }).await
+    }
+
     /// Conditional-execution guardrails: the first rejection wins.
     pub(crate) async fn admit(&self, req: &K::Req) -> Result<()> {
         let chain = self.chain(|f| &f.conditional);

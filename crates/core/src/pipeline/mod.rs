@@ -60,6 +60,9 @@ impl Runtime {
         Fut: Future<Output = Result<Json>> + Send + 'static,
     {
         let call = Call::<ToolKind>::prepare(self, name, opts)?;
+        if call.is_bare(&call.global.tool_execution, |r| &r.tool_execution) {
+            return call.run_bare(args, func).await;
+        }
         call.admit(&args).await?;
         let args = call.intercept(args).await?;
         let handle = call.start(&args).await;
@@ -83,6 +86,9 @@ impl Runtime {
         Fut: Future<Output = Result<Json>> + Send + 'static,
     {
         let call = Call::<LlmKind>::prepare(self, name, opts)?;
+        if call.is_bare(&call.global.llm_execution, |r| &r.llm_execution) {
+            return call.run_bare(request, func).await;
+        }
         call.admit(&request).await?;
         let request = call.intercept(request).await?;
         let handle = call.start(&request).await;
