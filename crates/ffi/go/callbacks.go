@@ -19,6 +19,7 @@ package nemorelay
 import "C"
 
 import (
+	"fmt"
 	"runtime/cgo"
 	"sync/atomic"
 	"unsafe"
@@ -45,4 +46,96 @@ func nemoRelayGoReleaseUserData(userData unsafe.Pointer) {
 	defer func() { _ = recover() }()
 	cgo.Handle(uintptr(userData)).Delete()
 	liveUserData.Add(-1)
+}
+
+// The trampolines below are the C callbacks of every Go registration. Each
+// looks up the Go function stored under user_data, runs it, and reports
+// through the ABI's one result convention: a status, plus at most one
+// malloc'ed string in *out (C.CString), which the library frees. A Go panic
+// must not unwind into C: each trampoline recovers and reports it as a
+// failure whose message says so.
+
+// report writes a callback failure: status INTERNAL and the message.
+func report(out **C.char, err error) C.int32_t {
+	*out = C.CString(err.Error())
+	return C.int32_t(StatusInternal)
+}
+
+// recovered converts a panic in a Go callback into a reported failure.
+func recovered(out **C.char, status *C.int32_t) {
+	if r := recover(); r != nil {
+		*status = report(out, fmt.Errorf("panic in Go callback: %v", r))
+	}
+}
+
+//export nemoRelayGoGuard
+func nemoRelayGoGuard(userData unsafe.Pointer, ctx, request *C.char, out **C.char) (status C.int32_t) {
+	defer recovered(out, &status)
+	fn := userDataValue(userData).(GuardFunc)
+	reason, reject, err := fn(decodeContext(ctx), rawJSON(request))
+	if err != nil {
+		return report(out, err)
+	}
+	if reject {
+		*out = C.CString(reason)
+	}
+	return C.int32_t(StatusOK)
+}
+
+//export nemoRelayGoRewrite
+func nemoRelayGoRewrite(userData unsafe.Pointer, ctx, value *C.char, out **C.char) (status C.int32_t) {
+	defer recovered(out, &status)
+	fn := userDataValue(userData).(RewriteFunc)
+	next, err := fn(decodeContext(ctx), rawJSON(value))
+	if err != nil {
+		return report(out, err)
+	}
+	if next != nil {
+		*out = C.CString(string(next))
+	}
+	return C.int32_t(StatusOK)
+}
+
+//export nemoRelayGoIntercept
+func nemoRelayGoIntercept(userData unsafe.Pointer, ctx, request *C.char, next *C.NemoRelayNext, out **C.char) (status C.int32_t) {
+	defer recovered(out, &status)
+	fn := userDataValue(userData).(InterceptFunc)
+	result, err := fn(decodeContext(ctx), rawJSON(request), Next{token: uintptr(unsafe.Pointer(next))})
+	if err != nil {
+		return report(out, err)
+	}
+	*out = C.CString(string(result))
+	return C.int32_t(StatusOK)
+}
+
+//export nemoRelayGoSubscriber
+func nemoRelayGoSubscriber(userData unsafe.Pointer, event *C.char) {
+	defer func() { _ = recover() }() // a subscriber cannot report failure
+	userDataValue(userData).(SubscriberFunc)(rawJSON(event))
+}
+
+//export nemoRelayGoCall
+func nemoRelayGoCall(userData unsafe.Pointer, request *C.char, out **C.char) (status C.int32_t) {
+	defer recovered(out, &status)
+	fn := userDataValue(userData).(CallFunc)
+	result, err := fn(rawJSON(request))
+	if err != nil {
+		return report(out, err)
+	}
+	*out = C.CString(string(result))
+	return C.int32_t(StatusOK)
+}
+
+//export nemoRelayGoPull
+func nemoRelayGoPull(userData unsafe.Pointer, request *C.char, index C.uint64_t, out **C.char) (status C.int32_t) {
+	defer recovered(out, &status)
+	fn := userDataValue(userData).(PullFunc)
+	chunk, ok, err := fn(rawJSON(request), uint64(index))
+	if err != nil {
+		return report(out, err)
+	}
+	if ok {
+		*out = C.CString(string(chunk))
+	}
+	return C.int32_t(StatusOK)
 }

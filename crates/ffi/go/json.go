@@ -5,10 +5,17 @@ package nemorelay
 import "C"
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"unsafe"
 )
+
+// Options are the optional arguments of a call, sent as its options_json
+// object: "input", "output", "data", "metadata", "parent", "attributes",
+// "tool_call_id", "model_name", "timestamp_us", ... (see nemo_relay.h).
+// A nil map sends NULL (no options). Unknown keys are rejected.
+type Options map[string]any
 
 // NormalizeJSON parses text with the library's JSON parser and returns it in
 // compact form. It fails with ErrInvalidJSON for malformed input and with
@@ -40,6 +47,30 @@ func cString(s, arg string) (*C.char, error) {
 	return C.CString(s), nil
 }
 
+// jsonArg marshals v (json.RawMessage passes through) into C memory.
+func jsonArg(v any, arg string) (*C.char, error) {
+	text, err := json.Marshal(v)
+	if err != nil {
+		return nil, &Error{Code: StatusInvalidJSON, Message: fmt.Sprintf("argument `%s`: %v", arg, err)}
+	}
+	return cString(string(text), arg)
+}
+
+// optionsArg is jsonArg for Options, with nil meaning NULL.
+func optionsArg(opts Options) (*C.char, error) {
+	if opts == nil {
+		return nil, nil
+	}
+	return jsonArg(opts, "options_json")
+}
+
+// freeC releases C strings made by cString/jsonArg; nil entries are fine.
+func freeC(ptrs ...*C.char) {
+	for _, p := range ptrs {
+		C.free(unsafe.Pointer(p))
+	}
+}
+
 // takeString copies a library-owned string into Go memory and frees it.
 func takeString(s *C.char) string {
 	if s == nil {
@@ -47,6 +78,14 @@ func takeString(s *C.char) string {
 	}
 	defer C.nemo_relay_string_free(s)
 	return C.GoString(s)
+}
+
+// rawJSON copies a borrowed C string as JSON.
+func rawJSON(s *C.char) json.RawMessage {
+	if s == nil {
+		return nil
+	}
+	return json.RawMessage(C.GoString(s))
 }
 
 // normalizeNullJSON passes a NULL input pointer; tests use it to check how

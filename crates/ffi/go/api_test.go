@@ -1,0 +1,311 @@
+package nemorelay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestMain shuts the runtime down after every test, then checks that every
+// user_data handle the binding created was released by the library.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := Shutdown(); err != nil {
+		fmt.Fprintln(os.Stderr, "shutdown:", err)
+		code = 1
+	}
+	if live := liveUserDataCount(); live != 0 && code == 0 {
+		fmt.Fprintf(os.Stderr, "%d user_data handles were never released\n", live)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// events collects event JSON through a named global subscriber.
+type events struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func collect(t *testing.T, name string) *events {
+	t.Helper()
+	e := &events{}
+	must(t, RegisterSubscriber(name, func(ev json.RawMessage) {
+		e.mu.Lock()
+		e.lines = append(e.lines, string(ev))
+		e.mu.Unlock()
+	}))
+	t.Cleanup(func() { _, _ = Deregister(Subscribers, name); _ = Flush() })
+	return e
+}
+
+func (e *events) count(t *testing.T, needle string) int {
+	t.Helper()
+	must(t, Flush())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, l := range e.lines {
+		if strings.Contains(l, needle) {
+			n++
+		}
+	}
+	return n
+}
+
+func newStack(t *testing.T) *Stack {
+	t.Helper()
+	s, err := NewStack()
+	must(t, err)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestScopesPopInOrderAndReportMisuseAsTypedErrors(t *testing.T) {
+	s := newStack(t)
+	outer, err := s.PushScope("outer", ScopeAgent, nil)
+	must(t, err)
+	inner, err := s.PushScope("inner", ScopeFunction, Options{"metadata": map[string]any{"k": 1}})
+	must(t, err)
+	if err := s.PopScope(outer, nil); !errors.Is(err, ErrScopeNotOnTop) {
+		t.Fatalf("popping outer first: %v", err)
+	}
+	must(t, s.PopScope(inner, nil))
+	if err := s.PopScope(inner, nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("popping twice: %v", err)
+	}
+	must(t, s.PopScope(outer, nil))
+	if len(outer.UUID()) != 36 {
+		t.Fatalf("uuid %q", outer.UUID())
+	}
+	if _, err := s.PushScope("bad", ScopeType(999), nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("scope type 999: %v", err)
+	}
+	if _, err := s.PushScope("bad", ScopeAgent, Options{"inptu": 1}); !errors.Is(err, ErrInvalidJSON) {
+		t.Fatalf("unknown option: %v", err)
+	}
+	if _, err := s.PushScope("bad\x00", ScopeAgent, nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("NUL in name: %v", err)
+	}
+}
+
+func TestToolCallsRunTheirMiddlewareInPipelineOrder(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	log := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+	must(t, RegisterGuard(ToolConditionalExecution, "order-guard", func(CallContext, json.RawMessage) (string, bool, error) {
+		log("guard")
+		return "", false, nil
+	}))
+	must(t, RegisterRewrite(ToolRequestIntercept, "order-request", func(_ CallContext, v json.RawMessage) (json.RawMessage, error) {
+		log("request")
+		return json.RawMessage(`{"rewritten":true}`), nil
+	}))
+	must(t, RegisterIntercept(ToolExecutionIntercept, "order-exec", func(ctx CallContext, req json.RawMessage, next Next) (json.RawMessage, error) {
+		log("exec:" + ctx.Name)
+		return next.Run(req)
+	}))
+	defer func() {
+		_, _ = Deregister(ToolConditionalExecution, "order-guard")
+		_, _ = Deregister(ToolRequestIntercept, "order-request")
+		_, _ = Deregister(ToolExecutionIntercept, "order-exec")
+	}()
+	out, err := newStack(t).ToolCall("ordered", map[string]any{"x": 1}, nil, func(args json.RawMessage) (json.RawMessage, error) {
+		log("tool:" + string(args))
+		return json.RawMessage(`{"ok":true}`), nil
+	})
+	must(t, err)
+	if string(out) != `{"ok":true}` {
+		t.Fatalf("result %s", out)
+	}
+	want := []string{"guard", "request", "exec:ordered", `tool:{"rewritten":true}`}
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Fatalf("order %v, want %v", order, want)
+	}
+}
+
+func TestCallbackErrorsAndPanicsBecomeCallbackFailed(t *testing.T) {
+	s := newStack(t)
+	_, err := s.ToolCall("fails", nil, nil, func(json.RawMessage) (json.RawMessage, error) {
+		return nil, errors.New("tool exploded")
+	})
+	if !errors.Is(err, ErrCallbackFailed) || !strings.Contains(err.Error(), "tool exploded") {
+		t.Fatalf("error: %v", err)
+	}
+	_, err = s.ToolCall("panics", nil, nil, func(json.RawMessage) (json.RawMessage, error) {
+		panic("go panic inside a tool")
+	})
+	if !errors.Is(err, ErrCallbackFailed) || !strings.Contains(err.Error(), "go panic inside a tool") {
+		t.Fatalf("panic: %v", err)
+	}
+}
+
+func TestAContinuationKeptPastItsInterceptIsExpired(t *testing.T) {
+	var kept Next
+	must(t, RegisterIntercept(ToolExecutionIntercept, "keeper", func(_ CallContext, req json.RawMessage, next Next) (json.RawMessage, error) {
+		kept = next
+		return next.Run(req)
+	}))
+	defer Deregister(ToolExecutionIntercept, "keeper")
+	_, err := newStack(t).ToolCall("kept", nil, nil, func(json.RawMessage) (json.RawMessage, error) {
+		return json.RawMessage(`1`), nil
+	})
+	must(t, err)
+	if _, err := kept.Run(json.RawMessage(`{}`)); !errors.Is(err, ErrContinuationExpired) {
+		t.Fatalf("stale next: %v", err)
+	}
+}
+
+func TestDoubleRegistrationFailsAndReleasesTheSecondCallback(t *testing.T) {
+	before := liveUserDataCount()
+	guard := func(CallContext, json.RawMessage) (string, bool, error) { return "", false, nil }
+	must(t, RegisterGuard(LLMConditionalExecution, "dup", guard))
+	if err := RegisterGuard(LLMConditionalExecution, "dup", guard); !errors.Is(err, ErrAlreadyExists) {
+		t.Fatalf("second registration: %v", err)
+	}
+	if err := RegisterGuard(Subscribers, "wrong-shape", guard); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("wrong family: %v", err)
+	}
+	if got := liveUserDataCount(); got != before+1 {
+		t.Fatalf("live handles %d, want %d", got, before+1)
+	}
+	removed, err := Deregister(LLMConditionalExecution, "dup")
+	must(t, err)
+	if !removed || liveUserDataCount() != before {
+		t.Fatalf("removed=%v live=%d", removed, liveUserDataCount())
+	}
+}
+
+func TestScopeLocalGuardrailsVanishWithTheirScope(t *testing.T) {
+	s := newStack(t)
+	session, err := s.PushScope("session", ScopeAgent, nil)
+	must(t, err)
+	deny := func(CallContext, json.RawMessage) (string, bool, error) { return "not here", true, nil }
+	must(t, RegisterGuard(ToolConditionalExecution, "local", deny, OwnedBy(s, session)))
+	tool := func(json.RawMessage) (json.RawMessage, error) { return json.RawMessage(`1`), nil }
+	if _, err := s.ToolCall("t", nil, nil, tool); !errors.Is(err, ErrGuardrailRejected) {
+		t.Fatalf("inside the scope: %v", err)
+	}
+	must(t, s.PopScope(session, nil))
+	if _, err := s.ToolCall("t", nil, nil, tool); err != nil {
+		t.Fatalf("after pop: %v", err)
+	}
+}
+
+func TestAStreamingCallYieldsChunksAndRecordsTheAggregate(t *testing.T) {
+	ev := collect(t, "stream-events")
+	st, err := newStack(t).LLMStream("streamed", map[string]any{"content": "hi"}, nil,
+		func(_ json.RawMessage, i uint64) (json.RawMessage, bool, error) {
+			if i == 3 {
+				return nil, false, nil
+			}
+			return json.RawMessage(fmt.Sprintf(`{"delta":%d}`, i)), true, nil
+		})
+	must(t, err)
+	defer st.Close()
+	var got []string
+	for {
+		chunk, ok, err := st.Next()
+		must(t, err)
+		if !ok {
+			break
+		}
+		got = append(got, string(chunk))
+	}
+	if strings.Join(got, ",") != `{"delta":0},{"delta":1},{"delta":2}` {
+		t.Fatalf("chunks %v", got)
+	}
+	if n := ev.count(t, `"chunks":[{"delta":0},{"delta":1},{"delta":2}]`); n != 1 {
+		t.Fatalf("aggregate end events: %d", n)
+	}
+}
+
+func TestCallbacksMayCallBackIntoTheLibrary(t *testing.T) {
+	ev := collect(t, "reentrant-events")
+	// A subscriber that flushes must not wait for itself.
+	flushed := make(chan error, 16)
+	must(t, RegisterSubscriber("flusher", func(json.RawMessage) { flushed <- Flush() }))
+	defer Deregister(Subscribers, "flusher")
+	// A tool that runs another tool: with a nil Stack the inner call nests
+	// under the outer one.
+	var outerUUID string
+	must(t, RegisterGuard(ToolConditionalExecution, "uuid-spy", func(ctx CallContext, _ json.RawMessage) (string, bool, error) {
+		if ctx.Name == "outer" {
+			outerUUID = ctx.UUID
+		}
+		return "", false, nil
+	}))
+	defer Deregister(ToolConditionalExecution, "uuid-spy")
+	done := make(chan error, 1)
+	go func() {
+		_, err := newStack(t).ToolCall("outer", nil, nil, func(json.RawMessage) (json.RawMessage, error) {
+			return (*Stack)(nil).ToolCall("inner", nil, nil, func(json.RawMessage) (json.RawMessage, error) {
+				return json.RawMessage(`"deep"`), nil
+			})
+		})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("nested tool call deadlocked")
+	}
+	if n := ev.count(t, `"parent_uuid":"`+outerUUID+`"`); outerUUID == "" || n != 2 {
+		t.Fatalf("inner events under the outer call: %d (outer %q)", n, outerUUID)
+	}
+	select {
+	case err := <-flushed:
+		must(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("flush inside a subscriber deadlocked")
+	}
+}
+
+// Goroutines migrate between OS threads; one explicit Stack per goroutine
+// keeps their scopes apart regardless (upstream bug G2).
+func TestGoroutinesWithTheirOwnStacksDoNotInterfere(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for g := 0; g < 32; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := NewStack()
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			for i := 0; i < 50; i++ {
+				a, err := s.PushScope("a", ScopeAgent, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				runtime.Gosched()
+				_, err = s.ToolCall("t", i, nil, func(args json.RawMessage) (json.RawMessage, error) { return args, nil })
+				if err == nil {
+					err = s.PopScope(a, nil)
+				}
+				a.Close()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
