@@ -10,12 +10,40 @@ Failures raise :class:`RelayError`, whose ``code`` is a :class:`Status`.
 from ._api import abi_version, normalize_json, status_name, version
 from ._ffi import ABI_VERSION
 from .errors import RelayError
+from .runtime import (
+    Family,
+    Next,
+    Scope,
+    ScopeType,
+    Stack,
+    Stream,
+    deregister,
+    flush,
+    register_guard,
+    register_intercept,
+    register_rewrite,
+    register_subscriber,
+    shutdown,
+)
 from .status import Status
 
 __all__ = [
     "ABI_VERSION",
+    "Family",
+    "Next",
     "RelayError",
+    "Scope",
+    "ScopeType",
+    "Stack",
     "Status",
+    "Stream",
+    "deregister",
+    "flush",
+    "register_guard",
+    "register_intercept",
+    "register_rewrite",
+    "register_subscriber",
+    "shutdown",
     "abi_version",
     "normalize_json",
     "status_name",

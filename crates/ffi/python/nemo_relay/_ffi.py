@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from ctypes import POINTER, c_char_p, c_int32, c_size_t, c_uint32, c_void_p
+from ctypes import CFUNCTYPE, POINTER, c_bool, c_char_p, c_int32, c_size_t, c_uint32, c_uint64, c_void_p
 from typing import Optional
 
 from ._loader import load_library
@@ -28,6 +28,17 @@ from .status import Status
 # The ABI this binding was written against; compared with the library's on
 # load. tests/test_status.py ties it to NEMO_RELAY_ABI_VERSION in the header.
 ABI_VERSION = 1
+
+# Callback types, as in nemo_relay.h. `char **out` is POINTER(c_void_p): the
+# callback stores a pointer from nemo_relay_string_new there, never a Python
+# buffer. `const char *` inputs arrive as c_char_p (copied to bytes).
+FREE_FN = CFUNCTYPE(None, c_void_p)
+GUARD_FN = CFUNCTYPE(c_int32, c_void_p, c_char_p, c_char_p, POINTER(c_void_p))
+REWRITE_FN = GUARD_FN
+INTERCEPT_FN = CFUNCTYPE(c_int32, c_void_p, c_char_p, c_char_p, c_void_p, POINTER(c_void_p))
+SUBSCRIBER_FN = CFUNCTYPE(None, c_void_p, c_char_p)
+CALL_FN = CFUNCTYPE(c_int32, c_void_p, c_char_p, POINTER(c_void_p))
+PULL_FN = CFUNCTYPE(c_int32, c_void_p, c_char_p, c_uint64, POINTER(c_void_p))
 
 _lock = threading.Lock()
 _lib: Optional[ctypes.CDLL] = None
@@ -50,6 +61,43 @@ def _declare(lib: ctypes.CDLL) -> None:
     fn("nemo_relay_string_free", None, c_void_p)
     fn("nemo_relay_json_normalize", c_int32, c_char_p, POINTER(c_void_p))
     fn("nemo_relay_debug_panic", c_int32)
+
+    # The surface. Opaque handles are c_void_p; `char **out` is
+    # POINTER(c_void_p) so owned strings keep their address (see above).
+    out = POINTER(c_void_p)
+    vp = c_void_p
+    fn("nemo_relay_stack_new", c_int32, out)
+    fn("nemo_relay_stack_current", c_int32, out)
+    fn("nemo_relay_stack_top", c_int32, vp, out)
+    fn("nemo_relay_stack_free", None, vp)
+    fn("nemo_relay_scope_push", c_int32, vp, c_char_p, c_int32, c_char_p, out)
+    fn("nemo_relay_scope_pop", c_int32, vp, vp, c_char_p)
+    fn("nemo_relay_scope_uuid", c_int32, vp, out)
+    fn("nemo_relay_scope_json", c_int32, vp, out)
+    fn("nemo_relay_scope_free", None, vp)
+    fn("nemo_relay_mark", c_int32, vp, c_char_p, c_char_p)
+    fn("nemo_relay_tool_start", c_int32, vp, c_char_p, c_char_p, c_char_p, out)
+    fn("nemo_relay_tool_end", c_int32, vp, vp, c_char_p, c_char_p)
+    fn("nemo_relay_tool_free", None, vp)
+    fn("nemo_relay_tool_execute", c_int32, vp, c_char_p, c_char_p, c_char_p, CALL_FN, vp, FREE_FN, out)
+    fn("nemo_relay_llm_execute", c_int32, vp, c_char_p, c_char_p, c_char_p, CALL_FN, vp, FREE_FN, out)
+    fn("nemo_relay_llm_stream_execute", c_int32, vp, c_char_p, c_char_p, c_char_p, PULL_FN, vp,
+       FREE_FN, out)
+    fn("nemo_relay_stream_next", c_int32, vp, out)
+    fn("nemo_relay_stream_close", c_int32, vp)
+    fn("nemo_relay_stream_free", None, vp)
+    fn("nemo_relay_register_guard", c_int32, c_int32, c_char_p, c_int32, vp, vp, GUARD_FN, vp, FREE_FN)
+    fn("nemo_relay_register_rewrite", c_int32, c_int32, c_char_p, c_int32, c_bool, vp, vp, REWRITE_FN,
+       vp, FREE_FN)
+    fn("nemo_relay_register_intercept", c_int32, c_int32, c_char_p, c_int32, vp, vp, INTERCEPT_FN, vp,
+       FREE_FN)
+    fn("nemo_relay_register_subscriber", c_int32, c_char_p, c_int32, vp, vp, SUBSCRIBER_FN, vp, FREE_FN)
+    fn("nemo_relay_deregister", c_int32, c_int32, c_char_p, vp, vp, POINTER(c_bool))
+    fn("nemo_relay_next_run", c_int32, vp, c_char_p, out)
+    fn("nemo_relay_flush", c_int32)
+    fn("nemo_relay_flush_timeout", c_int32, c_uint32)
+    fn("nemo_relay_shutdown", c_int32)
+    fn("nemo_relay_registrations", c_int32, c_int32, out)
 
 
 def lib() -> ctypes.CDLL:
@@ -86,6 +134,16 @@ def take_string(ptr: Optional[int]) -> str:
         return ctypes.string_at(ptr).decode("utf-8")
     finally:
         lib().nemo_relay_string_free(ptr)
+
+
+def lib_string(text: str) -> int:
+    """A library-allocated copy of ``text``: what callbacks return through
+    their ``char **out`` (the library frees it)."""
+    data = text.encode("utf-8")
+    ptr = lib().nemo_relay_string_new(data, len(data))
+    if not ptr:
+        raise MemoryError("nemo_relay_string_new failed")
+    return ptr
 
 
 def c_string(text, arg: str) -> bytes:

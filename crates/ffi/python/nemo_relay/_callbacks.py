@@ -1,0 +1,139 @@
+"""Python callables behind C callbacks.
+
+C gets an integer token as ``user_data``; the callable lives in a table
+under that token until the library calls ``free_fn`` (exactly once, possibly
+on another thread), which removes it. The ``CFUNCTYPE`` trampolines are
+module-level objects, so they outlive every registration.
+
+Every trampoline catches all exceptions: ctypes would print an exception
+and return 0 (which reads as "OK, no result"), silently turning a failure
+into success. Instead the exception becomes a failure status plus message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from typing import Any, Callable, Dict, Optional
+
+from . import _ffi
+from .status import Status
+
+_table: Dict[int, Callable] = {}
+_table_lock = threading.Lock()
+_tokens = itertools.count(1)
+
+
+def new_user_data(fn: Callable) -> int:
+    """Stores ``fn`` and returns the token to pass as ``user_data``."""
+    token = next(_tokens)
+    with _table_lock:
+        _table[token] = fn
+    return token
+
+
+def live_user_data() -> int:
+    """How many callables are still referenced by the library."""
+    with _table_lock:
+        return len(_table)
+
+
+def _lookup(user_data: Optional[int]) -> Callable:
+    with _table_lock:
+        return _table[user_data or 0]
+
+
+@_ffi.FREE_FN
+def _free(user_data):
+    with _table_lock:
+        _table.pop(user_data or 0, None)
+
+
+def _fail(out, err: BaseException) -> int:
+    try:
+        out[0] = _ffi.lib_string(f"{type(err).__name__}: {err}")
+    except Exception:  # noqa: BLE001 - nothing else can be reported
+        pass
+    return Status.INTERNAL
+
+
+def _text(raw: Optional[bytes]) -> Optional[str]:
+    return None if raw is None else raw.decode("utf-8")
+
+
+
+
+
+
+@_ffi.GUARD_FN
+def _guard(user_data, ctx, request, out):
+    try:
+        reason = _lookup(user_data)(json.loads(ctx), json.loads(request))
+        if reason is not None:
+            out[0] = _ffi.lib_string(str(reason))
+        return Status.OK
+    except BaseException as err:  # noqa: BLE001 - must not reach ctypes
+        return _fail(out, err)
+
+
+@_ffi.REWRITE_FN
+def _rewrite(user_data, ctx, value, out):
+    try:
+        result = _lookup(user_data)(json.loads(ctx), json.loads(value))
+        if result is not None:
+            out[0] = _ffi.lib_string(json.dumps(result))
+        return Status.OK
+    except BaseException as err:  # noqa: BLE001
+        return _fail(out, err)
+
+
+@_ffi.INTERCEPT_FN
+def _intercept(user_data, ctx, request, next_token, out):
+    from .runtime import Next  # local import: runtime imports this module
+
+    try:
+        result = _lookup(user_data)(json.loads(ctx), json.loads(request), Next(next_token))
+        out[0] = _ffi.lib_string(json.dumps(result))
+        return Status.OK
+    except BaseException as err:  # noqa: BLE001
+        return _fail(out, err)
+
+
+@_ffi.SUBSCRIBER_FN
+def _subscriber(user_data, event):
+    try:
+        _lookup(user_data)(_text(event))
+    except BaseException:  # noqa: BLE001 - a subscriber cannot report failure
+        pass
+
+
+@_ffi.CALL_FN
+def _call(user_data, request, out):
+    try:
+        result = _lookup(user_data)(json.loads(request))
+        out[0] = _ffi.lib_string(json.dumps(result))
+        return Status.OK
+    except BaseException as err:  # noqa: BLE001
+        return _fail(out, err)
+
+
+@_ffi.PULL_FN
+def _pull(user_data, request, index, out):
+    try:
+        fn = _lookup(user_data)
+        chunk = fn(None if request is None else json.loads(request), index)
+        if chunk is not None:
+            out[0] = _ffi.lib_string(json.dumps(chunk))
+        return Status.OK
+    except BaseException as err:  # noqa: BLE001
+        return _fail(out, err)
+
+
+FREE = _free
+GUARD = _guard
+REWRITE = _rewrite
+INTERCEPT = _intercept
+SUBSCRIBER = _subscriber
+CALL = _call
+PULL = _pull

@@ -1,0 +1,193 @@
+"""The runtime surface from Python: scopes, calls, middleware, streams,
+errors, re-entrancy and threads."""
+
+import threading
+
+import pytest
+
+import nemo_relay as nr
+from nemo_relay import RelayError, Status, _callbacks
+
+
+@pytest.fixture
+def stack():
+    with nr.Stack() as s:
+        yield s
+
+
+@pytest.fixture
+def events():
+    collected = []
+    nr.register_subscriber("py-events", collected.append)
+    yield collected
+    nr.deregister(nr.Family.SUBSCRIBER, "py-events")
+    nr.flush()
+
+
+def test_scopes_pop_in_order_and_misuse_raises_typed_errors(stack):
+    outer = stack.push("outer")
+    inner = stack.push("inner", nr.ScopeType.FUNCTION)
+    with pytest.raises(RelayError) as info:
+        stack.pop(outer)
+    assert info.value.code == Status.SCOPE_NOT_ON_TOP
+    stack.pop(inner)
+    with pytest.raises(RelayError) as info:
+        stack.pop(inner)
+    assert info.value.code == Status.NOT_FOUND
+    stack.pop(outer)
+    assert len(outer.uuid) == 36
+    for bad, code in [(lambda: stack.push("s", 999), Status.INVALID_ARGUMENT),
+                      (lambda: stack.push("s", 0, {"inptu": 1}), Status.INVALID_JSON),
+                      (lambda: stack.push(b"\xff", 0), Status.INVALID_UTF8)]:
+        with pytest.raises(RelayError) as info:
+            bad()
+        assert info.value.code == code
+
+
+def test_a_closed_handle_is_an_error_not_a_crash(stack):
+    scope = stack.push("s")
+    stack.pop(scope)
+    scope.close()
+    scope.close()
+    with pytest.raises(RelayError) as info:
+        stack.pop(scope)
+    assert info.value.code == Status.INVALID_STATE
+
+
+def test_tool_calls_run_middleware_in_pipeline_order(stack):
+    order = []
+    nr.register_guard(nr.Family.TOOL_CONDITIONAL_EXECUTION, "o-guard",
+                      lambda ctx, req: order.append("guard"))
+    nr.register_rewrite(nr.Family.TOOL_REQUEST_INTERCEPT, "o-request",
+                        lambda ctx, req: order.append("request") or {"rewritten": True})
+
+    def around(ctx, req, next_):
+        order.append("exec:" + ctx["name"])
+        return next_(req)
+
+    nr.register_intercept(nr.Family.TOOL_EXECUTION_INTERCEPT, "o-exec", around)
+    try:
+        result = stack.tool_call("ordered", {"x": 1}, lambda args: order.append(("tool", args)) or {"ok": 1})
+    finally:
+        nr.deregister(nr.Family.TOOL_CONDITIONAL_EXECUTION, "o-guard")
+        nr.deregister(nr.Family.TOOL_REQUEST_INTERCEPT, "o-request")
+        nr.deregister(nr.Family.TOOL_EXECUTION_INTERCEPT, "o-exec")
+    assert result == {"ok": 1}
+    assert order == ["guard", "request", "exec:ordered", ("tool", {"rewritten": True})]
+
+
+def test_python_exceptions_in_callbacks_become_callback_failed(stack):
+    def boom(args):
+        raise ValueError("tool exploded")
+
+    with pytest.raises(RelayError) as info:
+        stack.tool_call("fails", {}, boom)
+    assert info.value.code == Status.CALLBACK_FAILED
+    assert "ValueError: tool exploded" in info.value.message
+
+
+def test_a_continuation_kept_past_its_intercept_is_expired(stack):
+    kept = []
+
+    def keeper(ctx, req, next_):
+        kept.append(next_)
+        return next_(req)
+
+    nr.register_intercept(nr.Family.TOOL_EXECUTION_INTERCEPT, "keeper", keeper)
+    try:
+        stack.tool_call("kept", 1, lambda args: args)
+    finally:
+        nr.deregister(nr.Family.TOOL_EXECUTION_INTERCEPT, "keeper")
+    with pytest.raises(RelayError) as info:
+        kept[0]({})
+    assert info.value.code == Status.CONTINUATION_EXPIRED
+
+
+def test_double_registration_fails_and_releases_the_second_callback():
+    before = _callbacks.live_user_data()
+    nr.register_guard(nr.Family.LLM_CONDITIONAL_EXECUTION, "dup", lambda c, r: None)
+    with pytest.raises(RelayError) as info:
+        nr.register_guard(nr.Family.LLM_CONDITIONAL_EXECUTION, "dup", lambda c, r: None)
+    assert info.value.code == Status.ALREADY_EXISTS
+    with pytest.raises(RelayError) as info:
+        nr.register_guard(nr.Family.SUBSCRIBER, "wrong-shape", lambda c, r: None)
+    assert info.value.code == Status.INVALID_ARGUMENT
+    assert _callbacks.live_user_data() == before + 1
+    assert nr.deregister(nr.Family.LLM_CONDITIONAL_EXECUTION, "dup") is True
+    assert nr.deregister(nr.Family.LLM_CONDITIONAL_EXECUTION, "dup") is False
+    assert _callbacks.live_user_data() == before
+
+
+def test_scope_local_guardrails_vanish_with_their_scope(stack):
+    session = stack.push("session")
+    nr.register_guard(nr.Family.TOOL_CONDITIONAL_EXECUTION, "local", lambda c, r: "not here",
+                      owner=session, stack=stack)
+    with pytest.raises(RelayError) as info:
+        stack.tool_call("t", {}, lambda a: 1)
+    assert info.value.code == Status.GUARDRAIL_REJECTED
+    stack.pop(session)
+    assert stack.tool_call("t", {}, lambda a: 1) == 1
+
+
+def test_a_streaming_call_yields_chunks_and_records_the_aggregate(stack, events):
+    stream = stack.llm_stream("streamed", {"content": "hi"},
+                              lambda request, i: {"delta": i} if i < 3 else None)
+    with stream:
+        assert list(stream) == [{"delta": 0}, {"delta": 1}, {"delta": 2}]
+        assert list(stream) == []  # finished stays finished
+    nr.flush()
+    assert sum('"chunks":[{"delta":0},{"delta":1},{"delta":2}]' in e for e in events) == 1
+
+
+def test_a_subscriber_calling_flush_does_not_deadlock(stack):
+    results = []
+    nr.register_subscriber("py-flusher", lambda event: results.append(nr.flush()))
+    try:
+        stack.mark("ping")
+        nr.flush(timeout_ms=10_000)
+    finally:
+        nr.deregister(nr.Family.SUBSCRIBER, "py-flusher")
+    assert results and results[0] is None
+
+
+def test_a_tool_calling_a_tool_nests_under_the_outer_call(stack, events):
+    outer = {}
+
+    def spy(ctx, request):
+        if ctx["name"] == "outer":
+            outer["uuid"] = ctx["uuid"]
+
+    nr.register_guard(nr.Family.TOOL_CONDITIONAL_EXECUTION, "py-spy", spy)
+    try:
+        def outer_tool(args):
+            # Inside a callback, the current stack's top is the call itself.
+            with nr.Stack.current() as inner:
+                return inner.tool_call("inner", {}, lambda a: "deep")
+
+        assert stack.tool_call("outer", {}, outer_tool) == "deep"
+    finally:
+        nr.deregister(nr.Family.TOOL_CONDITIONAL_EXECUTION, "py-spy")
+    nr.flush()
+    assert sum(f'"parent_uuid":"{outer["uuid"]}"' in e for e in events) == 2
+
+
+def test_threads_with_their_own_stacks_do_not_interfere():
+    errors = []
+
+    def work():
+        try:
+            with nr.Stack() as s:
+                for i in range(50):
+                    scope = s.push("a")
+                    assert s.tool_call("t", i, lambda args: args) == i
+                    s.pop(scope)
+                    scope.close()
+        except Exception as err:  # noqa: BLE001
+            errors.append(err)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
