@@ -11,8 +11,8 @@
 //! use serde_json::json;
 //!
 //! let err = AtofConfig::from_json(json!({"rotation": {"max_bytez": 10}})).unwrap_err();
-//! assert_eq!(err.path, "rotation");
-//! assert!(err.message.contains("max_bytez"));
+//! assert_eq!(err.path, "rotation.max_bytez");
+//! assert!(err.message.contains("unknown field"));
 //! ```
 //!
 //! Parsing checks shapes and types; each config's `validate()` then checks

@@ -213,7 +213,7 @@ fn a_file_is_written_when_the_root_scope_ends_and_its_events_are_released() {
     let run = agent_run(&rt);
     rt.flush().unwrap();
     let path = dir.join(format!("{}.json", run.agent));
-    assert_eq!(atif.written_files(), [path.clone()]);
+    assert_eq!(atif.written_files(), std::slice::from_ref(&path));
     let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(doc["session_id"], run.agent.as_str());
     assert_eq!(doc["subagent_trajectories"].as_array().unwrap().len(), 1);

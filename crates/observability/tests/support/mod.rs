@@ -1,6 +1,8 @@
 //! Shared test helpers: scratch directories and one realistic agent run.
 #![allow(dead_code)]
 
+pub mod otlp;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,0 +1,296 @@
+//! The background exporter: bounded queue → batches → OTLP/HTTP with retries.
+//!
+//! ```text
+//!  dispatcher thread            exporter thread
+//!  ─────────────────            ───────────────
+//!  finished span ──push──▶ [ queue ≤ max_queue_size ] ──▶ batch ≤ max_export_batch_size
+//!     (full ⇒ drop + count)       ▲ wakes on a full batch,        │ encode (protobuf | JSON)
+//!                                  │ a flush, or schedule_delay    ▼
+//!                                  │                      POST endpoint ── 2xx ─▶ exported
+//!                                  │                        │ connection error, 429, 502-504
+//!                                  │                        ▼
+//!                                  │                 retry with doubling backoff
+//!                                  │                 (Retry-After honoured, capped);
+//!                                  │                 out of retries ⇒ batch dropped + counted
+//! ```
+//!
+//! Nothing here blocks the dispatcher: pushing is one short lock, and a full
+//! queue drops the span (counted in [`OtlpStats::dropped_queue_full`]) rather
+//! than wait — a collector that is down must cost the agent nothing. During
+//! shutdown each remaining batch gets one attempt, without backoff, so
+//! shutting down never waits on a dead collector for long.
+//!
+//! The HTTP client is `ureq` (blocking, small): this thread is the only
+//! one that talks to the network, so an async runtime would buy nothing.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use parking_lot::{Condvar, Mutex};
+use prost::Message;
+
+use super::attrs::Attrs;
+use super::config::{Mode, Protocol, Resolved};
+use super::semconv::GENAI_SCHEMA_URL;
+
+/// Counters of an OTLP exporter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OtlpStats {
+    /// Spans the collector accepted.
+    pub exported: u64,
+    /// Spans dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Spans dropped because their batch failed after all retries.
+    pub dropped_export_failed: u64,
+    /// HTTP requests that succeeded.
+    pub requests: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// The latest export failure, if any.
+    pub last_error: Option<String>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    spans: VecDeque<Span>,
+    /// Flush requests: answered once everything queued before them is sent.
+    flushes: Vec<mpsc::Sender<Result<(), String>>>,
+    stopping: bool,
+}
+
+/// State shared by the subscriber, the exporter handle and the thread.
+pub(crate) struct Exporter {
+    cfg: Resolved,
+    queue: Mutex<QueueState>,
+    wake: Condvar,
+    exported: AtomicU64,
+    dropped_full: AtomicU64,
+    dropped_failed: AtomicU64,
+    requests: AtomicU64,
+    retries: AtomicU64,
+    last_error: Mutex<Option<String>>,
+    agent: ureq::Agent,
+}
+
+enum Attempt {
+    Sent,
+    Retry(Option<Duration>, String),
+    Fail(String),
+}
+
+impl Exporter {
+    pub(crate) fn new(cfg: Resolved) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(cfg.timeout))
+            .http_status_as_error(false)
+            .user_agent(concat!("nemo-relay-otlp/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Exporter {
+            cfg,
+            queue: Mutex::new(QueueState::default()),
+            wake: Condvar::new(),
+            exported: AtomicU64::new(0),
+            dropped_full: AtomicU64::new(0),
+            dropped_failed: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            agent,
+        }
+    }
+
+    /// Queue a finished span; never blocks beyond one short lock.
+    pub(crate) fn push(&self, span: Span) {
+        let mut q = self.queue.lock();
+        if q.spans.len() >= self.cfg.max_queue_size || q.stopping {
+            drop(q);
+            self.dropped_full.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        q.spans.push_back(span);
+        if q.spans.len() >= self.cfg.max_export_batch_size {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Ask the thread to send everything queued; the receiver gets the outcome.
+    pub(crate) fn request_flush(&self) -> mpsc::Receiver<Result<(), String>> {
+        let (tx, rx) = mpsc::channel();
+        self.queue.lock().flushes.push(tx);
+        self.wake.notify_one();
+        rx
+    }
+
+    pub(crate) fn stop(&self) {
+        self.queue.lock().stopping = true;
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn stats(&self) -> OtlpStats {
+        OtlpStats {
+            exported: self.exported.load(Ordering::Relaxed),
+            dropped_queue_full: self.dropped_full.load(Ordering::Relaxed),
+            dropped_export_failed: self.dropped_failed.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            last_error: self.last_error.lock().clone(),
+        }
+    }
+
+    /// The exporter thread's loop.
+    pub(crate) fn run(&self) {
+        let mut deadline = Instant::now() + self.cfg.schedule_delay;
+        loop {
+            let (batch, flushes, stopping) = {
+                let mut q = self.queue.lock();
+                while q.spans.len() < self.cfg.max_export_batch_size
+                    && q.flushes.is_empty()
+                    && !q.stopping
+                    && Instant::now() < deadline
+                {
+                    self.wake.wait_until(&mut q, deadline);
+                }
+                let draining = !q.flushes.is_empty() || q.stopping;
+                let n = if draining {
+                    q.spans.len()
+                } else {
+                    q.spans.len().min(self.cfg.max_export_batch_size)
+                };
+                let batch: Vec<Span> = q.spans.drain(..n).collect();
+                (batch, std::mem::take(&mut q.flushes), q.stopping)
+            };
+            deadline = Instant::now() + self.cfg.schedule_delay;
+            let mut outcome = Ok(());
+            for chunk in batch.chunks(self.cfg.max_export_batch_size) {
+                if let Err(e) = self.send(chunk, stopping) {
+                    outcome = Err(e);
+                }
+            }
+            for f in flushes {
+                let _ = f.send(outcome.clone());
+            }
+            if stopping && self.queue.lock().spans.is_empty() {
+                // Late flush requests still get an answer.
+                for f in std::mem::take(&mut self.queue.lock().flushes) {
+                    let _ = f.send(Ok(()));
+                }
+                return;
+            }
+        }
+    }
+
+    /// Send one batch, retrying transient failures (once only when stopping).
+    fn send(&self, spans: &[Span], stopping: bool) -> Result<(), String> {
+        if spans.is_empty() {
+            return Ok(());
+        }
+        let body = self.encode(spans);
+        let mut backoff = self.cfg.initial_backoff;
+        let mut attempt = 0;
+        loop {
+            let err = match self.post(&body) {
+                Attempt::Sent => {
+                    self.requests.fetch_add(1, Ordering::Relaxed);
+                    self.exported
+                        .fetch_add(spans.len() as u64, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Attempt::Fail(e) => e,
+                Attempt::Retry(after, e) => {
+                    if attempt < self.cfg.max_retries && !stopping && !self.queue.lock().stopping {
+                        attempt += 1;
+                        self.retries.fetch_add(1, Ordering::Relaxed);
+                        let wait = after.unwrap_or(backoff).min(self.cfg.max_backoff);
+                        std::thread::sleep(wait);
+                        backoff = (backoff * 2).min(self.cfg.max_backoff);
+                        continue;
+                    }
+                    e
+                }
+            };
+            self.dropped_failed
+                .fetch_add(spans.len() as u64, Ordering::Relaxed);
+            *self.last_error.lock() = Some(err.clone());
+            return Err(err);
+        }
+    }
+
+    fn post(&self, body: &[u8]) -> Attempt {
+        let content_type = match self.cfg.protocol {
+            Protocol::HttpProtobuf => "application/x-protobuf",
+            Protocol::HttpJson => "application/json",
+        };
+        let mut req = self
+            .agent
+            .post(&self.cfg.endpoint)
+            .header("Content-Type", content_type);
+        for (k, v) in &self.cfg.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        match req.send(body) {
+            Err(e) => Attempt::Retry(None, format!("{}: {e}", self.cfg.endpoint)),
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                // Read the (small) response so the connection can be reused.
+                let _ = resp.body_mut().read_to_vec();
+                match status {
+                    200..=299 => Attempt::Sent,
+                    429 | 502 | 503 | 504 => {
+                        Attempt::Retry(retry_after, format!("{}: HTTP {status}", self.cfg.endpoint))
+                    }
+                    _ => Attempt::Fail(format!("{}: HTTP {status}", self.cfg.endpoint)),
+                }
+            }
+        }
+    }
+
+    fn encode(&self, spans: &[Span]) -> Vec<u8> {
+        let mut resource = Attrs::default();
+        for (k, v) in &self.cfg.resource {
+            resource.str(k, v.clone());
+        }
+        let schema_url = match self.cfg.mode {
+            Mode::Genai => GENAI_SCHEMA_URL.to_owned(),
+            Mode::Openinference => String::new(),
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: resource.0,
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: "nemo-relay".into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                        ..Default::default()
+                    }),
+                    spans: spans.to_vec(),
+                    schema_url,
+                }],
+                schema_url: String::new(),
+            }],
+        };
+        match self.cfg.protocol {
+            Protocol::HttpProtobuf => request.encode_to_vec(),
+            // The proto types' serde mapping is OTLP/JSON: camelCase names,
+            // hex trace/span ids, integer enums.
+            Protocol::HttpJson => {
+                serde_json::to_vec(&request).expect("OTLP messages always serialize")
+            }
+        }
+    }
+}
