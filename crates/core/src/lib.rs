@@ -19,6 +19,7 @@
 //! | [`middleware`] | callback shapes: guardrails, intercepts, [`Next`], [`Step`] |
 //! | [`registry`] | one generic priority-ordered copy-on-write registry for every family |
 //! | [`pipeline`] | managed tool / LLM / streaming calls and the manual lifecycle |
+//! | [`plugin`] | plugin kinds, configuration documents, validation, atomic activation |
 //! | [`event`] | the ATOF event model and its canonical JSON |
 //! | [`dispatch`] | the non-blocking FIFO dispatcher and the [`Subscriber`] trait |
 //! | [`runtime`] | [`Runtime`]: registries + dispatcher; registration, flush, shutdown |
@@ -50,6 +51,7 @@ pub mod executor;
 pub mod id;
 pub mod middleware;
 pub mod pipeline;
+pub mod plugin;
 pub mod registry;
 pub mod runtime;
 pub mod scope;
@@ -61,6 +63,7 @@ pub use event::{DataSchema, Event, EventKind, Json, ScopePhase};
 pub use id::Uuid;
 pub use middleware::{CallContext, CallKind, JsonStream, LlmRequest, Next, Step, Verdict};
 pub use pipeline::{Aggregator, CallOptions, EndOptions, LlmStream, StreamOptions};
+pub use plugin::{PluginConfig, PluginHost};
 pub use registry::{Family, Middleware, Registration};
 pub use runtime::{MarkOptions, PopOptions, Runtime, RuntimeConfig, RuntimeStats, ScopeOptions};
 pub use scope::{Attributes, ScopeHandle, ScopeStack, ScopeType};

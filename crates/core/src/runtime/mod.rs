@@ -194,6 +194,49 @@ impl Runtime {
         Ok(true)
     }
 
+    /// Apply several global changes as one atomic swap: first every removal
+    /// (missing names are ignored), then every insertion. Either all apply
+    /// or — on the first failing insertion — none do, and the registry is
+    /// exactly as before. Calls in flight see the old or the new set, never
+    /// a mix. This is what plugin activation is built on.
+    pub fn apply(
+        &self,
+        removals: &[(Family, Arc<str>)],
+        insertions: Vec<Registration>,
+    ) -> Result<()> {
+        let insertions: Vec<Registration> = insertions
+            .into_iter()
+            .map(|mut r| {
+                if let Middleware::Subscriber(s) = r.middleware {
+                    r.middleware =
+                        Middleware::Subscriber(Counted::wrap(s, self.inner.listeners.clone()));
+                }
+                r
+            })
+            .collect();
+        if let Some(r) = insertions.iter().find(|r| r.scope.is_some()) {
+            return Err(RelayError::invalid(format!(
+                "'{}': batched registrations are global; register scope-local middleware one by one",
+                r.name
+            )));
+        }
+        let _keep_until_unlocked = insertions.clone();
+        let _displaced = {
+            let _w = self.inner.write_lock.lock();
+            let mut next: Registrations = (**self.inner.global.load()).clone();
+            for (family, name) in removals {
+                if let Some(n) = next.removed(*family, name) {
+                    next = n;
+                }
+            }
+            for r in insertions {
+                next = next.inserted(&r.name, r.priority, r.break_chain, r.middleware)?;
+            }
+            self.inner.global.swap(Arc::new(next))
+        };
+        Ok(())
+    }
+
     /// Names of the global registrations of `family`, in run order.
     pub fn registrations(&self, family: Family) -> Vec<Arc<str>> {
         self.inner.global.load().names(family)
