@@ -64,6 +64,15 @@ cargo clippy --workspace --all-targets -- -D warnings
 section "Rust: tests (cargo test --workspace)"
 cargo test --workspace
 
+# The dispatcher queue is the one lock-free structure everything relies on:
+# stress it for longer, optimised, so races show up at real speed.
+section "Rust: dispatcher queue stress (release, ${NEMO_RELAY_STRESS_SECS:-20} s)"
+NEMO_RELAY_STRESS_SECS=${NEMO_RELAY_STRESS_SECS:-20} cargo test --release -p nemo-relay-core --test queue_stress
+
+# Benchmarks are not tests: CI only checks that they still build.
+section "Rust: benchmarks build (cargo bench --no-run)"
+cargo bench --workspace --no-run
+
 # napi build always passes `--target <host triple>`, so it compiles into
 # target/<triple>/ and cannot reuse what `cargo test` compiled in target/debug.
 section "Node addon: build ($profile)"
