@@ -87,4 +87,6 @@ npm run --silent typecheck
 section "Node addon: tests (ava)"
 ava
 
+crates/ffi/scripts/test-all.sh # C ABI checks, C/Go/Python tests, golden stream, fuzz (30 s)
+
 section "All checks passed"

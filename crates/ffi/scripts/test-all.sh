@@ -5,9 +5,11 @@
 #   2. header drift       the build left the committed header unchanged
 #   3. header compiles    as C11 and C++17, -Wall -Wextra -Werror
 #   4. symbol parity      exported nemo_relay_* == declared, and all link
-#   5. C harness          under ASan/UBSan/LSan, or valgrind
-#   6. Go                 go vet + go test -race
-#   7. Python             pytest
+#   5. C tests            under ASan/UBSan/LSan, or valgrind; golden run
+#   6. Go                 go vet + go test -race; golden run
+#   7. Python             pytest; golden run
+#   8. fuzz               libFuzzer on the JSON entry points, FUZZ_SECONDS
+#                         (default 30 here; installs clang if missing)
 #
 # Later checks still run after a failure so one run reports everything; the
 # exit status is non-zero if any failed. NEMO_RELAY_PROFILE=release tests a
@@ -42,9 +44,10 @@ run_step() {
 run_step "header drift" "$scripts/check-header-drift.sh"
 run_step "header compiles" "$scripts/check-header-compiles.sh"
 run_step "symbol parity" "$scripts/check-symbols.sh"
-run_step "C harness" "$scripts/test-c.sh"
+run_step "C tests" "$scripts/test-c.sh"
 run_step "Go" "$scripts/test-go.sh"
 run_step "Python" "$scripts/test-python.sh"
+run_step "fuzz" env FUZZ_SECONDS="${FUZZ_SECONDS:-30}" "$scripts/fuzz.sh"
 
 if ((failed > 0)); then
     echo "failed steps: ${failures[*]}"
