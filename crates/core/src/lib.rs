@@ -49,6 +49,7 @@ pub mod error;
 pub mod event;
 pub mod executor;
 pub mod id;
+mod intern;
 pub mod middleware;
 pub mod pipeline;
 pub mod plugin;

@@ -135,7 +135,7 @@ impl<K: Kind> Call<K> {
         };
         let started_at = existing.map_or_else(Timestamp::now, |(_, t)| t);
         let ctx = CallContext {
-            name: Arc::from(name),
+            name: crate::intern::intern(name),
             kind: K::CALL,
             uuid: existing.map_or_else(|| uuid_v7_at(started_at.unix_millis()), |(u, _)| u),
             parent_uuid: opts.parent.unwrap_or(top),

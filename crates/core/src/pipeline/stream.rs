@@ -145,7 +145,7 @@ impl Stream for LlmStream {
                     if let Some(subs) = this.call.subscribers() {
                         this.call.rt.emit_mark(
                             subs,
-                            Arc::from("llm.chunk"),
+                            crate::intern::intern("llm.chunk"),
                             this.handle.uuid(),
                             Timestamp::now(),
                             None,

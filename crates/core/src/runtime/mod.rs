@@ -25,7 +25,7 @@ pub use scopes::{MarkOptions, PopOptions, ScopeOptions};
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
     /// Capacity of the event queue; events beyond it are dropped and counted.
-    /// Default 65 536.
+    /// Default 16 384.
     pub queue_capacity: usize,
 }
 

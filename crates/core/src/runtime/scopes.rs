@@ -1,7 +1,5 @@
 //! Scope push/pop and marks.
 
-use std::sync::Arc;
-
 use crate::error::{RelayError, Result};
 use crate::event::{merge_metadata, DataSchema, Event, EventKind, Json, ScopePhase};
 use crate::id::{uuid_v7_at, Uuid};
@@ -95,7 +93,7 @@ impl Runtime {
             crate::scope::handle::HandleData {
                 uuid: uuid_v7_at(started_at.unix_millis()),
                 parent_uuid: None,
-                name: Arc::from(name),
+                name: crate::intern::intern(name),
                 scope_type,
                 attributes: opts.attributes,
                 started_at,
@@ -167,7 +165,7 @@ impl Runtime {
             uuid: uuid_v7_at(timestamp.unix_millis()),
             parent_uuid: Some(opts.parent.unwrap_or(top)),
             timestamp,
-            name: Arc::from(name),
+            name: crate::intern::intern(name),
             category: opts.category,
             category_profile: opts.category_profile,
             data: opts.data,
