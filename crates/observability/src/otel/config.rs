@@ -236,29 +236,30 @@ impl OtlpConfig {
         };
         check_url(&endpoint).map_err(|m| ConfigError::at("endpoint", m))?;
 
-        let protocol =
-            match self.protocol {
-                Some(p) => p,
-                None => match first(
-                    &env,
-                    &[
-                        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                        "OTEL_EXPORTER_OTLP_PROTOCOL",
-                    ],
-                ) {
-                    None => Protocol::HttpProtobuf,
-                    Some((var, v)) => match v.trim() {
-                        "http/protobuf" => Protocol::HttpProtobuf,
-                        "http/json" => Protocol::HttpJson,
-                        other => return Err(ConfigError::at(
+        let protocol = match self.protocol {
+            Some(p) => p,
+            None => match first(
+                &env,
+                &[
+                    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                    "OTEL_EXPORTER_OTLP_PROTOCOL",
+                ],
+            ) {
+                None => Protocol::HttpProtobuf,
+                Some((var, v)) => match v.trim() {
+                    "http/protobuf" => Protocol::HttpProtobuf,
+                    "http/json" => Protocol::HttpJson,
+                    other => {
+                        return Err(ConfigError::at(
                             var,
                             format!(
                                 "unsupported protocol '{other}' (use http/protobuf or http/json)"
                             ),
-                        )),
-                    },
+                        ))
+                    }
                 },
-            };
+            },
+        };
 
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
         for var in [
