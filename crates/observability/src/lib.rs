@@ -31,6 +31,7 @@ mod error;
 mod group;
 pub mod otel;
 mod payload;
+pub mod plugin;
 
 pub use config::ConfigError;
 pub use error::ExportError;

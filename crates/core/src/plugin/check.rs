@@ -101,6 +101,19 @@ impl<'a> ConfigCheck<'a> {
         }
     }
 
+    /// Report one unknown field by its path inside `config` (level from
+    /// policy), for kinds that discover unknown fields themselves.
+    pub fn unknown_field(&mut self, path: &str) {
+        let level = self.policy.unknown_field;
+        let key = path.rsplit('.').next().unwrap_or(path).to_owned();
+        self.by_policy(
+            level,
+            path,
+            "plugin.unknown_field",
+            format!("unknown field '{key}'"),
+        );
+    }
+
     /// A required field; reports `plugin.missing_field` when absent.
     pub fn require(&mut self, field: &str, what: &str) -> Option<&'a Json> {
         let v = self.config.get(field);

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use crate::error::{RelayError, Result};
 use crate::registry::{Family, Middleware, Registration};
+use crate::runtime::Runtime;
 
 /// Teardown work a component leaves behind (flush an exporter, stop a thread).
 pub(crate) type Teardown = Box<dyn FnOnce() + Send>;
@@ -17,6 +18,7 @@ pub(crate) type Teardown = Box<dyn FnOnce() + Send>;
 /// runs: registrations are recorded and committed with the whole activation
 /// in one atomic step, which is what makes rollback exact.
 pub struct PluginContext {
+    runtime: Runtime,
     kind: String,
     instance: usize,
     pub(crate) pending: Vec<Registration>,
@@ -25,14 +27,21 @@ pub struct PluginContext {
 }
 
 impl PluginContext {
-    pub(crate) fn new(kind: &str, instance: usize) -> Self {
+    pub(crate) fn new(runtime: &Runtime, kind: &str, instance: usize) -> Self {
         PluginContext {
+            runtime: runtime.clone(),
             kind: kind.to_owned(),
             instance,
             pending: Vec::new(),
             names: HashSet::new(),
             teardown: Vec::new(),
         }
+    }
+
+    /// The runtime the activation installs into (for teardown work such as
+    /// flushing queued events before an exporter shuts down).
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// The component's kind.

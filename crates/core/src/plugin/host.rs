@@ -246,7 +246,7 @@ impl PluginHost {
             if let (true, Some(kind)) = (c.enabled, kind) {
                 let n = instances.entry(c.kind.as_str()).or_default();
                 *n += 1;
-                let mut ctx = PluginContext::new(&c.kind, *n);
+                let mut ctx = PluginContext::new(&self.runtime, &c.kind, *n);
                 let res = catch_unwind(AssertUnwindSafe(|| kind.register(&c.config, &mut ctx)))
                     .unwrap_or_else(|_| Err(RelayError::Internal("register hook panicked".into())));
                 if let Err(e) = res {

@@ -1,0 +1,171 @@
+//! The `observability` plugin kind: exporters from a configuration document.
+//!
+//! ```toml
+//! [[components]]
+//! kind = "observability"
+//! config = { atof = { path = "relay-output/events.jsonl" },
+//!            atif = { dir = "relay-output/trajectories" },
+//!            otlp = { endpoint = "http://127.0.0.1:4318", protocol = "http/protobuf", mode = "genai" } }
+//! ```
+//!
+//! Sections are those of [`ObservabilityConfig`], with the short forms the
+//! plugin document uses: `atof.path` (a file; sets `output_directory` and
+//! `filename`), `atif.dir` (= `output_directory`) and `otlp` (=
+//! `opentelemetry`). An absent section is off. Unknown fields follow the
+//! document's `unknown_field` policy; wrong types and values are errors with
+//! their field path.
+//!
+//! Exporters are registered through the [`PluginContext`], so they join the
+//! activation transaction; teardown flushes the runtime (queued events still
+//! reach the exporters) and then shuts the exporters down, which writes out
+//! everything they hold.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use nemo_relay_core::plugin::{ConfigCheck, PluginContext, PluginHost, PluginKind};
+use nemo_relay_core::{Json, Middleware, RelayError, Result};
+
+use crate::atif::AtifExporter;
+use crate::atof::AtofExporter;
+use crate::config::ConfigError;
+use crate::otel::OtlpExporter;
+use crate::ObservabilityConfig;
+
+/// The `observability` plugin kind.
+pub struct ObservabilityKind;
+
+/// Register the `observability` kind on `host` (bindings call this once).
+pub fn register_kind(host: &PluginHost) -> Result<()> {
+    host.register_kind(Arc::new(ObservabilityKind))
+}
+
+/// Rewrite the plugin document's short forms into [`ObservabilityConfig`]'s
+/// shape. Errors name the field.
+fn normalize(config: &Json) -> std::result::Result<Json, ConfigError> {
+    let mut c = config.clone();
+    let Some(obj) = c.as_object_mut() else {
+        return Err(ConfigError::at("", "must be an object"));
+    };
+    if let Some(otlp) = obj.remove("otlp") {
+        if obj.contains_key("opentelemetry") {
+            return Err(ConfigError::at(
+                "otlp",
+                "give either 'otlp' or 'opentelemetry', not both",
+            ));
+        }
+        obj.insert("opentelemetry".into(), otlp);
+    }
+    if let Some(atof) = obj.get_mut("atof").and_then(Json::as_object_mut) {
+        if let Some(path) = atof.remove("path") {
+            let p = path
+                .as_str()
+                .ok_or_else(|| ConfigError::at("atof.path", "must be a file path string"))?;
+            let p = Path::new(p);
+            let name = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| ConfigError::at("atof.path", "must name a file"))?;
+            let dir = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            atof.insert(
+                "output_directory".into(),
+                Json::String(dir.to_string_lossy().into_owned()),
+            );
+            atof.insert("filename".into(), Json::String(name.to_owned()));
+        }
+    }
+    if let Some(atif) = obj.get_mut("atif").and_then(Json::as_object_mut) {
+        if let Some(dir) = atif.remove("dir") {
+            atif.insert("output_directory".into(), dir);
+        }
+    }
+    Ok(c)
+}
+
+/// Parse, peeling off unknown fields one at a time (each is reported through
+/// `unknown`) so that they follow the document's policy instead of failing
+/// the parse outright.
+fn parse(
+    config: &Json,
+    mut unknown: impl FnMut(String),
+) -> std::result::Result<ObservabilityConfig, ConfigError> {
+    let mut doc = normalize(config)?;
+    // Every iteration removes one field, so this ends.
+    loop {
+        match ObservabilityConfig::from_json(doc.clone()) {
+            Ok(c) => return Ok(c),
+            Err(e) if e.message.starts_with("unknown field") => {
+                let mut path: Vec<&str> = e.path.split('.').collect();
+                let Some(field) = path.pop().map(str::to_owned) else {
+                    return Err(e);
+                };
+                let parent = path.iter().try_fold(&mut doc, |v, k| v.get_mut(*k));
+                match parent
+                    .and_then(Json::as_object_mut)
+                    .and_then(|o| o.remove(&field))
+                {
+                    Some(_) => unknown(e.path.clone()),
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+impl PluginKind for ObservabilityKind {
+    fn kind(&self) -> &str {
+        "observability"
+    }
+
+    fn description(&self) -> &str {
+        "exporters: ATOF JSON Lines, ATIF trajectories, OTLP traces (GenAI or OpenInference)"
+    }
+
+    fn validate(&self, check: &mut ConfigCheck<'_>) {
+        let mut unknown = Vec::new();
+        let result = parse(check.config(), |p| unknown.push(p));
+        for path in unknown {
+            check.unknown_field(&path);
+        }
+        if let Err(e) = result {
+            check.error(&e.path, "observability.invalid_config", e.message);
+        }
+    }
+
+    fn register(&self, config: &Json, ctx: &mut PluginContext) -> Result<()> {
+        let cfg = parse(config, |_| {}).map_err(|e| RelayError::invalid(e.to_string()))?;
+        let err = |e: crate::ExportError| RelayError::invalid(e.to_string());
+        let rt = ctx.runtime().clone();
+        if let Some(c) = cfg.atof {
+            let e = AtofExporter::new(c).map_err(err)?;
+            ctx.register("atof", Middleware::Subscriber(e.subscriber()))?;
+            let rt = rt.clone();
+            ctx.on_teardown(move || {
+                let _ = rt.flush();
+                let _ = e.shutdown();
+            });
+        }
+        if let Some(c) = cfg.atif {
+            let e = AtifExporter::new(c).map_err(err)?;
+            ctx.register("atif", Middleware::Subscriber(e.subscriber()))?;
+            let rt = rt.clone();
+            ctx.on_teardown(move || {
+                let _ = rt.flush();
+                let _ = e.shutdown();
+            });
+        }
+        if let Some(c) = cfg.opentelemetry {
+            let e = OtlpExporter::new(c).map_err(err)?;
+            ctx.register("otlp", Middleware::Subscriber(e.subscriber()))?;
+            ctx.on_teardown(move || {
+                let _ = rt.flush();
+                let _ = e.shutdown();
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! The `observability` plugin kind.
+
+use std::path::PathBuf;
+
+use nemo_relay_core::executor::block_on;
+use nemo_relay_core::plugin::{Level, PluginConfig, PluginHost};
+use nemo_relay_core::{CallOptions, Family, Runtime, ScopeOptions, ScopeType};
+use nemo_relay_observability::plugin::register_kind;
+use serde_json::json;
+
+fn host() -> (Runtime, PluginHost) {
+    let rt = Runtime::new();
+    let host = PluginHost::new(rt.clone());
+    register_kind(&host).unwrap();
+    (rt, host)
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "nemo-relay-obs-plugin-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn doc(config: serde_json::Value, policy: &str) -> PluginConfig {
+    PluginConfig::from_json(&json!({
+        "components": [{"kind": "observability", "config": config}],
+        "policy": {"unknown_field": policy}
+    }))
+}
+
+#[test]
+fn the_documented_short_form_validates_cleanly() {
+    let (_, host) = host();
+    let report = host.validate(&doc(
+        json!({
+            "atof": {"path": "relay-output/events.jsonl"},
+            "atif": {"dir": "relay-output/trajectories"},
+            "otlp": {"endpoint": "http://127.0.0.1:4318", "protocol": "http/json", "headers": {"x-k": "v"}, "mode": "openinference"}
+        }),
+        "error",
+    ));
+    assert_eq!(report.diagnostics, vec![]);
+}
+
+#[test]
+fn unknown_fields_follow_the_policy_and_bad_values_are_errors_with_their_path() {
+    let (_, host) = host();
+    let cfg = json!({"atof": {"path": "e.jsonl", "colour": "blue"}});
+    assert!(host
+        .validate(&doc(cfg.clone(), "ignore"))
+        .diagnostics
+        .is_empty());
+    let warn = host.validate(&doc(cfg.clone(), "warn"));
+    assert_eq!(warn.diagnostics[0].level, Level::Warning);
+    assert_eq!(
+        warn.diagnostics[0].field.as_deref(),
+        Some("config.atof.colour")
+    );
+    assert!(host.validate(&doc(cfg, "error")).has_errors());
+
+    let bad = host.validate(&doc(json!({"otlp": {"mode": "zipkin"}}), "warn"));
+    let d = &bad.diagnostics[0];
+    assert_eq!(
+        (d.level, d.code.as_str()),
+        (Level::Error, "observability.invalid_config")
+    );
+    assert_eq!(d.field.as_deref(), Some("config.opentelemetry.mode"));
+}
+
+#[test]
+fn an_activated_component_writes_atof_and_atif_files_and_clear_flushes_them() {
+    let (rt, host) = host();
+    let dir = tmp("files");
+    let report = host
+        .initialize(&doc(
+            json!({
+                "atof": {"path": dir.join("events.jsonl").to_str().unwrap()},
+                "atif": {"dir": dir.join("atif").to_str().unwrap()}
+            }),
+            "error",
+        ))
+        .unwrap();
+    assert_eq!(
+        report.components[0].registrations,
+        vec![
+            ("subscriber".to_string(), "observability#1/atof".to_string()),
+            ("subscriber".to_string(), "observability#1/atif".to_string()),
+        ]
+    );
+    let agent = rt
+        .push_scope("agent", ScopeType::Agent, ScopeOptions::default())
+        .unwrap();
+    block_on(rt.tool_call(
+        "search",
+        json!({"q": "x"}),
+        CallOptions::default(),
+        |_| async { Ok(json!({"hits": 1})) },
+    ))
+    .unwrap();
+    rt.pop_scope(&agent, Default::default()).unwrap();
+    assert!(host.clear().unwrap());
+    assert!(rt.registrations(Family::Subscriber).is_empty());
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap(),
+                e["scope_category"].as_str().unwrap_or("mark"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("agent", "start"),
+            ("search", "start"),
+            ("search", "end"),
+            ("agent", "end")
+        ]
+    );
+    let atif: Vec<_> = std::fs::read_dir(dir.join("atif")).unwrap().collect();
+    assert_eq!(atif.len(), 1, "one trajectory per root agent scope");
+    let traj: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(atif[0].as_ref().unwrap().path()).unwrap())
+            .unwrap();
+    assert_eq!(traj["schema_version"], "ATIF-v1.7");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_failing_exporter_leaves_the_runtime_untouched() {
+    let (rt, host) = host();
+    let file = tmp("blocked");
+    std::fs::write(&file, "not a directory").unwrap();
+    let err = host
+        .initialize(&doc(
+            json!({"atof": {"path": file.join("events.jsonl").to_str().unwrap()}}),
+            "error",
+        ))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("components[0] (observability)"),
+        "{err}"
+    );
+    assert!(rt.registrations(Family::Subscriber).is_empty());
+    std::fs::remove_file(file).unwrap();
+}
