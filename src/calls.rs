@@ -1,0 +1,277 @@
+//! Managed and manual tool and LLM calls.
+//!
+//! Managed calls run the whole pipeline (guardrails, intercepts, events, the
+//! callback) through [`driver::run`]: when every JS stage returns a plain
+//! value, the native function returns the result itself, synchronously; when
+//! a stage returns a Promise, it returns a Promise. The facade adopts either
+//! with `Promise.resolve`, so JS callers always `await`.
+//!
+//! The callback is the facade's wrapper `(request, stack) => …`; `stack` is
+//! the call's child scope stack, which the facade makes current (through
+//! `AsyncLocalStorage`) while the user's function runs, so scopes, marks and
+//! nested calls made inside a tool are parented to that tool.
+
+use std::sync::Arc;
+
+use napi_derive::napi;
+use nemo_relay_core::{
+    Attributes, EndOptions, Json, LlmRequest, RelayError, Runtime, ScopeHandle, ScopeStack, Uuid,
+};
+
+use crate::callbacks::{invoke, json, JsFn};
+use crate::convert;
+use crate::driver::{self, IntoJs};
+use crate::handles::{self, Native};
+use crate::js::{boundary, Arg, Js, Raw, Result, Value};
+use crate::js_ref::JsRef;
+use crate::middleware::Request;
+
+/// Options of a managed or manual call, as the facade passes them.
+#[napi(object, object_to_js = false)]
+pub struct CallOptions {
+    /// Explicit parent scope uuid (default: the stack's top scope).
+    pub parent: Option<String>,
+    /// Attribute names (`"remote"`, `"stateful"`, …). Default none.
+    pub attributes: Option<Vec<String>>,
+    /// Application data (JSON); the end payload when the call fails.
+    #[napi(ts_type = "unknown")]
+    pub data: Option<Arg>,
+    /// Metadata (a JSON object) emitted on start and merged into the end event.
+    #[napi(ts_type = "unknown")]
+    pub metadata: Option<Arg>,
+    /// Tool calls: the model's tool call id.
+    pub tool_call_id: Option<String>,
+    /// LLM calls: the model name.
+    pub model_name: Option<String>,
+}
+
+pub(crate) fn parse_uuid(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|_| RelayError::invalid(format!("'{s}' is not a UUID")))
+}
+
+pub(crate) fn attributes(names: Option<&[String]>) -> Result<Attributes> {
+    let mut a = Attributes::NONE;
+    for n in names.unwrap_or_default() {
+        a = a | Attributes::from_name(n)?;
+    }
+    Ok(a)
+}
+
+/// Core call options from the facade's stack and options.
+pub(crate) fn call_options(
+    js: Js,
+    stack: Value,
+    o: Option<CallOptions>,
+) -> Result<nemo_relay_core::CallOptions> {
+    let stack = handles::opt_stack(js, stack)?;
+    let Some(o) = o else {
+        return Ok(nemo_relay_core::CallOptions {
+            stack,
+            ..Default::default()
+        });
+    };
+    Ok(nemo_relay_core::CallOptions {
+        stack,
+        parent: o.parent.as_deref().map(parse_uuid).transpose()?,
+        attributes: attributes(o.attributes.as_deref())?,
+        data: o
+            .data
+            .map(|d| convert::optional(js, d.0, "call data"))
+            .transpose()?
+            .flatten(),
+        metadata: o
+            .metadata
+            .map(|m| convert::optional(js, m.0, "call metadata"))
+            .transpose()?
+            .flatten(),
+        tool_call_id: o.tool_call_id,
+        model_name: o.model_name,
+    })
+}
+
+/// The user callback of a managed call: `f(request, childStack)`.
+fn callback<R: Request>(
+    f: JsFn,
+    what: String,
+) -> impl Fn(R) -> nemo_relay_core::Step<nemo_relay_core::Result<Json>> + Send + Sync + 'static {
+    move |req: R| {
+        // Called inside the call's scope: this is the child stack.
+        let stack = ScopeStack::current();
+        invoke(
+            &f,
+            |js| {
+                Ok([
+                    req.to_js(js)?,
+                    handles::wrap(js, Native::Stack(stack.clone()))?,
+                ])
+            },
+            || {
+                let (req, stack) = (req.clone(), stack.clone());
+                Box::new(move |js| Ok([req.to_js(js)?, handles::wrap(js, Native::Stack(stack))?]))
+            },
+            json(what.clone()),
+        )
+    }
+}
+
+/// Run a managed tool call: the result, or a Promise of it.
+#[napi(
+    ts_args_type = "name: string, args: unknown, tool: (args: unknown, stack: ExternalObject<'ScopeStack'>) => unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null",
+    ts_return_type = "unknown"
+)]
+pub fn tool_call(
+    env: napi::Env,
+    name: String,
+    args: Arg,
+    tool: Arg,
+    stack: Arg,
+    options: Option<CallOptions>,
+    token_out: Option<Arg>,
+) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let args = convert::to_json(js, args.0, "tool arguments")?;
+        let f: JsFn = Arc::new(JsRef::new(js, tool.0)?);
+        let opts = call_options(js, stack.0, options)?;
+        let cb = callback::<Json>(f, format!("the result of tool '{name}'"));
+        let fut = async move { Runtime::global().tool_call(&name, args, opts, cb).await };
+        driver::run(js, Box::pin(fut), token_out.map(|t| t.0)).map(Raw)
+    })
+}
+
+/// Run a managed LLM call (`request` is `{ headers, content }`).
+#[napi(
+    ts_args_type = "name: string, request: unknown, provider: (request: unknown, stack: ExternalObject<'ScopeStack'>) => unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null",
+    ts_return_type = "unknown"
+)]
+pub fn llm_call(
+    env: napi::Env,
+    name: String,
+    request: Arg,
+    provider: Arg,
+    stack: Arg,
+    options: Option<CallOptions>,
+    token_out: Option<Arg>,
+) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let request = LlmRequest::from_js(js, request.0, "the LLM request")?;
+        let f: JsFn = Arc::new(JsRef::new(js, provider.0)?);
+        let opts = call_options(js, stack.0, options)?;
+        let cb = callback::<LlmRequest>(f, format!("the response of LLM '{name}'"));
+        let fut = async move { Runtime::global().llm_call(&name, request, opts, cb).await };
+        driver::run(js, Box::pin(fut), token_out.map(|t| t.0)).map(Raw)
+    })
+}
+
+/// Abort an in-flight call: its native future is dropped (the core emits a
+/// cancelled end event) and its Promise rejects with `reason`.
+#[napi(ts_args_type = "token: ExternalObject<'CallToken'>, reason: unknown")]
+pub fn cancel_call(env: napi::Env, token: Arg, reason: Arg) -> napi::Result<()> {
+    boundary(env.raw(), |js| {
+        handles::call(js, token.0)?.cancel(js, reason.0);
+        Ok(())
+    })
+}
+
+impl IntoJs for ScopeHandle {
+    fn into_js(self, js: Js) -> Result<Value> {
+        handles::wrap(js, Native::Scope(self))
+    }
+}
+
+/// Start a call the application runs itself: emits the (sanitized) start
+/// event and returns the call's handle (or a Promise of it, when a
+/// sanitizer is asynchronous). `kind` is `"tool"` or `"llm"`.
+#[napi(
+    ts_args_type = "kind: 'tool' | 'llm', name: string, input: unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null",
+    ts_return_type = "unknown"
+)]
+pub fn start_call(
+    env: napi::Env,
+    kind: String,
+    name: String,
+    input: Arg,
+    stack: Arg,
+    options: Option<CallOptions>,
+) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let opts = call_options(js, stack.0, options)?;
+        let rt = Runtime::global();
+        let fut: driver::CoreFuture<ScopeHandle> = match kind.as_str() {
+            "tool" => {
+                let args = convert::to_json(js, input.0, "tool arguments")?;
+                Box::pin(async move { rt.tool_call_start(&name, &args, opts).await })
+            }
+            "llm" => {
+                let request = LlmRequest::from_js(js, input.0, "the LLM request")?;
+                Box::pin(async move { rt.llm_call_start(&name, &request, opts).await })
+            }
+            other => {
+                return Err(RelayError::invalid(format!(
+                    "call kind must be 'tool' or 'llm', not '{other}'"
+                )))
+            }
+        };
+        driver::run(js, fut, None).map(Raw)
+    })
+}
+
+/// Options of `endCall` / `failCall`.
+#[napi(object, object_to_js = false)]
+pub struct EndCallOptions {
+    /// Metadata (a JSON object) merged into the end event.
+    #[napi(ts_type = "unknown")]
+    pub metadata: Option<Arg>,
+}
+
+fn end_options(js: Js, stack: Value, o: Option<EndCallOptions>) -> Result<EndOptions> {
+    Ok(EndOptions {
+        stack: handles::opt_stack(js, stack)?,
+        metadata: match o.and_then(|o| o.metadata) {
+            Some(m) => convert::optional(js, m.0, "end metadata")?,
+            None => None,
+        },
+        timestamp: None,
+    })
+}
+
+/// End a manually started call successfully (`undefined`, or a Promise when
+/// a sanitizer is asynchronous).
+#[napi(
+    ts_args_type = "handle: ExternalObject<'ScopeHandle'>, output: unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: EndCallOptions | undefined | null",
+    ts_return_type = "unknown"
+)]
+pub fn end_call(
+    env: napi::Env,
+    handle: Arg,
+    output: Arg,
+    stack: Arg,
+    options: Option<EndCallOptions>,
+) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let handle = handles::scope(js, handle.0)?;
+        let output = convert::to_json(js, output.0, "call output")?;
+        let opts = end_options(js, stack.0, options)?;
+        let fut = async move { Runtime::global().call_end(&handle, &output, opts).await };
+        driver::run(js, Box::pin(fut), None).map(Raw)
+    })
+}
+
+/// End a manually started call with a failure: `error` is what the
+/// application caught (its `message` and `name` are recorded).
+#[napi(
+    ts_args_type = "handle: ExternalObject<'ScopeHandle'>, error: unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: EndCallOptions | undefined | null"
+)]
+pub fn fail_call(
+    env: napi::Env,
+    handle: Arg,
+    error: Arg,
+    stack: Arg,
+    options: Option<EndCallOptions>,
+) -> napi::Result<()> {
+    boundary(env.raw(), |js| {
+        let handle = handles::scope(js, handle.0)?;
+        let err = crate::errors::from_thrown(js, error.0);
+        let opts = end_options(js, stack.0, options)?;
+        Runtime::global().call_failed(&handle, &err, opts)
+    })
+}

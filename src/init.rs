@@ -1,0 +1,18 @@
+//! The facade's hooks.
+//!
+//! The facade calls `init` once when it loads, handing native code the few
+//! JS functions it needs: `makeError(code, message, details)` builds the
+//! `RelayError` subclass for a code (so errors thrown from native code are
+//! instances of the facade's classes).
+
+use napi_derive::napi;
+
+use crate::js::{boundary, Arg};
+
+/// Hand the facade's hooks object to native code (once per JS realm).
+#[napi(
+    ts_args_type = "hooks: { makeError(code: string, message: string, details: object): Error }"
+)]
+pub fn init(env: napi::Env, hooks: Arg) -> napi::Result<()> {
+    boundary(env.raw(), |js| crate::realm::set_hooks(js, hooks.0))
+}

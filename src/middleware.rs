@@ -1,0 +1,165 @@
+//! JS middleware as core middleware: one shim per callback shape.
+//!
+//! The facade registers a small wrapper around each user function; the
+//! wrapper is what native code calls. Its contract, per shape:
+//!
+//! | shape | native calls | wrapper returns (or a Promise of it) |
+//! |---|---|---|
+//! | guard (conditional execution) | `w(request, ctx)` | `undefined`/`null`/`true` = allow, `false` or a reason string = reject |
+//! | rewrite (request intercept, sanitizers) | `w(value, ctx)` | the value to use instead (JSON) |
+//! | exec (execution intercept) | `w(request, next, ctx, stack)` | the result (JSON) |
+//! | stream exec | `w(request, next, ctx, stack)` | an async iterator of chunks |
+//!
+//! `ctx` is an opaque call-context handle (the facade exposes it lazily as
+//! `{ name, kind, uuid, parentUuid, toolCallId, modelName }`), `stack` the
+//! call's child scope stack, in whose async context exec wrappers run.
+//! LLM requests cross as `{ headers, content }`.
+
+use std::sync::Arc;
+
+use napi::sys::ValueType as T;
+use nemo_relay_core::middleware::{ExecFn, GuardFn, RewriteFn};
+use nemo_relay_core::{CallContext, Family, Json, LlmRequest, Middleware, RelayError, Verdict};
+
+use crate::callbacks::{invoke, JsFn};
+use crate::convert;
+use crate::handles::{self, Native};
+use crate::js::{Js, Result, Value};
+use crate::next;
+
+/// A call context handle for JS.
+pub(crate) fn ctx_js(js: Js, ctx: &CallContext) -> Result<Value> {
+    handles::wrap(js, Native::Context(ctx.clone()))
+}
+
+/// How a request type crosses to JS and back.
+pub(crate) trait Request: Clone + Send + Sync + 'static {
+    fn to_js(&self, js: Js) -> Result<Value>;
+    fn from_js(js: Js, v: Value, what: &str) -> Result<Self>;
+}
+
+impl Request for Json {
+    fn to_js(&self, js: Js) -> Result<Value> {
+        convert::to_js(js, self)
+    }
+    fn from_js(js: Js, v: Value, what: &str) -> Result<Self> {
+        if js.type_of(v)? == T::napi_undefined {
+            return Err(RelayError::invalid(format!(
+                "{what} returned undefined; return the (possibly changed) value"
+            )));
+        }
+        convert::to_json(js, v, what)
+    }
+}
+
+impl Request for LlmRequest {
+    fn to_js(&self, js: Js) -> Result<Value> {
+        let obj = js.object()?;
+        js.set_named(
+            obj,
+            c"headers",
+            convert::to_js(js, &Json::Object(self.headers.clone()))?,
+        )?;
+        js.set_named(obj, c"content", convert::to_js(js, &self.content)?)?;
+        Ok(obj)
+    }
+    fn from_js(js: Js, v: Value, what: &str) -> Result<Self> {
+        let json = <Json as Request>::from_js(js, v, what)?;
+        LlmRequest::from_json(json).map_err(|e| RelayError::invalid(format!("{what}: {e}")))
+    }
+}
+
+fn verdict(js: Js, v: Value, guardrail: &str) -> Result<Verdict> {
+    match js.type_of(v)? {
+        T::napi_undefined | T::napi_null => Ok(Verdict::Allow),
+        T::napi_boolean if js.to_bool(v)? => Ok(Verdict::Allow),
+        T::napi_boolean => Ok(Verdict::Reject(format!(
+            "rejected by guardrail '{guardrail}'"
+        ))),
+        T::napi_string => Ok(Verdict::Reject(js.to_string(v)?)),
+        _ => Err(RelayError::invalid(format!(
+            "conditional guardrail '{guardrail}' must return nothing, a boolean or a reason string"
+        ))),
+    }
+}
+
+fn guard<R: Request>(f: JsFn, name: Arc<str>) -> GuardFn<R> {
+    Arc::new(move |ctx: &CallContext, req: &R| {
+        let name = name.clone();
+        invoke(
+            &f,
+            |js| Ok([req.to_js(js)?, ctx_js(js, ctx)?]),
+            || {
+                let (req, ctx) = (req.clone(), ctx.clone());
+                Box::new(move |js| Ok([req.to_js(js)?, ctx_js(js, &ctx)?]))
+            },
+            move |js, v| verdict(js, v, &name),
+        )
+    })
+}
+
+fn rewrite<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
+    Arc::new(move |ctx: &CallContext, value: R| {
+        let what = what.clone();
+        invoke(
+            &f,
+            |js| Ok([value.to_js(js)?, ctx_js(js, ctx)?]),
+            || {
+                let (value, ctx) = (value.clone(), ctx.clone());
+                Box::new(move |js| Ok([value.to_js(js)?, ctx_js(js, &ctx)?]))
+            },
+            move |js, v| R::from_js(js, v, &what),
+        )
+    })
+}
+
+fn exec<R: Request>(f: JsFn, what: String) -> ExecFn<R, Json> {
+    Arc::new(move |ctx: &CallContext, req: R, next| {
+        next::invoke_exec(&f, ctx, req, next, crate::callbacks::json(what.clone()))
+    })
+}
+
+/// The core middleware for `family`, calling the facade wrapper `f`.
+pub(crate) fn build(family: Family, name: &str, f: JsFn) -> Result<Middleware> {
+    let label = |kind: &str| format!("{kind} '{name}'");
+    Ok(match family {
+        Family::ToolConditionalExecution => {
+            Middleware::ToolConditionalExecution(guard(f, Arc::from(name)))
+        }
+        Family::ToolRequestIntercept => {
+            Middleware::ToolRequestIntercept(rewrite(f, label("tool request intercept")))
+        }
+        Family::ToolSanitizeRequest => {
+            Middleware::ToolSanitizeRequest(rewrite(f, label("tool sanitize-request guardrail")))
+        }
+        Family::ToolSanitizeResponse => {
+            Middleware::ToolSanitizeResponse(rewrite(f, label("tool sanitize-response guardrail")))
+        }
+        Family::ToolExecutionIntercept => {
+            Middleware::ToolExecutionIntercept(exec(f, label("tool execution intercept")))
+        }
+        Family::LlmConditionalExecution => {
+            Middleware::LlmConditionalExecution(guard(f, Arc::from(name)))
+        }
+        Family::LlmRequestIntercept => {
+            Middleware::LlmRequestIntercept(rewrite(f, label("LLM request intercept")))
+        }
+        Family::LlmSanitizeRequest => {
+            Middleware::LlmSanitizeRequest(rewrite(f, label("LLM sanitize-request guardrail")))
+        }
+        Family::LlmSanitizeResponse => {
+            Middleware::LlmSanitizeResponse(rewrite(f, label("LLM sanitize-response guardrail")))
+        }
+        Family::LlmExecutionIntercept => {
+            Middleware::LlmExecutionIntercept(exec(f, label("LLM execution intercept")))
+        }
+        Family::LlmStreamExecutionIntercept => Middleware::LlmStreamExecutionIntercept(
+            crate::streams::stream_exec(f, label("LLM stream execution intercept")),
+        ),
+        Family::Subscriber => {
+            return Err(RelayError::invalid(
+                "subscribers are registered with subscribe(), not register()",
+            ))
+        }
+    })
+}

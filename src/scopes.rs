@@ -1,0 +1,299 @@
+//! Scope stacks, scopes and marks.
+//!
+//! The facade always passes the stack explicitly: it keeps the current stack
+//! of each async flow in an `AsyncLocalStorage` and forks it when a
+//! `relay.scope(...)` callback starts, so concurrent branches never share a
+//! stack (and never see each other's scopes as parents). Nothing here relies
+//! on the thread's default stack.
+
+use napi_derive::napi;
+use nemo_relay_core::{
+    CallContext, DataSchema, MarkOptions, PopOptions, RelayError, Runtime, ScopeHandle,
+    ScopeOptions, ScopeStack, ScopeType,
+};
+
+use crate::calls::{attributes, parse_uuid};
+use crate::convert;
+use crate::handles::{self, Native};
+use crate::js::{boundary, Arg, Js, Raw, Result, Value};
+
+/// A new scope stack holding only its implicit root.
+#[napi(ts_return_type = "ExternalObject<'ScopeStack'>")]
+pub fn create_scope_stack(env: napi::Env) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        handles::wrap(js, Native::Stack(ScopeStack::new())).map(Raw)
+    })
+}
+
+/// A fork of `stack`: it sees every scope open now (as parents, and their
+/// scope-local middleware), but what either side pushes later is invisible
+/// to the other. O(1).
+#[napi(
+    ts_args_type = "stack: ExternalObject<'ScopeStack'>",
+    ts_return_type = "ExternalObject<'ScopeStack'>"
+)]
+pub fn fork_scope_stack(env: napi::Env, stack: Arg) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let fork = handles::stack(js, stack.0)?.fork();
+        handles::wrap(js, Native::Stack(fork)).map(Raw)
+    })
+}
+
+/// The innermost open scope of `stack` (its implicit root when none is open).
+#[napi(
+    ts_args_type = "stack: ExternalObject<'ScopeStack'>",
+    ts_return_type = "ExternalObject<'ScopeHandle'>"
+)]
+pub fn scope_stack_top(env: napi::Env, stack: Arg) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let top = handles::stack(js, stack.0)?.top();
+        handles::wrap(js, Native::Scope(top)).map(Raw)
+    })
+}
+
+/// Number of open scopes on `stack` above its implicit root.
+#[napi(ts_args_type = "stack: ExternalObject<'ScopeStack'>")]
+pub fn scope_stack_depth(env: napi::Env, stack: Arg) -> napi::Result<u32> {
+    boundary(env.raw(), |js| {
+        Ok(handles::stack(js, stack.0)?.depth() as u32)
+    })
+}
+
+/// Options of `pushScope`.
+#[napi(object, object_to_js = false)]
+pub struct PushOptions {
+    /// Record this parent uuid instead of the stack's top (the scope is still
+    /// pushed on the stack).
+    pub parent: Option<String>,
+    /// Attribute names. Default none.
+    pub attributes: Option<Vec<String>>,
+    /// Input (JSON), emitted as the start event's `data`.
+    #[napi(ts_type = "unknown")]
+    pub input: Option<Arg>,
+    /// Application data (JSON) kept on the handle, never emitted.
+    #[napi(ts_type = "unknown")]
+    pub data: Option<Arg>,
+    /// Metadata (a JSON object) emitted on start; end metadata merges over it.
+    #[napi(ts_type = "unknown")]
+    pub metadata: Option<Arg>,
+}
+
+fn json_opt(js: Js, v: Option<Arg>, what: &str) -> Result<Option<nemo_relay_core::Json>> {
+    match v {
+        Some(a) => convert::optional(js, a.0, what),
+        None => Ok(None),
+    }
+}
+
+/// Open a scope on `stack` and emit its start event. `scopeType` defaults to
+/// `"function"`.
+#[napi(
+    ts_args_type = "stack: ExternalObject<'ScopeStack'>, name: string, scopeType?: string | undefined | null, options?: PushOptions | undefined | null",
+    ts_return_type = "ExternalObject<'ScopeHandle'>"
+)]
+pub fn push_scope(
+    env: napi::Env,
+    stack: Arg,
+    name: String,
+    scope_type: Option<String>,
+    options: Option<PushOptions>,
+) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let stack = handles::stack(js, stack.0)?;
+        let scope_type = match scope_type {
+            Some(t) => parse_scope_type(&t)?,
+            None => ScopeType::Function,
+        };
+        let mut opts = ScopeOptions {
+            stack: Some(stack),
+            ..Default::default()
+        };
+        if let Some(o) = options {
+            opts.parent = o.parent.as_deref().map(parse_uuid).transpose()?;
+            opts.attributes = attributes(o.attributes.as_deref())?;
+            opts.input = json_opt(js, o.input, "scope input")?;
+            opts.data = json_opt(js, o.data, "scope data")?;
+            opts.metadata = json_opt(js, o.metadata, "scope metadata")?;
+        }
+        let handle = Runtime::global().push_scope(&name, scope_type, opts)?;
+        handles::wrap(js, Native::Scope(handle)).map(Raw)
+    })
+}
+
+/// Options of `popScope`.
+#[napi(object, object_to_js = false)]
+pub struct PopScopeOptions {
+    /// Output (JSON), emitted as the end event's `data`.
+    #[napi(ts_type = "unknown")]
+    pub output: Option<Arg>,
+    /// Metadata (a JSON object) shallow-merged over the start metadata.
+    #[napi(ts_type = "unknown")]
+    pub metadata: Option<Arg>,
+}
+
+/// Close `handle`, the innermost open scope of `stack`, and emit its end
+/// event. Scope-local registrations it owned are removed.
+#[napi(
+    ts_args_type = "stack: ExternalObject<'ScopeStack'>, handle: ExternalObject<'ScopeHandle'>, options?: PopScopeOptions | undefined | null"
+)]
+pub fn pop_scope(
+    env: napi::Env,
+    stack: Arg,
+    handle: Arg,
+    options: Option<PopScopeOptions>,
+) -> napi::Result<()> {
+    boundary(env.raw(), |js| {
+        let stack = handles::stack(js, stack.0)?;
+        let handle = handles::scope(js, handle.0)?;
+        let mut opts = PopOptions {
+            stack: Some(stack),
+            ..Default::default()
+        };
+        if let Some(o) = options {
+            opts.output = json_opt(js, o.output, "scope output")?;
+            opts.metadata = json_opt(js, o.metadata, "scope end metadata")?;
+        }
+        Runtime::global().pop_scope(&handle, opts)
+    })
+}
+
+/// `data_schema` of a mark.
+#[napi(object, object_to_js = false)]
+pub struct MarkDataSchema {
+    /// Schema name.
+    pub name: String,
+    /// Schema version.
+    pub version: String,
+}
+
+/// Options of `mark`.
+#[napi(object, object_to_js = false)]
+pub struct MarkOptionsJs {
+    /// Explicit parent scope uuid (default: the stack's top).
+    pub parent: Option<String>,
+    /// Payload (JSON).
+    #[napi(ts_type = "unknown")]
+    pub data: Option<Arg>,
+    /// Schema tag of the payload.
+    pub data_schema: Option<MarkDataSchema>,
+    /// Metadata (JSON).
+    #[napi(ts_type = "unknown")]
+    pub metadata: Option<Arg>,
+    /// Category (a scope type name).
+    pub category: Option<String>,
+    /// Category profile (a JSON object).
+    #[napi(ts_type = "unknown")]
+    pub category_profile: Option<Arg>,
+}
+
+/// Emit a mark (a point-in-time event) under the top scope of `stack`.
+#[napi(
+    ts_args_type = "stack: ExternalObject<'ScopeStack'>, name: string, options?: MarkOptionsJs | undefined | null"
+)]
+pub fn mark(
+    env: napi::Env,
+    stack: Arg,
+    name: String,
+    options: Option<MarkOptionsJs>,
+) -> napi::Result<()> {
+    boundary(env.raw(), |js| {
+        let mut opts = MarkOptions {
+            stack: Some(handles::stack(js, stack.0)?),
+            ..Default::default()
+        };
+        if let Some(o) = options {
+            opts.parent = o.parent.as_deref().map(parse_uuid).transpose()?;
+            opts.data = json_opt(js, o.data, "mark data")?;
+            opts.data_schema = o.data_schema.map(|s| DataSchema {
+                name: s.name,
+                version: s.version,
+            });
+            opts.metadata = json_opt(js, o.metadata, "mark metadata")?;
+            opts.category = o.category.as_deref().map(parse_scope_type).transpose()?;
+            opts.category_profile = json_opt(js, o.category_profile, "mark category profile")?;
+        }
+        Runtime::global().mark(&name, opts)
+    })
+}
+
+fn set_str(js: Js, obj: Value, key: &std::ffi::CStr, v: Option<&str>) -> Result<()> {
+    let value = match v {
+        Some(s) => js.string(s)?,
+        None => js.undefined()?,
+    };
+    js.set_named(obj, key, value)
+}
+
+fn handle_info(js: Js, h: &ScopeHandle) -> Result<Value> {
+    let o = js.object()?;
+    set_str(js, o, c"uuid", Some(&h.uuid().to_string()))?;
+    set_str(
+        js,
+        o,
+        c"parentUuid",
+        h.parent_uuid().map(|u| u.to_string()).as_deref(),
+    )?;
+    set_str(js, o, c"name", Some(h.name()))?;
+    set_str(js, o, c"type", Some(h.scope_type().as_str()))?;
+    let attrs: Vec<nemo_relay_core::Json> = h.attributes().names().map(Into::into).collect();
+    js.set_named(o, c"attributes", convert::to_js(js, &attrs.into())?)?;
+    set_str(js, o, c"toolCallId", h.tool_call_id())?;
+    set_str(js, o, c"modelName", h.model_name())?;
+    let data = match h.data() {
+        Some(d) => convert::to_js(js, d)?,
+        None => js.undefined()?,
+    };
+    js.set_named(o, c"data", data)?;
+    let metadata = match h.metadata() {
+        Some(d) => convert::to_js(js, d)?,
+        None => js.undefined()?,
+    };
+    js.set_named(o, c"metadata", metadata)?;
+    js.set_named(o, c"startedAt", js.string(&h.started_at().to_string())?)?;
+    Ok(o)
+}
+
+/// Everything a scope handle knows, as a plain object.
+#[napi(
+    ts_args_type = "handle: ExternalObject<'ScopeHandle'>",
+    ts_return_type = "{ uuid: string; parentUuid: string | undefined; name: string; type: string; attributes: string[]; toolCallId: string | undefined; modelName: string | undefined; data: unknown; metadata: unknown; startedAt: string }"
+)]
+pub fn scope_info(env: napi::Env, handle: Arg) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let h = handles::scope(js, handle.0)?;
+        handle_info(js, &h).map(Raw)
+    })
+}
+
+fn context_info(js: Js, c: &CallContext) -> Result<Value> {
+    let o = js.object()?;
+    set_str(js, o, c"name", Some(&c.name))?;
+    set_str(js, o, c"kind", Some(c.kind.as_str()))?;
+    set_str(js, o, c"uuid", Some(&c.uuid.to_string()))?;
+    set_str(js, o, c"parentUuid", Some(&c.parent_uuid.to_string()))?;
+    set_str(js, o, c"toolCallId", c.tool_call_id.as_deref())?;
+    set_str(js, o, c"modelName", c.model_name.as_deref())?;
+    Ok(o)
+}
+
+/// What a middleware callback is told about the call it runs for.
+#[napi(
+    ts_args_type = "context: ExternalObject<'CallContext'>",
+    ts_return_type = "{ name: string; kind: 'tool' | 'llm' | 'llm_stream'; uuid: string; parentUuid: string; toolCallId: string | undefined; modelName: string | undefined }"
+)]
+pub fn call_context_info(env: napi::Env, context: Arg) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let c = handles::context(js, context.0)?;
+        context_info(js, &c).map(Raw)
+    })
+}
+
+/// A scope type by name, with the valid names in the error.
+fn parse_scope_type(name: &str) -> Result<ScopeType> {
+    name.parse::<ScopeType>().map_err(|_| {
+        RelayError::invalid(format!(
+            "unknown scope type '{name}' (one of: {})",
+            ScopeType::ALL.map(|t| t.as_str()).join(", ")
+        ))
+    })
+}

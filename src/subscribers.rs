@@ -1,0 +1,164 @@
+//! JS subscribers: events delivered in batches, one N-API crossing each.
+//!
+//! ```text
+//!  dispatcher thread                                JS thread
+//!  on_event:     append canonical JSON to a buffer
+//!  on_batch_end: "[e1,e2,…]" ──realm.post──▶ deliver(text) → JSON.parse → fan out
+//!  flush barrier reached ─────realm.post──▶ resolve flush()   (same FIFO queue)
+//! ```
+//!
+//! The dispatcher thread never blocks on JS: it appends to a buffer it alone
+//! touches and posts one task per batch through the realm's weak,
+//! non-blocking threadsafe function. Because batches and flush completions
+//! travel through that one FIFO queue, `flush()` resolves only after every
+//! batch posted before it was handed to JS. Parsing, fan-out, error isolation
+//! and waiting for asynchronous subscribers are the facade's job.
+
+use std::sync::{Arc, Mutex};
+
+use napi_derive::napi;
+use nemo_relay_core::{Event, Middleware, Runtime, Subscriber};
+
+use crate::js::{boundary, Arg, Js, Raw};
+use crate::js_ref::JsRef;
+use crate::registry::{registration, RegisterOptions};
+
+struct JsSubscriber {
+    /// The facade's batch handler for this subscription: `deliver(text)`.
+    deliver: Arc<JsRef>,
+    /// The JSON array being built; only the dispatcher thread touches it.
+    batch: Mutex<Vec<u8>>,
+}
+
+impl Subscriber for JsSubscriber {
+    fn on_event(&self, event: &Event) {
+        let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
+        let sep = if b.is_empty() { b'[' } else { b',' };
+        b.push(sep);
+        event.write_json(&mut b);
+    }
+
+    fn on_batch_end(&self) {
+        let mut text = {
+            let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
+            if b.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *b)
+        };
+        text.push(b']');
+        let deliver = self.deliver.clone();
+        // Dropped when the environment is gone: nobody is left to receive.
+        self.deliver.realm().post(Box::new(move |js: Js| {
+            let _ = (|| -> crate::js::Result<()> {
+                let f = deliver.value(js)?;
+                // serde_json writes UTF-8 and the event strings are UTF-8.
+                let text = std::str::from_utf8(&text)
+                    .map_err(|e| nemo_relay_core::RelayError::Internal(e.to_string()))?;
+                js.call(f, &[js.string(text)?])?;
+                Ok(())
+            })();
+        }));
+    }
+}
+
+/// Register subscriber `name`: `deliver(jsonArrayText)` receives each batch.
+#[napi(
+    ts_args_type = "name: string, deliver: (batch: string) => void, options?: RegisterOptions | undefined | null"
+)]
+pub fn subscribe(
+    env: napi::Env,
+    name: String,
+    deliver: Arg,
+    options: Option<RegisterOptions>,
+) -> napi::Result<()> {
+    boundary(env.raw(), |js| {
+        let sub = JsSubscriber {
+            deliver: Arc::new(JsRef::new(js, deliver.0)?),
+            batch: Mutex::new(Vec::new()),
+        };
+        let reg = registration(js, name, Middleware::Subscriber(Arc::new(sub)), options)?;
+        Runtime::global().register(reg)
+    })
+}
+
+/// A Promise and the function that resolves it from any thread, through
+/// the realm's queue (after every batch posted before). The process stays
+/// alive until it resolves.
+fn settle_later(
+    js: Js,
+) -> crate::js::Result<(impl FnOnce() + Send + 'static, napi::sys::napi_value)> {
+    let realm = crate::realm::Realm::of(js)?;
+    let (deferred, promise) = js.promise()?;
+    realm.hold(js);
+    let resolve = move || {
+        let r = realm.clone();
+        realm.post(Box::new(move |js: Js| {
+            r.release(js);
+            if let Ok(u) = js.undefined() {
+                let _ = deferred.resolve(js, u);
+            }
+        }));
+    };
+    Ok((resolve, promise))
+}
+
+/// Resolves once every event emitted before the call was handed to the JS
+/// subscribers (the facade then also waits for their pending Promises).
+/// Never blocks the JS thread.
+#[napi(ts_return_type = "Promise<void>")]
+pub fn flush(env: napi::Env) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let (resolve, promise) = settle_later(js)?;
+        Runtime::global().dispatcher().on_drained(Box::new(resolve));
+        Ok(Raw(promise))
+    })
+}
+
+/// Deliver everything queued, stop delivery (later events are dropped and
+/// counted), and resolve once JS subscribers received the last batch.
+/// Idempotent.
+#[napi(ts_return_type = "Promise<void>")]
+pub fn shutdown(env: napi::Env) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let (resolve, promise) = settle_later(js)?;
+        Runtime::global().shutdown()?;
+        resolve();
+        Ok(Raw(promise))
+    })
+}
+
+/// Counters of the runtime.
+#[napi(object)]
+pub struct RelayStats {
+    /// Events handed to subscribers.
+    pub delivered: f64,
+    /// Events dropped because the queue was full.
+    pub dropped_full: f64,
+    /// Events dropped because the runtime was shut down.
+    pub dropped_closed: f64,
+    /// Subscriber callbacks that panicked in native code.
+    pub subscriber_panics: f64,
+    /// Events waiting in the queue.
+    pub queued: f64,
+    /// Queue capacity.
+    pub capacity: f64,
+    /// Sanitize guardrails that failed (their payload was omitted).
+    pub sanitizer_failures: f64,
+}
+
+/// Current counters of the process-wide runtime.
+#[napi]
+pub fn stats() -> RelayStats {
+    let s = Runtime::global().stats();
+    let d = s.dispatcher;
+    RelayStats {
+        delivered: d.delivered as f64,
+        dropped_full: d.dropped_full as f64,
+        dropped_closed: d.dropped_closed as f64,
+        subscriber_panics: d.subscriber_panics as f64,
+        queued: d.queued as f64,
+        capacity: d.capacity as f64,
+        sanitizer_failures: s.sanitizer_failures as f64,
+    }
+}
