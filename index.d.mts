@@ -1,4 +1,3 @@
 // Types for the ES module entry point (index.mjs): the same API as index.d.ts.
 
-export { version, abiInfo } from './index.js'
-export type { AbiInfo } from './index.js'
+export * from './index.js'

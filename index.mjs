@@ -1,5 +1,39 @@
 // nemo-relay: the ES module entry point. It re-exports the CommonJS entry, so
-// `import` and `require` see the same module instance.
+// `import` and `require` see the same module instance (one addon, one state).
 import relay from './index.js'
 
-export const { version, abiInfo } = relay
+export const {
+  version,
+  abiInfo,
+  createScopeStack,
+  currentScopeStack,
+  withScopeStack,
+  pushScope,
+  popScope,
+  currentScope,
+  scope,
+  mark,
+  toolCall,
+  llmCall,
+  llmStreamCall,
+  startToolCall,
+  startLlmCall,
+  register,
+  deregister,
+  registrations,
+  subscribe,
+  unsubscribe,
+  flush,
+  shutdown,
+  stats,
+  ScopeStack,
+  ScopeHandle,
+  CallHandle,
+  CallContext,
+  LlmStream,
+  Registration,
+  RelayError,
+  InvalidArgumentError,
+  GuardrailRejectedError,
+  ScopeStackError,
+} = relay
