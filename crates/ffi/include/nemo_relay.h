@@ -305,6 +305,17 @@ typedef int32_t NemoRelayStatus;
 #endif // __cplusplus
 
 /**
+ * An ATIF exporter; see `nemo_relay_atif_exporter_create`.
+ */
+typedef struct NemoRelayAtifExporter NemoRelayAtifExporter;
+
+/**
+ * Where a C plugin kind's validate hook reports diagnostics; lent for the
+ * duration of that hook only.
+ */
+typedef struct NemoRelayConfigCheck NemoRelayConfigCheck;
+
+/**
  * An LLM call started with `nemo_relay_llm_start`.
  */
 typedef struct NemoRelayLlm NemoRelayLlm;
@@ -314,6 +325,12 @@ typedef struct NemoRelayLlm NemoRelayLlm;
  * `nemo_relay_next_run`. Borrowed: valid only during that callback.
  */
 typedef struct NemoRelayNext NemoRelayNext;
+
+/**
+ * Where a C plugin kind's register hook installs a component's behaviour;
+ * lent for the duration of that hook only.
+ */
+typedef struct NemoRelayPluginContext NemoRelayPluginContext;
 
 /**
  * A scope (agent, function, ...) pushed with `nemo_relay_scope_push`.
@@ -398,6 +415,33 @@ typedef int32_t (*NemoRelayStreamInterceptFn)(void *user_data,
 typedef void (*NemoRelaySubscriberFn)(void *user_data, const char *event_json);
 
 /**
+ * Validate hook of a C plugin kind: report problems with `config_json`
+ * (the component's `config` object) through `check` with
+ * `nemo_relay_config_check_*`; `check` is valid only until the hook
+ * returns. Return OK (any `*out_error` is ignored) or a failure status with
+ * an optional message in `*out_error`, which becomes a
+ * `plugin.validator_failed` error diagnostic. Must be pure: it runs for
+ * `nemo_relay_plugin_validate` as well as before every activation.
+ */
+typedef int32_t (*NemoRelayPluginValidateFn)(void *user_data,
+                                             const char *config_json,
+                                             struct NemoRelayConfigCheck *check,
+                                             char **out_error);
+
+/**
+ * Register hook of a C plugin kind, called once per enabled component of
+ * a document that validated: install the component's behaviour through
+ * `ctx` with `nemo_relay_plugin_context_*` (valid only until the hook
+ * returns). Return OK, or a failure status with an optional message in
+ * `*out_error`; a failure aborts the whole activation and the previous
+ * one stays active.
+ */
+typedef int32_t (*NemoRelayPluginRegisterFn)(void *user_data,
+                                             const char *config_json,
+                                             struct NemoRelayPluginContext *ctx,
+                                             char **out_error);
+
+/**
  * Chunk source of a stream, pulled once per chunk with `index` = 0, 1, ...
  * Return OK with one chunk's JSON in `*out_chunk_json`, OK with NULL at the
  * end of the stream, or a failure status. For a streaming LLM call
@@ -412,6 +456,76 @@ typedef int32_t (*NemoRelayPullFn)(void *user_data,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Creates an exporter with `options_json` (NULL: defaults) in `*out`.
+ * It sees nothing until registered.
+ *
+ * Errors: `INVALID_JSON` (unknown key, wrong type; the message names the
+ * field), `INVALID_ARGUMENT` (a value the exporter rejects, such as a
+ * `filename_template` without `{session_id}`), `INTERNAL` (the output
+ * directory cannot be created), `NULL_POINTER`, `INVALID_UTF8`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_atif_exporter_create(const char *options_json,
+                                                struct NemoRelayAtifExporter **out);
+
+/**
+ * Subscribes the exporter to the runtime as global subscriber `name`
+ * (NULL: `"nemo_relay.atif"`). Two exporters need two names.
+ *
+ * Errors: `ALREADY_EXISTS` (the name is taken), `NULL_POINTER`,
+ * `INVALID_UTF8`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_atif_exporter_register(const struct NemoRelayAtifExporter *exporter,
+                                                  const char *name);
+
+/**
+ * Delivers every event emitted so far, then writes the trajectory of the
+ * configured (or most recent) root agent session as compact ATIF JSON
+ * (`"schema_version": "ATIF-v1.7"`, `steps`, ...) to `*out_json`.
+ *
+ * Errors: `NOT_FOUND` (no events buffered, or no such session),
+ * `NULL_POINTER`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_atif_exporter_export(const struct NemoRelayAtifExporter *exporter,
+                                                char **out_json);
+
+/**
+ * Forgets every buffered event (the exporter stays registered).
+ *
+ * # Safety
+ * `exporter` is NULL or a live handle.
+ */
+NemoRelayStatus nemo_relay_atif_exporter_clear(const struct NemoRelayAtifExporter *exporter);
+
+/**
+ * Delivers pending events (so ended sessions are written when
+ * `output_directory` is set) and reports the first write error, if any.
+ *
+ * Errors: `INTERNAL` (a trajectory file could not be written).
+ *
+ * # Safety
+ * `exporter` is NULL or a live handle.
+ */
+NemoRelayStatus nemo_relay_atif_exporter_flush(const struct NemoRelayAtifExporter *exporter);
+
+/**
+ * Deregisters the exporter (waiting for the events already addressed to
+ * it) and releases it. NULL is a no-op.
+ *
+ * # Safety
+ * `exporter` is NULL or a live handle that is not used again.
+ */
+void nemo_relay_atif_exporter_free(struct NemoRelayAtifExporter *exporter);
 
 /**
  * Emits the start event of a tool call named `name` with `args_json` (after
@@ -803,6 +917,273 @@ NemoRelayStatus nemo_relay_next_run(const struct NemoRelayNext *next,
 NemoRelayStatus nemo_relay_next_run_stream(const struct NemoRelayNext *next,
                                            const char *request_json,
                                            struct NemoRelayStream **out_stream);
+
+/**
+ * Checks the configuration document `config_json` without changing
+ * anything and writes the diagnostics to `*out_json` (see the module
+ * table). Problems with the document are diagnostics, not errors: the call
+ * fails only when `config_json` is not JSON at all.
+ *
+ * Errors: `INVALID_JSON`, `NULL_POINTER`, `INVALID_UTF8`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_plugin_validate(const char *config_json, char **out_json);
+
+/**
+ * `nemo_relay_plugin_validate` for a file: `path` ends in `.json` (JSON)
+ * or anything else (TOML).
+ *
+ * Errors: `NOT_FOUND` (unreadable file), `INVALID_ARGUMENT` (the file is
+ * not valid TOML/JSON), `NULL_POINTER`, `INVALID_UTF8`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_plugin_validate_file(const char *path, char **out_json);
+
+/**
+ * Validates `config_json`, then activates it in place of the active
+ * configuration, and writes the activation report to `*out_json`.
+ *
+ * One transaction: on any failure (error diagnostics, a register hook
+ * failing, a name conflict) nothing changes and the previous configuration
+ * stays active; the last error then lists the error diagnostics or names
+ * the failing component.
+ *
+ * Errors: `INVALID_ARGUMENT` (error diagnostics), `CALLBACK_FAILED` (a C
+ * register hook failed), `ALREADY_EXISTS`, `INVALID_STATE` (called from
+ * inside a plugin hook), `INVALID_JSON`, `NULL_POINTER`, `INVALID_UTF8`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_plugin_initialize(const char *config_json, char **out_json);
+
+/**
+ * `nemo_relay_plugin_initialize` for a `.toml` or `.json` file (as
+ * `nemo_relay_plugin_validate_file`).
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_plugin_initialize_file(const char *path, char **out_json);
+
+/**
+ * Removes everything the active configuration installed. Writes whether
+ * one was active to `*out_was_active` (which may be NULL).
+ *
+ * Errors: `INVALID_STATE` (called from inside a plugin hook).
+ *
+ * # Safety
+ * `out_was_active` is NULL or writable.
+ */
+NemoRelayStatus nemo_relay_plugin_clear(bool *out_was_active);
+
+/**
+ * Writes the activation report of the active configuration to
+ * `*out_json`, or `null` when none is active.
+ *
+ * # Safety
+ * `out_json` is NULL or writable.
+ */
+NemoRelayStatus nemo_relay_plugin_active_report(char **out_json);
+
+/**
+ * Writes every registered plugin kind (built-in and registered through
+ * any binding) as `[{"kind", "description"}]`, sorted by kind, to
+ * `*out_json`.
+ *
+ * # Safety
+ * `out_json` is NULL or writable.
+ */
+NemoRelayStatus nemo_relay_plugin_kinds(char **out_json);
+
+/**
+ * Records a conditional-execution guardrail of the component (see the
+ * module docs; parameters as `nemo_relay_register_guard`).
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_plugin_context_register_guard(struct NemoRelayPluginContext *ctx,
+                                                         int32_t family,
+                                                         const char *name,
+                                                         int32_t priority,
+                                                         NemoRelayGuardFn callback,
+                                                         void *user_data,
+                                                         NemoRelayFreeFn free_fn);
+
+/**
+ * Records a request intercept or sanitize guardrail of the component
+ * (parameters as `nemo_relay_register_rewrite`).
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_plugin_context_register_rewrite(struct NemoRelayPluginContext *ctx,
+                                                           int32_t family,
+                                                           const char *name,
+                                                           int32_t priority,
+                                                           bool break_chain,
+                                                           NemoRelayRewriteFn callback,
+                                                           void *user_data,
+                                                           NemoRelayFreeFn free_fn);
+
+/**
+ * Records an execution intercept of the component (parameters as
+ * `nemo_relay_register_intercept`).
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_plugin_context_register_intercept(struct NemoRelayPluginContext *ctx,
+                                                             int32_t family,
+                                                             const char *name,
+                                                             int32_t priority,
+                                                             NemoRelayInterceptFn callback,
+                                                             void *user_data,
+                                                             NemoRelayFreeFn free_fn);
+
+/**
+ * Records an LLM stream execution intercept of the component.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_plugin_context_register_stream_intercept(struct NemoRelayPluginContext *ctx,
+                                                                    const char *name,
+                                                                    int32_t priority,
+                                                                    NemoRelayStreamInterceptFn callback,
+                                                                    void *user_data,
+                                                                    NemoRelayFreeFn free_fn);
+
+/**
+ * Records an event subscriber of the component.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_plugin_context_register_subscriber(struct NemoRelayPluginContext *ctx,
+                                                              const char *name,
+                                                              int32_t priority,
+                                                              NemoRelaySubscriberFn callback,
+                                                              void *user_data,
+                                                              NemoRelayFreeFn free_fn);
+
+/**
+ * Asks for `free_fn(user_data)` when the component's activation ends:
+ * cleared, replaced by another one, or discarded because activating it
+ * failed. The place to release what the component holds (a connection,
+ * a file). Runs exactly once, also when this call fails.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_plugin_context_on_teardown(struct NemoRelayPluginContext *ctx,
+                                                      void *user_data,
+                                                      NemoRelayFreeFn free_fn);
+
+/**
+ * Writes the runtime-visible name of local registration name `local`
+ * (`"<kind>#<n>/<local>"`) to `*out_name`, e.g. to deregister it later or
+ * to recognise it in `nemo_relay_registrations`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_plugin_context_qualify(struct NemoRelayPluginContext *ctx,
+                                                  const char *local,
+                                                  char **out_name);
+
+/**
+ * Registers plugin kind `kind` for every later validation and activation.
+ *
+ * `options_json`: `{"description": str, "allows_multiple": bool}` (both
+ * optional; `allows_multiple` defaults to true; false makes a second
+ * component of this kind an error diagnostic). `validate` may be NULL (the
+ * kind accepts any `config`); `register` is required.
+ *
+ * Errors: `ALREADY_EXISTS` (kind taken, built-in kinds included),
+ * `INVALID_ARGUMENT` (empty kind), `INVALID_JSON`, `NULL_POINTER`,
+ * `INVALID_UTF8`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_plugin_register_kind(const char *kind,
+                                                const char *options_json,
+                                                NemoRelayPluginValidateFn validate,
+                                                NemoRelayPluginRegisterFn register_,
+                                                void *user_data,
+                                                NemoRelayFreeFn free_fn);
+
+/**
+ * Removes plugin kind `kind` (any kind, built-in ones included) from later
+ * validations and activations; what an active configuration installed
+ * stays until it is cleared or replaced. Writes whether the kind existed
+ * to `*out_removed` (which may be NULL).
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_plugin_deregister_kind(const char *kind, bool *out_removed);
+
+/**
+ * Reports an error diagnostic (it always blocks activation) with a stable
+ * `code` (`"plugin.invalid_type"`, or one of the kind's own) at `field`.
+ *
+ * Errors: `INVALID_STATE` (`check` outlived its validate hook),
+ * `NULL_POINTER`, `INVALID_UTF8`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_config_check_error(struct NemoRelayConfigCheck *check,
+                                              const char *field,
+                                              const char *code,
+                                              const char *message);
+
+/**
+ * Reports a warning diagnostic (activation proceeds); as
+ * `nemo_relay_config_check_error` otherwise.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_config_check_warn(struct NemoRelayConfigCheck *check,
+                                             const char *field,
+                                             const char *code,
+                                             const char *message);
+
+/**
+ * Reports a value of the right type that this kind does not support
+ * (`plugin.unsupported_value`; its level comes from the document's
+ * `policy.unsupported_value`, default error).
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_config_check_unsupported(struct NemoRelayConfigCheck *check,
+                                                    const char *field,
+                                                    const char *message);
+
+/**
+ * Reports every key of the object at `path` in `config` (`""` or NULL:
+ * `config` itself) that is not in `known_json`, a JSON array of strings
+ * (`plugin.unknown_field`; level from `policy.unknown_field`, default
+ * warning). A path that is not an object reports nothing.
+ *
+ * Errors: `INVALID_JSON` (`known_json` is not an array of strings),
+ * `INVALID_STATE`, `NULL_POINTER`, `INVALID_UTF8`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as documented in the header conventions.
+ */
+NemoRelayStatus nemo_relay_config_check_known_fields(struct NemoRelayConfigCheck *check,
+                                                     const char *path,
+                                                     const char *known_json);
 
 /**
  * Blocks until every event emitted before this call has been delivered to

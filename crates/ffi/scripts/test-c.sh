@@ -5,6 +5,8 @@
 #   abi_test.c          conventions (status, last error, strings, panics)
 #   surface_test.c      scopes, calls, middleware, streams, error paths
 #   reentrancy_test.c   callbacks calling back into the library, threads
+#   plugin_test.c       a plugin kind written in C, end to end; built-in kinds
+#   atif_test.c         the ATIF exporter over a scripted agent run
 #   golden_agent_run.c  the scripted run of tests/golden, compared with
 #                       tests/golden/agent_run.jsonl by normalize.py
 #
@@ -17,7 +19,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 require_library
 
-programs=(abi_test surface_test reentrancy_test golden_agent_run)
+programs=(abi_test surface_test reentrancy_test plugin_test atif_test golden_agent_run)
 common_flags=(-std=c11 -Wall -Wextra -Werror -g -O1 -I"$INCLUDE_DIR")
 link_flags=(-L"$LIB_DIR" -lnemo_relay_ffi -Wl,-rpath,"$LIB_DIR" -lpthread)
 sanitize=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
@@ -50,7 +52,7 @@ for program in "${programs[@]}"; do
         -o "$BUILD_DIR/$program"
 done
 
-for program in abi_test surface_test reentrancy_test; do
+for program in abi_test surface_test reentrancy_test plugin_test atif_test; do
     echo "--- $program"
     "${runner[@]}" "$BUILD_DIR/$program"
 done

@@ -30,18 +30,19 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
-use nemo_relay_core::{Family, Json, LlmRequest, Middleware, Registration, Runtime};
+use nemo_relay_core::{Middleware, Registration, Runtime};
 
 use crate::api::constants::FamilyArg;
 use crate::bridge::callback::{
     NemoRelayGuardFn, NemoRelayInterceptFn, NemoRelayRewriteFn, NemoRelayStreamInterceptFn,
     NemoRelaySubscriberFn,
 };
+use crate::bridge::families::{
+    guard_for, intercept_for, rewrite_for, stream_intercept_for, subscriber_for,
+};
 use crate::bridge::handles::{handle_arg, stack_arg, NemoRelayScope, NemoRelayStack};
-use crate::bridge::middleware::{guard, intercept, rewrite, stream_intercept, CSubscriber};
-use crate::bridge::next::AnyNext;
 use crate::conventions::args::{callback_arg, enum_arg, str_arg};
-use crate::conventions::error::{FfiError, FfiResult};
+use crate::conventions::error::FfiResult;
 use crate::conventions::status::NemoRelayStatus;
 use crate::conventions::user_data::{NemoRelayFreeFn, UserData};
 
@@ -71,15 +72,7 @@ pub unsafe extern "C" fn nemo_relay_register_guard(
         let user_data = Arc::new(unsafe { UserData::adopt(user_data, free_fn) });
         let FamilyArg(family) = enum_arg(family, "family")?;
         let cb = callback_arg(callback, "callback")?;
-        let middleware = match family {
-            Family::ToolConditionalExecution => {
-                Middleware::ToolConditionalExecution(guard::<Json>(cb, user_data))
-            }
-            Family::LlmConditionalExecution => {
-                Middleware::LlmConditionalExecution(guard::<LlmRequest>(cb, user_data))
-            }
-            other => return Err(wrong_shape(other, "nemo_relay_register_guard")),
-        };
+        let middleware = guard_for(family, cb, user_data, "nemo_relay_register_guard")?;
         unsafe { register(name, priority, false, owner, stack, middleware) }
     })
 }
@@ -111,29 +104,13 @@ pub unsafe extern "C" fn nemo_relay_register_rewrite(
         let user_data = Arc::new(unsafe { UserData::adopt(user_data, free_fn) });
         let FamilyArg(family) = enum_arg(family, "family")?;
         let cb = callback_arg(callback, "callback")?;
-        let middleware = match family {
-            Family::ToolRequestIntercept => {
-                Middleware::ToolRequestIntercept(rewrite(cb, user_data))
-            }
-            Family::ToolSanitizeRequest => Middleware::ToolSanitizeRequest(rewrite(cb, user_data)),
-            Family::ToolSanitizeResponse => {
-                Middleware::ToolSanitizeResponse(rewrite(cb, user_data))
-            }
-            Family::LlmRequestIntercept => Middleware::LlmRequestIntercept(rewrite(cb, user_data)),
-            Family::LlmSanitizeRequest => Middleware::LlmSanitizeRequest(rewrite(cb, user_data)),
-            Family::LlmSanitizeResponse => Middleware::LlmSanitizeResponse(rewrite(cb, user_data)),
-            other => return Err(wrong_shape(other, "nemo_relay_register_rewrite")),
-        };
-        let is_request = matches!(
+        let middleware = rewrite_for(
             family,
-            Family::ToolRequestIntercept | Family::LlmRequestIntercept
-        );
-        if break_chain && !is_request {
-            return Err(FfiError::invalid_argument(
-                "break_chain",
-                "only request intercepts can break the chain",
-            ));
-        }
+            break_chain,
+            cb,
+            user_data,
+            "nemo_relay_register_rewrite",
+        )?;
         unsafe { register(name, priority, break_chain, owner, stack, middleware) }
     })
 }
@@ -159,15 +136,7 @@ pub unsafe extern "C" fn nemo_relay_register_intercept(
         let user_data = Arc::new(unsafe { UserData::adopt(user_data, free_fn) });
         let FamilyArg(family) = enum_arg(family, "family")?;
         let cb = callback_arg(callback, "callback")?;
-        let middleware = match family {
-            Family::ToolExecutionIntercept => {
-                Middleware::ToolExecutionIntercept(intercept(cb, user_data, AnyNext::Tool))
-            }
-            Family::LlmExecutionIntercept => {
-                Middleware::LlmExecutionIntercept(intercept(cb, user_data, AnyNext::Llm))
-            }
-            other => return Err(wrong_shape(other, "nemo_relay_register_intercept")),
-        };
+        let middleware = intercept_for(family, cb, user_data, "nemo_relay_register_intercept")?;
         unsafe { register(name, priority, false, owner, stack, middleware) }
     })
 }
@@ -190,7 +159,7 @@ pub unsafe extern "C" fn nemo_relay_register_stream_intercept(
         // SAFETY (all blocks): pointers are valid per the function contract.
         let user_data = Arc::new(unsafe { UserData::adopt(user_data, free_fn) });
         let cb = callback_arg(callback, "callback")?;
-        let middleware = Middleware::LlmStreamExecutionIntercept(stream_intercept(cb, user_data));
+        let middleware = stream_intercept_for(cb, user_data);
         unsafe { register(name, priority, false, owner, stack, middleware) }
     })
 }
@@ -215,9 +184,9 @@ pub unsafe extern "C" fn nemo_relay_register_subscriber(
 ) -> NemoRelayStatus {
     ffi_status!({
         // SAFETY (all blocks): pointers are valid per the function contract.
-        let user_data = unsafe { UserData::adopt(user_data, free_fn) };
+        let user_data = Arc::new(unsafe { UserData::adopt(user_data, free_fn) });
         let cb = callback_arg(callback, "callback")?;
-        let middleware = Middleware::Subscriber(CSubscriber::boxed(cb, user_data));
+        let middleware = subscriber_for(cb, user_data);
         unsafe { register(name, priority, false, owner, stack, middleware) }
     })
 }
@@ -290,16 +259,6 @@ unsafe fn register(
     }
     Runtime::global().register(registration)?;
     Ok(())
-}
-
-fn wrong_shape(family: Family, function: &str) -> FfiError {
-    FfiError::invalid_argument(
-        "family",
-        format!(
-            "`{}` callbacks are not registered with {function}",
-            family.as_str()
-        ),
-    )
 }
 
 #[cfg(test)]

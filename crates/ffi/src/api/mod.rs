@@ -5,6 +5,7 @@
 //! [`ffi_status!`](crate::ffi_status) or [`ffi_value!`](crate::ffi_value), and
 //! has a doc comment written for C readers: it is copied into `nemo_relay.h`.
 
+pub mod atif;
 pub mod calls;
 pub mod constants;
 pub mod debug;
@@ -13,6 +14,9 @@ pub mod execute;
 pub mod json;
 pub mod middleware;
 pub mod next;
+pub mod plugin;
+pub mod plugin_context;
+pub mod plugin_kind;
 pub mod runtime;
 pub mod scope;
 pub mod stack;

@@ -28,6 +28,7 @@ use nemo_relay_core::RelayError;
 
 use super::handles::NemoRelayStream;
 use super::next::NemoRelayNext;
+use super::plugin_kind::{NemoRelayConfigCheck, NemoRelayPluginContext};
 use super::wire::callback_text;
 use crate::conventions::status::NemoRelayStatus;
 use crate::conventions::strings::free_c_string;
@@ -109,6 +110,37 @@ pub type NemoRelayPullFn = Option<
         request_json: *const c_char,
         index: u64,
         out_chunk_json: *mut *mut c_char,
+    ) -> i32,
+>;
+
+/// Validate hook of a C plugin kind: report problems with `config_json`
+/// (the component's `config` object) through `check` with
+/// `nemo_relay_config_check_*`; `check` is valid only until the hook
+/// returns. Return OK (any `*out_error` is ignored) or a failure status with
+/// an optional message in `*out_error`, which becomes a
+/// `plugin.validator_failed` error diagnostic. Must be pure: it runs for
+/// `nemo_relay_plugin_validate` as well as before every activation.
+pub type NemoRelayPluginValidateFn = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        config_json: *const c_char,
+        check: *mut NemoRelayConfigCheck,
+        out_error: *mut *mut c_char,
+    ) -> i32,
+>;
+
+/// Register hook of a C plugin kind, called once per enabled component of
+/// a document that validated: install the component's behaviour through
+/// `ctx` with `nemo_relay_plugin_context_*` (valid only until the hook
+/// returns). Return OK, or a failure status with an optional message in
+/// `*out_error`; a failure aborts the whole activation and the previous
+/// one stays active.
+pub type NemoRelayPluginRegisterFn = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        config_json: *const c_char,
+        ctx: *mut NemoRelayPluginContext,
+        out_error: *mut *mut c_char,
     ) -> i32,
 >;
 

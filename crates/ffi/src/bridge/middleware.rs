@@ -22,24 +22,29 @@ use super::wire::{context_json, json_cstring, WireValue};
 use crate::conventions::handle::{boxed_ref, free_boxed};
 use crate::conventions::user_data::UserData;
 
-type Guard =
+/// The C signature behind `NemoRelayGuardFn` (NULL already ruled out).
+pub type Guard =
     unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *mut *mut c_char) -> i32;
-type Rewrite = Guard;
-type Intercept = unsafe extern "C" fn(
+/// The C signature behind `NemoRelayRewriteFn`.
+pub type Rewrite = Guard;
+/// The C signature behind `NemoRelayInterceptFn`.
+pub type Intercept = unsafe extern "C" fn(
     *mut c_void,
     *const c_char,
     *const c_char,
     *const NemoRelayNext,
     *mut *mut c_char,
 ) -> i32;
-type StreamIntercept = unsafe extern "C" fn(
+/// The C signature behind `NemoRelayStreamInterceptFn`.
+pub type StreamIntercept = unsafe extern "C" fn(
     *mut c_void,
     *const c_char,
     *const c_char,
     *const NemoRelayNext,
     *mut *mut NemoRelayStream,
 ) -> i32;
-type SubscriberCb = unsafe extern "C" fn(*mut c_void, *const c_char);
+/// The C signature behind `NemoRelaySubscriberFn`.
+pub type SubscriberCb = unsafe extern "C" fn(*mut c_void, *const c_char);
 
 /// A conditional-execution guardrail over requests of type `R`.
 pub fn guard<R: WireValue>(cb: Guard, user_data: Arc<UserData>) -> GuardFn<R> {
@@ -174,12 +179,14 @@ fn take_returned_stream(
 /// A C subscriber. The event JSON is built once per delivery.
 pub struct CSubscriber {
     cb: SubscriberCb,
-    user_data: UserData,
+    user_data: Arc<UserData>,
 }
 
 impl CSubscriber {
-    /// Wraps `cb`; `user_data` is released when the subscriber is dropped.
-    pub fn boxed(cb: SubscriberCb, user_data: UserData) -> Arc<dyn Subscriber> {
+    /// Wraps `cb`; `user_data` is released when the last clone of it drops
+    /// (shared like the other builders', so a caller can keep a clone and
+    /// control on which side of a lock the release happens).
+    pub fn boxed(cb: SubscriberCb, user_data: Arc<UserData>) -> Arc<dyn Subscriber> {
         Arc::new(CSubscriber { cb, user_data })
     }
 }
