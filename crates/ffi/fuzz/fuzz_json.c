@@ -1,7 +1,7 @@
 /*
  * libFuzzer target for every JSON-taking entry point of the C ABI.
  *
- * Input layout: byte 0 selects the entry point ('0'..'9', taken modulo 10
+ * Input layout: byte 0 selects the entry point ('0'..'<', taken modulo 13
  * so every byte value selects one), the rest is the payload,
  * passed as a NUL-terminated string (cut at its first NUL, as C callers do).
  * The payload also comes back from callbacks, so the parsing of callback
@@ -46,6 +46,25 @@ static int32_t pull_payload(void *ud, const char *request, uint64_t index, char 
     return NEMO_RELAY_STATUS_OK;
 }
 
+/* A plugin kind whose validate hook passes the fuzzed text as the list of
+ * known fields, and whose register hook uses it as a registration name. */
+static int32_t fuzz_kind_validate(void *ud, const char *config, NemoRelayConfigCheck *check, char **out) {
+    (void)ud;
+    (void)config;
+    (void)out;
+    (void)nemo_relay_config_check_known_fields(check, g_payload, g_payload);
+    (void)nemo_relay_config_check_unsupported(check, g_payload, g_payload);
+    return NEMO_RELAY_STATUS_OK;
+}
+
+static int32_t fuzz_kind_register(void *ud, const char *config, NemoRelayPluginContext *ctx, char **out) {
+    (void)ud;
+    (void)config;
+    (void)out;
+    return nemo_relay_plugin_context_register_rewrite(ctx, NEMO_RELAY_FAMILY_TOOL_SANITIZE_REQUEST, g_payload, 0,
+                                                      false, rewrite_payload, NULL, NULL);
+}
+
 static void ignore_event(void *ud, const char *event_json) {
     (void)ud;
     (void)event_json;
@@ -66,6 +85,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     /* With a subscriber, events are built and serialized, so payloads that
      * reach events are exercised too. */
     nemo_relay_register_subscriber("fuzz-sink", 0, NULL, NULL, ignore_event, NULL, NULL);
+    nemo_relay_plugin_register_kind("fuzz-kind", NULL, fuzz_kind_validate, fuzz_kind_register, NULL, NULL);
     return 0;
 }
 
@@ -77,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     g_payload = payload;
     char *out = NULL;
     NemoRelayStatus status = NEMO_RELAY_STATUS_OK;
-    unsigned selector = (uint8_t)(data[0] - '0') % 10;
+    unsigned selector = (uint8_t)(data[0] - '0') % 13;
     switch (selector) {
     case 0:
         status = checked(nemo_relay_json_normalize(payload, &out));
@@ -131,7 +151,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         break;
     }
-    default: {
+    case 10: /* ':' a plugin document, validated */
+        status = checked(nemo_relay_plugin_validate(payload, &out));
+        break;
+    case 11: /* ';' a plugin document, activated, then cleared */
+        status = checked(nemo_relay_plugin_initialize(payload, &out));
+        if (status == NEMO_RELAY_STATUS_OK) {
+            char *result = NULL;
+            (void)checked(nemo_relay_tool_execute(NULL, "fuzz", "{}", NULL, echo_payload, NULL, NULL, &result));
+            nemo_relay_string_free(result);
+            (void)checked(nemo_relay_plugin_clear(NULL));
+        }
+        break;
+    case 12: { /* '<' ATIF exporter options */
+        NemoRelayAtifExporter *exporter = NULL;
+        status = checked(nemo_relay_atif_exporter_create(payload, &exporter));
+        if ((status == NEMO_RELAY_STATUS_OK) != (exporter != NULL)) abort();
+        nemo_relay_atif_exporter_free(exporter);
+        break;
+    }
+    case 9: {
         NemoRelayTool *tool = NULL;
         status = checked(nemo_relay_tool_start(NULL, "fuzz", "{}", payload, &tool));
         if (tool != NULL) {
@@ -141,8 +180,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
     }
     }
-    if ((status == NEMO_RELAY_STATUS_OK) != (out != NULL) && selector != 1 && selector != 2 &&
-        selector < 8) {
+    int has_result = selector == 0 || (selector >= 3 && selector <= 7) || selector == 10 || selector == 11;
+    if (has_result && (status == NEMO_RELAY_STATUS_OK) != (out != NULL)) {
         abort(); /* a result exactly when the call succeeded */
     }
     nemo_relay_string_free(out);

@@ -8,7 +8,8 @@
 #   5. C tests            under ASan/UBSan/LSan, or valgrind; golden run
 #   6. Go                 go vet + go test -race; golden run
 #   7. Python             pytest; golden run
-#   8. fuzz               libFuzzer on the JSON entry points, FUZZ_SECONDS
+#   8. fuzz               libFuzzer on the JSON entry points (plugin documents
+#                         and ATIF options included), FUZZ_SECONDS
 #                         (default 30 here; installs clang if missing)
 #
 # Later checks still run after a failure so one run reports everything; the
