@@ -17,6 +17,10 @@ extern int32_t nemoRelayGoIntercept(void *, char *, char *, NemoRelayNext *, cha
 extern void nemoRelayGoSubscriber(void *, char *);
 extern int32_t nemoRelayGoCall(void *, char *, char **);
 extern int32_t nemoRelayGoPull(void *, char *, uint64_t, char **);
+extern int32_t nemoRelayGoStreamIntercept(void *, char *, char *, NemoRelayNext *, NemoRelayStream **);
+extern int32_t nemoRelayGoPluginValidate(void *, char *, NemoRelayConfigCheck *, char **);
+extern int32_t nemoRelayGoPluginRegister(void *, char *, NemoRelayPluginContext *, char **);
+extern void nemoRelayGoTeardown(void *user_data);
 
 static inline NemoRelayGuardFn nr_go_guard(void) { return (NemoRelayGuardFn)nemoRelayGoGuard; }
 static inline NemoRelayRewriteFn nr_go_rewrite(void) { return (NemoRelayRewriteFn)nemoRelayGoRewrite; }
@@ -28,6 +32,23 @@ static inline NemoRelaySubscriberFn nr_go_subscriber(void) {
 }
 static inline NemoRelayCallFn nr_go_call(void) { return (NemoRelayCallFn)nemoRelayGoCall; }
 static inline NemoRelayPullFn nr_go_pull(void) { return (NemoRelayPullFn)nemoRelayGoPull; }
+static inline NemoRelayStreamInterceptFn nr_go_stream_intercept(void) {
+    return (NemoRelayStreamInterceptFn)nemoRelayGoStreamIntercept;
+}
+static inline NemoRelayPluginValidateFn nr_go_plugin_validate(void) {
+    return (NemoRelayPluginValidateFn)nemoRelayGoPluginValidate;
+}
+static inline NemoRelayPluginRegisterFn nr_go_plugin_register(void) {
+    return (NemoRelayPluginRegisterFn)nemoRelayGoPluginRegister;
+}
+// The free_fn of a teardown registration: it runs the Go function, then
+// releases the handle.
+static inline NemoRelayFreeFn nr_go_teardown_fn(void) { return nemoRelayGoTeardown; }
+// Lent handles (plugin check and context) are tokens, like `next`.
+static inline NemoRelayConfigCheck *nr_check(uintptr_t token) { return (NemoRelayConfigCheck *)token; }
+static inline NemoRelayPluginContext *nr_plugin_ctx(uintptr_t token) {
+    return (NemoRelayPluginContext *)token;
+}
 // A continuation token from the library, back to its C type (the Go side
 // keeps it as an integer: it is a token, not memory Go may look at).
 static inline const NemoRelayNext *nr_next(uintptr_t token) { return (const NemoRelayNext *)token; }
@@ -69,10 +90,18 @@ func releaseThroughC(userData unsafe.Pointer) {
 }
 
 // The C function pointers of the Go trampolines, for the register calls.
-func goGuardFn() C.NemoRelayGuardFn           { return C.nr_go_guard() }
-func goRewriteFn() C.NemoRelayRewriteFn       { return C.nr_go_rewrite() }
-func goInterceptFn() C.NemoRelayInterceptFn   { return C.nr_go_intercept() }
-func goSubscriberFn() C.NemoRelaySubscriberFn { return C.nr_go_subscriber() }
-func goCallFn() C.NemoRelayCallFn             { return C.nr_go_call() }
-func goPullFn() C.NemoRelayPullFn             { return C.nr_go_pull() }
-func nextPtr(token uintptr) *C.NemoRelayNext  { return C.nr_next(C.uintptr_t(token)) }
+func goGuardFn() C.NemoRelayGuardFn                     { return C.nr_go_guard() }
+func goRewriteFn() C.NemoRelayRewriteFn                 { return C.nr_go_rewrite() }
+func goInterceptFn() C.NemoRelayInterceptFn             { return C.nr_go_intercept() }
+func goSubscriberFn() C.NemoRelaySubscriberFn           { return C.nr_go_subscriber() }
+func goCallFn() C.NemoRelayCallFn                       { return C.nr_go_call() }
+func goPullFn() C.NemoRelayPullFn                       { return C.nr_go_pull() }
+func nextPtr(token uintptr) *C.NemoRelayNext            { return C.nr_next(C.uintptr_t(token)) }
+func goStreamInterceptFn() C.NemoRelayStreamInterceptFn { return C.nr_go_stream_intercept() }
+func goPluginValidateFn() C.NemoRelayPluginValidateFn   { return C.nr_go_plugin_validate() }
+func goPluginRegisterFn() C.NemoRelayPluginRegisterFn   { return C.nr_go_plugin_register() }
+func goTeardownFn() C.NemoRelayFreeFn                   { return C.nr_go_teardown_fn() }
+func checkPtr(token uintptr) *C.NemoRelayConfigCheck    { return C.nr_check(C.uintptr_t(token)) }
+func pluginCtxPtr(token uintptr) *C.NemoRelayPluginContext {
+	return C.nr_plugin_ctx(C.uintptr_t(token))
+}
