@@ -1,0 +1,180 @@
+import test from 'ava'
+
+import * as relay from '../index.mjs'
+import { collect, endOf, sleep, startOf, unique } from './relay-support.js'
+
+test.serial('a synchronous tool call resolves with the tool result and emits start and end events', async (t) => {
+  const c = collect()
+  const name = unique('search')
+  const out = await relay.toolCall(name, { q: 'rust' }, (args: { q: string }) => ({ hits: [args.q] }), {
+    toolCallId: 'call-1',
+    metadata: { caller: 'test' },
+  })
+  t.deepEqual(out, { hits: ['rust'] })
+  const events = await c.flushed()
+  const start = startOf(events, name)
+  const end = endOf(events, name)
+  t.is(start.uuid, end.uuid)
+  t.is(start.category, 'tool')
+  t.deepEqual(start.data, { q: 'rust' })
+  t.deepEqual(start.category_profile, { tool_call_id: 'call-1' })
+  t.deepEqual(end.data, { hits: ['rust'] })
+  t.is(end.metadata?.['otel.status_code'], 'OK')
+  t.is(end.metadata?.caller, 'test')
+  c.stop()
+})
+
+test.serial('a call whose stages are all synchronous is already settled when toolCall returns', async (t) => {
+  let ran = false
+  const p = relay.toolCall(unique('sync'), {}, () => {
+    ran = true
+    return 1
+  })
+  t.true(ran)
+  let settled = false
+  void p.then(() => {
+    settled = true
+  })
+  // An already-resolved Promise settles after one microtask.
+  await Promise.resolve()
+  t.true(settled)
+})
+
+test.serial('an async tool call resolves after the tool Promise does', async (t) => {
+  const out = await relay.toolCall(unique('slow'), { n: 2 }, async (args: { n: number }) => {
+    await sleep(5)
+    return args.n * 2
+  })
+  t.is(out, 4)
+})
+
+test.serial('a throwing tool rejects the call with the very error object it threw', async (t) => {
+  class ToolFailure extends Error {
+    extra = 'kept'
+  }
+  const c = collect()
+  const name = unique('fails')
+  const thrown = new ToolFailure('boom')
+  const error = await t.throwsAsync(relay.toolCall(name, {}, () => { throw thrown }))
+  t.is(error, thrown)
+  const asyncThrown = new ToolFailure('later')
+  t.is(await t.throwsAsync(relay.toolCall(name, {}, async () => { await sleep(1); throw asyncThrown })), asyncThrown)
+  const events = await c.flushed()
+  const end = endOf(events, name)
+  t.is(end.metadata?.['otel.status_code'], 'ERROR')
+  t.is(end.metadata?.['error.type'], 'callback_failed')
+  c.stop()
+})
+
+test('non-JSON arguments and results are rejected with ERR_RELAY_INVALID_ARGUMENT', async (t) => {
+  const cyclic: Record<string, unknown> = {}
+  cyclic.me = cyclic
+  for (const args of [{ n: 1n }, cyclic, { when: new Date() }, { f: () => 1 }, { n: NaN }]) {
+    const e = await t.throwsAsync(relay.toolCall(unique('bad-args'), args as never, () => 1), { instanceOf: TypeError })
+    t.is((e as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
+  }
+  const e = await t.throwsAsync(relay.toolCall(unique('bad-result'), {}, () => 10n as never))
+  t.is((e as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
+  t.regex(e?.message ?? '', /BigInt/)
+  await t.throwsAsync(relay.toolCall(unique('bad-option'), {}, () => 1, { tolCallId: 'typo' } as never), {
+    code: 'ERR_RELAY_INVALID_ARGUMENT',
+  } as never)
+})
+
+test.serial('the tool runs with the call as its current scope, also after await', async (t) => {
+  const name = unique('scoped-tool')
+  const seen = await relay.toolCall(name, {}, async () => {
+    const before = relay.currentScope()
+    await sleep(1)
+    const after = relay.currentScope()
+    return [before.name, before.type, after.name]
+  })
+  t.deepEqual(seen, [name, 'tool', name])
+})
+
+test.serial('1,000 concurrent async tool calls in separate scopes all have the right parents', async (t) => {
+  const c = collect()
+  const prefix = unique('fanout')
+  const parents = new Map<string, string>()
+  await Promise.all(
+    Array.from({ length: 1000 }, (_, i) =>
+      relay.scope(`${prefix}-scope-${i}`, async (s) => {
+        parents.set(`${prefix}-tool-${i}`, s.uuid)
+        await sleep(i % 5)
+        return relay.toolCall(`${prefix}-tool-${i}`, { i }, async (args: { i: number }) => {
+          await sleep(i % 3)
+          t.is(relay.currentScope().parentUuid, s.uuid)
+          return args.i
+        })
+      }),
+    ),
+  )
+  const events = await c.flushed()
+  const tools = events.filter((e) => e.kind === 'scope' && e.name.startsWith(`${prefix}-tool-`))
+  t.is(tools.length, 2000)
+  for (const e of tools) t.is(e.parent_uuid, parents.get(e.name) ?? 'missing', e.name)
+  c.stop()
+})
+
+test.serial('an LLM call passes the request to the provider and strips credentials from events', async (t) => {
+  const c = collect()
+  const name = unique('chat')
+  const out = await relay.llmCall(
+    name,
+    { headers: { authorization: 'Bearer secret', 'x-team': 'docs' }, content: { prompt: 'hi' } },
+    (request) => ({ echo: request.content, auth: request.headers.authorization ?? null }),
+    { modelName: 'demo-model' },
+  )
+  t.deepEqual(out, { echo: { prompt: 'hi' }, auth: 'Bearer secret' })
+  const events = await c.flushed()
+  const start = startOf(events, name)
+  t.is(start.category, 'llm')
+  t.deepEqual(start.category_profile, { model_name: 'demo-model' })
+  t.deepEqual(start.data, { content: { prompt: 'hi' }, headers: { 'x-team': 'docs' } })
+  c.stop()
+})
+
+test.serial('a manual tool call emits the start and end events the application asks for', async (t) => {
+  const c = collect()
+  const name = unique('manual')
+  const call = await relay.startToolCall(name, { q: 1 }, { toolCallId: 'm-1' })
+  t.is(call.type, 'tool')
+  t.is(call.toolCallId, 'm-1')
+  await call.end({ ok: true }, { metadata: { rows: 3 } })
+  const failed = await relay.startLlmCall(unique('manual-llm'), { content: 'x' })
+  failed.fail(new SyntaxError('bad json'))
+  const events = await c.flushed()
+  t.deepEqual(endOf(events, name).data, { ok: true })
+  t.is(endOf(events, name).metadata?.rows, 3)
+  const llmEnd = endOf(events, failed.name)
+  t.is(llmEnd.metadata?.['otel.status_code'], 'ERROR')
+  t.is(llmEnd.metadata?.['exception.type'], 'SyntaxError')
+  c.stop()
+})
+
+test.serial('aborting a pending call rejects it with the signal reason and records a cancelled end', async (t) => {
+  const c = collect()
+  const name = unique('abortable')
+  const controller = new AbortController()
+  let seenSignal: AbortSignal | undefined
+  const p = relay.toolCall(
+    name,
+    {},
+    (_args, { signal }) => {
+      seenSignal = signal
+      return new Promise<number>(() => {})
+    },
+    { signal: controller.signal },
+  )
+  await sleep(2)
+  controller.abort(new Error('user hit stop'))
+  await t.throwsAsync(p, { message: 'user hit stop' })
+  t.true(seenSignal?.aborted)
+  const end = endOf(await c.flushed(), name)
+  t.is(end.metadata?.['error.type'], 'cancelled')
+  let ran = false
+  const early = relay.toolCall(unique('pre-aborted'), {}, () => (ran = true), { signal: AbortSignal.abort('early') })
+  t.is(await early.catch((reason: unknown) => reason), 'early')
+  t.false(ran)
+  c.stop()
+})

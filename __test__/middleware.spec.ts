@@ -1,0 +1,206 @@
+import test from 'ava'
+
+import * as relay from '../index.mjs'
+import type { Family } from '../index.mjs'
+import { collect, endOf, sleep, startOf, unique } from './relay-support.js'
+
+// Every test here registers global middleware, so they run one at a time and
+// each removes what it registered.
+
+test.serial('a conditional guardrail that returns a reason rejects the call with GuardrailRejectedError', async (t) => {
+  const c = collect()
+  const guard = relay.register('tool_conditional_execution', unique('no-rm'), (args: { cmd?: string }, ctx) =>
+    ctx.name === 'shell' && args.cmd?.startsWith('rm') ? 'destructive command' : undefined,
+  )
+  let ran = false
+  const error = await t.throwsAsync(relay.toolCall('shell', { cmd: 'rm -rf /' }, () => (ran = true)), {
+    instanceOf: relay.GuardrailRejectedError,
+  })
+  t.false(ran)
+  t.is(error?.code, 'ERR_RELAY_GUARDRAIL_REJECTED')
+  t.is(error?.reason, 'destructive command')
+  t.is(error?.guardrail, guard.name)
+  t.is(await relay.toolCall('shell', { cmd: 'ls' }, () => 'listed'), 'listed')
+  const events = await c.flushed()
+  const rejection = events.find((e) => e.kind === 'mark' && e.category === 'guardrail' && e.name === 'shell')
+  t.deepEqual(rejection?.data, { guardrail: guard.name, rejected: true, rejection_reason: 'destructive command' })
+  guard.dispose()
+  c.stop()
+})
+
+test.serial('an async guardrail that resolves false rejects, and one that resolves nothing allows', async (t) => {
+  const r = relay.register('llm_conditional_execution', unique('budget'), async (request) => {
+    await sleep(1)
+    return (request.content as { tokens: number }).tokens < 100
+  })
+  t.deepEqual(await relay.llmCall('chat', { content: { tokens: 5 } }, () => 'ok'), 'ok')
+  await t.throwsAsync(relay.llmCall('chat', { content: { tokens: 500 } }, () => 'no'), {
+    instanceOf: relay.GuardrailRejectedError,
+  })
+  r.dispose()
+})
+
+test.serial('request intercepts rewrite what the tool receives, in priority order, and break_chain stops the rest', async (t) => {
+  const a = relay.register('tool_request_intercept', unique('a'), (args: object) => ({ ...args, a: 1 }), { priority: 1 })
+  const b = relay.register('tool_request_intercept', unique('b'), async (args: object) => ({ ...args, b: 2 }), {
+    priority: 2,
+    breakChain: true,
+  })
+  const c = relay.register('tool_request_intercept', unique('c'), (args: object) => ({ ...args, c: 3 }), { priority: 3 })
+  t.deepEqual(await relay.toolCall('echo', { x: 0 }, (args) => args), { x: 0, a: 1, b: 2 })
+  for (const r of [a, b, c]) t.true(r.dispose())
+  t.false(a.dispose())
+})
+
+test.serial('sanitizers change only the emitted payloads, never the real arguments or result', async (t) => {
+  const c = collect()
+  const req = relay.register('tool_sanitize_request', unique('redact'), (args: { key?: string }) => ({ ...args, key: '[REDACTED]' }))
+  const res = relay.register('tool_sanitize_response', unique('hide'), async () => ({ hidden: true }))
+  const name = unique('secretive')
+  let received: unknown
+  const out = await relay.toolCall(name, { key: 'sk-1' }, (args) => {
+    received = args
+    return { secret: 42 }
+  })
+  t.deepEqual(received, { key: 'sk-1' })
+  t.deepEqual(out, { secret: 42 })
+  const events = await c.flushed()
+  t.deepEqual(startOf(events, name).data, { key: '[REDACTED]' })
+  t.deepEqual(endOf(events, name).data, { hidden: true })
+  req.dispose()
+  res.dispose()
+  c.stop()
+})
+
+test.serial('an execution intercept wraps the tool through next, synchronously or with await', async (t) => {
+  const outer = relay.register('tool_execution_intercept', unique('outer'), async (args: { n: number }, next) => {
+    const r = (await next({ n: args.n + 1 })) as number
+    return r * 10
+  }, { priority: 0 })
+  const inner = relay.register('tool_execution_intercept', unique('inner'), (args: { n: number }, next) => next({ n: args.n * 2 }), {
+    priority: 1,
+  })
+  t.is(await relay.toolCall('math', { n: 1 }, (args: { n: number }) => args.n), 40)
+  outer.dispose()
+  inner.dispose()
+})
+
+test.serial('an execution intercept may retry by calling next twice, and next expires once it settles', async (t) => {
+  let attempts = 0
+  let kept: ((r: unknown) => unknown) | undefined
+  const retry = relay.register('tool_execution_intercept', unique('retry'), async (args, next) => {
+    kept = next as (r: unknown) => unknown
+    try {
+      return await next(args)
+    } catch {
+      return next(args)
+    }
+  })
+  const out = await relay.toolCall('flaky', {}, () => {
+    attempts += 1
+    if (attempts === 1) throw new Error('transient')
+    return 'second time'
+  })
+  t.is(out, 'second time')
+  t.is(attempts, 2)
+  retry.dispose()
+  const late = await t.throwsAsync(async () => kept?.({}))
+  t.is((late as { code?: string }).code, 'ERR_RELAY_CONTINUATION_EXPIRED')
+})
+
+const THROWING: Array<[Family, 'tool' | 'llm']> = [
+  ['tool_conditional_execution', 'tool'],
+  ['tool_request_intercept', 'tool'],
+  ['tool_execution_intercept', 'tool'],
+  ['llm_conditional_execution', 'llm'],
+  ['llm_request_intercept', 'llm'],
+  ['llm_execution_intercept', 'llm'],
+]
+
+for (const [family, kind] of THROWING) {
+  for (const mode of ['sync', 'async'] as const) {
+    test.serial(`a ${family} that throws (${mode}) rejects the call with the thrown error and never crashes`, async (t) => {
+      const thrown = new Error(`${family} ${mode}`)
+      const fn = mode === 'sync' ? () => { throw thrown } : async () => { await sleep(1); throw thrown }
+      const r = relay.register(family, unique('thrower'), fn as never)
+      let ran = false
+      const call =
+        kind === 'tool'
+          ? relay.toolCall('t', {}, () => (ran = true))
+          : relay.llmCall('m', { content: {} }, () => (ran = true))
+      t.is(await t.throwsAsync(call), thrown)
+      t.false(ran)
+      r.dispose()
+    })
+  }
+}
+
+const SANITIZERS: Array<[Family, 'tool' | 'llm', 'start' | 'end']> = [
+  ['tool_sanitize_request', 'tool', 'start'],
+  ['tool_sanitize_response', 'tool', 'end'],
+  ['llm_sanitize_request', 'llm', 'start'],
+  ['llm_sanitize_response', 'llm', 'end'],
+]
+
+for (const [family, kind, phase] of SANITIZERS) {
+  for (const mode of ['sync', 'async'] as const) {
+    test.serial(`a ${family} that throws (${mode}) fails open: the call succeeds, the payload is omitted and counted`, async (t) => {
+      const c = collect()
+      const fn = mode === 'sync' ? () => { throw new Error('leak?') } : async () => Promise.reject(new Error('leak?'))
+      const r = relay.register(family, unique('broken-sanitizer'), fn as never)
+      const before = relay.stats().sanitizerFailures
+      const name = unique('sanitized')
+      const out =
+        kind === 'tool'
+          ? await relay.toolCall(name, { secret: 1 }, () => ({ secret: 2 }))
+          : await relay.llmCall(name, { content: { secret: 1 } }, () => ({ secret: 2 }))
+      t.deepEqual(out, { secret: 2 })
+      const events = await c.flushed()
+      const e = phase === 'start' ? startOf(events, name) : endOf(events, name)
+      t.is(e.data, null)
+      t.regex(String(e.metadata?.['nemo_relay.sanitizer_error']), /leak\?/)
+      t.is(relay.stats().sanitizerFailures, before + 1)
+      r.dispose()
+      c.stop()
+    })
+  }
+}
+
+test.serial('a guardrail that returns something other than a verdict rejects with ERR_RELAY_INVALID_ARGUMENT', async (t) => {
+  const r = relay.register('tool_conditional_execution', unique('confused'), () => 42 as never)
+  const e = await t.throwsAsync(relay.toolCall('t', {}, () => 1))
+  t.is((e as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
+  r.dispose()
+})
+
+test.serial('a scope-local registration applies inside its scope only and vanishes when the scope ends', async (t) => {
+  const name = unique('local')
+  await relay.scope(unique('owner'), async (owner) => {
+    relay.register('tool_request_intercept', name, (args: object) => ({ ...args, local: true }), { scope: owner })
+    t.deepEqual(await relay.toolCall('t', {}, (a) => a), { local: true })
+    t.deepEqual(await relay.scope(unique('child'), () => relay.toolCall('t', {}, (a) => a)), { local: true })
+  })
+  t.deepEqual(await relay.toolCall('t', {}, (a) => a), {})
+})
+
+test.serial('duplicate registration names fail with ERR_RELAY_ALREADY_EXISTS and unknown families with a TypeError', (t) => {
+  const name = unique('dup')
+  const r = relay.register('tool_sanitize_request', name, (a) => a)
+  t.throws(() => relay.register('tool_sanitize_request', name, (a) => a), { code: 'ERR_RELAY_ALREADY_EXISTS' } as never)
+  t.deepEqual(relay.registrations('tool_sanitize_request'), [name])
+  t.throws(() => relay.register('tool_everything' as never, unique('x'), (() => 1) as never), { instanceOf: TypeError })
+  {
+    using _scoped = r
+  }
+  t.deepEqual(relay.registrations('tool_sanitize_request'), [])
+})
+
+test.serial('middleware sees the call context', async (t) => {
+  let seen: unknown
+  const r = relay.register('tool_conditional_execution', unique('ctx'), (_args, ctx) => {
+    seen = { name: ctx.name, kind: ctx.kind, toolCallId: ctx.toolCallId, uuid: typeof ctx.uuid }
+  })
+  await relay.toolCall('lookup', {}, () => 1, { toolCallId: 'tc-9' })
+  t.deepEqual(seen, { name: 'lookup', kind: 'tool', toolCallId: 'tc-9', uuid: 'string' })
+  r.dispose()
+})

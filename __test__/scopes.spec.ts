@@ -1,0 +1,154 @@
+import test from 'ava'
+
+import * as relay from '../index.mjs'
+import { collect, endOf, sleep, startOf, unique } from './relay-support.js'
+
+test.serial('a pushed scope is the parent of scopes pushed after it, and popping restores the parent', (t) => {
+  const outer = relay.pushScope(unique('outer'), { type: 'agent' })
+  const inner = relay.pushScope(unique('inner'))
+  t.is(inner.parentUuid, outer.uuid)
+  t.is(relay.currentScope().uuid, inner.uuid)
+  relay.popScope(inner)
+  t.is(relay.currentScope().uuid, outer.uuid)
+  outer.end()
+  t.true(outer.ended)
+})
+
+test.serial('ending a scope that is not on top fails with ERR_RELAY_SCOPE_NOT_ON_TOP and changes nothing', (t) => {
+  const outer = relay.pushScope(unique('outer'))
+  const inner = relay.pushScope(unique('inner'))
+  const error = t.throws(() => outer.end(), { instanceOf: relay.ScopeStackError })
+  t.is(error?.code, 'ERR_RELAY_SCOPE_NOT_ON_TOP')
+  t.true(error instanceof relay.RelayError)
+  t.is(relay.currentScope().uuid, inner.uuid)
+  inner.end()
+  outer.end()
+})
+
+test.serial('a scope handle closes itself with Symbol.dispose, once', (t) => {
+  const before = relay.currentScope().uuid
+  {
+    const handle = relay.pushScope(unique('disposable'))
+    t.is(relay.currentScope().uuid, handle.uuid)
+    handle[Symbol.dispose]()
+    handle[Symbol.dispose]()
+  }
+  t.is(relay.currentScope().uuid, before)
+})
+
+test.serial('scope handles describe their scope', (t) => {
+  const name = unique('described')
+  const handle = relay.pushScope(name, {
+    type: 'retriever',
+    attributes: ['remote'],
+    data: { kept: true },
+    metadata: { team: 'docs' },
+  })
+  t.is(handle.name, name)
+  t.is(handle.type, 'retriever')
+  t.deepEqual(handle.attributes, ['remote'])
+  t.deepEqual(handle.data, { kept: true })
+  t.deepEqual(handle.metadata, { team: 'docs' })
+  t.regex(handle.uuid, /^[0-9a-f-]{36}$/)
+  t.regex(handle.startedAt, /^\d{4}-\d\d-\d\dT.*Z$/)
+  handle.end()
+})
+
+test.serial('scope() ends the scope with an OK status when fn returns and ERROR when it throws', async (t) => {
+  const c = collect()
+  const ok = unique('ok')
+  const failed = unique('failed')
+  t.is(relay.scope(ok, () => 42), 42)
+  t.throws(() => relay.scope(failed, () => { throw new RangeError('nope') }), { instanceOf: RangeError })
+  const events = await c.flushed()
+  t.is(endOf(events, ok).metadata?.['otel.status_code'], 'OK')
+  const end = endOf(events, failed)
+  t.is(end.metadata?.['otel.status_code'], 'ERROR')
+  t.is(end.metadata?.['error.type'], 'RangeError')
+  t.is(end.metadata?.['otel.status_description'], 'nope')
+  c.stop()
+})
+
+test.serial('scope() with an async fn ends the scope when its Promise settles', async (t) => {
+  const c = collect()
+  const name = unique('async-scope')
+  const result = await relay.scope(name, { type: 'agent', input: { task: 'x' } }, async (s) => {
+    await sleep(5)
+    t.is(relay.currentScope().uuid, s.uuid)
+    return 'done'
+  })
+  t.is(result, 'done')
+  await t.throwsAsync(relay.scope(unique('rejects'), async () => Promise.reject(new Error('late'))), { message: 'late' })
+  const events = await c.flushed()
+  t.deepEqual(startOf(events, name).data, { task: 'x' })
+  t.is(endOf(events, name).metadata?.['otel.status_code'], 'OK')
+  c.stop()
+})
+
+test.serial('concurrent scope() branches that await get their own parents and never pop each other', async (t) => {
+  const root = relay.pushScope(unique('root'))
+  const seen: Array<[string, string | undefined, string]> = []
+  await Promise.all(
+    Array.from({ length: 50 }, (_, i) =>
+      relay.scope(`branch-${i}`, async (branch) => {
+        await sleep(i % 3)
+        await relay.scope(`leaf-${i}`, async (leaf) => {
+          await sleep((7 * i) % 4)
+          seen.push([`leaf-${i}`, leaf.parentUuid, branch.uuid])
+        })
+        seen.push([`branch-${i}`, branch.parentUuid, root.uuid])
+      }),
+    ),
+  )
+  t.is(seen.length, 100)
+  for (const [name, parent, expected] of seen) t.is(parent, expected, name)
+  // The surrounding stack is untouched by the branches.
+  t.is(relay.currentScope().uuid, root.uuid)
+  root.end()
+})
+
+test.serial('an explicit stack isolates a flow from the current one', (t) => {
+  const stack = relay.createScopeStack()
+  const outer = relay.pushScope(unique('outside'))
+  const inside = relay.withScopeStack(stack, () => {
+    const s = relay.pushScope(unique('inside'))
+    t.is(relay.currentScopeStack(), stack)
+    t.is(stack.depth, 1)
+    return s
+  })
+  t.not(inside.parentUuid, outer.uuid)
+  t.is(relay.currentScope().uuid, outer.uuid)
+  relay.withScopeStack(stack, () => inside.end())
+  t.is(stack.depth, 0)
+  outer.end()
+})
+
+test.serial('marks are parented to the current scope and carry their data', async (t) => {
+  const c = collect()
+  const name = unique('mark')
+  const holder = relay.pushScope(unique('holder'))
+  relay.mark(name, { data: { step: 1 }, dataSchema: { name: 'plan', version: '1' }, category: 'custom' })
+  holder.end()
+  const events = await c.flushed()
+  const m = events.find((e) => e.name === name)
+  t.is(m?.kind, 'mark')
+  t.is(m?.parent_uuid, holder.uuid)
+  t.deepEqual(m?.data, { step: 1 })
+  t.deepEqual(m?.data_schema, { name: 'plan', version: '1' })
+  t.is(m?.category, 'custom')
+  c.stop()
+})
+
+test('bad scope arguments are TypeErrors with the ERR_RELAY_INVALID_ARGUMENT code', (t) => {
+  for (const bad of [() => relay.pushScope(''), () => relay.pushScope('x', { typo: 1 } as never), () => relay.pushScope('x', { type: 'robot' as never })]) {
+    const error = t.throws(bad, { instanceOf: TypeError })
+    t.is((error as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
+    t.true(error instanceof relay.InvalidArgumentError)
+    t.true(error instanceof relay.RelayError)
+  }
+  const cyclic: Record<string, unknown> = {}
+  cyclic.self = cyclic
+  const error = t.throws(() => relay.pushScope('cyclic', { input: cyclic as never }))
+  t.is((error as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
+  t.regex(error?.message ?? '', /cyclic/)
+})

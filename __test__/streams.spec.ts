@@ -1,0 +1,94 @@
+import test from 'ava'
+
+import * as relay from '../index.mjs'
+import type { Json } from '../index.mjs'
+import { collect, endOf, sleep, unique } from './relay-support.js'
+
+test.serial('a streaming call yields the provider chunks and records them', async (t) => {
+  const c = collect()
+  const name = unique('stream')
+  const stream = await relay.llmStreamCall(name, { content: { prompt: 'count' } }, async function* () {
+    yield 'a'
+    yield 'b'
+    yield 'c'
+  })
+  const chunks: Json[] = []
+  for await (const chunk of stream) chunks.push(chunk)
+  t.deepEqual(chunks, ['a', 'b', 'c'])
+  const events = await c.flushed()
+  const end = endOf(events, name)
+  t.deepEqual(end.data, { chunks: ['a', 'b', 'c'] })
+  t.is(events.filter((e) => e.kind === 'mark' && e.name === 'llm.chunk' && e.parent_uuid === end.uuid).length, 3)
+  c.stop()
+})
+
+test.serial('the caller sees each chunk before the provider produces the next one', async (t) => {
+  const log: string[] = []
+  const stream = await relay.llmStreamCall(unique('lazy'), { content: null }, async function* () {
+    for (let i = 0; i < 3; i++) {
+      log.push(`produce ${i}`)
+      yield i
+      await sleep(1)
+    }
+    log.push('provider done')
+  })
+  for await (const chunk of stream) log.push(`consume ${String(chunk)}`)
+  t.deepEqual(log, ['produce 0', 'consume 0', 'produce 1', 'consume 1', 'produce 2', 'consume 2', 'provider done'])
+})
+
+test.serial('breaking out of the loop closes the provider and records a cancelled end', async (t) => {
+  const c = collect()
+  const name = unique('early')
+  let cleanedUp = false
+  const stream = await relay.llmStreamCall(name, { content: null }, async function* () {
+    try {
+      for (let i = 0; ; i++) yield i
+    } finally {
+      cleanedUp = true
+    }
+  })
+  for await (const chunk of stream) if (chunk === 2) break
+  await sleep(5)
+  t.true(cleanedUp)
+  const end = endOf(await c.flushed(), name)
+  t.is(end.metadata?.['error.type'], 'cancelled')
+  c.stop()
+})
+
+test.serial('a provider error mid-stream rejects next() with the original error', async (t) => {
+  const failure = new Error('connection reset')
+  const stream = await relay.llmStreamCall(unique('broken'), { content: null }, async function* () {
+    yield 1
+    throw failure
+  })
+  const got: Json[] = []
+  const error = await t.throwsAsync(async () => {
+    for await (const chunk of stream) got.push(chunk)
+  })
+  t.is(error, failure)
+  t.deepEqual(got, [1])
+})
+
+test.serial('a stream execution intercept transforms chunks as they flow', async (t) => {
+  // `next` is leased for as long as the intercept runs: call it before
+  // returning the transformed iterable (see the README).
+  const r = relay.register('llm_stream_execution_intercept', unique('upper'), async (request, next) => {
+    const upstream = await next(request)
+    return (async function* () {
+      for await (const chunk of upstream) yield String(chunk).toUpperCase()
+    })()
+  })
+  t.teardown(() => r.dispose())
+  const stream = await relay.llmStreamCall(unique('shout'), { content: null }, function* () {
+    yield 'x'
+    yield 'y'
+  })
+  const out: Json[] = []
+  for await (const c of stream) out.push(c)
+  t.deepEqual(out, ['X', 'Y'])
+})
+
+test.serial('a provider that does not return an iterable rejects with ERR_RELAY_INVALID_ARGUMENT', async (t) => {
+  const e = await t.throwsAsync(relay.llmStreamCall(unique('bad'), { content: null }, () => 42 as never))
+  t.is((e as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
+})

@@ -1,0 +1,125 @@
+import test from 'ava'
+
+import * as relay from '../index.mjs'
+import type { RelayEvent } from '../index.mjs'
+import { sleep, unique } from './relay-support.js'
+
+test.serial('subscribers receive typed events in emission order after flush', async (t) => {
+  const seen: RelayEvent[] = []
+  const sub = relay.subscribe(unique('ordered'), (e) => {
+    seen.push(e)
+  })
+  const prefix = unique('m')
+  for (let i = 0; i < 1000; i++) relay.mark(`${prefix}-${i}`, { data: { i } })
+  await relay.flush()
+  const marks = seen.filter((e) => e.name.startsWith(`${prefix}-`))
+  t.is(marks.length, 1000)
+  marks.forEach((e, i) => {
+    t.is(e.kind, 'mark')
+    if (e.kind === 'mark') t.deepEqual(e.data, { i })
+  })
+  sub.dispose()
+})
+
+test.serial('events narrow by kind, scope_category and category', async (t) => {
+  const seen: RelayEvent[] = []
+  const sub = relay.subscribe(unique('typed'), (e) => {
+    seen.push(e)
+  })
+  const tool = unique('typed-tool')
+  await relay.toolCall(tool, {}, () => 1, { toolCallId: 'tc' })
+  await relay.flush()
+  const ids = seen.flatMap((e) => (e.kind === 'scope' && e.category === 'tool' && e.name === tool ? [e.category_profile.tool_call_id] : []))
+  t.deepEqual(ids, ['tc', 'tc'])
+  const phases = seen.filter((e) => e.name === tool).map((e) => (e.kind === 'scope' ? e.scope_category : 'mark'))
+  t.deepEqual(phases, ['start', 'end'])
+  sub.dispose()
+})
+
+test.serial('a throwing or rejecting subscriber is isolated, reported to onError and counted', async (t) => {
+  const healthy: string[] = []
+  const errors: Array<[unknown, string]> = []
+  const before = relay.stats().subscriberErrors
+  const sync = relay.subscribe(unique('thrower'), () => { throw new Error('sync subscriber') }, {
+    onError: (error, event) => errors.push([error, event.name]),
+  })
+  const async = relay.subscribe(unique('rejecter'), async () => { throw new Error('async subscriber') })
+  const ok = relay.subscribe(unique('healthy'), (e) => {
+    healthy.push(e.name)
+  })
+  const name = unique('isolated')
+  relay.mark(name)
+  await relay.flush()
+  t.true(healthy.includes(name))
+  t.true(errors.some(([e, n]) => n === name && (e as Error).message === 'sync subscriber'))
+  t.true(relay.stats().subscriberErrors >= before + 2)
+  for (const r of [sync, async, ok]) r.dispose()
+})
+
+test.serial('flush waits for the Promises async subscribers return', async (t) => {
+  let finished = 0
+  const sub = relay.subscribe(unique('slow'), async () => {
+    await sleep(20)
+    finished++
+  })
+  relay.mark(unique('awaited'))
+  await relay.flush()
+  t.is(finished, 1)
+  sub.dispose()
+})
+
+test.serial('flush called from inside a subscriber resolves instead of waiting for itself', async (t) => {
+  let flushedInside = false
+  const name = unique('reentrant')
+  const sub = relay.subscribe(unique('flusher'), async (e) => {
+    if (e.name !== name) return
+    await relay.flush()
+    flushedInside = true
+  })
+  relay.mark(name)
+  await relay.flush()
+  await sleep(10)
+  t.true(flushedInside)
+  sub.dispose()
+})
+
+test.serial('a scope-local subscriber sees only events emitted while its scope is open', async (t) => {
+  const seen: string[] = []
+  const inside = unique('inside')
+  const outside = unique('outside')
+  await relay.scope(unique('listening'), async (s) => {
+    relay.subscribe(unique('local'), (e) => {
+      seen.push(e.name)
+    }, { scope: s })
+    relay.mark(inside)
+  })
+  relay.mark(outside)
+  await relay.flush()
+  t.true(seen.includes(inside))
+  t.false(seen.includes(outside))
+})
+
+test.serial('events emitted in a tight loop are delivered in batches, not one crossing each', async (t) => {
+  // Fewer events than the queue holds, so none can be dropped however slowly
+  // the dispatcher runs on a loaded machine.
+  let batches = 0
+  let events = 0
+  const prefix = unique('burst')
+  const sub = relay.subscribe(unique('counter'), (e) => {
+    if (e.name.startsWith(prefix)) events++
+  })
+  const original = JSON.parse
+  JSON.parse = ((text: string, reviver?: Parameters<typeof JSON.parse>[1]) => {
+    if (text.includes(prefix)) batches++
+    return original(text, reviver)
+  }) as typeof JSON.parse
+  try {
+    for (let i = 0; i < 10_000; i++) relay.mark(`${prefix}-${i}`)
+    await relay.flush()
+  } finally {
+    JSON.parse = original
+  }
+  t.is(events, 10_000)
+  t.true(batches < 200, `${batches} batches`)
+  sub.dispose()
+})
