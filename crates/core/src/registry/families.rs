@@ -11,125 +11,117 @@ use crate::middleware::{ExecFn, GuardFn, JsonStream, LlmRequest, RewriteFn};
 use crate::registry::{Entry, Registry};
 use crate::scope::{ScopeHandle, ScopeStack};
 
-/// Every registration surface, with its stable wire name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Family {
-    /// `tool_conditional_execution`
-    ToolConditionalExecution,
-    /// `tool_request_intercept`
-    ToolRequestIntercept,
-    /// `tool_sanitize_request`
-    ToolSanitizeRequest,
-    /// `tool_sanitize_response`
-    ToolSanitizeResponse,
-    /// `tool_execution_intercept`
-    ToolExecutionIntercept,
-    /// `llm_conditional_execution`
-    LlmConditionalExecution,
-    /// `llm_request_intercept`
-    LlmRequestIntercept,
-    /// `llm_sanitize_request`
-    LlmSanitizeRequest,
-    /// `llm_sanitize_response`
-    LlmSanitizeResponse,
-    /// `llm_execution_intercept`
-    LlmExecutionIntercept,
-    /// `llm_stream_execution_intercept`
-    LlmStreamExecutionIntercept,
-    /// `subscriber`
-    Subscriber,
+/// The one table of middleware families. Everything that differs per family
+/// — its wire name, the callback type it carries, where its registry lives in
+/// [`Registrations`] — is written here once, and the enum, the registration
+/// payload and the registry accessors below are generated from it.
+macro_rules! families {
+    ($( $(#[$doc:meta])* $variant:ident = $wire:literal, $cb:ty, $($field:ident).+ ;)*) => {
+        /// Every registration surface, with its stable wire name.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Family {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Family {
+            /// Every family, in wire order (also the stable integer order for C).
+            pub const ALL: [Family; families!(@count $($variant)*)] = [$(Family::$variant),*];
+
+            /// Stable wire name.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $( Family::$variant => $wire, )*
+                }
+            }
+        }
+
+        /// A callback of some family, ready to register.
+        #[derive(Clone)]
+        pub enum Middleware {
+            $( $(#[$doc])* $variant($cb), )*
+        }
+
+        impl Middleware {
+            /// The family this callback belongs to.
+            pub fn family(&self) -> Family {
+                match self {
+                    $( Middleware::$variant(_) => Family::$variant, )*
+                }
+            }
+        }
+
+        impl Registrations {
+            /// A copy with one more registration.
+            pub fn inserted(&self, name: &str, priority: i32, break_chain: bool, mw: Middleware) -> Result<Self> {
+                if name.is_empty() {
+                    return Err(RelayError::invalid("registration name must not be empty"));
+                }
+                let mut n = self.clone();
+                match mw {
+                    $( Middleware::$variant(cb) => {
+                        n.$($field).+ = self.$($field).+.with(entry(name, priority, break_chain, cb))?
+                    } )*
+                }
+                n.sync_subscriber_set();
+                Ok(n)
+            }
+
+            /// A copy without `name` in `family`, or `None` if it was not there.
+            pub fn removed(&self, family: Family, name: &str) -> Option<Self> {
+                let mut n = self.clone();
+                match family {
+                    $( Family::$variant => n.$($field).+ = self.$($field).+.without(name)?, )*
+                }
+                n.sync_subscriber_set();
+                Some(n)
+            }
+
+            /// Registration names of one family, in run order.
+            pub fn names(&self, family: Family) -> Vec<Arc<str>> {
+                match family {
+                    $( Family::$variant => self.$($field).+.entries().iter().map(|e| e.name.clone()).collect(), )*
+                }
+            }
+        }
+    };
+    (@count) => { 0 };
+    (@count $head:ident $($tail:ident)*) => { 1 + families!(@count $($tail)*) };
+}
+
+families! {
+    /// `tool_conditional_execution`: guardrail deciding whether a tool call runs.
+    ToolConditionalExecution = "tool_conditional_execution", GuardFn<Json>, tool.conditional;
+    /// `tool_request_intercept`: rewrites real tool arguments.
+    ToolRequestIntercept = "tool_request_intercept", RewriteFn<Json>, tool.request;
+    /// `tool_sanitize_request`: rewrites emitted tool arguments.
+    ToolSanitizeRequest = "tool_sanitize_request", RewriteFn<Json>, tool.sanitize_request;
+    /// `tool_sanitize_response`: rewrites emitted tool results.
+    ToolSanitizeResponse = "tool_sanitize_response", RewriteFn<Json>, tool.sanitize_response;
+    /// `tool_execution_intercept`: wraps tool execution (`next`).
+    ToolExecutionIntercept = "tool_execution_intercept", ExecFn<Json, Json>, tool_execution;
+    /// `llm_conditional_execution`: guardrail deciding whether an LLM call runs.
+    LlmConditionalExecution = "llm_conditional_execution", GuardFn<LlmRequest>, llm.conditional;
+    /// `llm_request_intercept`: rewrites real LLM requests.
+    LlmRequestIntercept = "llm_request_intercept", RewriteFn<LlmRequest>, llm.request;
+    /// `llm_sanitize_request`: rewrites emitted LLM requests.
+    LlmSanitizeRequest = "llm_sanitize_request", RewriteFn<LlmRequest>, llm.sanitize_request;
+    /// `llm_sanitize_response`: rewrites emitted LLM responses.
+    LlmSanitizeResponse = "llm_sanitize_response", RewriteFn<Json>, llm.sanitize_response;
+    /// `llm_execution_intercept`: wraps unary LLM execution (`next`).
+    LlmExecutionIntercept = "llm_execution_intercept", ExecFn<LlmRequest, Json>, llm_execution;
+    /// `llm_stream_execution_intercept`: wraps streaming LLM execution (`next`).
+    LlmStreamExecutionIntercept = "llm_stream_execution_intercept", ExecFn<LlmRequest, JsonStream>, llm_stream_execution;
+    /// `subscriber`: receives events on the dispatcher thread.
+    Subscriber = "subscriber", Arc<dyn Subscriber>, subscribers;
 }
 
 impl Family {
-    /// Every family, in wire order (also the stable integer order for C).
-    pub const ALL: [Family; 12] = [
-        Family::ToolConditionalExecution,
-        Family::ToolRequestIntercept,
-        Family::ToolSanitizeRequest,
-        Family::ToolSanitizeResponse,
-        Family::ToolExecutionIntercept,
-        Family::LlmConditionalExecution,
-        Family::LlmRequestIntercept,
-        Family::LlmSanitizeRequest,
-        Family::LlmSanitizeResponse,
-        Family::LlmExecutionIntercept,
-        Family::LlmStreamExecutionIntercept,
-        Family::Subscriber,
-    ];
-
-    /// Stable wire name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Family::ToolConditionalExecution => "tool_conditional_execution",
-            Family::ToolRequestIntercept => "tool_request_intercept",
-            Family::ToolSanitizeRequest => "tool_sanitize_request",
-            Family::ToolSanitizeResponse => "tool_sanitize_response",
-            Family::ToolExecutionIntercept => "tool_execution_intercept",
-            Family::LlmConditionalExecution => "llm_conditional_execution",
-            Family::LlmRequestIntercept => "llm_request_intercept",
-            Family::LlmSanitizeRequest => "llm_sanitize_request",
-            Family::LlmSanitizeResponse => "llm_sanitize_response",
-            Family::LlmExecutionIntercept => "llm_execution_intercept",
-            Family::LlmStreamExecutionIntercept => "llm_stream_execution_intercept",
-            Family::Subscriber => "subscriber",
-        }
-    }
-
     /// Parse a wire name.
     pub fn parse(s: &str) -> Result<Self> {
         Self::ALL
             .into_iter()
             .find(|f| f.as_str() == s)
             .ok_or_else(|| RelayError::invalid(format!("unknown middleware family '{s}'")))
-    }
-}
-
-/// A callback of some family, ready to register.
-#[derive(Clone)]
-pub enum Middleware {
-    /// Tool conditional-execution guardrail.
-    ToolConditionalExecution(GuardFn<Json>),
-    /// Tool request intercept.
-    ToolRequestIntercept(RewriteFn<Json>),
-    /// Tool sanitize-request guardrail.
-    ToolSanitizeRequest(RewriteFn<Json>),
-    /// Tool sanitize-response guardrail.
-    ToolSanitizeResponse(RewriteFn<Json>),
-    /// Tool execution intercept.
-    ToolExecutionIntercept(ExecFn<Json, Json>),
-    /// LLM conditional-execution guardrail.
-    LlmConditionalExecution(GuardFn<LlmRequest>),
-    /// LLM request intercept.
-    LlmRequestIntercept(RewriteFn<LlmRequest>),
-    /// LLM sanitize-request guardrail.
-    LlmSanitizeRequest(RewriteFn<LlmRequest>),
-    /// LLM sanitize-response guardrail.
-    LlmSanitizeResponse(RewriteFn<Json>),
-    /// LLM execution intercept.
-    LlmExecutionIntercept(ExecFn<LlmRequest, Json>),
-    /// LLM stream execution intercept.
-    LlmStreamExecutionIntercept(ExecFn<LlmRequest, JsonStream>),
-    /// Event subscriber.
-    Subscriber(Arc<dyn Subscriber>),
-}
-
-impl Middleware {
-    /// The family this callback belongs to.
-    pub fn family(&self) -> Family {
-        match self {
-            Middleware::ToolConditionalExecution(_) => Family::ToolConditionalExecution,
-            Middleware::ToolRequestIntercept(_) => Family::ToolRequestIntercept,
-            Middleware::ToolSanitizeRequest(_) => Family::ToolSanitizeRequest,
-            Middleware::ToolSanitizeResponse(_) => Family::ToolSanitizeResponse,
-            Middleware::ToolExecutionIntercept(_) => Family::ToolExecutionIntercept,
-            Middleware::LlmConditionalExecution(_) => Family::LlmConditionalExecution,
-            Middleware::LlmRequestIntercept(_) => Family::LlmRequestIntercept,
-            Middleware::LlmSanitizeRequest(_) => Family::LlmSanitizeRequest,
-            Middleware::LlmSanitizeResponse(_) => Family::LlmSanitizeResponse,
-            Middleware::LlmExecutionIntercept(_) => Family::LlmExecutionIntercept,
-            Middleware::LlmStreamExecutionIntercept(_) => Family::LlmStreamExecutionIntercept,
-            Middleware::Subscriber(_) => Family::Subscriber,
-        }
     }
 }
 
@@ -257,159 +249,37 @@ impl Registrations {
         Family::ALL.iter().all(|f| self.names(*f).is_empty())
     }
 
-    /// A copy with one more registration.
-    pub fn inserted(
-        &self,
-        name: &str,
-        priority: i32,
-        break_chain: bool,
-        mw: Middleware,
-    ) -> Result<Self> {
-        if name.is_empty() {
-            return Err(RelayError::invalid("registration name must not be empty"));
+    /// Keep the flat subscriber set in step with the subscriber registry.
+    fn sync_subscriber_set(&mut self) {
+        if self.subscriber_set.len() != self.subscribers.entries().len()
+            || !self
+                .subscriber_set
+                .iter()
+                .zip(self.subscribers.entries())
+                .all(|(a, b)| Arc::ptr_eq(a, &b.callback))
+        {
+            self.subscriber_set = self
+                .subscribers
+                .entries()
+                .iter()
+                .map(|e| e.callback.clone())
+                .collect();
         }
-        let mut n = self.clone();
-        match mw {
-            Middleware::ToolConditionalExecution(cb) => {
-                n.tool.conditional =
-                    self.tool
-                        .conditional
-                        .with(entry(name, priority, break_chain, cb))?
-            }
-            Middleware::ToolRequestIntercept(cb) => {
-                n.tool.request = self
-                    .tool
-                    .request
-                    .with(entry(name, priority, break_chain, cb))?
-            }
-            Middleware::ToolSanitizeRequest(cb) => {
-                n.tool.sanitize_request =
-                    self.tool
-                        .sanitize_request
-                        .with(entry(name, priority, break_chain, cb))?
-            }
-            Middleware::ToolSanitizeResponse(cb) => {
-                n.tool.sanitize_response =
-                    self.tool
-                        .sanitize_response
-                        .with(entry(name, priority, break_chain, cb))?
-            }
-            Middleware::ToolExecutionIntercept(cb) => {
-                n.tool_execution =
-                    self.tool_execution
-                        .with(entry(name, priority, break_chain, cb))?
-            }
-            Middleware::LlmConditionalExecution(cb) => {
-                n.llm.conditional =
-                    self.llm
-                        .conditional
-                        .with(entry(name, priority, break_chain, cb))?
-            }
-            Middleware::LlmRequestIntercept(cb) => {
-                n.llm.request = self
-                    .llm
-                    .request
-                    .with(entry(name, priority, break_chain, cb))?
-            }
-            Middleware::LlmSanitizeRequest(cb) => {
-                n.llm.sanitize_request =
-                    self.llm
-                        .sanitize_request
-                        .with(entry(name, priority, break_chain, cb))?
-            }
-            Middleware::LlmSanitizeResponse(cb) => {
-                n.llm.sanitize_response =
-                    self.llm
-                        .sanitize_response
-                        .with(entry(name, priority, break_chain, cb))?
-            }
-            Middleware::LlmExecutionIntercept(cb) => {
-                n.llm_execution = self
-                    .llm_execution
-                    .with(entry(name, priority, break_chain, cb))?
-            }
-            Middleware::LlmStreamExecutionIntercept(cb) => {
-                n.llm_stream_execution =
-                    self.llm_stream_execution
-                        .with(entry(name, priority, break_chain, cb))?
-            }
-            Middleware::Subscriber(cb) => {
-                n.subscribers = self
-                    .subscribers
-                    .with(entry(name, priority, break_chain, cb))?;
-                n.subscriber_set = n
-                    .subscribers
-                    .entries()
-                    .iter()
-                    .map(|e| e.callback.clone())
-                    .collect();
-            }
-        }
-        Ok(n)
     }
+}
 
-    /// A copy without `name` in `family`, or `None` if it was not there.
-    pub fn removed(&self, family: Family, name: &str) -> Option<Self> {
-        let mut n = self.clone();
-        match family {
-            Family::ToolConditionalExecution => {
-                n.tool.conditional = self.tool.conditional.without(name)?
-            }
-            Family::ToolRequestIntercept => n.tool.request = self.tool.request.without(name)?,
-            Family::ToolSanitizeRequest => {
-                n.tool.sanitize_request = self.tool.sanitize_request.without(name)?
-            }
-            Family::ToolSanitizeResponse => {
-                n.tool.sanitize_response = self.tool.sanitize_response.without(name)?
-            }
-            Family::ToolExecutionIntercept => {
-                n.tool_execution = self.tool_execution.without(name)?
-            }
-            Family::LlmConditionalExecution => {
-                n.llm.conditional = self.llm.conditional.without(name)?
-            }
-            Family::LlmRequestIntercept => n.llm.request = self.llm.request.without(name)?,
-            Family::LlmSanitizeRequest => {
-                n.llm.sanitize_request = self.llm.sanitize_request.without(name)?
-            }
-            Family::LlmSanitizeResponse => {
-                n.llm.sanitize_response = self.llm.sanitize_response.without(name)?
-            }
-            Family::LlmExecutionIntercept => n.llm_execution = self.llm_execution.without(name)?,
-            Family::LlmStreamExecutionIntercept => {
-                n.llm_stream_execution = self.llm_stream_execution.without(name)?
-            }
-            Family::Subscriber => {
-                n.subscribers = self.subscribers.without(name)?;
-                n.subscriber_set = n
-                    .subscribers
-                    .entries()
-                    .iter()
-                    .map(|e| e.callback.clone())
-                    .collect();
-            }
-        }
-        Some(n)
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Registration names of one family, in run order.
-    pub fn names(&self, family: Family) -> Vec<Arc<str>> {
-        fn n<T: Clone>(r: &Registry<T>) -> Vec<Arc<str>> {
-            r.entries().iter().map(|e| e.name.clone()).collect()
+    #[test]
+    fn every_family_round_trips_through_its_wire_name() {
+        for f in Family::ALL {
+            assert_eq!(Family::parse(f.as_str()).unwrap(), f);
         }
-        match family {
-            Family::ToolConditionalExecution => n(&self.tool.conditional),
-            Family::ToolRequestIntercept => n(&self.tool.request),
-            Family::ToolSanitizeRequest => n(&self.tool.sanitize_request),
-            Family::ToolSanitizeResponse => n(&self.tool.sanitize_response),
-            Family::ToolExecutionIntercept => n(&self.tool_execution),
-            Family::LlmConditionalExecution => n(&self.llm.conditional),
-            Family::LlmRequestIntercept => n(&self.llm.request),
-            Family::LlmSanitizeRequest => n(&self.llm.sanitize_request),
-            Family::LlmSanitizeResponse => n(&self.llm.sanitize_response),
-            Family::LlmExecutionIntercept => n(&self.llm_execution),
-            Family::LlmStreamExecutionIntercept => n(&self.llm_stream_execution),
-            Family::Subscriber => n(&self.subscribers),
-        }
+        assert_eq!(Family::ALL.len(), 12);
+        assert_eq!(Family::ALL[0], Family::ToolConditionalExecution);
+        assert_eq!(Family::ALL[11], Family::Subscriber);
+        assert!(Family::parse("tool_telepathy").is_err());
     }
 }
