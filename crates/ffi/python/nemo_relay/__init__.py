@@ -8,7 +8,9 @@ Failures raise :class:`RelayError`, whose ``code`` is a :class:`Status`.
 """
 
 from ._api import abi_version, normalize_json, status_name, version
+from . import plugins
 from ._ffi import ABI_VERSION
+from .atif import AtifExporter
 from .errors import RelayError
 from .runtime import (
     Family,
@@ -22,13 +24,17 @@ from .runtime import (
     register_guard,
     register_intercept,
     register_rewrite,
+    register_stream_intercept,
     register_subscriber,
+    registrations,
     shutdown,
+    stats,
 )
 from .status import Status
 
 __all__ = [
     "ABI_VERSION",
+    "AtifExporter",
     "Family",
     "Next",
     "RelayError",
@@ -42,8 +48,12 @@ __all__ = [
     "register_guard",
     "register_intercept",
     "register_rewrite",
+    "register_stream_intercept",
     "register_subscriber",
+    "registrations",
+    "plugins",
     "shutdown",
+    "stats",
     "abi_version",
     "normalize_json",
     "status_name",

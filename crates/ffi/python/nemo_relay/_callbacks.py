@@ -62,10 +62,6 @@ def _text(raw: Optional[bytes]) -> Optional[str]:
     return None if raw is None else raw.decode("utf-8")
 
 
-
-
-
-
 @_ffi.GUARD_FN
 def _guard(user_data, ctx, request, out):
     try:
@@ -130,7 +126,58 @@ def _pull(user_data, request, index, out):
         return _fail(out, err)
 
 
+@_ffi.FREE_FN
+def _teardown(user_data):
+    # A teardown is a free_fn that also runs the stored function.
+    with _table_lock:
+        fn = _table.pop(user_data or 0, None)
+    if fn is not None:
+        try:
+            fn()
+        except BaseException:  # noqa: BLE001 - runs on a library thread
+            pass
+
+
+@_ffi.STREAM_INTERCEPT_FN
+def _stream_intercept(user_data, ctx, request, next_token, out):
+    from .runtime import Next  # local import: runtime imports this module
+
+    try:
+        stream = _lookup(user_data)(json.loads(ctx), json.loads(request), Next(next_token))
+        # Ownership of the stream passes to the library with the return.
+        out[0] = stream.detach()
+        return Status.OK
+    except BaseException:  # noqa: BLE001 - this typedef has no message slot
+        return Status.INTERNAL
+
+
+@_ffi.PLUGIN_VALIDATE_FN
+def _plugin_validate(user_data, config, check, out):
+    from .plugins import ConfigCheck  # local import: plugins imports this module
+
+    try:
+        _lookup(user_data).validate(json.loads(config), ConfigCheck(check))
+        return Status.OK
+    except BaseException as err:  # noqa: BLE001
+        return _fail(out, err)
+
+
+@_ffi.PLUGIN_REGISTER_FN
+def _plugin_register(user_data, config, ctx, out):
+    from .plugins import PluginContext
+
+    try:
+        _lookup(user_data).register(json.loads(config), PluginContext(ctx))
+        return Status.OK
+    except BaseException as err:  # noqa: BLE001
+        return _fail(out, err)
+
+
 FREE = _free
+TEARDOWN = _teardown
+STREAM_INTERCEPT = _stream_intercept
+PLUGIN_VALIDATE = _plugin_validate
+PLUGIN_REGISTER = _plugin_register
 GUARD = _guard
 REWRITE = _rewrite
 INTERCEPT = _intercept

@@ -39,6 +39,10 @@ INTERCEPT_FN = CFUNCTYPE(c_int32, c_void_p, c_char_p, c_char_p, c_void_p, POINTE
 SUBSCRIBER_FN = CFUNCTYPE(None, c_void_p, c_char_p)
 CALL_FN = CFUNCTYPE(c_int32, c_void_p, c_char_p, POINTER(c_void_p))
 PULL_FN = CFUNCTYPE(c_int32, c_void_p, c_char_p, c_uint64, POINTER(c_void_p))
+STREAM_INTERCEPT_FN = CFUNCTYPE(c_int32, c_void_p, c_char_p, c_char_p, c_void_p, POINTER(c_void_p))
+# Plugin hooks: (user_data, config_json, lent check/context handle, char **out_error).
+PLUGIN_VALIDATE_FN = CFUNCTYPE(c_int32, c_void_p, c_char_p, c_void_p, POINTER(c_void_p))
+PLUGIN_REGISTER_FN = PLUGIN_VALIDATE_FN
 
 _lock = threading.Lock()
 _lib: Optional[ctypes.CDLL] = None
@@ -98,6 +102,54 @@ def _declare(lib: ctypes.CDLL) -> None:
     fn("nemo_relay_flush_timeout", c_int32, c_uint32)
     fn("nemo_relay_shutdown", c_int32)
     fn("nemo_relay_registrations", c_int32, c_int32, out)
+    fn("nemo_relay_stats", c_int32, out)
+    fn("nemo_relay_tool_fail", c_int32, vp, vp, c_char_p, c_char_p)
+    fn("nemo_relay_tool_uuid", c_int32, vp, out)
+    fn("nemo_relay_llm_start", c_int32, vp, c_char_p, c_char_p, c_char_p, out)
+    fn("nemo_relay_llm_end", c_int32, vp, vp, c_char_p, c_char_p)
+    fn("nemo_relay_llm_fail", c_int32, vp, vp, c_char_p, c_char_p)
+    fn("nemo_relay_llm_uuid", c_int32, vp, out)
+    fn("nemo_relay_llm_free", None, vp)
+    fn("nemo_relay_register_stream_intercept", c_int32, c_char_p, c_int32, vp, vp, STREAM_INTERCEPT_FN, vp,
+       FREE_FN)
+    fn("nemo_relay_next_run_stream", c_int32, vp, c_char_p, out)
+    fn("nemo_relay_stream_new", c_int32, PULL_FN, vp, FREE_FN, out)
+
+    # Plugins.
+    fn("nemo_relay_plugin_validate", c_int32, c_char_p, out)
+    fn("nemo_relay_plugin_validate_file", c_int32, c_char_p, out)
+    fn("nemo_relay_plugin_initialize", c_int32, c_char_p, out)
+    fn("nemo_relay_plugin_initialize_file", c_int32, c_char_p, out)
+    fn("nemo_relay_plugin_clear", c_int32, POINTER(c_bool))
+    fn("nemo_relay_plugin_active_report", c_int32, out)
+    fn("nemo_relay_plugin_kinds", c_int32, out)
+    fn("nemo_relay_plugin_register_kind", c_int32, c_char_p, c_char_p, PLUGIN_VALIDATE_FN, PLUGIN_REGISTER_FN,
+       vp, FREE_FN)
+    fn("nemo_relay_plugin_deregister_kind", c_int32, c_char_p, POINTER(c_bool))
+    fn("nemo_relay_config_check_error", c_int32, vp, c_char_p, c_char_p, c_char_p)
+    fn("nemo_relay_config_check_warn", c_int32, vp, c_char_p, c_char_p, c_char_p)
+    fn("nemo_relay_config_check_unsupported", c_int32, vp, c_char_p, c_char_p)
+    fn("nemo_relay_config_check_known_fields", c_int32, vp, c_char_p, c_char_p)
+    fn("nemo_relay_plugin_context_register_guard", c_int32, vp, c_int32, c_char_p, c_int32, GUARD_FN, vp,
+       FREE_FN)
+    fn("nemo_relay_plugin_context_register_rewrite", c_int32, vp, c_int32, c_char_p, c_int32, c_bool,
+       REWRITE_FN, vp, FREE_FN)
+    fn("nemo_relay_plugin_context_register_intercept", c_int32, vp, c_int32, c_char_p, c_int32, INTERCEPT_FN,
+       vp, FREE_FN)
+    fn("nemo_relay_plugin_context_register_stream_intercept", c_int32, vp, c_char_p, c_int32,
+       STREAM_INTERCEPT_FN, vp, FREE_FN)
+    fn("nemo_relay_plugin_context_register_subscriber", c_int32, vp, c_char_p, c_int32, SUBSCRIBER_FN, vp,
+       FREE_FN)
+    fn("nemo_relay_plugin_context_on_teardown", c_int32, vp, vp, FREE_FN)
+    fn("nemo_relay_plugin_context_qualify", c_int32, vp, c_char_p, out)
+
+    # ATIF exporter.
+    fn("nemo_relay_atif_exporter_create", c_int32, c_char_p, out)
+    fn("nemo_relay_atif_exporter_register", c_int32, vp, c_char_p)
+    fn("nemo_relay_atif_exporter_export", c_int32, vp, out)
+    fn("nemo_relay_atif_exporter_clear", c_int32, vp)
+    fn("nemo_relay_atif_exporter_flush", c_int32, vp)
+    fn("nemo_relay_atif_exporter_free", None, vp)
 
 
 def lib() -> ctypes.CDLL:

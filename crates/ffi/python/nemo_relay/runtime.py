@@ -137,11 +137,32 @@ class Next:
         _ffi.check(_lib().nemo_relay_next_run(self._token, _enc(request, "request"), ctypes.byref(out)))
         return _take_json(out)
 
+    def stream(self, request: Any) -> "Stream":
+        """Runs the rest of a streaming chain; for stream intercepts."""
+        out = _out()
+        _ffi.check(_lib().nemo_relay_next_run_stream(self._token, _enc(request, "request"), ctypes.byref(out)))
+        return Stream(out.value)
+
 
 class Stream(_Handle):
     """The caller's side of a streaming LLM call; iterate it for chunks."""
 
     _free_name = "nemo_relay_stream_free"
+
+    @classmethod
+    def new(cls, pull: Callable[[Any, int], Any]) -> "Stream":
+        """A stream whose chunks come from ``pull(None, index)`` (``None``
+        ends it); e.g. what a stream intercept returns."""
+        out = _out()
+        token = _callbacks.new_user_data(pull)
+        _ffi.check(_lib().nemo_relay_stream_new(_callbacks.PULL, token, _callbacks.FREE, ctypes.byref(out)))
+        return cls(out.value)
+
+    def detach(self) -> int:
+        """Gives up ownership of the handle (the library takes it)."""
+        ptr = self.ptr
+        self._ptr = None
+        return ptr
 
     def next(self) -> Any:
         """The next chunk; raises ``StopIteration`` at the end."""
@@ -209,6 +230,18 @@ class Stack(_Handle):
             _callbacks.PULL, token, _callbacks.FREE, ctypes.byref(out)))
         return Stream(out.value)
 
+    def start_tool(self, name: str, args: Any, options: Optional[dict] = None):
+        """Emits the start event of a tool call the caller runs itself."""
+        from .manual import start  # local import: manual imports this module
+
+        return start(self, "tool", name, args, options)
+
+    def start_llm(self, name: str, request: dict, options: Optional[dict] = None):
+        """Emits the start event of an LLM call the caller makes itself."""
+        from .manual import start
+
+        return start(self, "llm", name, request, options)
+
     def _execute(self, function, name, request, fn, options) -> Any:
         out = _out()
         # The library releases the token (free_fn) once the call is over,
@@ -259,6 +292,16 @@ def register_subscriber(name: str, fn: Callable[[str], None], priority: int = 0,
         _ffi.c_string(name, "name"), priority, _ptr(owner), _ptr(stack), _callbacks.SUBSCRIBER, token, _callbacks.FREE))
 
 
+def register_stream_intercept(name: str, fn, priority: int = 0,
+                               owner: Optional[Scope] = None, stack: Optional[Stack] = None) -> None:
+    """An LLM stream execution intercept: ``fn(ctx, request, next) -> Stream``
+    (``next.stream(request)``, or a ``Stream.new`` reading from it)."""
+    token = _callbacks.new_user_data(fn)
+    _ffi.check(_lib().nemo_relay_register_stream_intercept(
+        _ffi.c_string(name, "name"), priority, _ptr(owner), _ptr(stack),
+        _callbacks.STREAM_INTERCEPT, token, _callbacks.FREE))
+
+
 def deregister(family: Family, name: str, owner: Optional[Scope] = None, stack: Optional[Stack] = None) -> bool:
     """Removes a registration; returns whether it existed."""
     removed = ctypes.c_bool(False)
@@ -278,3 +321,17 @@ def flush(timeout_ms: Optional[int] = None) -> None:
 def shutdown() -> None:
     """Delivers queued events and stops delivery for good (call once, at exit)."""
     _ffi.check(_lib().nemo_relay_shutdown())
+
+
+def stats() -> dict:
+    """The runtime's counters (``delivered``, ``dropped_full``, ``queued``, ...)."""
+    out = _out()
+    _ffi.check(_lib().nemo_relay_stats(ctypes.byref(out)))
+    return _take_json(out)
+
+
+def registrations(family: Family) -> list:
+    """Names of the global registrations of ``family``, in run order."""
+    out = _out()
+    _ffi.check(_lib().nemo_relay_registrations(int(family), ctypes.byref(out)))
+    return _take_json(out)
