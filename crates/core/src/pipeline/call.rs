@@ -220,12 +220,20 @@ impl<K: Kind> Call<K> {
                         "rejection_reason": reason,
                         "guardrail": &*entry.name,
                     });
+                    // The call id lets exporters match the rejection to the
+                    // model's tool call exactly (ATIF observations).
+                    let profile = self
+                        .ctx
+                        .tool_call_id
+                        .as_ref()
+                        .map(|id| serde_json::json!({ "tool_call_id": &**id }));
                     self.rt.emit_mark(
                         subs,
                         self.ctx.name.clone(),
                         self.ctx.parent_uuid,
                         Timestamp::now(),
                         Some(ScopeType::Guardrail),
+                        profile,
                         Some(data),
                         self.opts.metadata.clone(),
                     );

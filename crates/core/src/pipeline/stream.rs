@@ -149,6 +149,7 @@ impl Stream for LlmStream {
                             this.handle.uuid(),
                             Timestamp::now(),
                             None,
+                            None,
                             Some(serde_json::json!({ "chunk_index": this.count })),
                             None,
                         );

@@ -69,6 +69,7 @@ impl Runtime {
         parent: Uuid,
         timestamp: Timestamp,
         category: Option<ScopeType>,
+        category_profile: Option<Json>,
         data: Option<Json>,
         metadata: Option<Json>,
     ) {
@@ -79,7 +80,7 @@ impl Runtime {
             timestamp,
             name,
             category,
-            category_profile: None,
+            category_profile,
             data,
             data_schema: None,
             metadata,
