@@ -105,15 +105,14 @@ fn the_first_guardrail_rejection_wins_and_replaces_the_call_events_with_a_mark()
     .unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
-    let err = block_on(rt.tool_call(
-        "shell",
-        json!({"cmd": "rm"}),
-        CallOptions::default(),
-        move |_| {
-            r.fetch_add(1, Ordering::SeqCst);
-            async { Ok(Json::Null) }
-        },
-    ))
+    let opts = CallOptions {
+        tool_call_id: Some("call_7".into()),
+        ..Default::default()
+    };
+    let err = block_on(rt.tool_call("shell", json!({"cmd": "rm"}), opts, move |_| {
+        r.fetch_add(1, Ordering::SeqCst);
+        async { Ok(Json::Null) }
+    }))
     .unwrap_err();
     match &err {
         RelayError::GuardrailRejected { guardrail, reason } => {
@@ -136,6 +135,11 @@ fn the_first_guardrail_rejection_wins_and_replaces_the_call_events_with_a_mark()
     assert_eq!(
         data(&rec.events()[0]),
         json!({"rejected": true, "rejection_reason": "rm is blocked", "guardrail": "b-deny"})
+    );
+    assert_eq!(
+        rec.events()[0].category_profile,
+        Some(json!({"tool_call_id": "call_7"})),
+        "the rejection names the model's tool call"
     );
 }
 
