@@ -481,3 +481,39 @@ fn kinds_are_listed_and_can_be_registered_and_removed() {
     assert!(host.deregister_kind("custom"));
     assert!(!host.deregister_kind("custom"));
 }
+
+#[test]
+fn a_hook_that_re_enters_initialize_gets_an_error_instead_of_a_deadlock() {
+    let rt = Runtime::new();
+    let host = Arc::new(PluginHost::new(rt));
+    let inner = Arc::downgrade(&host);
+    host.register_kind(Arc::new(FnPluginKind::new(
+        "reentrant",
+        |_| {},
+        move |_, _| {
+            let host = inner.upgrade().expect("host alive");
+            let err = host.initialize(&PluginConfig::default()).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidArgument);
+            assert!(host.clear().is_err());
+            Ok(())
+        },
+    )))
+    .unwrap();
+    host.initialize(&doc(json!({"components": [{"kind": "reentrant"}]})))
+        .expect("the outer activation still succeeds");
+    assert!(host.clear().unwrap(), "and the host is usable afterwards");
+}
+
+#[test]
+fn singleton_kinds_reject_a_second_component() {
+    let (_, host) = host();
+    host.register_kind(Arc::new(
+        FnPluginKind::new("solo", |_| {}, |_, _| Ok(())).allow_multiple(false),
+    ))
+    .unwrap();
+    let report = host.validate(&doc(
+        json!({"components": [{"kind": "solo"}, {"kind": "solo"}]}),
+    ));
+    assert_eq!(report.diagnostics[0].code, "plugin.duplicate_component");
+    assert_eq!(report.diagnostics[0].component, Some(1));
+}

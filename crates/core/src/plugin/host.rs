@@ -1,5 +1,6 @@
 //! [`PluginHost`]: the registry of kinds and the active configuration.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
@@ -215,7 +216,7 @@ impl PluginHost {
     /// name conflict at commit) the previous configuration stays active and
     /// the registry is exactly as it was.
     pub fn initialize(&self, config: &PluginConfig) -> Result<ActivationReport> {
-        let _m = self.mutation.lock();
+        let _m = self.begin_mutation()?;
         let report = self.validate(config);
         if report.has_errors() {
             let errors: Vec<String> = report.errors().map(|d| d.to_string()).collect();
@@ -305,7 +306,7 @@ impl PluginHost {
     /// Remove everything the active configuration installed. Returns
     /// whether a configuration was active.
     pub fn clear(&self) -> Result<bool> {
-        let _m = self.mutation.lock();
+        let _m = self.begin_mutation()?;
         let mut active = self.active.lock();
         let Some(current) = active.as_ref() else {
             return Ok(false);
@@ -320,6 +321,37 @@ impl PluginHost {
     /// Report of the active configuration, if any.
     pub fn active_report(&self) -> Option<ActivationReport> {
         self.active.lock().as_ref().map(|a| a.report.clone())
+    }
+}
+
+thread_local! {
+    /// Set while this thread runs a mutation (and so the kind hooks and
+    /// teardowns it calls): a hook that re-enters `initialize`/`clear` would
+    /// otherwise wait for itself forever.
+    static MUTATING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Holds the mutation lock and the re-entrancy flag of the current thread.
+struct MutationGuard<'a> {
+    _lock: parking_lot::MutexGuard<'a, ()>,
+}
+
+impl Drop for MutationGuard<'_> {
+    fn drop(&mut self) {
+        MUTATING.with(|m| m.set(false));
+    }
+}
+
+impl PluginHost {
+    fn begin_mutation(&self) -> Result<MutationGuard<'_>> {
+        if MUTATING.with(Cell::get) {
+            return Err(RelayError::invalid(
+                "plugin configuration cannot be changed from inside a plugin hook or teardown",
+            ));
+        }
+        let lock = self.mutation.lock();
+        MUTATING.with(|m| m.set(true));
+        Ok(MutationGuard { _lock: lock })
     }
 }
 

@@ -41,6 +41,7 @@ type RegisterFn = dyn Fn(&Json, &mut PluginContext) -> Result<()> + Send + Sync;
 pub struct FnPluginKind {
     kind: String,
     description: String,
+    allows_multiple: bool,
     validate: Arc<ValidateFn>,
     register: Arc<RegisterFn>,
 }
@@ -55,6 +56,7 @@ impl FnPluginKind {
         FnPluginKind {
             kind: kind.into(),
             description: String::new(),
+            allows_multiple: true,
             validate: Arc::new(validate),
             register: Arc::new(register),
         }
@@ -65,6 +67,12 @@ impl FnPluginKind {
         self.description = description.into();
         self
     }
+
+    /// Allow (default) or forbid several components of this kind per document.
+    pub fn allow_multiple(mut self, yes: bool) -> Self {
+        self.allows_multiple = yes;
+        self
+    }
 }
 
 impl PluginKind for FnPluginKind {
@@ -73,6 +81,9 @@ impl PluginKind for FnPluginKind {
     }
     fn description(&self) -> &str {
         &self.description
+    }
+    fn allows_multiple(&self) -> bool {
+        self.allows_multiple
     }
     fn validate(&self, check: &mut ConfigCheck<'_>) {
         (self.validate)(check)
