@@ -13,7 +13,7 @@ use crate::middleware::{CallContext, CallKind, ExecFn, LlmRequest, Next, Rewrite
 use crate::registry::{CallRegistries, Chain, Registrations};
 use crate::runtime::scopes::{check_name, check_object};
 use crate::runtime::Runtime;
-use crate::scope::current::in_child;
+use crate::scope::current::{in_child, ChildTop};
 use crate::scope::handle::HandleData;
 use crate::scope::{Attributes, ScopeHandle, ScopeStack, ScopeType};
 use crate::time::Timestamp;
@@ -37,11 +37,64 @@ pub struct CallOptions {
     pub model_name: Option<String>,
 }
 
+/// The bare path: when nobody subscribes and no middleware of this call's
+/// kind exists at any level — the common case for tools without policies —
+/// a managed call is just its callback, run inside the call's scope. Even the
+/// call's handle (uuid, start time) is minted only if the callback asks for
+/// its current scope. Returns the arguments back when the call is not bare.
+pub(crate) async fn run_bare<K, O, F, Fut>(
+    rt: &Runtime,
+    name: &str,
+    mut opts: CallOptions,
+    req: K::Req,
+    func: F,
+) -> std::result::Result<Result<O>, (CallOptions, K::Req, F)>
+where
+    K: Kind,
+    F: Fn(K::Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O>> + Send + 'static,
+{
+    let bare = !rt.has_listeners()
+        && rt.inner.middleware_counts[K::COUNT_SLOT].load(Ordering::Acquire) == 0
+        && crate::scope::stack::FRAMES_WITH_LOCALS.load(Ordering::Acquire) == 0;
+    if !bare {
+        return Err((opts, req, func));
+    }
+    if let Err(e) = check_name(name, K::CALL.as_str())
+        .and_then(|()| check_object(&opts.metadata, "call metadata"))
+    {
+        return Ok(Err(e));
+    }
+    let stack = opts.stack.take().unwrap_or_else(ScopeStack::current);
+    let parent = stack.top_frame();
+    let recipe = HandleData {
+        uuid: Uuid::nil(),
+        parent_uuid: Some(opts.parent.unwrap_or_else(|| parent.handle.uuid())),
+        name: crate::intern::intern(name),
+        scope_type: K::SCOPE,
+        attributes: opts.attributes,
+        started_at: Timestamp::default(),
+        data: opts.data,
+        metadata: opts.metadata,
+        tool_call_id: opts.tool_call_id.as_deref().map(Arc::from),
+        model_name: opts.model_name.as_deref().map(Arc::from),
+        stack_id: 0,
+    };
+    Ok(in_child(
+        parent,
+        ChildTop::Recipe(recipe),
+        async move { func(req).await },
+    )
+    .await)
+}
+
 /// What differs between tool and LLM calls.
 pub(crate) trait Kind: Send + Sync + 'static {
     type Req: Clone + Send + Sync + 'static;
     const SCOPE: ScopeType;
     const CALL: CallKind;
+    /// Index into `Inner::middleware_counts`.
+    const COUNT_SLOT: usize;
     fn families(r: &Registrations) -> &CallRegistries<Self::Req>;
     /// Start-event payload for a request.
     fn payload(req: Self::Req) -> Json;
@@ -52,6 +105,7 @@ impl Kind for ToolKind {
     type Req = Json;
     const SCOPE: ScopeType = ScopeType::Tool;
     const CALL: CallKind = CallKind::Tool;
+    const COUNT_SLOT: usize = 0;
     fn families(r: &Registrations) -> &CallRegistries<Json> {
         &r.tool
     }
@@ -65,6 +119,7 @@ impl Kind for LlmKind {
     type Req = LlmRequest;
     const SCOPE: ScopeType = ScopeType::Llm;
     const CALL: CallKind = CallKind::Llm;
+    const COUNT_SLOT: usize = 1;
     fn families(r: &Registrations) -> &CallRegistries<LlmRequest> {
         &r.llm
     }
@@ -171,42 +226,6 @@ impl<K: Kind> Call<K> {
         Chain::merge(pick(K::families(&self.global)), &self.locals, |r| {
             pick(K::families(r))
         })
-    }
-
-    /// Whether this call has nothing to do but run the callback: no
-    /// subscriber, and no middleware of its kind at any level. The common
-    /// production case for tools without policies; it skips every stage.
-    pub(crate) fn is_bare<T>(
-        &self,
-        exec: &crate::registry::Registry<T>,
-        pick_exec: impl Fn(&Registrations) -> &crate::registry::Registry<T>,
-    ) -> bool
-    where
-        T: Clone,
-    {
-        fn empty<R>(f: &CallRegistries<R>) -> bool {
-            f.conditional.is_empty()
-                && f.request.is_empty()
-                && f.sanitize_request.is_empty()
-                && f.sanitize_response.is_empty()
-        }
-        self.subs.is_none()
-            && exec.is_empty()
-            && empty(K::families(&self.global))
-            && self
-                .locals
-                .iter()
-                .all(|l| empty(K::families(l)) && pick_exec(l).is_empty())
-    }
-
-    /// The bare path: the callback, inside the call's scope.
-    pub(crate) async fn run_bare<O, F, Fut>(&self, req: K::Req, func: F) -> Result<O>
-    where
-        F: Fn(K::Req) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<O>> + Send + 'static,
-    {
-        let parent = self.ctx.stack.top_frame();
-        in_child(parent, self.handle(), async move { func(req).await }).await
     }
 
     /// Conditional-execution guardrails: the first rejection wins.
@@ -421,10 +440,16 @@ impl<K: Kind> Call<K> {
         // synchronous part of a callback (all of a C or JS callback) runs at
         // invocation time and must already see the call as current scope.
         if chain.is_empty() {
-            return in_child(parent, handle.clone(), async move { func(req).await }).await;
+            return in_child(parent, ChildTop::Handle(handle.clone()), async move {
+                func(req).await
+            })
+            .await;
         }
         let next = Next::start(chain, super::terminal(func), self.ctx.clone());
-        in_child(parent, handle.clone(), async move { next.run(req).await }).await
+        in_child(parent, ChildTop::Handle(handle.clone()), async move {
+            next.run(req).await
+        })
+        .await
     }
 }
 

@@ -59,10 +59,26 @@ impl Runtime {
         F: Fn(Json) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Json>> + Send + 'static,
     {
+        let (opts, args, func) =
+            match call::run_bare::<ToolKind, _, _, _>(self, name, opts, args, func).await {
+                Ok(out) => return out,
+                Err(back) => back,
+            };
+        self.tool_call_managed(name, args, opts, func).await
+    }
+
+    async fn tool_call_managed<F, Fut>(
+        &self,
+        name: &str,
+        args: Json,
+        opts: CallOptions,
+        func: F,
+    ) -> Result<Json>
+    where
+        F: Fn(Json) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Json>> + Send + 'static,
+    {
         let call = Call::<ToolKind>::prepare(self, name, opts)?;
-        if call.is_bare(&call.global.tool_execution, |r| &r.tool_execution) {
-            return call.run_bare(args, func).await;
-        }
         call.admit(&args).await?;
         let args = call.intercept(args).await?;
         let handle = call.start(&args).await;
@@ -85,10 +101,26 @@ impl Runtime {
         F: Fn(LlmRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Json>> + Send + 'static,
     {
+        let (opts, request, func) =
+            match call::run_bare::<LlmKind, _, _, _>(self, name, opts, request, func).await {
+                Ok(out) => return out,
+                Err(back) => back,
+            };
+        self.llm_call_managed(name, request, opts, func).await
+    }
+
+    async fn llm_call_managed<F, Fut>(
+        &self,
+        name: &str,
+        request: LlmRequest,
+        opts: CallOptions,
+        func: F,
+    ) -> Result<Json>
+    where
+        F: Fn(LlmRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Json>> + Send + 'static,
+    {
         let call = Call::<LlmKind>::prepare(self, name, opts)?;
-        if call.is_bare(&call.global.llm_execution, |r| &r.llm_execution) {
-            return call.run_bare(request, func).await;
-        }
         call.admit(&request).await?;
         let request = call.intercept(request).await?;
         let handle = call.start(&request).await;

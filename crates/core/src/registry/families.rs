@@ -249,6 +249,13 @@ impl Registrations {
         Family::ALL.iter().all(|f| self.names(*f).is_empty())
     }
 
+    /// Number of tool-kind and LLM-kind middleware registrations (every
+    /// family except subscribers).
+    pub(crate) fn middleware_counts(&self) -> [usize; 2] {
+        let count = |fs: &[Family]| fs.iter().map(|f| self.names(*f).len()).sum();
+        [count(&Family::ALL[..5]), count(&Family::ALL[5..11])]
+    }
+
     /// Keep the flat subscriber set in step with the subscriber registry.
     fn sync_subscriber_set(&mut self) {
         if self.subscriber_set.len() != self.subscribers.entries().len()

@@ -48,6 +48,10 @@ pub struct RuntimeStats {
 
 pub(crate) struct Inner {
     pub(crate) global: ArcSwap<Registrations>,
+    /// Global tool / LLM middleware registrations (any family of that kind),
+    /// kept in step with `global` so that the bare-call check is two relaxed
+    /// loads instead of a snapshot.
+    pub(crate) middleware_counts: [AtomicUsize; 2],
     /// Serializes writers (registration is rare; reads never take it).
     write_lock: Mutex<()>,
     /// Live subscriber registrations (global and scope-local).
@@ -73,6 +77,7 @@ impl Runtime {
         Runtime {
             inner: Arc::new(Inner {
                 global: ArcSwap::from_pointee(Registrations::default()),
+                middleware_counts: [AtomicUsize::new(0), AtomicUsize::new(0)],
                 write_lock: Mutex::new(()),
                 listeners: Arc::new(AtomicUsize::new(0)),
                 dispatcher: Dispatcher::new(config.queue_capacity),
@@ -131,7 +136,7 @@ impl Runtime {
                         break_chain,
                         middleware,
                     )?;
-                    Displaced::Snapshot(self.inner.global.swap(Arc::new(next)))
+                    Displaced::Snapshot(self.publish(next))
                 }
                 Some(uuid) => {
                     let frame =
@@ -157,7 +162,7 @@ impl Runtime {
         let _displaced = {
             let _w = self.inner.write_lock.lock();
             match self.inner.global.load().removed(family, name) {
-                Some(next) => self.inner.global.swap(Arc::new(next)),
+                Some(next) => self.publish(next),
                 None => return false,
             }
         };
@@ -232,9 +237,18 @@ impl Runtime {
             for r in insertions {
                 next = next.inserted(&r.name, r.priority, r.break_chain, r.middleware)?;
             }
-            self.inner.global.swap(Arc::new(next))
+            self.publish(next)
         };
         Ok(())
+    }
+
+    /// Install `next` as the global registrations (caller holds the write
+    /// lock) and return the previous ones, to be dropped after unlocking.
+    fn publish(&self, next: Registrations) -> Arc<Registrations> {
+        let [tool, llm] = next.middleware_counts();
+        self.inner.middleware_counts[0].store(tool, Ordering::Release);
+        self.inner.middleware_counts[1].store(llm, Ordering::Release);
+        self.inner.global.swap(Arc::new(next))
     }
 
     /// Names of the global registrations of `family`, in run order.

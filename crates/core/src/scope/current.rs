@@ -1,29 +1,50 @@
 //! Which stack is "current": task-local first, then the thread's default.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::id::uuid_v7_at;
+use crate::scope::handle::HandleData;
 use crate::scope::stack::Frame;
 use crate::scope::{ScopeHandle, ScopeStack};
+use crate::time::Timestamp;
+
+/// The top of a managed call's child stack: its handle, or (on the bare path,
+/// where nothing has needed the handle yet) the recipe to mint it.
+pub(crate) enum ChildTop {
+    /// The call's handle exists already (its start event was emitted).
+    Handle(ScopeHandle),
+    /// Mint the handle (uuid, start time) only if someone asks for it.
+    Recipe(HandleData),
+}
 
 /// What a task-local scope context holds: either a stack, or the recipe for
-/// a call's child stack (`parent` frame + the call's handle), built only if
-/// code inside the call asks for the current stack. Most tool callbacks never
-/// do, and building a stack costs two allocations per call.
+/// a call's child stack (`parent` frame + the call's top), built only if code
+/// inside the call asks for the current stack. Most tool callbacks never do,
+/// and building a stack costs two allocations per call.
 pub(crate) struct TaskCurrent {
     stack: OnceCell<ScopeStack>,
-    child_of: Option<(Arc<Frame>, ScopeHandle)>,
+    child_of: Cell<Option<(Arc<Frame>, ChildTop)>>,
 }
 
 impl TaskCurrent {
     fn stack(&self) -> ScopeStack {
         self.stack
             .get_or_init(|| {
-                let (parent, handle) = self
+                let (parent, top) = self
                     .child_of
-                    .clone()
+                    .take()
                     .expect("either a stack or a child recipe");
+                let handle = match top {
+                    ChildTop::Handle(h) => h,
+                    ChildTop::Recipe(mut data) => {
+                        let now = Timestamp::now();
+                        data.started_at = now;
+                        data.uuid = uuid_v7_at(now.unix_millis());
+                        ScopeHandle(Arc::new(data))
+                    }
+                };
                 ScopeStack::child_of(parent, handle)
             })
             .clone()
@@ -37,20 +58,16 @@ tokio::task_local! {
 fn with_stack(stack: ScopeStack) -> TaskCurrent {
     TaskCurrent {
         stack: OnceCell::from(stack),
-        child_of: None,
+        child_of: Cell::new(None),
     }
 }
 
-/// Run `fut` with a lazily built child stack of `parent` topped by `handle`
+/// Run `fut` with a lazily built child stack of `parent` topped by `top`
 /// as its current stack (managed calls run their callbacks this way).
-pub(crate) async fn in_child<F: Future>(
-    parent: Arc<Frame>,
-    handle: ScopeHandle,
-    fut: F,
-) -> F::Output {
+pub(crate) async fn in_child<F: Future>(parent: Arc<Frame>, top: ChildTop, fut: F) -> F::Output {
     let current = TaskCurrent {
         stack: OnceCell::new(),
-        child_of: Some((parent, handle)),
+        child_of: Cell::new(Some((parent, top))),
     };
     TASK_STACK.scope(current, fut).await
 }
