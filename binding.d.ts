@@ -33,9 +33,6 @@ export interface AbiInfo {
   debug: boolean
 }
 
-/** What a middleware callback is told about the call it runs for. */
-export declare function callContextInfo(context: ExternalObject<'CallContext'>): { name: string; kind: 'tool' | 'llm' | 'llm_stream'; uuid: string; parentUuid: string; toolCallId: string | undefined; modelName: string | undefined }
-
 /** Options of a managed or manual call, as the facade passes them. */
 export interface CallOptions {
   /** Explicit parent scope uuid (default: the stack's top scope). */
@@ -67,16 +64,16 @@ export declare function deregister(family: string, name: string, options?: Dereg
 /** Options of `deregister`. */
 export interface DeregisterOptions {
   /** Owning scope of a scope-local registration. */
-  scope?: ExternalObject<'ScopeHandle'>
+  scope?: number | ExternalObject<'ScopeHandle'>
   /** Stack the owning scope is open on. */
-  stack?: ExternalObject<'ScopeStack'>
+  stack?: number | ExternalObject<'ScopeStack'>
 }
 
 /**
  * End a manually started call successfully (`undefined`, or a Promise when
  * a sanitizer is asynchronous).
  */
-export declare function endCall(handle: ExternalObject<'ScopeHandle'>, output: unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: EndCallOptions | undefined | null): unknown
+export declare function endCall(handle: number | ExternalObject<'ScopeHandle'>, output: unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: EndCallOptions | undefined | null): unknown
 
 /** Options of `endCall` / `failCall`. */
 export interface EndCallOptions {
@@ -88,7 +85,7 @@ export interface EndCallOptions {
  * End a manually started call with a failure: `error` is what the
  * application caught (its `message` and `name` are recorded).
  */
-export declare function failCall(handle: ExternalObject<'ScopeHandle'>, error: unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: EndCallOptions | undefined | null): void
+export declare function failCall(handle: number | ExternalObject<'ScopeHandle'>, error: unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: EndCallOptions | undefined | null): void
 
 /**
  * Resolves once every event emitted before the call was handed to the JS
@@ -100,25 +97,25 @@ export declare function flush(): Promise<void>
 /**
  * A fork of `stack`: it sees every scope open now (as parents, and their
  * scope-local middleware), but what either side pushes later is invisible
- * to the other. O(1).
+ * to the other. O(1). Returns a short-lived id: `releaseHandle` it when done.
  */
-export declare function forkScopeStack(stack: ExternalObject<'ScopeStack'>): ExternalObject<'ScopeStack'>
+export declare function forkScopeStack(stack: number | ExternalObject<'ScopeStack'>): number
 
 /** Hand the facade's hooks object to native code (once per JS realm). */
 export declare function init(hooks: { makeError(code: string, message: string, details: object): Error }): void
 
 /** Run a managed LLM call (`request` is `{ headers, content }`). */
-export declare function llmCall(name: string, request: unknown, provider: (request: unknown, stack: ExternalObject<'ScopeStack'>) => unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null): unknown
+export declare function llmCall(name: string, request: unknown, provider: (request: unknown, stack: number) => unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null): unknown
 
 /**
  * Run a streaming LLM call. `provider(request, stack)` returns an async
  * iterator of chunks. Resolves (or returns, when every stage was
  * synchronous) a stream handle for `streamNext` / `streamClose`.
  */
-export declare function llmStreamCall(name: string, request: unknown, provider: (request: unknown, stack: ExternalObject<'ScopeStack'>) => unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null): unknown
+export declare function llmStreamCall(name: string, request: unknown, provider: (request: unknown, stack: number) => unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null): unknown
 
 /** Emit a mark (a point-in-time event) under the top scope of `stack`. */
-export declare function mark(stack: ExternalObject<'ScopeStack'>, name: string, options?: MarkOptionsJs | undefined | null): void
+export declare function mark(stack: number | ExternalObject<'ScopeStack'>, name: string, options?: MarkOptionsJs | undefined | null): void
 
 /** `data_schema` of a mark. */
 export interface MarkDataSchema {
@@ -146,9 +143,10 @@ export interface MarkOptionsJs {
 
 /**
  * Close `handle`, the innermost open scope of `stack`, and emit its end
- * event. Scope-local registrations it owned are removed.
+ * event. Scope-local registrations it owned are removed; a scope id is
+ * released. Returns the scope's uuid.
  */
-export declare function popScope(stack: ExternalObject<'ScopeStack'>, handle: ExternalObject<'ScopeHandle'>, options?: PopScopeOptions | undefined | null): void
+export declare function popScope(stack: number | ExternalObject<'ScopeStack'>, handle: number | ExternalObject<'ScopeHandle'>, options?: PopScopeOptions | undefined | null): string
 
 /** Options of `popScope`. */
 export interface PopScopeOptions {
@@ -177,9 +175,9 @@ export interface PushOptions {
 
 /**
  * Open a scope on `stack` and emit its start event. `scopeType` defaults to
- * `"function"`.
+ * `"function"`. Returns the scope's id, valid until it is popped.
  */
-export declare function pushScope(stack: ExternalObject<'ScopeStack'>, name: string, scopeType?: string | undefined | null, options?: PushOptions | undefined | null): ExternalObject<'ScopeHandle'>
+export declare function pushScope(stack: number | ExternalObject<'ScopeStack'>, name: string, scopeType?: string | undefined | null, options?: PushOptions | undefined | null): number
 
 /**
  * Register the facade wrapper `callback` as middleware of `family`.
@@ -195,9 +193,9 @@ export interface RegisterOptions {
   /** Request intercepts: skip later request intercepts (default false). */
   breakChain?: boolean
   /** Owning scope: the registration is removed when it is popped. */
-  scope?: ExternalObject<'ScopeHandle'>
+  scope?: number | ExternalObject<'ScopeHandle'>
   /** Stack the owning scope is open on. */
-  stack?: ExternalObject<'ScopeStack'>
+  stack?: number | ExternalObject<'ScopeStack'>
 }
 
 /** Names of the global registrations of `family`, in run order. */
@@ -221,14 +219,17 @@ export interface RelayStats {
   sanitizerFailures: number
 }
 
+/** Release a short-lived handle (see [`insert`]) the facade is done with. */
+export declare function releaseHandle(id: number): void
+
 /** Everything a scope handle knows, as a plain object. */
-export declare function scopeInfo(handle: ExternalObject<'ScopeHandle'>): { uuid: string; parentUuid: string | undefined; name: string; type: string; attributes: string[]; toolCallId: string | undefined; modelName: string | undefined; data: unknown; metadata: unknown; startedAt: string }
+export declare function scopeInfo(handle: number | ExternalObject<'ScopeHandle'>): { uuid: string; parentUuid: string | undefined; name: string; type: string; attributes: string[]; toolCallId: string | undefined; modelName: string | undefined; data: unknown; metadata: unknown; startedAt: string }
 
 /** Number of open scopes on `stack` above its implicit root. */
-export declare function scopeStackDepth(stack: ExternalObject<'ScopeStack'>): number
+export declare function scopeStackDepth(stack: number | ExternalObject<'ScopeStack'>): number
 
 /** The innermost open scope of `stack` (its implicit root when none is open). */
-export declare function scopeStackTop(stack: ExternalObject<'ScopeStack'>): ExternalObject<'ScopeHandle'>
+export declare function scopeStackTop(stack: number | ExternalObject<'ScopeStack'>): ExternalObject<'ScopeHandle'>
 
 /**
  * Deliver everything queued, stop delivery (later events are dropped and
@@ -242,7 +243,7 @@ export declare function shutdown(): Promise<void>
  * event and returns the call's handle (or a Promise of it, when a
  * sanitizer is asynchronous). `kind` is `"tool"` or `"llm"`.
  */
-export declare function startCall(kind: 'tool' | 'llm', name: string, input: unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null): unknown
+export declare function startCall(kind: 'tool' | 'llm', name: string, input: unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null): unknown
 
 /** Current counters of the process-wide runtime. */
 export declare function stats(): RelayStats
@@ -263,7 +264,7 @@ export declare function streamNext(stream: ExternalObject<'Stream'>): unknown
 export declare function subscribe(name: string, deliver: (batch: string) => void, options?: RegisterOptions | undefined | null): void
 
 /** Run a managed tool call: the result, or a Promise of it. */
-export declare function toolCall(name: string, args: unknown, tool: (args: unknown, stack: ExternalObject<'ScopeStack'>) => unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null): unknown
+export declare function toolCall(name: string, args: unknown, tool: (args: unknown, stack: number) => unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null): unknown
 
 /**
  * The version of the native addon, taken from its `Cargo.toml`.

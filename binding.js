@@ -836,7 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.abiInfo = nativeBinding.abiInfo
-module.exports.callContextInfo = nativeBinding.callContextInfo
 module.exports.cancelCall = nativeBinding.cancelCall
 module.exports.createScopeStack = nativeBinding.createScopeStack
 module.exports.deregister = nativeBinding.deregister
@@ -852,6 +851,7 @@ module.exports.popScope = nativeBinding.popScope
 module.exports.pushScope = nativeBinding.pushScope
 module.exports.register = nativeBinding.register
 module.exports.registrations = nativeBinding.registrations
+module.exports.releaseHandle = nativeBinding.releaseHandle
 module.exports.scopeInfo = nativeBinding.scopeInfo
 module.exports.scopeStackDepth = nativeBinding.scopeStackDepth
 module.exports.scopeStackTop = nativeBinding.scopeStackTop

@@ -131,31 +131,69 @@ const INTERNAL = Symbol('nemo-relay internal')
 const context = new AsyncLocalStorage()
 
 let stackNative
+let releaseStack
 /**
  * The open scopes of one logical flow of control. Get one from
  * `createScopeStack()` or `currentScopeStack()`.
+ *
+ * The stacks `scope()` forks and the child stacks of managed calls are
+ * short-lived: they end when their callback settles. Code that outlives the
+ * callback (a detached timer, say) then falls back to the stack the
+ * callback was started from.
  */
 class ScopeStack {
   #native
-  constructor(token, handle) {
+  #parent
+  #released = false
+  constructor(token, handle, parent) {
     if (token !== INTERNAL) throw new TypeError('use createScopeStack() to create a ScopeStack')
     this.#native = handle
+    this.#parent = parent
   }
   static {
-    stackNative = (stack) => stack.#native
+    stackNative = (stack) => {
+      while (stack.#released) stack = stack.#parent
+      return stack.#native
+    }
+    releaseStack = (stack) => {
+      if (stack.#released) return
+      stack.#released = true
+      native.releaseHandle(stack.#native)
+    }
   }
   /** The innermost open scope (the implicit root when none is open). */
   get top() {
-    return new ScopeHandle(INTERNAL, native.scopeStackTop(this.#native), this)
+    return new ScopeHandle(INTERNAL, native.scopeStackTop(stackNative(this)), this)
   }
   /** Number of open scopes above the implicit root. */
   get depth() {
-    return native.scopeStackDepth(this.#native)
+    return native.scopeStackDepth(stackNative(this))
   }
 }
 
+/** A short-lived stack (id `id`) that falls back to `parent` once released. */
+function childStack(id, parent) {
+  return new ScopeStack(INTERNAL, id, parent)
+}
+
+/** Run `fn(...args)` with `stack` as context; release `stack` once it settles. */
+function runIn(stack, fn, a, b, c) {
+  let r
+  try {
+    r = context.run(stack, fn, a, b, c)
+  } catch (error) {
+    releaseStack(stack)
+    throw error
+  }
+  if (isThenable(r)) {
+    return Promise.resolve(r).finally(() => releaseStack(stack))
+  }
+  releaseStack(stack)
+  return r
+}
+
 function wrapStack(handle) {
-  return new ScopeStack(INTERNAL, handle)
+  return new ScopeStack(INTERNAL, handle, undefined)
 }
 
 let defaultStack
@@ -198,23 +236,32 @@ function withScopeStack(stack, fn) {
 // ------------------------------------------------------------- handles ---
 
 let handleNative
+let setEndedUuid
 /** What every handle knows about its scope, tool call or LLM call. */
 class Handle {
   #native
   #info
+  #uuid
   constructor(handle) {
     this.#native = handle
   }
   static {
     handleNative = (h) => h.#native
+    setEndedUuid = (h, uuid) => {
+      h.#uuid = uuid
+    }
   }
   #load() {
     if (this.#info === undefined) this.#info = native.scopeInfo(this.#native)
     return this.#info
   }
-  /** Unique id (UUID v7); the start and end events share it. */
+  /**
+   * Unique id (UUID v7); the start and end events share it. The other details
+   * of a pushed scope can be read while it is open (afterwards only if they
+   * were read before).
+   */
   get uuid() {
-    return this.#load().uuid
+    return this.#uuid ?? this.#load().uuid
   }
   /** Id of the parent scope. */
   get parentUuid() {
@@ -277,7 +324,7 @@ class ScopeHandle extends Handle {
   /** Close the scope (it must be the innermost open one) and emit its end event. */
   end(options) {
     const o = options === undefined ? undefined : popOptions(options)
-    native.popScope(stackNative(this.#stack), handleNative(this), o)
+    setEndedUuid(this, native.popScope(stackNative(this.#stack), handleNative(this), o))
     this.#ended = true
   }
   /** `using scope = relay.pushScope(...)`: ends the scope unless already ended. */
@@ -431,28 +478,36 @@ function scope(name, options, fn) {
   }
   checkName(name, 'scope name')
   checkFunction(fn, 'fn')
-  const fork = wrapStack(native.forkScopeStack(stackNative(currentStack())))
+  const parent = currentStack()
+  const fork = childStack(native.forkScopeStack(stackNative(parent)), parent)
   const handle = pushOn(fork, name, options)
+  const finish = (status) => {
+    try {
+      if (!handle.ended) handle.end(status)
+    } finally {
+      releaseStack(fork)
+    }
+  }
   let result
   try {
     result = context.run(fork, fn, handle)
   } catch (error) {
-    if (!handle.ended) handle.end(statusOf(error))
+    finish(statusOf(error))
     throw error
   }
   if (isThenable(result)) {
     return Promise.resolve(result).then(
       (value) => {
-        if (!handle.ended) handle.end(OK)
+        finish(OK)
         return value
       },
       (error) => {
-        if (!handle.ended) handle.end(statusOf(error))
+        finish(statusOf(error))
         throw error
       },
     )
   }
-  if (!handle.ended) handle.end(OK)
+  finish(OK)
   return result
 }
 
@@ -476,9 +531,9 @@ function mark(name, options) {
 const NEVER_ABORTED = new AbortController().signal
 
 /** Run `fn` (a tool or provider) in the call's child stack. */
-function callbackWrapper(fn, signal) {
+function callbackWrapper(fn, signal, caller) {
   const ctx = { signal }
-  return (request, stack) => settleable(context.run(wrapStack(stack), fn, request, ctx))
+  return (request, stack) => settleable(runIn(childStack(stack, caller), fn, request, ctx))
 }
 
 function startManaged(call, name, input, fn, options) {
@@ -487,7 +542,7 @@ function startManaged(call, name, input, fn, options) {
   const stack = currentStack()
   if (options === undefined) {
     try {
-      return Promise.resolve(call(name, input, callbackWrapper(fn, NEVER_ABORTED), stackNative(stack)))
+      return Promise.resolve(call(name, input, callbackWrapper(fn, NEVER_ABORTED, stack), stackNative(stack)))
     } catch (error) {
       return Promise.reject(error)
     }
@@ -501,7 +556,7 @@ function startManaged(call, name, input, fn, options) {
   const signal = options.signal
   if (signal === undefined) {
     try {
-      return Promise.resolve(call(name, input, callbackWrapper(fn, NEVER_ABORTED), stackNative(stack), o))
+      return Promise.resolve(call(name, input, callbackWrapper(fn, NEVER_ABORTED, stack), stackNative(stack), o))
     } catch (error) {
       return Promise.reject(error)
     }
@@ -510,7 +565,7 @@ function startManaged(call, name, input, fn, options) {
   const out = {}
   let result
   try {
-    result = call(name, input, callbackWrapper(fn, signal), stackNative(stack), o, out)
+    result = call(name, input, callbackWrapper(fn, signal, stack), stackNative(stack), o, out)
   } catch (error) {
     return Promise.reject(error)
   }
@@ -664,37 +719,20 @@ function startLlmCall(name, request, options) {
 
 // ----------------------------------------------------------- middleware ---
 
-/** What middleware is told about the call it runs for (read lazily). */
+/** What middleware is told about the call it runs for. */
 class CallContext {
-  #native
-  #info
-  constructor(ctx) {
-    this.#native = ctx
-  }
-  #load() {
-    if (this.#info === undefined) this.#info = native.callContextInfo(this.#native)
-    return this.#info
-  }
-  /** Tool name or LLM route name. */
-  get name() {
-    return this.#load().name
-  }
-  /** `'tool'`, `'llm'` or `'llm_stream'`. */
-  get kind() {
-    return this.#load().kind
-  }
-  /** Uuid the call's events carry. */
-  get uuid() {
-    return this.#load().uuid
-  }
-  get parentUuid() {
-    return this.#load().parentUuid
-  }
-  get toolCallId() {
-    return this.#load().toolCallId
-  }
-  get modelName() {
-    return this.#load().modelName
+  constructor(token, name, kind, uuid, parentUuid, toolCallId, modelName) {
+    if (token !== INTERNAL) throw new TypeError('call contexts are created by nemo-relay')
+    /** Tool name or LLM route name. */
+    this.name = name
+    /** `'tool'`, `'llm'` or `'llm_stream'`. */
+    this.kind = kind
+    /** Uuid the call's events carry. */
+    this.uuid = uuid
+    this.parentUuid = parentUuid
+    this.toolCallId = toolCallId
+    this.modelName = modelName
+    Object.freeze(this)
   }
 }
 
@@ -725,13 +763,23 @@ function wrapperFor(shape, fn) {
   switch (shape) {
     case GUARD:
     case REWRITE:
-      return (value, ctx) => settleable(fn(value, new CallContext(ctx)))
+      return (value, name, kind, uuid, parent, toolCallId, modelName) =>
+        settleable(fn(value, new CallContext(INTERNAL, name, kind, uuid, parent, toolCallId, modelName)))
     case EXEC:
-      return (request, next, ctx, stack) =>
-        settleable(context.run(wrapStack(stack), fn, request, next, new CallContext(ctx)))
+      return (request, next, stack, name, kind, uuid, parent, toolCallId, modelName) =>
+        settleable(
+          runIn(
+            childStack(stack, rootStack()),
+            fn,
+            request,
+            next,
+            new CallContext(INTERNAL, name, kind, uuid, parent, toolCallId, modelName),
+          ),
+        )
     default:
-      return (request, next, ctx, stack) => {
-        const out = context.run(wrapStack(stack), fn, request, nextStream(next), new CallContext(ctx))
+      return (request, next, stack, name, kind, uuid, parent, toolCallId, modelName) => {
+        const ctx = new CallContext(INTERNAL, name, kind, uuid, parent, toolCallId, modelName)
+        const out = runIn(childStack(stack, rootStack()), fn, request, nextStream(next), ctx)
         return isThenable(out)
           ? Promise.resolve(out).then((v) => toIterator(v, 'a stream execution intercept'))
           : toIterator(out, 'a stream execution intercept')

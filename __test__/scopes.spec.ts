@@ -150,5 +150,5 @@ test('bad scope arguments are TypeErrors with the ERR_RELAY_INVALID_ARGUMENT cod
   cyclic.self = cyclic
   const error = t.throws(() => relay.pushScope('cyclic', { input: cyclic as never }))
   t.is((error as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
-  t.regex(error?.message ?? '', /cyclic/)
+  t.regex(error?.message ?? '', /circular/)
 })

@@ -102,12 +102,12 @@ fn callback<R: Request>(
             |js| {
                 Ok([
                     req.to_js(js)?,
-                    handles::wrap(js, Native::Stack(stack.clone()))?,
+                    handles::insert(js, Native::Stack(stack.clone()))?,
                 ])
             },
             || {
                 let (req, stack) = (req.clone(), stack.clone());
-                Box::new(move |js| Ok([req.to_js(js)?, handles::wrap(js, Native::Stack(stack))?]))
+                Box::new(move |js| Ok([req.to_js(js)?, handles::insert(js, Native::Stack(stack))?]))
             },
             json(what.clone()),
         )
@@ -116,7 +116,7 @@ fn callback<R: Request>(
 
 /// Run a managed tool call: the result, or a Promise of it.
 #[napi(
-    ts_args_type = "name: string, args: unknown, tool: (args: unknown, stack: ExternalObject<'ScopeStack'>) => unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null",
+    ts_args_type = "name: string, args: unknown, tool: (args: unknown, stack: number) => unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null",
     ts_return_type = "unknown"
 )]
 pub fn tool_call(
@@ -140,7 +140,7 @@ pub fn tool_call(
 
 /// Run a managed LLM call (`request` is `{ headers, content }`).
 #[napi(
-    ts_args_type = "name: string, request: unknown, provider: (request: unknown, stack: ExternalObject<'ScopeStack'>) => unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null",
+    ts_args_type = "name: string, request: unknown, provider: (request: unknown, stack: number) => unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null",
     ts_return_type = "unknown"
 )]
 pub fn llm_call(
@@ -182,7 +182,7 @@ impl IntoJs for ScopeHandle {
 /// event and returns the call's handle (or a Promise of it, when a
 /// sanitizer is asynchronous). `kind` is `"tool"` or `"llm"`.
 #[napi(
-    ts_args_type = "kind: 'tool' | 'llm', name: string, input: unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null",
+    ts_args_type = "kind: 'tool' | 'llm', name: string, input: unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null",
     ts_return_type = "unknown"
 )]
 pub fn start_call(
@@ -237,7 +237,7 @@ fn end_options(js: Js, stack: Value, o: Option<EndCallOptions>) -> Result<EndOpt
 /// End a manually started call successfully (`undefined`, or a Promise when
 /// a sanitizer is asynchronous).
 #[napi(
-    ts_args_type = "handle: ExternalObject<'ScopeHandle'>, output: unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: EndCallOptions | undefined | null",
+    ts_args_type = "handle: number | ExternalObject<'ScopeHandle'>, output: unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: EndCallOptions | undefined | null",
     ts_return_type = "unknown"
 )]
 pub fn end_call(
@@ -259,7 +259,7 @@ pub fn end_call(
 /// End a manually started call with a failure: `error` is what the
 /// application caught (its `message` and `name` are recorded).
 #[napi(
-    ts_args_type = "handle: ExternalObject<'ScopeHandle'>, error: unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: EndCallOptions | undefined | null"
+    ts_args_type = "handle: number | ExternalObject<'ScopeHandle'>, error: unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: EndCallOptions | undefined | null"
 )]
 pub fn fail_call(
     env: napi::Env,

@@ -1,100 +1,73 @@
 //! JSON values across the boundary.
 //!
 //! Payloads (tool arguments, results, LLM requests, event data) are JSON in
-//! the core. These two functions convert directly between V8 values and
-//! `serde_json::Value`, following `JSON.stringify`'s rules where they are
-//! unambiguous and refusing what JSON cannot represent:
+//! the core. Values follow `JSON.stringify`'s rules (that is what converts
+//! objects and arrays): `toJSON` is honoured (a `Date` becomes its ISO
+//! string), `undefined` and functions inside objects are omitted, `NaN`
+//! inside objects becomes `null`. What JSON cannot represent is refused:
 //!
-//! | JS | JSON |
+//! | JS | result |
 //! |---|---|
-//! | `null`, booleans, strings, arrays, plain objects | the same |
-//! | finite numbers | numbers (integral values stay integers) |
-//! | `undefined` | omitted in objects, `null` in arrays and at the top |
-//! | `NaN`, `±Infinity`, BigInt, symbols, functions, `Date` | **error** |
-//! | cycles, nesting deeper than 256 | **error** |
+//! | cycles, BigInt anywhere | **error** |
+//! | a top-level BigInt, symbol, function, `NaN` or `±Infinity` | **error** |
+//! | a top-level `undefined` | `null` |
 //!
 //! Errors are [`RelayError::InvalidArgument`] (`ERR_RELAY_INVALID_ARGUMENT`
-//! in JS), naming the path of the offending value.
+//! in JS) and say what was being converted.
 
 use napi::sys::ValueType as T;
 use nemo_relay_core::{Json, RelayError};
-use serde_json::{Map, Number};
+use serde_json::Number;
 
 use crate::js::{Js, Result, Value};
 
-/// Deeper than this is taken to be a cycle.
-const MAX_DEPTH: usize = 256;
-
 /// A JS value as JSON; `what` names it in error messages.
+///
+/// Primitives are read directly. Objects and arrays go through
+/// `JSON.stringify` and serde: one call into V8 instead of several per
+/// property, which is what dominates a small tool call otherwise.
 pub(crate) fn to_json(js: Js, v: Value, what: &str) -> Result<Json> {
-    let mut path = String::new();
-    from_js(js, v, 0, &mut path).map_err(|e| match e {
-        RelayError::InvalidArgument(m) => {
-            let at = if path.is_empty() {
-                String::new()
-            } else {
-                format!(" at {path}")
-            };
-            RelayError::invalid(format!("{what}{at}: {m}"))
-        }
-        other => other,
-    })
-}
-
-fn from_js(js: Js, v: Value, depth: usize, path: &mut String) -> Result<Json> {
     match js.type_of(v)? {
         T::napi_undefined | T::napi_null => Ok(Json::Null),
         T::napi_boolean => Ok(Json::Bool(js.to_bool(v)?)),
-        T::napi_number => number(js.to_f64(v)?),
+        T::napi_number => number(js.to_f64(v)?).map_err(|e| located(e, what)),
         T::napi_string => Ok(Json::String(js.to_string(v)?)),
         T::napi_object => {
-            if depth >= MAX_DEPTH {
-                return Err(RelayError::invalid(format!(
-                    "value is cyclic or nested deeper than {MAX_DEPTH} levels"
-                )));
-            }
-            if js.is_array(v)? {
-                let n = js.array_len(v)?;
-                let mut out = Vec::with_capacity(n as usize);
-                for i in 0..n {
-                    let len = path.len();
-                    path.push_str(&format!("[{i}]"));
-                    out.push(from_js(js, js.get_element(v, i)?, depth + 1, path)?);
-                    path.truncate(len);
+            let (stringify, _) = crate::realm::json_functions(js)?;
+            let text = match js.call(stringify, &[v]) {
+                Ok(t) => t,
+                // `JSON.stringify` throws a TypeError for cycles and BigInts.
+                Err(RelayError::Callback { message, .. }) => {
+                    return Err(RelayError::invalid(format!(
+                        "{what} is not JSON: {message}"
+                    )))
                 }
-                return Ok(Json::Array(out));
+                Err(e) => return Err(e),
+            };
+            if js.type_of(text)? != T::napi_string {
+                return Ok(Json::Null); // e.g. an object whose toJSON returns undefined
             }
-            if js.is_date(v)? {
-                return Err(RelayError::invalid(
-                    "a Date is not JSON (pass date.toISOString())",
-                ));
-            }
-            let keys = js.keys(v)?;
-            let n = js.array_len(keys)?;
-            let mut out = Map::new();
-            for i in 0..n {
-                let key = js.get_element(keys, i)?;
-                let value = js.get(v, key)?;
-                if js.type_of(value)? == T::napi_undefined {
-                    continue;
-                }
-                let name = js.to_string(key)?;
-                let len = path.len();
-                path.push('.');
-                path.push_str(&name);
-                let converted = from_js(js, value, depth + 1, path)?;
-                path.truncate(len);
-                out.insert(name, converted);
-            }
-            Ok(Json::Object(out))
+            serde_json::from_str(&js.to_string(text)?)
+                .map_err(|e| RelayError::invalid(format!("{what} is not JSON: {e}")))
         }
-        T::napi_bigint => Err(RelayError::invalid("a BigInt is not JSON")),
-        T::napi_symbol => Err(RelayError::invalid("a symbol is not JSON")),
-        T::napi_function => Err(RelayError::invalid("a function is not JSON")),
-        T::napi_external => Err(RelayError::invalid("a native handle is not JSON")),
-        other => Err(RelayError::invalid(format!(
-            "a value of type {other} is not JSON"
+        T::napi_bigint => Err(RelayError::invalid(format!("{what} is not JSON: a BigInt"))),
+        T::napi_symbol => Err(RelayError::invalid(format!("{what} is not JSON: a symbol"))),
+        T::napi_function => Err(RelayError::invalid(format!(
+            "{what} is not JSON: a function"
         ))),
+        T::napi_external => Err(RelayError::invalid(format!(
+            "{what} is not JSON: a native handle"
+        ))),
+        other => Err(RelayError::invalid(format!(
+            "{what} is not JSON: a value of type {other}"
+        ))),
+    }
+}
+
+fn located(e: RelayError, what: &str) -> RelayError {
+    match e {
+        RelayError::InvalidArgument(m) => RelayError::invalid(format!("{what}: {m}")),
+        other => other,
     }
 }
 
@@ -112,26 +85,17 @@ fn number(n: f64) -> Result<Json> {
         .ok_or_else(|| RelayError::invalid(format!("{n} is not a JSON number")))
 }
 
-/// A JSON value as a new JS value.
+/// A JSON value as a new JS value (objects and arrays through `JSON.parse`).
 pub(crate) fn to_js(js: Js, v: &Json) -> Result<Value> {
     match v {
         Json::Null => js.null(),
         Json::Bool(b) => js.boolean(*b),
         Json::Number(n) => js.number(n.as_f64().unwrap_or(f64::NAN)),
         Json::String(s) => js.string(s),
-        Json::Array(items) => {
-            let arr = js.array(items.len())?;
-            for (i, item) in items.iter().enumerate() {
-                js.set_element(arr, i as u32, to_js(js, item)?)?;
-            }
-            Ok(arr)
-        }
-        Json::Object(map) => {
-            let obj = js.object()?;
-            for (k, item) in map {
-                js.set(obj, js.string(k)?, to_js(js, item)?)?;
-            }
-            Ok(obj)
+        Json::Array(_) | Json::Object(_) => {
+            let (_, parse) = crate::realm::json_functions(js)?;
+            let text = serde_json::to_string(v).map_err(|e| RelayError::Internal(e.to_string()))?;
+            js.call(parse, &[js.string(&text)?])
         }
     }
 }

@@ -117,13 +117,6 @@ impl Js {
         Ok(v)
     }
 
-    pub(crate) fn array(self, len: usize) -> Result<Value> {
-        let mut v = ptr::null_mut();
-        // SAFETY: valid env.
-        self.check(unsafe { sys::napi_create_array_with_length(self.0, len, &mut v) })?;
-        Ok(v)
-    }
-
     pub(crate) fn get_named(self, obj: Value, key: &CStr) -> Result<Value> {
         let mut v = ptr::null_mut();
         // SAFETY: `key` is NUL-terminated.
@@ -134,44 +127,6 @@ impl Js {
     pub(crate) fn set_named(self, obj: Value, key: &CStr, value: Value) -> Result<()> {
         // SAFETY: `key` is NUL-terminated.
         self.check(unsafe { sys::napi_set_named_property(self.0, obj, key.as_ptr(), value) })
-    }
-
-    pub(crate) fn get(self, obj: Value, key: Value) -> Result<Value> {
-        let mut v = ptr::null_mut();
-        // SAFETY: valid env and values.
-        self.check(unsafe { sys::napi_get_property(self.0, obj, key, &mut v) })?;
-        Ok(v)
-    }
-
-    pub(crate) fn set(self, obj: Value, key: Value, value: Value) -> Result<()> {
-        // SAFETY: valid env and values.
-        self.check(unsafe { sys::napi_set_property(self.0, obj, key, value) })
-    }
-
-    pub(crate) fn get_element(self, arr: Value, i: u32) -> Result<Value> {
-        let mut v = ptr::null_mut();
-        // SAFETY: valid env and value.
-        self.check(unsafe { sys::napi_get_element(self.0, arr, i, &mut v) })?;
-        Ok(v)
-    }
-
-    pub(crate) fn set_element(self, arr: Value, i: u32, value: Value) -> Result<()> {
-        // SAFETY: valid env and values.
-        self.check(unsafe { sys::napi_set_element(self.0, arr, i, value) })
-    }
-
-    pub(crate) fn array_len(self, arr: Value) -> Result<u32> {
-        let mut n = 0;
-        // SAFETY: valid env and value.
-        self.check(unsafe { sys::napi_get_array_length(self.0, arr, &mut n) })?;
-        Ok(n)
-    }
-
-    pub(crate) fn is_array(self, v: Value) -> Result<bool> {
-        let mut b = false;
-        // SAFETY: valid env and value.
-        self.check(unsafe { sys::napi_is_array(self.0, v, &mut b) })?;
-        Ok(b)
     }
 
     pub(crate) fn is_promise(self, v: Value) -> Result<bool> {
@@ -186,30 +141,6 @@ impl Js {
         // SAFETY: valid env and value.
         self.check(unsafe { sys::napi_is_error(self.0, v, &mut b) })?;
         Ok(b)
-    }
-
-    pub(crate) fn is_date(self, v: Value) -> Result<bool> {
-        let mut b = false;
-        // SAFETY: valid env and value.
-        self.check(unsafe { sys::napi_is_date(self.0, v, &mut b) })?;
-        Ok(b)
-    }
-
-    /// Own enumerable string keys, as JS strings (`Object.keys`).
-    pub(crate) fn keys(self, obj: Value) -> Result<Value> {
-        let mut v = ptr::null_mut();
-        // SAFETY: valid env and value.
-        self.check(unsafe {
-            sys::napi_get_all_property_names(
-                self.0,
-                obj,
-                sys::KeyCollectionMode::own_only,
-                sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
-                sys::KeyConversion::numbers_to_strings,
-                &mut v,
-            )
-        })?;
-        Ok(v)
     }
 
     pub(crate) fn to_f64(self, v: Value) -> Result<f64> {

@@ -57,7 +57,7 @@ impl JsRef {
 
     /// The referenced value. Fails off the realm's thread.
     pub(crate) fn value(&self, js: Js) -> Result<Value> {
-        if self.realm.current_js() != Some(js) {
+        if js.0 != self.realm.env() || !self.realm.on_thread() {
             return Err(RelayError::Internal(
                 "a JS value was read outside its own JS thread".into(),
             ));

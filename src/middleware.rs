@@ -5,14 +5,14 @@
 //!
 //! | shape | native calls | wrapper returns (or a Promise of it) |
 //! |---|---|---|
-//! | guard (conditional execution) | `w(request, ctx)` | `undefined`/`null`/`true` = allow, `false` or a reason string = reject |
-//! | rewrite (request intercept, sanitizers) | `w(value, ctx)` | the value to use instead (JSON) |
-//! | exec (execution intercept) | `w(request, next, ctx, stack)` | the result (JSON) |
-//! | stream exec | `w(request, next, ctx, stack)` | an async iterator of chunks |
+//! | guard (conditional execution) | `w(request, ...ctx)` | `undefined`/`null`/`true` = allow, `false` or a reason string = reject |
+//! | rewrite (request intercept, sanitizers) | `w(value, ...ctx)` | the value to use instead (JSON) |
+//! | exec (execution intercept) | `w(request, next, stack, ...ctx)` | the result (JSON) |
+//! | stream exec | `w(request, next, stack, ...ctx)` | an async iterator of chunks |
 //!
-//! `ctx` is an opaque call-context handle (the facade exposes it lazily as
-//! `{ name, kind, uuid, parentUuid, toolCallId, modelName }`), `stack` the
-//! call's child scope stack, in whose async context exec wrappers run.
+//! `...ctx` is the call context as six strings ([`ctx_args`]), `stack` the id
+//! of the call's child scope stack (see [`crate::handles::insert`]), in whose
+//! async context exec wrappers run and which they release when they settle.
 //! LLM requests cross as `{ headers, content }`.
 
 use std::sync::Arc;
@@ -23,13 +23,31 @@ use nemo_relay_core::{CallContext, Family, Json, LlmRequest, Middleware, RelayEr
 
 use crate::callbacks::{invoke, JsFn};
 use crate::convert;
-use crate::handles::{self, Native};
 use crate::js::{Js, Result, Value};
 use crate::next;
 
-/// A call context handle for JS.
-pub(crate) fn ctx_js(js: Js, ctx: &CallContext) -> Result<Value> {
-    handles::wrap(js, Native::Context(ctx.clone()))
+/// The call context as the wrapper's trailing arguments: name, kind, uuid,
+/// parent uuid, tool call id, model name (strings or `undefined`). Plain
+/// strings, not a handle: the facade builds the context object from them.
+pub(crate) fn ctx_args(js: Js, ctx: &CallContext) -> Result<[Value; 6]> {
+    let opt = |s: Option<&str>| match s {
+        Some(s) => js.string(s),
+        None => js.undefined(),
+    };
+    Ok([
+        js.string(&ctx.name)?,
+        js.string(ctx.kind.as_str())?,
+        js.string(&ctx.uuid.to_string())?,
+        js.string(&ctx.parent_uuid.to_string())?,
+        opt(ctx.tool_call_id.as_deref())?,
+        opt(ctx.model_name.as_deref())?,
+    ])
+}
+
+/// `[value, ...ctx_args]`.
+fn value_and_ctx(js: Js, value: Value, ctx: &CallContext) -> Result<[Value; 7]> {
+    let [a, b, c, d, e, f] = ctx_args(js, ctx)?;
+    Ok([value, a, b, c, d, e, f])
 }
 
 /// How a request type crosses to JS and back.
@@ -88,10 +106,10 @@ fn guard<R: Request>(f: JsFn, name: Arc<str>) -> GuardFn<R> {
         let name = name.clone();
         invoke(
             &f,
-            |js| Ok([req.to_js(js)?, ctx_js(js, ctx)?]),
+            |js| value_and_ctx(js, req.to_js(js)?, ctx),
             || {
                 let (req, ctx) = (req.clone(), ctx.clone());
-                Box::new(move |js| Ok([req.to_js(js)?, ctx_js(js, &ctx)?]))
+                Box::new(move |js| value_and_ctx(js, req.to_js(js)?, &ctx))
             },
             move |js, v| verdict(js, v, &name),
         )
@@ -103,10 +121,10 @@ fn rewrite<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
         let what = what.clone();
         invoke(
             &f,
-            |js| Ok([value.to_js(js)?, ctx_js(js, ctx)?]),
+            |js| value_and_ctx(js, value.to_js(js)?, ctx),
             || {
                 let (value, ctx) = (value.clone(), ctx.clone());
-                Box::new(move |js| Ok([value.to_js(js)?, ctx_js(js, &ctx)?]))
+                Box::new(move |js| value_and_ctx(js, value.to_js(js)?, &ctx))
             },
             move |js, v| R::from_js(js, v, &what),
         )

@@ -19,10 +19,10 @@ use crate::callbacks::{invoke, JsFn};
 use crate::driver::{self, IntoJs};
 use crate::handles::{self, Native};
 use crate::js::{self, Js, Result, Value};
-use crate::middleware::{ctx_js, Request};
+use crate::middleware::{ctx_args, Request};
 use crate::realm::with_env;
 
-/// Call exec wrapper `f(request, next, ctx, stack)` for one intercept.
+/// Call exec wrapper `f(request, next, stack, ...ctx)` for one intercept.
 pub(crate) fn invoke_exec<R, O>(
     f: &JsFn,
     ctx: &CallContext,
@@ -54,12 +54,18 @@ fn args<R: Request, O: IntoJs>(
     next: Next<R, O>,
     ctx: &CallContext,
     stack: &ScopeStack,
-) -> Result<[Value; 4]> {
+) -> Result<[Value; 9]> {
+    let [a, b, c, d, e, f] = ctx_args(js, ctx)?;
     Ok([
         req.to_js(js)?,
         next_fn(js, next)?,
-        ctx_js(js, ctx)?,
-        handles::wrap(js, Native::Stack(stack.clone()))?,
+        handles::insert(js, Native::Stack(stack.clone()))?,
+        a,
+        b,
+        c,
+        d,
+        e,
+        f,
     ])
 }
 

@@ -62,6 +62,8 @@ struct Local {
     realm: Arc<Realm>,
     /// The facade's hooks object (`makeError`, …), set by `init`.
     hooks: Option<JsRef>,
+    /// `JSON.stringify` and `JSON.parse`, looked up once.
+    json: Option<(JsRef, JsRef)>,
 }
 
 thread_local! {
@@ -92,6 +94,7 @@ impl Realm {
             *l.borrow_mut() = Some(Local {
                 realm: realm.clone(),
                 hooks: None,
+                json: None,
             })
         });
         Ok(realm)
@@ -244,6 +247,9 @@ unsafe extern "C" fn teardown(arg: *mut c_void) {
             if let Some(h) = local.hooks.take() {
                 std::mem::forget(h);
             }
+            if let Some(j) = local.json.take() {
+                std::mem::forget(j);
+            }
         }
     });
 }
@@ -274,6 +280,32 @@ pub(crate) fn hook(js: Js, name: &std::ffi::CStr) -> Result<Option<Value>> {
             Ok((js.type_of(f)? == sys::ValueType::napi_function).then_some(f))
         }
     }
+}
+
+/// `(JSON.stringify, JSON.parse)` of this realm.
+pub(crate) fn json_functions(js: Js) -> Result<(Value, Value)> {
+    let cached = LOCAL.with(|l| {
+        l.borrow()
+            .as_ref()
+            .and_then(|l| l.json.as_ref().map(|(s, p)| (s.value(js), p.value(js))))
+    });
+    if let Some((s, p)) = cached {
+        return Ok((s?, p?));
+    }
+    Realm::of(js)?;
+    let mut global = ptr::null_mut();
+    // SAFETY: valid env.
+    js.check(unsafe { sys::napi_get_global(js.0, &mut global) })?;
+    let json = js.get_named(global, c"JSON")?;
+    let stringify = js.get_named(json, c"stringify")?;
+    let parse = js.get_named(json, c"parse")?;
+    let refs = (JsRef::new(js, stringify)?, JsRef::new(js, parse)?);
+    LOCAL.with(|l| {
+        if let Some(local) = l.borrow_mut().as_mut() {
+            local.json = Some(refs);
+        }
+    });
+    Ok((stringify, parse))
 }
 
 /// The error reported when a realm's environment is gone.

@@ -23,10 +23,10 @@ pub struct RegisterOptions {
     /// Request intercepts: skip later request intercepts (default false).
     pub break_chain: Option<bool>,
     /// Owning scope: the registration is removed when it is popped.
-    #[napi(ts_type = "ExternalObject<'ScopeHandle'>")]
+    #[napi(ts_type = "number | ExternalObject<'ScopeHandle'>")]
     pub scope: Option<Arg>,
     /// Stack the owning scope is open on.
-    #[napi(ts_type = "ExternalObject<'ScopeStack'>")]
+    #[napi(ts_type = "number | ExternalObject<'ScopeStack'>")]
     pub stack: Option<Arg>,
 }
 
@@ -76,10 +76,10 @@ pub fn register(
 #[napi(object, object_to_js = false)]
 pub struct DeregisterOptions {
     /// Owning scope of a scope-local registration.
-    #[napi(ts_type = "ExternalObject<'ScopeHandle'>")]
+    #[napi(ts_type = "number | ExternalObject<'ScopeHandle'>")]
     pub scope: Option<Arg>,
     /// Stack the owning scope is open on.
-    #[napi(ts_type = "ExternalObject<'ScopeStack'>")]
+    #[napi(ts_type = "number | ExternalObject<'ScopeStack'>")]
     pub stack: Option<Arg>,
 }
 

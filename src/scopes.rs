@@ -8,8 +8,8 @@
 
 use napi_derive::napi;
 use nemo_relay_core::{
-    CallContext, DataSchema, MarkOptions, PopOptions, RelayError, Runtime, ScopeHandle,
-    ScopeOptions, ScopeStack, ScopeType,
+    DataSchema, MarkOptions, PopOptions, RelayError, Runtime, ScopeHandle, ScopeOptions,
+    ScopeStack, ScopeType,
 };
 
 use crate::calls::{attributes, parse_uuid};
@@ -27,21 +27,21 @@ pub fn create_scope_stack(env: napi::Env) -> napi::Result<Raw> {
 
 /// A fork of `stack`: it sees every scope open now (as parents, and their
 /// scope-local middleware), but what either side pushes later is invisible
-/// to the other. O(1).
+/// to the other. O(1). Returns a short-lived id: `releaseHandle` it when done.
 #[napi(
-    ts_args_type = "stack: ExternalObject<'ScopeStack'>",
-    ts_return_type = "ExternalObject<'ScopeStack'>"
+    ts_args_type = "stack: number | ExternalObject<'ScopeStack'>",
+    ts_return_type = "number"
 )]
 pub fn fork_scope_stack(env: napi::Env, stack: Arg) -> napi::Result<Raw> {
     boundary(env.raw(), |js| {
         let fork = handles::stack(js, stack.0)?.fork();
-        handles::wrap(js, Native::Stack(fork)).map(Raw)
+        handles::insert(js, Native::Stack(fork)).map(Raw)
     })
 }
 
 /// The innermost open scope of `stack` (its implicit root when none is open).
 #[napi(
-    ts_args_type = "stack: ExternalObject<'ScopeStack'>",
+    ts_args_type = "stack: number | ExternalObject<'ScopeStack'>",
     ts_return_type = "ExternalObject<'ScopeHandle'>"
 )]
 pub fn scope_stack_top(env: napi::Env, stack: Arg) -> napi::Result<Raw> {
@@ -52,7 +52,7 @@ pub fn scope_stack_top(env: napi::Env, stack: Arg) -> napi::Result<Raw> {
 }
 
 /// Number of open scopes on `stack` above its implicit root.
-#[napi(ts_args_type = "stack: ExternalObject<'ScopeStack'>")]
+#[napi(ts_args_type = "stack: number | ExternalObject<'ScopeStack'>")]
 pub fn scope_stack_depth(env: napi::Env, stack: Arg) -> napi::Result<u32> {
     boundary(env.raw(), |js| {
         Ok(handles::stack(js, stack.0)?.depth() as u32)
@@ -86,10 +86,10 @@ fn json_opt(js: Js, v: Option<Arg>, what: &str) -> Result<Option<nemo_relay_core
 }
 
 /// Open a scope on `stack` and emit its start event. `scopeType` defaults to
-/// `"function"`.
+/// `"function"`. Returns the scope's id, valid until it is popped.
 #[napi(
-    ts_args_type = "stack: ExternalObject<'ScopeStack'>, name: string, scopeType?: string | undefined | null, options?: PushOptions | undefined | null",
-    ts_return_type = "ExternalObject<'ScopeHandle'>"
+    ts_args_type = "stack: number | ExternalObject<'ScopeStack'>, name: string, scopeType?: string | undefined | null, options?: PushOptions | undefined | null",
+    ts_return_type = "number"
 )]
 pub fn push_scope(
     env: napi::Env,
@@ -116,7 +116,7 @@ pub fn push_scope(
             opts.metadata = json_opt(js, o.metadata, "scope metadata")?;
         }
         let handle = Runtime::global().push_scope(&name, scope_type, opts)?;
-        handles::wrap(js, Native::Scope(handle)).map(Raw)
+        handles::insert(js, Native::Scope(handle)).map(Raw)
     })
 }
 
@@ -132,19 +132,22 @@ pub struct PopScopeOptions {
 }
 
 /// Close `handle`, the innermost open scope of `stack`, and emit its end
-/// event. Scope-local registrations it owned are removed.
+/// event. Scope-local registrations it owned are removed; a scope id is
+/// released. Returns the scope's uuid.
 #[napi(
-    ts_args_type = "stack: ExternalObject<'ScopeStack'>, handle: ExternalObject<'ScopeHandle'>, options?: PopScopeOptions | undefined | null"
+    ts_args_type = "stack: number | ExternalObject<'ScopeStack'>, handle: number | ExternalObject<'ScopeHandle'>, options?: PopScopeOptions | undefined | null",
+    ts_return_type = "string"
 )]
 pub fn pop_scope(
     env: napi::Env,
     stack: Arg,
     handle: Arg,
     options: Option<PopScopeOptions>,
-) -> napi::Result<()> {
+) -> napi::Result<Raw> {
     boundary(env.raw(), |js| {
         let stack = handles::stack(js, stack.0)?;
-        let handle = handles::scope(js, handle.0)?;
+        let handle_arg = handle.0;
+        let handle = handles::scope(js, handle_arg)?;
         let mut opts = PopOptions {
             stack: Some(stack),
             ..Default::default()
@@ -153,7 +156,11 @@ pub fn pop_scope(
             opts.output = json_opt(js, o.output, "scope output")?;
             opts.metadata = json_opt(js, o.metadata, "scope end metadata")?;
         }
-        Runtime::global().pop_scope(&handle, opts)
+        Runtime::global().pop_scope(&handle, opts)?;
+        if js.type_of(handle_arg)? == napi::sys::ValueType::napi_number {
+            handles::release(js, handle_arg)?;
+        }
+        js.string(&handle.uuid().to_string()).map(Raw)
     })
 }
 
@@ -188,7 +195,7 @@ pub struct MarkOptionsJs {
 
 /// Emit a mark (a point-in-time event) under the top scope of `stack`.
 #[napi(
-    ts_args_type = "stack: ExternalObject<'ScopeStack'>, name: string, options?: MarkOptionsJs | undefined | null"
+    ts_args_type = "stack: number | ExternalObject<'ScopeStack'>, name: string, options?: MarkOptionsJs | undefined | null"
 )]
 pub fn mark(
     env: napi::Env,
@@ -255,36 +262,13 @@ fn handle_info(js: Js, h: &ScopeHandle) -> Result<Value> {
 
 /// Everything a scope handle knows, as a plain object.
 #[napi(
-    ts_args_type = "handle: ExternalObject<'ScopeHandle'>",
+    ts_args_type = "handle: number | ExternalObject<'ScopeHandle'>",
     ts_return_type = "{ uuid: string; parentUuid: string | undefined; name: string; type: string; attributes: string[]; toolCallId: string | undefined; modelName: string | undefined; data: unknown; metadata: unknown; startedAt: string }"
 )]
 pub fn scope_info(env: napi::Env, handle: Arg) -> napi::Result<Raw> {
     boundary(env.raw(), |js| {
         let h = handles::scope(js, handle.0)?;
         handle_info(js, &h).map(Raw)
-    })
-}
-
-fn context_info(js: Js, c: &CallContext) -> Result<Value> {
-    let o = js.object()?;
-    set_str(js, o, c"name", Some(&c.name))?;
-    set_str(js, o, c"kind", Some(c.kind.as_str()))?;
-    set_str(js, o, c"uuid", Some(&c.uuid.to_string()))?;
-    set_str(js, o, c"parentUuid", Some(&c.parent_uuid.to_string()))?;
-    set_str(js, o, c"toolCallId", c.tool_call_id.as_deref())?;
-    set_str(js, o, c"modelName", c.model_name.as_deref())?;
-    Ok(o)
-}
-
-/// What a middleware callback is told about the call it runs for.
-#[napi(
-    ts_args_type = "context: ExternalObject<'CallContext'>",
-    ts_return_type = "{ name: string; kind: 'tool' | 'llm' | 'llm_stream'; uuid: string; parentUuid: string; toolCallId: string | undefined; modelName: string | undefined }"
-)]
-pub fn call_context_info(env: napi::Env, context: Arg) -> napi::Result<Raw> {
-    boundary(env.raw(), |js| {
-        let c = handles::context(js, context.0)?;
-        context_info(js, &c).map(Raw)
     })
 }
 

@@ -337,7 +337,7 @@ pub fn stream_close(env: napi::Env, stream: Arg) -> napi::Result<()> {
 /// iterator of chunks. Resolves (or returns, when every stage was
 /// synchronous) a stream handle for `streamNext` / `streamClose`.
 #[napi(
-    ts_args_type = "name: string, request: unknown, provider: (request: unknown, stack: ExternalObject<'ScopeStack'>) => unknown, stack: ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null",
+    ts_args_type = "name: string, request: unknown, provider: (request: unknown, stack: number) => unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null",
     ts_return_type = "unknown"
 )]
 pub fn llm_stream_call(
@@ -367,13 +367,13 @@ pub fn llm_stream_call(
                         |js| {
                             Ok([
                                 req.to_js(js)?,
-                                handles::wrap(js, Native::Stack(stack.clone()))?,
+                                handles::insert(js, Native::Stack(stack.clone()))?,
                             ])
                         },
                         || {
                             let (req, stack) = (req.clone(), stack.clone());
                             Box::new(move |js| {
-                                Ok([req.to_js(js)?, handles::wrap(js, Native::Stack(stack))?])
+                                Ok([req.to_js(js)?, handles::insert(js, Native::Stack(stack))?])
                             })
                         },
                         move |js, v| JsIterStream::boxed(js, v, what),
