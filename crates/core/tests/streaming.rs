@@ -190,3 +190,43 @@ async fn a_provider_that_fails_to_start_ends_the_call_and_returns_the_error() {
     rt.flush().unwrap();
     assert_eq!(rec.trace(), ["start:chat", "end:chat"]);
 }
+
+#[tokio::test]
+async fn a_stream_intercept_may_pull_from_next_after_it_returned_its_stream() {
+    let rt = Runtime::new();
+    rt.register(Registration::new(
+        "lazy",
+        Middleware::LlmStreamExecutionIntercept(exec(|_, req: LlmRequest, next| async move {
+            // Return a stream that only calls `next` when first polled.
+            let lazy = futures_util::stream::once(async move { next.run(req).await })
+                .map(|inner: nemo_relay_core::Result<JsonStream>| match inner {
+                    Ok(s) => s,
+                    Err(e) => Box::pin(futures_util::stream::iter(vec![Err(e)])) as JsonStream,
+                })
+                .flatten();
+            Ok(Box::pin(lazy) as JsonStream)
+        })),
+    ))
+    .unwrap();
+    let stream = rt
+        .llm_stream_call(
+            "chat",
+            LlmRequest::new(json!({})),
+            StreamOptions::default(),
+            |_| async {
+                Ok(
+                    Box::pin(futures_util::stream::iter(vec![Ok(json!(1)), Ok(json!(2))]))
+                        as JsonStream,
+                )
+            },
+        )
+        .await
+        .unwrap();
+    let got: Vec<_> = stream.collect().await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        *got[1].as_ref().unwrap(),
+        json!(2),
+        "next stays valid while the stream lives"
+    );
+}

@@ -7,6 +7,9 @@
 //! is running. Calling it after that intercept settled returns
 //! [`RelayError::ContinuationExpired`] and never reaches the callback — a
 //! retained continuation must not re-run a tool behind the runtime's back.
+//! For stream execution intercepts the lease lasts until the stream the call
+//! returned has ended (or was dropped), because a stream intercept may pull
+//! from `next` lazily, after it returned its own stream.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +25,9 @@ struct Shared<R, O> {
     chain: Chain<ExecFn<R, O>>,
     terminal: Terminal<R, O>,
     ctx: CallContext,
+    /// Stream chains: leases are not expired when an intercept settles;
+    /// the whole chain expires at once when the call's stream ends.
+    stream_lease: Option<Arc<AtomicBool>>,
 }
 
 /// Continue the execution chain with a (possibly rewritten) request.
@@ -42,17 +48,21 @@ impl<R, O> Clone for Next<R, O> {
 }
 
 impl<R: Send + 'static, O: Send + 'static> Next<R, O> {
-    /// Start of a chain: calling it runs the first intercept.
+    /// Start of a chain: calling it runs the first intercept. With
+    /// `stream_lease` (stream chains) continuations stay valid until that
+    /// flag is cleared, when the call's stream ends.
     pub(crate) fn start(
         chain: Chain<ExecFn<R, O>>,
         terminal: Terminal<R, O>,
         ctx: CallContext,
+        stream_lease: Option<Arc<AtomicBool>>,
     ) -> Self {
         Next {
             shared: Arc::new(Shared {
                 chain,
                 terminal,
                 ctx,
+                stream_lease,
             }),
             index: 0,
             lease: Arc::new(AtomicBool::new(true)),
@@ -62,7 +72,11 @@ impl<R: Send + 'static, O: Send + 'static> Next<R, O> {
     /// Run the rest of the chain with `request`. May be called several times
     /// (retries, fan-out) while the lease holds.
     pub fn run(&self, request: R) -> BoxFuture<Result<O>> {
-        if !self.lease.load(Ordering::Acquire) {
+        let live = match &self.shared.stream_lease {
+            Some(chain) => chain.load(Ordering::Acquire),
+            None => self.lease.load(Ordering::Acquire),
+        };
+        if !live {
             return Box::pin(async { Err(RelayError::ContinuationExpired) });
         }
         let Some(entry) = self.shared.chain.get(self.index) else {

@@ -54,10 +54,7 @@ where
     F: Fn(K::Req) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<O>> + Send + 'static,
 {
-    let bare = !rt.has_listeners()
-        && rt.inner.middleware_counts[K::COUNT_SLOT].load(Ordering::Acquire) == 0
-        && crate::scope::stack::FRAMES_WITH_LOCALS.load(Ordering::Acquire) == 0;
-    if !bare {
+    if !rt.is_bare(K::CALL) {
         return Err((opts, req, func));
     }
     if let Err(e) = check_name(name, K::CALL.as_str())
@@ -93,8 +90,6 @@ pub(crate) trait Kind: Send + Sync + 'static {
     type Req: Clone + Send + Sync + 'static;
     const SCOPE: ScopeType;
     const CALL: CallKind;
-    /// Index into `Inner::middleware_counts`.
-    const COUNT_SLOT: usize;
     fn families(r: &Registrations) -> &CallRegistries<Self::Req>;
     /// Start-event payload for a request.
     fn payload(req: Self::Req) -> Json;
@@ -105,7 +100,6 @@ impl Kind for ToolKind {
     type Req = Json;
     const SCOPE: ScopeType = ScopeType::Tool;
     const CALL: CallKind = CallKind::Tool;
-    const COUNT_SLOT: usize = 0;
     fn families(r: &Registrations) -> &CallRegistries<Json> {
         &r.tool
     }
@@ -119,7 +113,6 @@ impl Kind for LlmKind {
     type Req = LlmRequest;
     const SCOPE: ScopeType = ScopeType::Llm;
     const CALL: CallKind = CallKind::Llm;
-    const COUNT_SLOT: usize = 1;
     fn families(r: &Registrations) -> &CallRegistries<LlmRequest> {
         &r.llm
     }
@@ -435,6 +428,24 @@ impl<K: Kind> Call<K> {
         F: Fn(K::Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O>> + Send + 'static,
     {
+        self.execute_leased(handle, chain, req, func, None).await
+    }
+
+    /// [`execute`](Self::execute) for stream chains: continuations stay
+    /// valid until `stream_lease` is cleared (when the call's stream ends).
+    pub(crate) async fn execute_leased<O, F, Fut>(
+        &self,
+        handle: &ScopeHandle,
+        chain: Chain<ExecFn<K::Req, O>>,
+        req: K::Req,
+        func: F,
+        stream_lease: Option<Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<O>
+    where
+        O: Send + 'static,
+        F: Fn(K::Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O>> + Send + 'static,
+    {
         let parent = self.ctx.stack.top_frame();
         // Invoke inside the child scope, not before entering it: the
         // synchronous part of a callback (all of a C or JS callback) runs at
@@ -445,7 +456,7 @@ impl<K: Kind> Call<K> {
             })
             .await;
         }
-        let next = Next::start(chain, super::terminal(func), self.ctx.clone());
+        let next = Next::start(chain, super::terminal(func), self.ctx.clone(), stream_lease);
         in_child(parent, ChildTop::Handle(handle.clone()), async move {
             next.run(req).await
         })

@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -58,14 +59,18 @@ impl Runtime {
         let chain = Chain::merge(&call.global.llm_stream_execution, &call.locals, |r| {
             &r.llm_stream_execution
         });
+        let lease = Arc::new(AtomicBool::new(true));
         let started = {
             let mut guard = CancelGuard::new(&call, &handle);
-            let res = call.execute(&handle, chain, request, func).await;
+            let res = call
+                .execute_leased(&handle, chain, request, func, Some(lease.clone()))
+                .await;
             guard.disarm();
             res
         };
         match started {
             Err(e) => {
+                lease.store(false, Ordering::Release);
                 call.finish_err(&handle, &e, None, None);
                 Err(e)
             }
@@ -80,6 +85,7 @@ impl Runtime {
                     count: 0,
                     aggregate: opts.aggregate,
                     state: State::Streaming,
+                    lease,
                 })
             }
         }
@@ -103,6 +109,8 @@ pub struct LlmStream {
     count: u64,
     aggregate: Option<Aggregator>,
     state: State,
+    /// Keeps the stream intercepts' `next` valid until the stream ends.
+    lease: Arc<AtomicBool>,
 }
 
 impl LlmStream {
@@ -159,12 +167,14 @@ impl Stream for LlmStream {
                     return Poll::Ready(Some(Ok(chunk)));
                 }
                 Poll::Ready(Some(Err(e))) => {
+                    this.lease.store(false, Ordering::Release);
                     let extra = serde_json::json!({ "nemo_relay.stream.chunks": this.count });
                     this.call.finish_err(&this.handle, &e, Some(extra), None);
                     this.state = State::Done;
                     return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(None) => {
+                    this.lease.store(false, Ordering::Release);
                     if this.call.subscribers().is_none() {
                         this.state = State::Done;
                         return Poll::Ready(None);
@@ -188,6 +198,7 @@ impl Stream for LlmStream {
 
 impl Drop for LlmStream {
     fn drop(&mut self) {
+        self.lease.store(false, Ordering::Release);
         match std::mem::replace(&mut self.state, State::Done) {
             State::Done => {}
             State::Streaming => {

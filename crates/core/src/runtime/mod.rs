@@ -30,10 +30,16 @@ pub struct RuntimeConfig {
 }
 
 impl Default for RuntimeConfig {
+    /// Defaults, with `NEMO_RELAY_QUEUE_CAPACITY` (a positive integer)
+    /// overriding the queue capacity — the way to size the process-wide
+    /// runtime that bindings share.
     fn default() -> Self {
-        RuntimeConfig {
-            queue_capacity: crate::dispatch::DEFAULT_QUEUE_CAPACITY,
-        }
+        let queue_capacity = std::env::var("NEMO_RELAY_QUEUE_CAPACITY")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(crate::dispatch::DEFAULT_QUEUE_CAPACITY);
+        RuntimeConfig { queue_capacity }
     }
 }
 
@@ -97,6 +103,21 @@ impl Runtime {
     #[inline]
     pub fn has_listeners(&self) -> bool {
         self.inner.listeners.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether a managed call of `kind` would run *bare* right now: nobody
+    /// subscribes and no middleware of that kind is registered at any level,
+    /// so the call is only its callback (inside the call's scope) and nothing
+    /// looks at its arguments or result. Bindings use this to skip converting
+    /// them. A registration racing with the call may or may not apply to it.
+    pub fn is_bare(&self, kind: crate::middleware::CallKind) -> bool {
+        let slot = match kind {
+            crate::middleware::CallKind::Tool => 0,
+            crate::middleware::CallKind::Llm | crate::middleware::CallKind::LlmStream => 1,
+        };
+        !self.has_listeners()
+            && self.inner.middleware_counts[slot].load(Ordering::Acquire) == 0
+            && crate::scope::stack::FRAMES_WITH_LOCALS.load(Ordering::Acquire) == 0
     }
 
     /// Register a callback, globally or (with [`Registration::in_scope`])
