@@ -70,8 +70,8 @@ section "Rust: dispatcher queue stress (release, ${NEMO_RELAY_STRESS_SECS:-20} s
 NEMO_RELAY_STRESS_SECS=${NEMO_RELAY_STRESS_SECS:-20} cargo test --release -p nemo-relay-core --test queue_stress
 
 # Benchmarks are not tests: CI only checks that they still build.
-section "Rust: benchmarks build (cargo bench --no-run)"
-cargo bench --workspace --no-run
+section "Rust: benchmarks build (core, observability)"
+cargo bench -p nemo-relay-core -p nemo-relay-observability --no-run
 
 # napi build always passes `--target <host triple>`, so it compiles into
 # target/<triple>/ and cannot reuse what `cargo test` compiled in target/debug.
