@@ -16,6 +16,63 @@ export declare class ExternalObject<T> {
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** ATIF trajectory exporter. */
+export declare class NativeAtifExporter {
+  /** `config` is an `AtifConfig` in snake_case JSON. */
+  constructor(config: object)
+  /** Subscribe to the process-wide runtime (default name `nemo_relay.atif`). */
+  register(name?: string | undefined | null): void
+  /**
+   * The trajectory of the configured (or most recent) session. Waits for
+   * the dispatcher to deliver what was emitted before (it never waits for
+   * JS, so this cannot deadlock on the JS thread).
+   */
+  export(): unknown
+  /** One trajectory per buffered root agent scope, oldest first. */
+  exportAll(): unknown[]
+  /** Forget every buffered event. */
+  clear(): void
+  /** Files written so far (one per ended root agent scope). */
+  writtenFiles(): Array<string>
+  /** Resolves once ended sessions are written. */
+  flush(): Promise<void>
+  /** Unsubscribe and write open sessions as partial trajectories. Idempotent. */
+  shutdown(): Promise<void>
+}
+
+/** ATOF JSON Lines exporter (every event, one line each, in order). */
+export declare class NativeAtofExporter {
+  /**
+   * Open the output file and start the writer thread; `config` is an
+   * `AtofConfig` in snake_case JSON.
+   */
+  constructor(config: object)
+  /** Subscribe to the process-wide runtime (default name `nemo_relay.atof`). */
+  register(name?: string | undefined | null): void
+  /** Resolves once every event emitted so far is in the file. */
+  flush(): Promise<void>
+  /** Unsubscribe, write everything and close the file. Idempotent. */
+  shutdown(): Promise<void>
+  /** The files written so far, oldest first. */
+  files(): Array<string>
+  /** Current counters. */
+  stats(): AtofExporterStats
+}
+
+/** OTLP/HTTP trace exporter. */
+export declare class NativeOtlpExporter {
+  /** `config` is an `OtlpConfig` in snake_case JSON. */
+  constructor(config: object)
+  /** Subscribe to the process-wide runtime (default name `nemo_relay.otlp`). */
+  register(name?: string | undefined | null): void
+  /** Resolves once every finished span was sent (or dropped and counted). */
+  flush(): Promise<void>
+  /** Unsubscribe, send what is queued and stop the exporter thread. */
+  shutdown(): Promise<void>
+  /** Current counters. */
+  stats(): OtlpExporterStats
+}
+
 /** Reports what the loaded native binary was built for and runs against. */
 export declare function abiInfo(): AbiInfo
 
@@ -31,6 +88,14 @@ export interface AbiInfo {
   arch: string
   /** `true` for a debug build (`npm run build:debug`), `false` for a release build. */
   debug: boolean
+}
+
+/** Counters of an ATOF exporter. */
+export interface AtofExporterStats {
+  /** Events written (one line each). */
+  events: number
+  /** Events that arrived after shutdown and were not written. */
+  droppedAfterShutdown: number
 }
 
 /** Options of a managed or manual call, as the facade passes them. */
@@ -140,6 +205,98 @@ export interface MarkOptionsJs {
   /** Category profile (a JSON object). */
   categoryProfile?: unknown
 }
+
+/** Counters of an OTLP exporter. */
+export interface OtlpExporterStats {
+  /** Spans the collector accepted. */
+  exported: number
+  /** Spans dropped because the queue was full. */
+  droppedQueueFull: number
+  /** Spans dropped because their batch failed after all retries. */
+  droppedExportFailed: number
+  /** HTTP requests that succeeded. */
+  requests: number
+  /** Retries made. */
+  retries: number
+  /** The latest export failure, if any. */
+  lastError?: string
+}
+
+/**
+ * Run `teardown()` when the activation is cleared or replaced (or
+ * discarded because it failed).
+ */
+export declare function pluginContextOnTeardown(teardown: () => void): void
+
+/** The runtime-visible name of local registration name `local`. */
+export declare function pluginContextQualify(local: string): string
+
+/**
+ * Register the facade wrapper `callback` as middleware of `family` under
+ * the local `name`, through the lent context. Errors:
+ * `ERR_RELAY_ALREADY_EXISTS` when this component used the name already.
+ */
+export declare function pluginContextRegister(family: string, name: string, callback: (...args: any[]) => unknown, options?: PluginRegisterOptions | undefined | null): void
+
+/**
+ * Register subscriber `name` (`deliver(jsonArrayText)` receives each batch)
+ * through the lent context.
+ */
+export declare function pluginContextSubscribe(name: string, deliver: (batch: string) => void, options?: PluginRegisterOptions | undefined | null): void
+
+/** One registered plugin kind. */
+export interface PluginKindInfo {
+  kind: string
+  description: string
+}
+
+/** Options of a registration made through a plugin context. */
+export interface PluginRegisterOptions {
+  /** Lower runs first (default 0). */
+  priority?: number
+  /** Request intercepts: skip later request intercepts (default false). */
+  breakChain?: boolean
+}
+
+/** The report of the active configuration, or `null`. */
+export declare function pluginsActiveReport(): unknown
+
+/**
+ * Remove everything the active configuration installed; `false` if none
+ * was active.
+ */
+export declare function pluginsClear(): boolean
+
+/**
+ * Remove a kind (later validations and activations only); `false` if
+ * there was none by that name.
+ */
+export declare function pluginsDeregisterKind(kind: string): boolean
+
+/**
+ * Validate, then activate the document in place of the active one
+ * (atomically: on failure the previous configuration stays). Returns the
+ * activation report.
+ */
+export declare function pluginsInitialize(config: string | object): unknown
+
+/** Every registered kind, sorted by name. */
+export declare function pluginsKinds(): Array<PluginKindInfo>
+
+/**
+ * Register a JS plugin kind. `validate(config)` returns the check
+ * operations the facade recorded; `register(config, kind, instance)` runs
+ * with the component's context lent to `pluginContext*` (see
+ * [`crate::plugin_kind`]). Errors: `ERR_RELAY_ALREADY_EXISTS`.
+ */
+export declare function pluginsRegisterKind(kind: string, description: string, allowsMultiple: boolean, validate: (config: unknown) => unknown, register: (config: unknown, kind: string, instance: number) => void): void
+
+/**
+ * Check a document; changes nothing. Returns `{ diagnostics }`.
+ * Errors: `ERR_RELAY_NOT_FOUND` for an unreadable file,
+ * `ERR_RELAY_INVALID_ARGUMENT` for a file that is not TOML/JSON.
+ */
+export declare function pluginsValidate(config: string | object): unknown
 
 /**
  * Close `handle`, the innermost open scope of `stack`, and emit its end

@@ -835,6 +835,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeAtifExporter = nativeBinding.NativeAtifExporter
+module.exports.NativeAtofExporter = nativeBinding.NativeAtofExporter
+module.exports.NativeOtlpExporter = nativeBinding.NativeOtlpExporter
 module.exports.abiInfo = nativeBinding.abiInfo
 module.exports.cancelCall = nativeBinding.cancelCall
 module.exports.createScopeStack = nativeBinding.createScopeStack
@@ -847,6 +850,17 @@ module.exports.init = nativeBinding.init
 module.exports.llmCall = nativeBinding.llmCall
 module.exports.llmStreamCall = nativeBinding.llmStreamCall
 module.exports.mark = nativeBinding.mark
+module.exports.pluginContextOnTeardown = nativeBinding.pluginContextOnTeardown
+module.exports.pluginContextQualify = nativeBinding.pluginContextQualify
+module.exports.pluginContextRegister = nativeBinding.pluginContextRegister
+module.exports.pluginContextSubscribe = nativeBinding.pluginContextSubscribe
+module.exports.pluginsActiveReport = nativeBinding.pluginsActiveReport
+module.exports.pluginsClear = nativeBinding.pluginsClear
+module.exports.pluginsDeregisterKind = nativeBinding.pluginsDeregisterKind
+module.exports.pluginsInitialize = nativeBinding.pluginsInitialize
+module.exports.pluginsKinds = nativeBinding.pluginsKinds
+module.exports.pluginsRegisterKind = nativeBinding.pluginsRegisterKind
+module.exports.pluginsValidate = nativeBinding.pluginsValidate
 module.exports.popScope = nativeBinding.popScope
 module.exports.pushScope = nativeBinding.pushScope
 module.exports.register = nativeBinding.register

@@ -420,6 +420,7 @@ export type RelayErrorCode =
   | 'ERR_RELAY_SHUT_DOWN'
   | 'ERR_RELAY_TIMEOUT'
   | 'ERR_RELAY_INTERNAL'
+  | 'ERR_RELAY_EXPORT_FAILED'
 
 /**
  * Base class of nemo-relay's errors. `instanceof RelayError` is true for every
@@ -449,4 +450,303 @@ export declare class GuardrailRejectedError extends RelayError {
 /** A scope was ended out of order, on another stack, or was a stack's root. */
 export declare class ScopeStackError extends RelayError {
   readonly code: 'ERR_RELAY_SCOPE_NOT_ON_TOP' | 'ERR_RELAY_FOREIGN_SCOPE' | 'ERR_RELAY_ROOT_SCOPE'
+}
+
+// --------------------------------------------------------------- plugins ---
+
+/** How to treat one class of problem in a plugin document. */
+export type PolicyLevel = 'ignore' | 'warn' | 'error'
+
+/** One component of a plugin document. */
+export interface ComponentDocument {
+  /** Plugin kind (list them with `plugins.kinds()` or `npx nemo-relay kinds`). */
+  kind: string
+  /** Default true. A disabled component is validated but installs nothing. */
+  enabled?: boolean
+  /** Kind-specific settings, snake_case. Default `{}`. */
+  config?: JsonObject
+}
+
+/**
+ * A plugin configuration document. Keys are snake_case in every language and
+ * file format (the same document as `plugins.toml`).
+ */
+export interface PluginDocument {
+  /** Must be 1. */
+  version?: number
+  /** Activated in order. */
+  components?: ComponentDocument[]
+  policy?: {
+    /** A component whose kind is not registered. Default `'warn'` (it is skipped). */
+    unknown_component?: PolicyLevel
+    /** A field nobody understands. Default `'warn'`. */
+    unknown_field?: PolicyLevel
+    /** A value of the right type that a kind does not support. Default `'error'`. */
+    unsupported_value?: PolicyLevel
+  }
+}
+
+/** One finding about a plugin document. */
+export interface Diagnostic {
+  level: 'warning' | 'error'
+  /** Stable machine-readable code (`plugin.unknown_field`, `plugin.missing_field`, …). */
+  code: string
+  /** What is wrong and how to fix it. */
+  message: string
+  /** Index of the component in `components`, when the finding is about one. */
+  component?: number
+  /** Kind of that component. */
+  kind?: string
+  /** Path of the field (`config.headers`, `policy.unknown_field`, `kind`). */
+  field?: string
+}
+
+/** What `plugins.validate` returns. */
+export interface ConfigReport {
+  diagnostics: Diagnostic[]
+}
+
+/** What one component installed. */
+export interface ComponentReport {
+  index: number
+  kind: string
+  enabled: boolean
+  /** Installed registrations with their qualified names (`<kind>#<n>/<name>`). */
+  registrations: { family: Family | 'subscriber'; name: string }[]
+  diagnostics: Diagnostic[]
+}
+
+/** What `plugins.initialize` resolves with. */
+export interface ActivationReport {
+  components: ComponentReport[]
+  /** Document-level warnings. */
+  diagnostics: Diagnostic[]
+}
+
+/** A registered plugin kind. */
+export interface PluginKindInfo {
+  kind: string
+  description: string
+}
+
+/**
+ * What a JS plugin kind's validate hook reports through. Field paths are
+ * relative to the component's `config` (`''` is the config itself).
+ */
+export declare class ConfigCheck {
+  private constructor()
+  /** The component's `config` object. */
+  readonly config: JsonObject
+  /** Report an error (it blocks activation). */
+  error(field: string, code: string, message: string): void
+  /** Report a warning. */
+  warn(field: string, code: string, message: string): void
+  /** A value this kind does not support (level from `policy.unsupported_value`). */
+  unsupported(field: string, message: string): void
+  /** Report every key of the object at `path` that is not in `known` (level from `policy.unknown_field`). */
+  knownFields(path: string, known: string[]): void
+  /** Report one unknown field (level from `policy.unknown_field`). */
+  unknownField(path: string): void
+  /** A required top-level field's value, or `undefined` after reporting `plugin.missing_field`. */
+  require(field: string, what: string): Json | undefined
+  /** An optional top-level field of the right type, or `undefined` (wrong types report `plugin.invalid_type`). */
+  typed(field: string, expected: string, ok: (value: Json) => boolean): Json | undefined
+}
+
+/** Options of a registration through a plugin context. */
+export interface PluginRegisterOptions {
+  priority?: number
+  breakChain?: boolean
+}
+
+/**
+ * The component's registration context, handed to a JS plugin kind's
+ * register hook: the global registration API, with names qualified per
+ * component and everything installed atomically with the whole activation.
+ * Usable only while the hook runs.
+ */
+export declare class PluginContext {
+  private constructor()
+  readonly kind: string
+  /** 1-based instance number among the enabled components of this kind. */
+  readonly instance: number
+  /** The runtime-visible name of a local registration name. */
+  qualify(local: string): string
+  /** Register middleware under a local name; returns the qualified name. */
+  register<F extends Family>(family: F, name: string, fn: MiddlewareFamilies[F], options?: PluginRegisterOptions): string
+  /** Register a subscriber under a local name; returns the qualified name. */
+  subscribe(
+    name: string,
+    fn: (event: RelayEvent) => void | Promise<void>,
+    options?: { priority?: number; onError?: (error: unknown, event: RelayEvent) => void },
+  ): string
+  /** Run `fn` when the activation is cleared, replaced or discarded. */
+  onTeardown(fn: () => void): void
+}
+
+/** A finding a validate hook may return instead of (or besides) using the check. */
+export interface ValidationFinding {
+  level?: 'error' | 'warning' | 'warn'
+  /** Default `<kind>.invalid_config`. */
+  code?: string
+  message: string
+  field?: string
+}
+
+/** A plugin kind written in JS. Both hooks are synchronous. */
+export interface PluginKindSpec {
+  /** The stable kind string documents name. */
+  kind: string
+  /** One line, shown by `nemo-relay kinds`. */
+  description?: string
+  /** Whether a document may hold several components of this kind. Default true. */
+  allowsMultiple?: boolean
+  /** Check the component's config; must not have side effects. */
+  validate?(config: JsonObject, check: ConfigCheck): void | ValidationFinding[]
+  /** Install the component's behaviour through `ctx`. A throw rolls the whole activation back. */
+  register(config: JsonObject, ctx: PluginContext): void
+}
+
+/** What `plugins.registerKind` returns; `dispose()` removes the kind. */
+export declare class PluginKindRegistration implements Disposable {
+  private constructor()
+  readonly kind: string
+  dispose(): boolean
+  [Symbol.dispose](): void
+}
+
+/** Plugin documents and kinds. `config` is a document or a `.toml` / `.json` path. */
+export declare const plugins: {
+  /** Check a document; changes nothing. Throws for an unreadable (`ERR_RELAY_NOT_FOUND`) or unparsable file. */
+  validate(config: PluginDocument | string): ConfigReport
+  /**
+   * Activate a document in place of the active one, atomically: on failure
+   * it rejects with a `RelayError` (configuration errors carry
+   * `diagnostics`) and the previous configuration stays active.
+   */
+  initialize(config: PluginDocument | string): Promise<ActivationReport>
+  /** Remove everything the active configuration installed; whether one was active. */
+  clear(): boolean
+  /** The report of the active configuration, or `null`. */
+  activeReport(): ActivationReport | null
+  /** Registered kinds, sorted. */
+  kinds(): PluginKindInfo[]
+  /** Register a plugin kind written in JS (`ERR_RELAY_ALREADY_EXISTS` if taken). */
+  registerKind(spec: PluginKindSpec): PluginKindRegistration
+  /** Remove a kind; whether it was registered. */
+  deregisterKind(kind: string): boolean
+}
+
+/** A `RelayError` from a failed configuration (`plugins.initialize`). */
+export interface PluginConfigError extends RelayError {
+  diagnostics?: Diagnostic[]
+}
+
+// ------------------------------------------------------------- exporters ---
+
+/** What every exporter does. Failed writes reject with `ERR_RELAY_EXPORT_FAILED`. */
+declare abstract class Exporter implements AsyncDisposable {
+  /** Subscribe to the runtime's events (default name `nemo_relay.<format>`). */
+  register(options?: { name?: string }): this
+  /** Resolves once everything emitted so far has been exported. */
+  flush(): Promise<void>
+  /** Unsubscribe and finish every write. Idempotent. */
+  shutdown(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+export type { Exporter }
+
+export interface AtofExporterOptions {
+  /** The output file (directory and name); or give `outputDirectory` / `filename`. */
+  path?: string
+  /** Default `'.'`; created if missing. */
+  outputDirectory?: string
+  /** `{timestamp}` is replaced by the start time. Default `nemo-relay-events-{timestamp}.jsonl`. */
+  filename?: string
+  /** Default `'append'`. */
+  mode?: 'append' | 'overwrite'
+  rotation?: { maxBytes: number; maxFiles?: number }
+  /** fsync on every flush. Default false. */
+  syncOnFlush?: boolean
+  maxPendingBatches?: number
+}
+
+/** Every event as one ATOF 0.1 JSON line, in emission order. */
+export declare class AtofExporter extends Exporter {
+  constructor(options?: AtofExporterOptions)
+  /** Files written so far, oldest first. */
+  files(): string[]
+  stats(): { events: number; droppedAfterShutdown: number }
+}
+
+export interface AtifExporterOptions {
+  /** Write `<dir>/<session>.json` when a root agent scope ends (alias of `outputDirectory`). */
+  dir?: string
+  outputDirectory?: string
+  /** Must contain `{session_id}`. Default `{session_id}.json`. */
+  filenameTemplate?: string
+  agentName?: string
+  agentVersion?: string
+  /** Which session `export()` returns. Default: the most recent root. */
+  sessionId?: string
+  /** Keep the raw events under `extra.observed_events`. */
+  includeRawEvents?: boolean
+}
+
+/** An ATIF trajectory document (`schema_version: 'ATIF-v1.7'`). */
+export interface AtifTrajectory {
+  schema_version: string
+  session_id?: string
+  agent: { name: string; version: string; [key: string]: unknown }
+  steps: JsonObject[]
+  [key: string]: unknown
+}
+
+/** ATIF v1.7 trajectories: one per root agent scope. */
+export declare class AtifExporter extends Exporter {
+  constructor(options?: AtifExporterOptions)
+  /** The trajectory of the configured (or most recent) session. */
+  export(): AtifTrajectory
+  /** One trajectory per buffered root agent scope, oldest first. */
+  exportAll(): AtifTrajectory[]
+  /** Forget every buffered event. */
+  clear(): void
+  /** Files written so far. */
+  writtenFiles(): string[]
+}
+
+export interface OtlpExporterOptions {
+  /** Traces URL or base URL. Default from `OTEL_EXPORTER_OTLP_*`, else `http://localhost:4318`. */
+  endpoint?: string
+  protocol?: 'http/protobuf' | 'http/json'
+  headers?: { [name: string]: string }
+  timeoutMillis?: number
+  /** Attribute conventions. Default `'genai'`. */
+  mode?: 'genai' | 'openinference'
+  captureContent?: boolean
+  serviceName?: string
+  resourceAttributes?: { [name: string]: string }
+  maxQueueSize?: number
+  maxExportBatchSize?: number
+  scheduleDelayMillis?: number
+  maxRetries?: number
+  initialBackoffMillis?: number
+  maxBackoffMillis?: number
+  /** Marks not turned into span events. Default `['llm.chunk']`. */
+  excludedMarks?: string[]
+  /** Read the `OTEL_*` variables. Default true. */
+  useEnv?: boolean
+}
+
+/** Scopes as OTLP/HTTP spans. Delivery is best effort; `stats()` counts drops. */
+export declare class OtlpExporter extends Exporter {
+  constructor(options?: OtlpExporterOptions)
+  stats(): {
+    exported: number
+    droppedQueueFull: number
+    droppedExportFailed: number
+    requests: number
+    retries: number
+    lastError?: string
+  }
 }

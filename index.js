@@ -942,6 +942,24 @@ function stats() {
   return { ...native.stats(), subscriberErrors }
 }
 
+// ---------------------------------------------------- plugins, exporters ---
+// Modules of their own (plugins.js, exporters.js) that share the internals
+// below, so plugin middleware and subscribers behave like register()'s.
+
+const { plugins, ConfigCheck, PluginContext, PluginKindRegistration } = require('./plugins.js')({
+  native,
+  RelayError,
+  invalid,
+  checkName,
+  checkFunction,
+  checkKeys,
+  isThenable,
+  FAMILIES,
+  wrapperFor,
+  deliverTo: (fn, onError) => (text) => delivering.run(true, fanOut, JSON.parse(text), fn, onError),
+})
+const { AtofExporter, AtifExporter, OtlpExporter } = require('./exporters.js')({ native, invalid, checkKeys })
+
 module.exports = {
   version: native.version,
   abiInfo: native.abiInfo,
@@ -969,6 +987,11 @@ module.exports = {
   flush,
   shutdown,
   stats,
+  // plugins and exporters
+  plugins,
+  AtofExporter,
+  AtifExporter,
+  OtlpExporter,
   // classes
   ScopeStack,
   ScopeHandle,
@@ -980,4 +1003,7 @@ module.exports = {
   InvalidArgumentError,
   GuardrailRejectedError,
   ScopeStackError,
+  ConfigCheck,
+  PluginContext,
+  PluginKindRegistration,
 }

@@ -26,6 +26,10 @@ export const {
   flush,
   shutdown,
   stats,
+  plugins,
+  AtofExporter,
+  AtifExporter,
+  OtlpExporter,
   ScopeStack,
   ScopeHandle,
   CallHandle,
@@ -36,4 +40,7 @@ export const {
   InvalidArgumentError,
   GuardrailRejectedError,
   ScopeStackError,
+  ConfigCheck,
+  PluginContext,
+  PluginKindRegistration,
 } = relay

@@ -13,6 +13,8 @@
 //! | [`streams`] | streaming LLM calls: JS async iterators in and out |
 //! | [`registry`] | registering middleware of every family |
 //! | [`subscribers`] | batched JS subscribers, flush, shutdown, stats |
+//! | [`plugins`], [`plugin_kind`] | plugin documents (validate, initialize, clear) and JS plugin kinds |
+//! | [`exporters`] | ATOF, ATIF and OTLP exporters as JS classes |
 //! | [`init`] | the facade's hooks (error construction) |
 //! | [`version`] | build and ABI facts |
 //!
@@ -35,12 +37,15 @@ mod calls;
 mod convert;
 mod driver;
 mod errors;
+mod exporters;
 mod handles;
 mod init;
 mod js;
 mod js_ref;
 mod middleware;
 mod next;
+mod plugin_kind;
+mod plugins;
 mod promise;
 mod realm;
 mod registry;

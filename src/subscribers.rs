@@ -73,13 +73,18 @@ pub fn subscribe(
     options: Option<RegisterOptions>,
 ) -> napi::Result<()> {
     boundary(env.raw(), |js| {
-        let sub = JsSubscriber {
-            deliver: Arc::new(JsRef::new(js, deliver.0)?),
-            batch: Mutex::new(Vec::new()),
-        };
-        let reg = registration(js, name, Middleware::Subscriber(Arc::new(sub)), options)?;
+        let reg = registration(js, name, js_subscriber(js, deliver.0)?, options)?;
         Runtime::global().register(reg)
     })
+}
+
+/// A subscriber whose batches go to the facade's `deliver(text)` (also what
+/// plugin contexts register).
+pub(crate) fn js_subscriber(js: Js, deliver: crate::js::Value) -> crate::js::Result<Middleware> {
+    Ok(Middleware::Subscriber(Arc::new(JsSubscriber {
+        deliver: Arc::new(JsRef::new(js, deliver)?),
+        batch: Mutex::new(Vec::new()),
+    })))
 }
 
 /// A Promise and the function that resolves it from any thread, through

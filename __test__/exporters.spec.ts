@@ -1,0 +1,112 @@
+import test from 'ava'
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+
+import * as relay from '../index.mjs'
+import type { RelayEvent } from '../index.mjs'
+import { collect, unique } from './relay-support.js'
+
+// Exporters subscribe to the process-wide runtime: one test at a time.
+
+function tempDir(): string {
+  return mkdtempSync(path.join(tmpdir(), 'relay-exporters-'))
+}
+
+test.serial('the ATOF file holds every emitted event, in order, once flush resolves', async (t) => {
+  const file = path.join(tempDir(), 'events.jsonl')
+  const c = collect()
+  const atof = new relay.AtofExporter({ path: file, mode: 'overwrite' }).register({ name: unique('atof') })
+  await relay.scope(unique('agent'), { type: 'agent' }, async () => {
+    relay.mark('checkpoint', { data: { step: 1 } })
+    await relay.toolCall('add', { a: 1, b: 2 }, (args: { a: number; b: number }) => args.a + args.b, { toolCallId: 'call_1' })
+    await relay.llmCall('chat', { content: { prompt: 'hi' } }, () => ({ text: 'hello' }), { modelName: 'mock' })
+  })
+  await atof.flush()
+  const emitted = await c.flushed()
+  const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as RelayEvent)
+  t.deepEqual(atof.files(), [file])
+  t.deepEqual(
+    lines.map((e) => e.uuid + e.kind + e.name),
+    emitted.map((e) => e.uuid + e.kind + e.name),
+  )
+  t.deepEqual(lines, emitted)
+  t.is(atof.stats().events, lines.length)
+  await atof.shutdown()
+  await atof.shutdown() // idempotent
+  c.stop()
+})
+
+test.serial('an ATIF export of a run with a tool call is an ATIF-v1.7 trajectory naming the call', async (t) => {
+  const dir = tempDir()
+  await using atif = new relay.AtifExporter({ dir, agentName: 'weather-agent' }).register({ name: unique('atif') })
+  let session = ''
+  await relay.scope('weather', { type: 'agent' }, async (agent) => {
+    session = agent.uuid
+    await relay.llmCall('chat', { content: 'weather?' }, () => ({ tool_calls: [{ id: 'call_7', name: 'get_weather' }] }))
+    await relay.toolCall('get_weather', { city: 'Oslo' }, () => ({ temperature: -3 }), { toolCallId: 'call_7' })
+  })
+  await atif.flush()
+  t.deepEqual(readdirSync(dir), [`${session}.json`])
+  const written = JSON.parse(readFileSync(path.join(dir, `${session}.json`), 'utf8'))
+  t.is(written.schema_version, 'ATIF-v1.7')
+  t.is(written.session_id, session)
+  t.is(written.agent.name, 'weather-agent')
+  t.regex(JSON.stringify(written.steps), /get_weather/)
+  t.regex(JSON.stringify(written.steps), /call_7/)
+})
+
+test.serial('export() returns the buffered trajectory and clear() forgets it', async (t) => {
+  const atif = new relay.AtifExporter().register({ name: unique('atif') })
+  await relay.scope('helper', { type: 'agent' }, () => relay.toolCall('noop', {}, () => null, { toolCallId: 'c1' }))
+  const doc = atif.export()
+  t.is(doc.schema_version, 'ATIF-v1.7')
+  t.is(doc.agent.name, 'helper')
+  t.is(atif.exportAll().length, 1)
+  atif.clear()
+  t.throws(() => atif.export(), { code: 'ERR_RELAY_EXPORT_FAILED' })
+  await atif.shutdown()
+})
+
+test.serial('exporter options are checked: unknown keys, bad values and conflicting aliases throw InvalidArgumentError', (t) => {
+  t.throws(() => new relay.AtofExporter({ pathh: 'x' } as never), { instanceOf: relay.InvalidArgumentError })
+  t.throws(() => new relay.AtofExporter({ path: 'a/b.jsonl', outputDirectory: 'c' }), { code: 'ERR_RELAY_INVALID_ARGUMENT' })
+  t.throws(() => new relay.AtofExporter({ outputDirectory: tempDir(), rotation: { maxBytes: 0 } }), {
+    code: 'ERR_RELAY_INVALID_ARGUMENT',
+    message: /rotation\.max_bytes/,
+  })
+  t.throws(() => new relay.AtifExporter({ dir: tempDir(), filenameTemplate: 'fixed.json' }), { message: /filename_template/ })
+  t.throws(() => new relay.OtlpExporter({ endpoint: 'not a url' }), { code: 'ERR_RELAY_INVALID_ARGUMENT', message: /endpoint/ })
+})
+
+test.serial('an OTLP exporter maps its options, registers, and shuts down without a collector', async (t) => {
+  const otlp = new relay.OtlpExporter({
+    endpoint: 'http://127.0.0.1:9',
+    protocol: 'http/json',
+    headers: { 'x-tenant': 'a' },
+    mode: 'openinference',
+    maxRetries: 0,
+    timeoutMillis: 200,
+    useEnv: false,
+  })
+  const name = unique('otlp')
+  otlp.register({ name })
+  t.true(relay.registrations('subscriber').includes(name))
+  await otlp.shutdown()
+  t.false(relay.registrations('subscriber').includes(name))
+  t.is(typeof otlp.stats().exported, 'number')
+})
+
+test.serial('the observability plugin writes ATOF and ATIF files and completes them on clear', async (t) => {
+  const dir = tempDir()
+  await relay.plugins.initialize({
+    version: 1,
+    components: [{ kind: 'observability', config: { atof: { path: path.join(dir, 'events.jsonl') }, atif: { dir: path.join(dir, 'atif') } } }],
+  })
+  await relay.scope('plugged', { type: 'agent' }, () => relay.toolCall('t', {}, () => 1))
+  relay.plugins.clear()
+  const lines = readFileSync(path.join(dir, 'events.jsonl'), 'utf8').trim().split('\n')
+  t.is(lines.length, 4)
+  const [file] = readdirSync(path.join(dir, 'atif'))
+  t.is(JSON.parse(readFileSync(path.join(dir, 'atif', file ?? ''), 'utf8')).schema_version, 'ATIF-v1.7')
+})

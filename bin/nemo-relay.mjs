@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// nemo-relay: the operator CLI.
+//
+//   npx nemo-relay validate plugins.toml [--json]   check a plugin document
+//   npx nemo-relay kinds [--json]                   list the plugin kinds
+//
+// `validate` prints one line per diagnostic (level, code, component and
+// kind, field path, message) and a summary line. Exit status: 0 when the
+// document has no errors (warnings are fine), 1 when it has errors or does
+// not parse, 2 for usage errors and unreadable files. Only the kinds built
+// into the package are known here: components of kinds an application
+// registers itself are reported as unknown (per the document's policy).
+
+import { createRequire } from 'node:module'
+import { accessSync, constants, statSync } from 'node:fs'
+
+const require = createRequire(import.meta.url)
+
+const USAGE = `usage: nemo-relay <command> [options]
+
+commands:
+  validate <file> [--json]  check a plugin configuration document (.toml or .json)
+  kinds [--json]            list the registered plugin kinds
+  help                      show this help
+
+exit status: 0 valid (warnings allowed), 1 errors found, 2 usage error or unreadable file`
+
+function usage(message) {
+  if (message) process.stderr.write(`nemo-relay: ${message}\n`)
+  process.stderr.write(`${USAGE}\n`)
+  return 2
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+
+/** One diagnostic as one line: `error[code] components[0] (kind) at field: message`. */
+function line(d) {
+  let out = `${d.level}[${d.code}]`
+  if (d.component !== undefined) out += ` components[${d.component}]`
+  if (d.kind !== undefined) out += ` (${d.kind})`
+  if (d.field !== undefined) out += ` at ${d.field}`
+  return `${out}: ${d.message}`
+}
+
+function validate(args) {
+  const json = args.includes('--json')
+  const files = args.filter((a) => a !== '--json')
+  const unknown = files.find((a) => a.startsWith('-'))
+  if (unknown !== undefined) return usage(`unknown option '${unknown}'`)
+  if (files.length !== 1) return usage('validate takes exactly one file')
+  const file = files[0]
+  try {
+    if (!statSync(file).isFile()) return usage(`${file} is not a file`)
+    accessSync(file, constants.R_OK)
+  } catch (error) {
+    process.stderr.write(`nemo-relay: cannot read ${file}: ${error.code ?? error.message}\n`)
+    return 2
+  }
+  const { plugins } = require('../index.js')
+  let diagnostics
+  try {
+    diagnostics = plugins.validate(file).diagnostics
+  } catch (error) {
+    if (error.code === 'ERR_RELAY_NOT_FOUND') {
+      process.stderr.write(`nemo-relay: ${error.message}\n`)
+      return 2
+    }
+    // The file is not TOML/JSON: report it like any other error.
+    diagnostics = [{ level: 'error', code: 'config.parse', message: error.message.replaceAll('invalid argument: ', '') }]
+  }
+  const errors = diagnostics.filter((d) => d.level === 'error').length
+  const warnings = diagnostics.length - errors
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ file, errors, warnings, diagnostics }, null, 2)}\n`)
+  } else {
+    for (const d of diagnostics) process.stdout.write(`${line(d)}\n`)
+    const verdict = errors > 0 ? 'invalid' : 'valid'
+    process.stdout.write(`${file}: ${verdict}, ${plural(errors, 'error')}, ${plural(warnings, 'warning')}\n`)
+  }
+  return errors > 0 ? 1 : 0
+}
+
+function kinds(args) {
+  const unknown = args.find((a) => a !== '--json')
+  if (unknown !== undefined) return usage(`unknown argument '${unknown}'`)
+  const { plugins } = require('../index.js')
+  const all = plugins.kinds()
+  if (args.includes('--json')) {
+    process.stdout.write(`${JSON.stringify(all, null, 2)}\n`)
+    return 0
+  }
+  const width = Math.max(...all.map((k) => k.kind.length))
+  for (const k of all) process.stdout.write(`${k.kind.padEnd(width)}  ${k.description}\n`)
+  return 0
+}
+
+function main(argv) {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'validate':
+      return validate(rest)
+    case 'kinds':
+      return kinds(rest)
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`)
+      return 0
+    case undefined:
+      return usage('missing command')
+    default:
+      return usage(`unknown command '${command}'`)
+  }
+}
+
+process.exitCode = main(process.argv.slice(2))
