@@ -7,7 +7,7 @@ import test from 'ava'
 import { hostPlatform, packageJson, repoRoot, runNode } from './support.js'
 
 // The JS files a published `nemo-relay` package consists of.
-const PACKAGE_FILES = ['package.json', 'index.js', 'index.mjs', 'native.js', 'binding.js']
+const PACKAGE_FILES = ['package.json', 'index.js', 'index.mjs', 'plugins.js', 'exporters.js', 'native.js', 'binding.js']
 
 const host = hostPlatform()
 const platformPackage = `${packageJson.name}-${host}`
