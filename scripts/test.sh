@@ -66,8 +66,8 @@ cargo test --workspace
 
 # The dispatcher queue is the one lock-free structure everything relies on:
 # stress it for longer, optimised, so races show up at real speed.
-section "Rust: dispatcher queue stress (release, ${NEMO_RELAY_STRESS_SECS:-20} s)"
-NEMO_RELAY_STRESS_SECS=${NEMO_RELAY_STRESS_SECS:-20} cargo test --release -p nemo-relay-core --test queue_stress
+section "Rust: dispatcher queue stress (optimised, ${NEMO_RELAY_STRESS_SECS:-20} s)"
+NEMO_RELAY_STRESS_SECS=${NEMO_RELAY_STRESS_SECS:-20} cargo test --profile bench -p nemo-relay-core --test queue_stress
 
 # Benchmarks are not tests: CI only checks that they still build.
 section "Rust: benchmarks build (core, observability)"
