@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 
 import test from 'ava'
@@ -37,3 +37,9 @@ for (const triple of packageJson.napi.targets) {
     t.true(existsSync(join(dir, 'README.md')))
   })
 }
+
+test('the root package lists every platform package as an optional dependency at its own version', (t) => {
+  const dirs = readdirSync(join(repoRoot, 'npm'))
+  const expected = Object.fromEntries(dirs.map((d) => [`nemo-relay-${d}`, packageJson.version]))
+  t.deepEqual(packageJson.optionalDependencies, expected)
+})

@@ -7,7 +7,12 @@ import { fileURLToPath } from 'node:url'
 
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 
-export const packageJson: { name: string; version: string; napi: { binaryName: string; targets: string[] } } =
+export const packageJson: {
+  name: string
+  version: string
+  napi: { binaryName: string; targets: string[] }
+  optionalDependencies?: Record<string, string>
+} =
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
 
 /** `linux-x64-gnu`, `darwin-arm64`, … for this machine, computed independently of native.js. */
