@@ -516,13 +516,17 @@ function mark(name, options) {
   checkName(name, 'mark name')
   if (options === undefined) return native.mark(stackNative(currentStack()), name)
   checkKeys(options, MARK_KEYS, 'mark option')
-  native.mark(stackNative(currentStack()), name, {
-    parent: parentUuid(options.parent),
-    data: options.data,
-    dataSchema: options.dataSchema,
-    metadata: options.metadata,
-    category: options.category,
-    categoryProfile: options.categoryProfile,
+  const { parent, dataSchema, metadata, category, categoryProfile } = options
+  // The common mark carries only data: skip the options object natively.
+  if (parent === undefined && dataSchema === undefined && metadata === undefined && category === undefined && categoryProfile === undefined) {
+    return native.mark(stackNative(currentStack()), name, options.data)
+  }
+  native.mark(stackNative(currentStack()), name, options.data, {
+    parent: parentUuid(parent),
+    dataSchema,
+    metadata,
+    category,
+    categoryProfile,
   })
 }
 

@@ -66,7 +66,12 @@ test.serial('a throwing tool rejects the call with the very error object it thre
   c.stop()
 })
 
-test('non-JSON arguments and results are rejected with ERR_RELAY_INVALID_ARGUMENT', async (t) => {
+// Arguments and results are converted to JSON when something observes the
+// call (a subscriber or middleware): these tests subscribe for that reason.
+// A bare call hands the tool the caller's own values (see the next tests).
+test('non-JSON arguments and results of an observed call are rejected with ERR_RELAY_INVALID_ARGUMENT', async (t) => {
+  const sub = relay.subscribe(unique('observer'), () => {})
+  t.teardown(() => sub.dispose())
   const cyclic: Record<string, unknown> = {}
   cyclic.me = cyclic
   for (const args of [{ n: 1n }, cyclic, () => 1, NaN, 2n]) {
@@ -81,10 +86,31 @@ test('non-JSON arguments and results are rejected with ERR_RELAY_INVALID_ARGUMEN
   } as never)
 })
 
-test('values convert with JSON.stringify semantics: toJSON applies, undefined members are dropped', async (t) => {
+test('values of an observed call convert with JSON.stringify semantics: toJSON applies, undefined members are dropped', async (t) => {
+  const sub = relay.subscribe(unique('observer'), () => {})
+  t.teardown(() => sub.dispose())
   const when = new Date(0)
   const out = await relay.toolCall(unique('json'), { when, skip: undefined, n: NaN } as never, (args) => args)
   t.deepEqual(out, { when: when.toISOString(), n: null })
+})
+
+test.serial('a bare tool call passes the original arguments and result through, in the call scope', async (t) => {
+  const args = { when: new Date(0) }
+  const result = { at: new Date(1) }
+  const name = unique('bare')
+  let scope: string | undefined
+  const out = await relay.toolCall(name, args, (a) => {
+    t.is(a, args)
+    scope = relay.currentScope().name
+    return result
+  })
+  t.is(out, result)
+  t.is(scope, name)
+  const later = await relay.toolCall(unique('bare-async'), args, async (a) => {
+    await sleep(1)
+    return a
+  })
+  t.is(later, args)
 })
 
 test.serial('the tool runs with the call as its current scope, also after await', async (t) => {

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use napi_derive::napi;
 use nemo_relay_core::{
-    Attributes, EndOptions, Json, LlmRequest, RelayError, Runtime, ScopeHandle, ScopeStack, Uuid,
+    Attributes, CallKind, EndOptions, Json, LlmRequest, RelayError, Runtime, ScopeHandle,
+    ScopeStack, Uuid,
 };
 
 use crate::callbacks::{invoke, json, JsFn};
@@ -25,6 +26,8 @@ use crate::handles::{self, Native};
 use crate::js::{boundary, Arg, Js, Raw, Result, Value};
 use crate::js_ref::JsRef;
 use crate::middleware::Request;
+
+mod bare;
 
 /// Options of a managed or manual call, as the facade passes them.
 #[napi(object, object_to_js = false)]
@@ -129,11 +132,21 @@ pub fn tool_call(
     token_out: Option<Arg>,
 ) -> napi::Result<Raw> {
     boundary(env.raw(), |js| {
+        let rt = Runtime::global();
+        if rt.is_bare(CallKind::Tool) {
+            let opts = call_options(js, stack.0, options)?;
+            return bare::run::<Json>(js, CallKind::Tool, name, tool.0, args.0, token_out, {
+                move |name, cb| {
+                    Box::pin(async move { rt.tool_call(&name, Json::Null, opts, cb).await })
+                }
+            })
+            .map(Raw);
+        }
         let args = convert::to_json(js, args.0, "tool arguments")?;
         let f: JsFn = Arc::new(JsRef::new(js, tool.0)?);
         let opts = call_options(js, stack.0, options)?;
         let cb = callback::<Json>(f, format!("the result of tool '{name}'"));
-        let fut = async move { Runtime::global().tool_call(&name, args, opts, cb).await };
+        let fut = async move { rt.tool_call(&name, args, opts, cb).await };
         driver::run(js, Box::pin(fut), token_out.map(|t| t.0)).map(Raw)
     })
 }
@@ -153,11 +166,12 @@ pub fn llm_call(
     token_out: Option<Arg>,
 ) -> napi::Result<Raw> {
     boundary(env.raw(), |js| {
+        let rt = Runtime::global();
         let request = LlmRequest::from_js(js, request.0, "the LLM request")?;
         let f: JsFn = Arc::new(JsRef::new(js, provider.0)?);
         let opts = call_options(js, stack.0, options)?;
         let cb = callback::<LlmRequest>(f, format!("the response of LLM '{name}'"));
-        let fut = async move { Runtime::global().llm_call(&name, request, opts, cb).await };
+        let fut = async move { rt.llm_call(&name, request, opts, cb).await };
         driver::run(js, Box::pin(fut), token_out.map(|t| t.0)).map(Raw)
     })
 }

@@ -83,6 +83,12 @@ pub(crate) fn with_env<R>(js: Js, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// The environment of the native entry running on this thread, if any.
+pub(crate) fn current_env() -> Option<Js> {
+    let env = CURRENT.with(|c| c.get());
+    (!env.is_null()).then_some(Js(env))
+}
+
 impl Realm {
     /// The realm of `js`, created on first use.
     pub(crate) fn of(js: Js) -> Result<Arc<Realm>> {

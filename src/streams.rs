@@ -35,30 +35,98 @@ use crate::handles::{self, Native};
 use crate::js::{boundary, Arg, Js, Raw, Result, Value};
 use crate::js_ref::JsRef;
 use crate::middleware::Request;
-use crate::promise::{self, Slot};
+use crate::promise::{self, Fill, Slot};
 
 /// A JS async iterator (`{ next(), return?() }`) as a core chunk stream.
 struct JsIterStream {
     iter: Arc<JsRef>,
+    /// The stream's `then` callbacks, created on its first asynchronous
+    /// chunk and reused for every later one (at most one pull is
+    /// outstanding), instead of two new finalized functions per chunk.
+    then: Arc<Mutex<Option<(JsRef, JsRef)>>>,
+    pulls: Arc<Pulls>,
     pending: Option<Slot<Option<Json>>>,
     done: bool,
+}
+
+/// Where the outcome of the outstanding `next()` goes.
+struct Pulls {
+    fill: Mutex<Option<Fill<Option<Json>>>>,
     what: Arc<str>,
 }
 
-fn iter_result(what: Arc<str>) -> impl FnOnce(Js, Value) -> Result<Option<Json>> + Send + 'static {
-    move |js, r| {
-        if js.type_of(r)? != T::napi_object {
-            return Err(RelayError::invalid(format!(
-                "{what}: next() must resolve to an iterator result object"
-            )));
-        }
-        let done = js.get_named(r, c"done")?;
-        if js.type_of(done)? == T::napi_boolean && js.to_bool(done)? {
-            return Ok(None);
-        }
-        let value = js.get_named(r, c"value")?;
-        convert::to_json(js, value, &format!("a chunk of {what}")).map(Some)
+fn iter_result(js: Js, r: Value, what: &str) -> Result<Option<Json>> {
+    if js.type_of(r)? != T::napi_object {
+        return Err(RelayError::invalid(format!(
+            "{what}: next() must resolve to an iterator result object"
+        )));
     }
+    let done = js.get_named(r, c"done")?;
+    if js.type_of(done)? == T::napi_boolean && js.to_bool(done)? {
+        return Ok(None);
+    }
+    let value = js.get_named(r, c"value")?;
+    convert::to_json(js, value, &format!("a chunk of {what}")).map(Some)
+}
+
+unsafe extern "C" fn release_pulls(
+    _env: napi::sys::napi_env,
+    data: *mut std::ffi::c_void,
+    _hint: *mut std::ffi::c_void,
+) {
+    // SAFETY: `data` is one of the two Arcs leaked in `then_callbacks`.
+    drop(unsafe { Arc::from_raw(data as *const Pulls) });
+}
+
+unsafe extern "C" fn on_pulled<const OK: bool>(
+    env: napi::sys::napi_env,
+    info: napi::sys::napi_callback_info,
+) -> napi::sys::napi_value {
+    let js = Js(env);
+    // SAFETY: `info` belongs to this callback.
+    let Ok(([value], data)) = (unsafe { js.callback_args::<1>(info) }) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: `data` is an Arc<Pulls> kept alive by this function's finalizer.
+    let pulls = unsafe { &*(data as *const Pulls) };
+    let fill = pulls.fill.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(fill) = fill {
+        crate::realm::with_env(js, || {
+            let outcome = if OK {
+                iter_result(js, value, &pulls.what)
+            } else {
+                Err(crate::errors::from_thrown(js, value))
+            };
+            fill.complete(outcome);
+        });
+    }
+    std::ptr::null_mut()
+}
+
+/// The stream's two `then` callbacks (created on first use).
+fn then_callbacks(
+    js: Js,
+    cached: &Mutex<Option<(JsRef, JsRef)>>,
+    pulls: &Arc<Pulls>,
+) -> Result<(Value, Value)> {
+    let mut cached = cached.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((ok, err)) = cached.as_ref() {
+        return Ok((ok.value(js)?, err.value(js)?));
+    }
+    let ok = js.function(
+        c"onFulfilled",
+        Some(on_pulled::<true>),
+        Arc::into_raw(pulls.clone()) as *mut _,
+        Some(release_pulls),
+    )?;
+    let err = js.function(
+        c"onRejected",
+        Some(on_pulled::<false>),
+        Arc::into_raw(pulls.clone()) as *mut _,
+        Some(release_pulls),
+    )?;
+    *cached = Some((JsRef::new(js, ok)?, JsRef::new(js, err)?));
+    Ok((ok, err))
 }
 
 impl JsIterStream {
@@ -76,9 +144,13 @@ impl JsIterStream {
         }
         Ok(Box::pin(JsIterStream {
             iter: Arc::new(JsRef::new(js, iter)?),
+            then: Arc::default(),
+            pulls: Arc::new(Pulls {
+                fill: Mutex::new(None),
+                what,
+            }),
             pending: None,
             done: false,
-            what,
         }))
     }
 
@@ -86,7 +158,8 @@ impl JsIterStream {
     fn pull(&self) -> Slot<Option<Json>> {
         let (fill, slot) = promise::slot();
         let iter = self.iter.clone();
-        let parse = iter_result(self.what.clone());
+        let then = self.then.clone();
+        let pulls = self.pulls.clone();
         let task = move |js: Js| {
             let r = (|| -> Result<Value> {
                 let it = iter.value(js)?;
@@ -102,9 +175,31 @@ impl JsIterStream {
                 Err(e) => fill.complete(Err(e)),
                 Ok(v) => match js.is_promise(v) {
                     Ok(true) => {
-                        let _ = promise::attach(js, v, fill, parse);
+                        *pulls.fill.lock().unwrap_or_else(|p| p.into_inner()) = Some(fill);
+                        let attached = then_callbacks(js, &then, &pulls).and_then(|(ok, err)| {
+                            let f = js.get_named(v, c"then")?;
+                            let mut out = std::ptr::null_mut();
+                            let args = [ok, err];
+                            // SAFETY: valid env and values; `then` is called on the promise.
+                            js.check(unsafe {
+                                napi::sys::napi_call_function(
+                                    js.0,
+                                    v,
+                                    f,
+                                    2,
+                                    args.as_ptr(),
+                                    &mut out,
+                                )
+                            })
+                        });
+                        if let Err(e) = attached {
+                            let fill = pulls.fill.lock().unwrap_or_else(|p| p.into_inner()).take();
+                            if let Some(fill) = fill {
+                                fill.complete(Err(e));
+                            }
+                        }
                     }
-                    Ok(false) => fill.complete(parse(js, v)),
+                    Ok(false) => fill.complete(iter_result(js, v, &pulls.what)),
                     Err(e) => fill.complete(Err(e)),
                 },
             }

@@ -26,38 +26,89 @@ use crate::registry::{registration, RegisterOptions};
 struct JsSubscriber {
     /// The facade's batch handler for this subscription: `deliver(text)`.
     deliver: Arc<JsRef>,
-    /// The JSON array being built; only the dispatcher thread touches it.
+    /// The events of the dispatcher's current batch, comma-separated; only
+    /// the dispatcher thread touches it.
     batch: Mutex<Vec<u8>>,
+    /// Batches handed over but not yet taken by the JS thread.
+    outbox: Arc<Mutex<Outbox>>,
 }
+
+/// Batches waiting for the JS thread. The dispatcher ends a batch whenever
+/// its queue runs dry, which with a busy JS thread means batches of a few
+/// events; posting each would cost a queue hop, a native-to-JS call, a
+/// `JSON.parse` and an async-context switch per handful of events. Instead
+/// batches are appended to an open JSON array here and at most one delivery
+/// task is queued at a time: it takes everything that arrived until it runs.
+#[derive(Default)]
+struct Outbox {
+    /// Sealed JSON arrays (`[…]`) followed by the open one (no `]` yet).
+    texts: Vec<Vec<u8>>,
+    /// A delivery task is queued and has not taken `texts` yet.
+    posted: bool,
+}
+
+/// An open array is sealed at this size, so one delivery never builds a
+/// string of unbounded size.
+const MAX_TEXT: usize = 4 << 20;
 
 impl Subscriber for JsSubscriber {
     fn on_event(&self, event: &Event) {
         let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
-        let sep = if b.is_empty() { b'[' } else { b',' };
-        b.push(sep);
+        if !b.is_empty() {
+            b.push(b',');
+        }
         event.write_json(&mut b);
     }
 
     fn on_batch_end(&self) {
-        let mut text = {
+        let batch = {
             let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
             if b.is_empty() {
                 return;
             }
             std::mem::take(&mut *b)
         };
-        text.push(b']');
+        let post = {
+            let mut out = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+            match out.texts.last_mut() {
+                Some(open) if open.len() < MAX_TEXT => {
+                    open.push(b',');
+                    open.extend_from_slice(&batch);
+                }
+                _ => {
+                    let mut open = Vec::with_capacity(batch.len() + 2);
+                    open.push(b'[');
+                    open.extend_from_slice(&batch);
+                    out.texts.push(open);
+                }
+            }
+            !std::mem::replace(&mut out.posted, true)
+        };
+        if !post {
+            return; // the queued task takes this batch too
+        }
         let deliver = self.deliver.clone();
+        let outbox = self.outbox.clone();
         // Dropped when the environment is gone: nobody is left to receive.
+        // Batches and flush completions share the realm's FIFO queue, and a
+        // batch that joined an already-queued task is delivered when that
+        // task runs, so `flush()` still resolves after it.
         self.deliver.realm().post(Box::new(move |js: Js| {
-            let _ = (|| -> crate::js::Result<()> {
-                let f = deliver.value(js)?;
-                // serde_json writes UTF-8 and the event strings are UTF-8.
-                let text = std::str::from_utf8(&text)
-                    .map_err(|e| nemo_relay_core::RelayError::Internal(e.to_string()))?;
-                js.call(f, &[js.string(text)?])?;
-                Ok(())
-            })();
+            let texts = {
+                let mut out = outbox.lock().unwrap_or_else(|p| p.into_inner());
+                out.posted = false;
+                std::mem::take(&mut out.texts)
+            };
+            let Ok(f) = deliver.value(js) else { return };
+            for mut text in texts {
+                text.push(b']');
+                // serde_json writes UTF-8 and the event strings are UTF-8;
+                // the facade isolates subscriber errors, so a failure here
+                // is one lost batch, never the ones after it.
+                if let Ok(text) = std::str::from_utf8(&text) {
+                    let _ = js.string(text).and_then(|t| js.call(f, &[t]));
+                }
+            }
         }));
     }
 }
@@ -84,6 +135,7 @@ pub(crate) fn js_subscriber(js: Js, deliver: crate::js::Value) -> crate::js::Res
     Ok(Middleware::Subscriber(Arc::new(JsSubscriber {
         deliver: Arc::new(JsRef::new(js, deliver)?),
         batch: Mutex::new(Vec::new()),
+        outbox: Arc::default(),
     })))
 }
 
