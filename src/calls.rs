@@ -11,20 +11,15 @@
 //! `AsyncLocalStorage`) while the user's function runs, so scopes, marks and
 //! nested calls made inside a tool are parented to that tool.
 
-use std::sync::Arc;
-
 use napi_derive::napi;
 use nemo_relay_core::{
-    Attributes, CallKind, EndOptions, Json, LlmRequest, RelayError, Runtime, ScopeHandle,
-    ScopeStack, Uuid,
+    Attributes, CallKind, EndOptions, Json, LlmRequest, RelayError, Runtime, ScopeHandle, Uuid,
 };
 
-use crate::callbacks::{invoke, json, JsFn};
 use crate::convert;
 use crate::driver::{self, IntoJs};
 use crate::handles::{self, Native};
 use crate::js::{boundary, Arg, Js, Raw, Result, Value};
-use crate::js_ref::JsRef;
 use crate::middleware::Request;
 
 mod bare;
@@ -92,31 +87,6 @@ pub(crate) fn call_options(
     })
 }
 
-/// The user callback of a managed call: `f(request, childStack)`.
-fn callback<R: Request>(
-    f: JsFn,
-    what: String,
-) -> impl Fn(R) -> nemo_relay_core::Step<nemo_relay_core::Result<Json>> + Send + Sync + 'static {
-    move |req: R| {
-        // Called inside the call's scope: this is the child stack.
-        let stack = ScopeStack::current();
-        invoke(
-            &f,
-            |js| {
-                Ok([
-                    req.to_js(js)?,
-                    handles::insert(js, Native::Stack(stack.clone()))?,
-                ])
-            },
-            || {
-                let (req, stack) = (req.clone(), stack.clone());
-                Box::new(move |js| Ok([req.to_js(js)?, handles::insert(js, Native::Stack(stack))?]))
-            },
-            json(what.clone()),
-        )
-    }
-}
-
 /// Run a managed tool call: the result, or a Promise of it.
 #[napi(
     ts_args_type = "name: string, args: unknown, tool: (args: unknown, stack: number) => unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null",
@@ -133,9 +103,10 @@ pub fn tool_call(
 ) -> napi::Result<Raw> {
     boundary(env.raw(), |js| {
         let rt = Runtime::global();
+        let opts = call_options(js, stack.0, options)?;
+        let token_out = token_out.map(|t| t.0);
         if rt.is_bare(CallKind::Tool) {
-            let opts = call_options(js, stack.0, options)?;
-            return bare::run::<Json>(js, CallKind::Tool, name, tool.0, args.0, token_out, {
+            return bare::run::<Json>(js, CallKind::Tool, name, tool.0, Some(args.0), token_out, {
                 move |name, cb| {
                     Box::pin(async move { rt.tool_call(&name, Json::Null, opts, cb).await })
                 }
@@ -143,11 +114,10 @@ pub fn tool_call(
             .map(Raw);
         }
         let args = convert::to_json(js, args.0, "tool arguments")?;
-        let f: JsFn = Arc::new(JsRef::new(js, tool.0)?);
-        let opts = call_options(js, stack.0, options)?;
-        let cb = callback::<Json>(f, format!("the result of tool '{name}'"));
-        let fut = async move { rt.tool_call(&name, args, opts, cb).await };
-        driver::run(js, Box::pin(fut), token_out.map(|t| t.0)).map(Raw)
+        bare::run::<Json>(js, CallKind::Tool, name, tool.0, None, token_out, {
+            move |name, cb| Box::pin(async move { rt.tool_call(&name, args, opts, cb).await })
+        })
+        .map(Raw)
     })
 }
 
@@ -168,11 +138,17 @@ pub fn llm_call(
     boundary(env.raw(), |js| {
         let rt = Runtime::global();
         let request = LlmRequest::from_js(js, request.0, "the LLM request")?;
-        let f: JsFn = Arc::new(JsRef::new(js, provider.0)?);
         let opts = call_options(js, stack.0, options)?;
-        let cb = callback::<LlmRequest>(f, format!("the response of LLM '{name}'"));
-        let fut = async move { rt.llm_call(&name, request, opts, cb).await };
-        driver::run(js, Box::pin(fut), token_out.map(|t| t.0)).map(Raw)
+        bare::run::<LlmRequest>(
+            js,
+            CallKind::Llm,
+            name,
+            provider.0,
+            None,
+            token_out.map(|t| t.0),
+            move |name, cb| Box::pin(async move { rt.llm_call(&name, request, opts, cb).await }),
+        )
+        .map(Raw)
     })
 }
 

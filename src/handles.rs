@@ -42,14 +42,42 @@ impl Native {
     }
 }
 
+/// Hashes the integer keys of [`LIVE`] and [`SLAB`] with one multiply: they
+/// are addresses and counters chosen by us, not by an attacker, and the
+/// default SipHash costs more than the rest of a slab lookup. Three such
+/// lookups happen per scope push/pop.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Odd multiplier: a bijection whose high bits (hashbrown's control
+        // bytes) mix every input bit.
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IdBuild = std::hash::BuildHasherDefault<IdHasher>;
+
 thread_local! {
     /// Payloads of the externals this addon created on this thread and that
     /// are still alive. Checking membership before reading an external's
     /// pointer is what makes a foreign external a clean `TypeError`. (A type
     /// tag would do the same, but tagging adds a property to every external,
     /// which costs more than the rest of a scope push.)
-    static LIVE: std::cell::RefCell<std::collections::HashSet<usize>> =
-        std::cell::RefCell::new(std::collections::HashSet::new());
+    static LIVE: std::cell::RefCell<std::collections::HashSet<usize, IdBuild>> =
+        std::cell::RefCell::new(std::collections::HashSet::default());
 }
 
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
@@ -81,8 +109,8 @@ thread_local! {
     /// stack until its callback settles), keyed by a number the facade holds.
     /// Unlike externals they cost no garbage-collector work: a finalizer'd
     /// external costs ~2 µs in Node 20, more than the operation it serves.
-    static SLAB: std::cell::RefCell<(u64, std::collections::HashMap<u64, Native>)> =
-        std::cell::RefCell::new((0, std::collections::HashMap::new()));
+    static SLAB: std::cell::RefCell<(u64, std::collections::HashMap<u64, Native, IdBuild>)> =
+        std::cell::RefCell::new((0, std::collections::HashMap::default()));
 }
 
 /// Store `native` until [`release`]; returns its id.

@@ -34,11 +34,14 @@ pub(crate) fn ctx_args(js: Js, ctx: &CallContext) -> Result<[Value; 6]> {
         Some(s) => js.string(s),
         None => js.undefined(),
     };
+    // Uuids are formatted on the stack: no heap string per middleware call.
+    let mut uuid = nemo_relay_core::Uuid::encode_buffer();
+    let mut parent = nemo_relay_core::Uuid::encode_buffer();
     Ok([
         js.string(&ctx.name)?,
         js.string(ctx.kind.as_str())?,
-        js.string(&ctx.uuid.to_string())?,
-        js.string(&ctx.parent_uuid.to_string())?,
+        js.string(ctx.uuid.hyphenated().encode_lower(&mut uuid))?,
+        js.string(ctx.parent_uuid.hyphenated().encode_lower(&mut parent))?,
         opt(ctx.tool_call_id.as_deref())?,
         opt(ctx.model_name.as_deref())?,
     ])

@@ -10,6 +10,11 @@
 //! callback (it runs during the synchronous first poll, while the caller's
 //! values are alive), no Promise of ours, no `then` callbacks.
 //!
+//! Observed calls use the same callback without the pass-through: the core
+//! gets the converted request and the result is converted back, but the
+//! callback is still called directly during the entry, and a `napi_ref` to
+//! it is made only if the call is still running when the entry returns.
+//!
 //! A registration made on another thread (a worker) can race with the
 //! check, so the core may still run the managed pipeline. The callback
 //! re-checks when it runs and then feeds the pipeline a converted result;
@@ -27,7 +32,7 @@ use crate::callbacks::{invoke, JsFn};
 use crate::convert;
 use crate::driver::{self, CoreFuture};
 use crate::handles::{self, Native};
-use crate::js::{Arg, Js, Result, Value};
+use crate::js::{Js, Result, Value};
 use crate::js_ref::JsRef;
 use crate::middleware::Request;
 use crate::promise;
@@ -46,6 +51,8 @@ type Later = (JsFn, Option<Arc<JsRef>>);
 
 struct Shared {
     env: usize,
+    /// Checked bare before the call: pass the caller's values through.
+    bare: bool,
     kind: CallKind,
     name: String,
     func: EntryValue,
@@ -121,8 +128,8 @@ impl Shared {
         stack: ScopeStack,
     ) -> Step<nemo_relay_core::Result<Json>> {
         let called = (|| {
-            let args = if self.args_used.swap(true, Ordering::AcqRel) {
-                req.to_js(js)? // a retry: the pipeline's request
+            let args = if !self.bare || self.args_used.swap(true, Ordering::AcqRel) {
+                req.to_js(js)? // managed (or a retry): the pipeline's request
             } else {
                 self.args.0
             };
@@ -133,7 +140,7 @@ impl Shared {
             Ok(v) => v,
             Err(e) => return Step::ready(Err(e)),
         };
-        if Runtime::global().is_bare(self.kind) {
+        if self.bare && Runtime::global().is_bare(self.kind) {
             *lock(&self.raw) = Some(EntryValue(v));
             return Step::ready(Ok(Json::Null));
         }
@@ -150,14 +157,17 @@ impl Shared {
     }
 }
 
-/// Run a bare call: `start(name, callback)` builds the core future.
+/// Run a managed call whose callback is `func`: `start(name, callback)`
+/// builds the core future. With `args` (the caller's JS request) the call
+/// was checked bare; without, the core gets the converted request and the
+/// callback only skips the per-call `napi_ref` while the entry runs.
 pub(super) fn run<R: Request>(
     js: Js,
     kind: CallKind,
     name: String,
     func: Value,
-    args: Value,
-    token_out: Option<Arg>,
+    args: Option<Value>,
+    token_out: Option<Value>,
     start: impl FnOnce(
         String,
         Box<dyn Fn(R) -> Step<nemo_relay_core::Result<Json>> + Send + Sync>,
@@ -165,10 +175,11 @@ pub(super) fn run<R: Request>(
 ) -> Result<Value> {
     let shared = Arc::new(Shared {
         env: js.0 as usize,
+        bare: args.is_some(),
         kind,
         name: name.clone(),
         func: EntryValue(func),
-        args: EntryValue(args),
+        args: EntryValue(args.unwrap_or(std::ptr::null_mut())),
         live: AtomicBool::new(true),
         args_used: AtomicBool::new(false),
         finished: AtomicBool::new(false),
@@ -185,7 +196,7 @@ pub(super) fn run<R: Request>(
         let converted = lock(&fut_shared.json).take();
         out.map(|v| converted.unwrap_or(v))
     });
-    let out = driver::run(js, fut, token_out.map(|t| t.0));
+    let out = driver::run(js, fut, token_out);
     shared.live.store(false, Ordering::Release);
     let out = out?;
     let raw = lock(&shared.raw).take();
@@ -199,10 +210,9 @@ pub(super) fn run<R: Request>(
         let json = convert::to_json(js, r.0, &shared.what())?;
         *lock(&shared.json) = Some(json);
     }
-    let args = if shared.args_used.load(Ordering::Acquire) {
-        None
-    } else {
-        Some(Arc::new(JsRef::new(js, args)?))
+    let args = match args {
+        Some(a) if !shared.args_used.load(Ordering::Acquire) => Some(Arc::new(JsRef::new(js, a)?)),
+        _ => None,
     };
     *lock(&shared.later) = Some((Arc::new(JsRef::new(js, func)?), args));
     Ok(out)
