@@ -178,7 +178,10 @@ export interface LlmRequestView {
 /**
  * Run a tool call through the managed pipeline: conditional guardrails,
  * request intercepts, start event, execution intercepts, `fn`, end event.
- * `fn` runs with the call as its current scope.
+ * `fn` runs with the call as its current scope. Arguments and result are
+ * converted with `JSON.stringify` semantics when something observes the call
+ * (a subscriber or tool middleware); a call nothing observes hands `fn` the
+ * caller's own `args` and resolves with `fn`'s own result, unconverted.
  */
 export declare function toolCall<R extends Json = Json>(
   name: string,
