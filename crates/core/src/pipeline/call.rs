@@ -91,6 +91,8 @@ pub(crate) trait Kind: Send + Sync + 'static {
     const SCOPE: ScopeType;
     const CALL: CallKind;
     fn families(r: &Registrations) -> &CallRegistries<Self::Req>;
+    /// The unary execution intercepts of this kind.
+    fn execution(r: &Registrations) -> &crate::registry::Registry<ExecFn<Self::Req, Json>>;
     /// Start-event payload for a request.
     fn payload(req: Self::Req) -> Json;
 }
@@ -102,6 +104,9 @@ impl Kind for ToolKind {
     const CALL: CallKind = CallKind::Tool;
     fn families(r: &Registrations) -> &CallRegistries<Json> {
         &r.tool
+    }
+    fn execution(r: &Registrations) -> &crate::registry::Registry<ExecFn<Json, Json>> {
+        &r.tool_execution
     }
     fn payload(req: Json) -> Json {
         req
@@ -115,6 +120,9 @@ impl Kind for LlmKind {
     const CALL: CallKind = CallKind::Llm;
     fn families(r: &Registrations) -> &CallRegistries<LlmRequest> {
         &r.llm
+    }
+    fn execution(r: &Registrations) -> &crate::registry::Registry<ExecFn<LlmRequest, Json>> {
+        &r.llm_execution
     }
     fn payload(req: LlmRequest) -> Json {
         req.to_event_json()

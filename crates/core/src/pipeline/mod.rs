@@ -41,7 +41,7 @@ use crate::middleware::{BoxFuture, LlmRequest};
 use crate::registry::Chain;
 use crate::runtime::Runtime;
 
-use call::{Call, LlmKind, ToolKind};
+use call::{Call, Kind, LlmKind, ToolKind};
 
 impl Runtime {
     /// Run a tool call through the managed pipeline.
@@ -59,33 +59,7 @@ impl Runtime {
         F: Fn(Json) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Json>> + Send + 'static,
     {
-        let (opts, args, func) =
-            match call::run_bare::<ToolKind, _, _, _>(self, name, opts, args, func).await {
-                Ok(out) => return out,
-                Err(back) => back,
-            };
-        self.tool_call_managed(name, args, opts, func).await
-    }
-
-    async fn tool_call_managed<F, Fut>(
-        &self,
-        name: &str,
-        args: Json,
-        opts: CallOptions,
-        func: F,
-    ) -> Result<Json>
-    where
-        F: Fn(Json) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Json>> + Send + 'static,
-    {
-        let call = Call::<ToolKind>::prepare(self, name, opts)?;
-        call.admit(&args).await?;
-        let args = call.intercept(args).await?;
-        let handle = call.start(&args).await;
-        let chain = Chain::merge(&call.global.tool_execution, &call.locals, |r| {
-            &r.tool_execution
-        });
-        call.run(handle, chain, args, func).await
+        self.managed::<ToolKind, _, _>(name, args, opts, func).await
     }
 
     /// Run a unary LLM call through the managed pipeline. `func` receives the
@@ -101,33 +75,37 @@ impl Runtime {
         F: Fn(LlmRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Json>> + Send + 'static,
     {
-        let (opts, request, func) =
-            match call::run_bare::<LlmKind, _, _, _>(self, name, opts, request, func).await {
-                Ok(out) => return out,
-                Err(back) => back,
-            };
-        self.llm_call_managed(name, request, opts, func).await
+        self.managed::<LlmKind, _, _>(name, request, opts, func)
+            .await
     }
 
-    async fn llm_call_managed<F, Fut>(
+    /// The unary pipeline, shared by tool and LLM calls: the bare path when
+    /// nothing is registered or listening, every stage otherwise.
+    async fn managed<K, F, Fut>(
         &self,
         name: &str,
-        request: LlmRequest,
+        req: K::Req,
         opts: CallOptions,
         func: F,
     ) -> Result<Json>
     where
-        F: Fn(LlmRequest) -> Fut + Send + Sync + 'static,
+        K: Kind,
+        F: Fn(K::Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Json>> + Send + 'static,
     {
-        let call = Call::<LlmKind>::prepare(self, name, opts)?;
-        call.admit(&request).await?;
-        let request = call.intercept(request).await?;
-        let handle = call.start(&request).await;
-        let chain = Chain::merge(&call.global.llm_execution, &call.locals, |r| {
-            &r.llm_execution
+        let (opts, req, func) =
+            match call::run_bare::<K, _, _, _>(self, name, opts, req, func).await {
+                Ok(out) => return out,
+                Err(back) => back,
+            };
+        let call = Call::<K>::prepare(self, name, opts)?;
+        call.admit(&req).await?;
+        let req = call.intercept(req).await?;
+        let handle = call.start(&req).await;
+        let chain = Chain::merge(K::execution(&call.global), &call.locals, |r| {
+            K::execution(r)
         });
-        call.run(handle, chain, request, func).await
+        call.run(handle, chain, req, func).await
     }
 }
 

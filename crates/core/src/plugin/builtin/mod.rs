@@ -39,6 +39,18 @@ pub(crate) fn string_list<'a>(
     Some(v.as_array()?.iter().filter_map(|x| x.as_str()).collect())
 }
 
+/// The strings of array field `field` of a (validated) component config.
+pub(crate) fn config_strings(config: &crate::event::Json, field: &str) -> Vec<String> {
+    config[field]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `*`-wildcard match (the only metacharacter), for tool and call names.
 pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::event::Json;
 use crate::id::Uuid;
 use crate::middleware::{guard, Verdict};
-use crate::plugin::builtin::{glob_match, string_list};
+use crate::plugin::builtin::{config_strings, glob_match, string_list};
 use crate::plugin::{ConfigCheck, PluginContext, PluginKind};
 use crate::registry::Middleware;
 
@@ -46,16 +46,7 @@ impl PluginKind for ToolPolicy {
     }
 
     fn register(&self, config: &Json, ctx: &mut PluginContext) -> Result<()> {
-        let list = |field: &str| -> Vec<String> {
-            config[field]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let list = |field: &str| config_strings(config, field);
         let (allow, deny) = (list("allow"), list("deny"));
         if !allow.is_empty() || !deny.is_empty() {
             ctx.register(

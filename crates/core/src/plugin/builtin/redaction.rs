@@ -10,7 +10,7 @@ use regex::Regex;
 use crate::error::{RelayError, Result};
 use crate::event::Json;
 use crate::middleware::{rewrite, LlmRequest};
-use crate::plugin::builtin::string_list;
+use crate::plugin::builtin::{config_strings, string_list};
 use crate::plugin::{ConfigCheck, PluginContext, PluginKind};
 use crate::registry::Middleware;
 
@@ -120,16 +120,7 @@ impl PluginKind for Redaction {
     }
 
     fn register(&self, config: &Json, ctx: &mut PluginContext) -> Result<()> {
-        let list = |field: &str| -> Vec<String> {
-            config[field]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let list = |field: &str| config_strings(config, field);
         let patterns = list("patterns")
             .iter()
             .map(|p| compile(p).map_err(|e| RelayError::invalid(format!("pattern '{p}': {e}"))))
