@@ -145,3 +145,104 @@ fn shutdown_racing_with_producers_accounts_for_every_event() {
         );
     }
 }
+
+/// Subscribers registered and removed while producers emit: queued events
+/// point at retired subscriber sets until delivered (see
+/// `nemo_relay_core::dispatch` docs), so this races retirement against
+/// delivery. Every removed subscriber must be released (no leak), and none
+/// may be called after it was released.
+#[test]
+fn subscribers_churning_while_producers_emit_are_released_and_never_called_after() {
+    const CHURN: usize = 300;
+    static RELEASED: [AtomicBool; CHURN] = [const { AtomicBool::new(false) }; CHURN];
+    static LATE_CALLS: AtomicU64 = AtomicU64::new(0);
+
+    struct Churned {
+        // Padding first: the allocator reuses the start of a freed block for
+        // its own bookkeeping, so a use after free would still likely find
+        // `index` intact and report itself below.
+        _pad: [u64; 4],
+        index: usize,
+        calls: Arc<AtomicU64>,
+    }
+    impl nemo_relay_core::Subscriber for Churned {
+        fn on_event(&self, _: &Event) {
+            if RELEASED[self.index].load(Ordering::SeqCst) {
+                LATE_CALLS.fetch_add(1, Ordering::SeqCst);
+            }
+            self.calls.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    impl Drop for Churned {
+        fn drop(&mut self) {
+            RELEASED[self.index].store(true, Ordering::SeqCst);
+        }
+    }
+
+    let rt = Runtime::with_config(RuntimeConfig {
+        queue_capacity: 256,
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let producers: Vec<_> = (0..3)
+        .map(|_| {
+            let (rt, stop) = (rt.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let stack = ScopeStack::new();
+                while !stop.load(Ordering::Relaxed) {
+                    rt.mark(
+                        "m",
+                        MarkOptions {
+                            stack: Some(stack.clone()),
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    let calls = Arc::new(AtomicU64::new(0));
+    for index in 0..CHURN {
+        let name = format!("churn-{index}");
+        let sub = Churned {
+            _pad: [0; 4],
+            index,
+            calls: calls.clone(),
+        };
+        rt.register(Registration::new(
+            name.as_str(),
+            Middleware::Subscriber(Arc::new(sub)),
+        ))
+        .unwrap();
+        // Retire it while events that point at it are in flight.
+        let seen = calls.load(Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while calls.load(Ordering::Relaxed) == seen && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert!(rt.deregister(nemo_relay_core::Family::Subscriber, &name));
+        if index % 50 == 0 {
+            rt.flush().unwrap();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for p in producers {
+        p.join().unwrap();
+    }
+    rt.flush().unwrap();
+    let released = RELEASED.iter().filter(|r| r.load(Ordering::SeqCst)).count();
+    assert_eq!(
+        released, CHURN,
+        "every removed subscriber is released after a flush"
+    );
+    assert_eq!(
+        LATE_CALLS.load(Ordering::SeqCst),
+        0,
+        "no call after release"
+    );
+    assert!(!rt.has_listeners());
+    assert!(
+        calls.load(Ordering::Relaxed) >= CHURN as u64,
+        "each churned subscriber saw events before it was removed"
+    );
+}

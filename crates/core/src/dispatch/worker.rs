@@ -2,21 +2,22 @@
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
+use crate::dispatch::audience::{Audience, QueuedAudience};
+use crate::dispatch::ring::{Consumer, Ring};
 use crate::dispatch::stats::Counters;
 use crate::dispatch::{DispatcherStats, Subscriber, SubscriberSet};
 use crate::error::{RelayError, Result};
 use crate::event::Event;
 
 /// Default queue capacity. Events are stored inline in the queue's slots
-/// (~240 bytes each, ~4 MiB in all): boxing them would cost a malloc on the
+/// (256 bytes each, 4 MiB in all): boxing them would cost a malloc on the
 /// emitting thread and a cross-thread free on the dispatcher for every event,
 /// the single largest cost of emitting. 16 Ki events absorb a burst of
 /// ~10 ms at full dispatcher speed; subscribers that batch (bindings,
@@ -48,7 +49,7 @@ thread_local! {
 enum Item {
     Event {
         event: Event,
-        subscribers: SubscriberSet,
+        audience: QueuedAudience,
     },
     /// Runs when the worker reaches it: everything queued before is delivered.
     Barrier(Box<dyn FnOnce() + Send>),
@@ -57,13 +58,21 @@ enum Item {
 
 struct Shared {
     id: u64,
-    queue: ArrayQueue<Item>,
+    queue: Ring<Item>,
     state: AtomicU8,
     /// Set by the worker just before it parks; producers unpark it only then.
     sleeping: CachePadded<AtomicBool>,
     thread: OnceLock<Thread>,
     join: Mutex<Option<JoinHandle<()>>>,
     counters: Counters,
+    /// Pinned subscriber sets that are no longer published but may still be
+    /// referenced by queued events; freed by the worker once it sees the
+    /// queue empty (see [`audience`](crate::dispatch::audience)).
+    retired: Mutex<Vec<SubscriberSet>>,
+    retired_pending: AtomicBool,
+    /// Set when the worker has delivered its last event: from then on no
+    /// pinned pointer is dereferenced again.
+    worker_done: AtomicBool,
 }
 
 /// Delivers events to subscribers on a background thread. See the
@@ -74,17 +83,21 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher with a queue of `capacity` events (at least 1).
+    /// A dispatcher with a queue of at least `capacity` events (rounded up
+    /// to a power of two; [`stats`](Self::stats) reports the real capacity).
     pub fn new(capacity: usize) -> Self {
         Dispatcher {
             shared: Arc::new(Shared {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                queue: ArrayQueue::new(capacity.max(1)),
+                queue: Ring::new(capacity),
                 state: AtomicU8::new(RUNNING),
                 sleeping: CachePadded::new(AtomicBool::new(false)),
                 thread: OnceLock::new(),
                 join: Mutex::new(None),
                 counters: Counters::default(),
+                retired: Mutex::new(Vec::new()),
+                retired_pending: AtomicBool::new(false),
+                worker_done: AtomicBool::new(false),
             }),
         }
     }
@@ -92,27 +105,35 @@ impl Dispatcher {
     /// Queue `event` for `subscribers`. Never blocks: returns `false` (and
     /// counts a drop) when the queue is full or the dispatcher shut down.
     pub fn enqueue(&self, event: Event, subscribers: SubscriberSet) -> bool {
+        self.enqueue_to(event, &Audience::Owned(subscribers))
+    }
+
+    /// [`enqueue`](Self::enqueue) for the runtime's own audiences, which may
+    /// travel as a pinned pointer instead of a reference count.
+    pub(crate) fn enqueue_to(&self, event: Event, audience: &Audience) -> bool {
         let s = &*self.shared;
         if s.state.load(Ordering::Acquire) != RUNNING {
             Counters::bump(&s.counters.dropped_closed);
             return false;
         }
-        let item = Item::Event { event, subscribers };
+        let item = Item::Event {
+            event,
+            audience: audience.queued(),
+        };
         if s.queue.push(item).is_err() {
             Counters::bump(&s.counters.dropped_full);
             return false;
         }
-        // The fence orders our push before the state re-check below, against
-        // shutdown's `STOPPED` store followed by its final drain: either the
-        // drain sees our event, or we see `STOPPED` and drain it ourselves.
-        // Without this, an event racing with shutdown could sit in the queue
-        // forever, neither delivered nor counted.
-        fence(Ordering::SeqCst);
-        if s.state.load(Ordering::Relaxed) == STOPPED {
-            self.drain_closed();
+        // The push claimed its slot with a SeqCst CAS, so this SeqCst load is
+        // ordered after it, against shutdown's SeqCst `STOPPED` store and its
+        // final drain: either the drain sees our event, or we see `STOPPED`
+        // and drain it ourselves. An event racing with shutdown can thus
+        // never sit in the queue forever, neither delivered nor counted.
+        if s.state.load(Ordering::SeqCst) == STOPPED {
+            drain_closed(s);
             return false;
         }
-        self.wake_after_fence();
+        self.wake_after_push();
         true
     }
 
@@ -211,21 +232,36 @@ impl Dispatcher {
             }
         }
         s.state.store(STOPPED, Ordering::SeqCst);
-        self.drain_closed();
+        drain_closed(s);
         Ok(())
     }
 
-    /// After shutdown: anything that raced past the state check is dropped
-    /// (and counted); barriers still fire so no flusher waits forever.
-    fn drain_closed(&self) {
+    /// Take back a pinned set that is no longer published (its `PinnedSet`
+    /// was dropped). Queued events may still point at it, so it is freed
+    /// only once no event pushed before now can still be delivered.
+    pub(crate) fn retire(&self, set: SubscriberSet) {
         let s = &*self.shared;
-        while let Some(item) = s.queue.pop() {
-            match item {
-                Item::Event { .. } => Counters::bump(&s.counters.dropped_closed),
-                Item::Barrier(cb) => cb(),
-                Item::Stop => {}
-            }
+        // Nothing dereferences pinned pointers before the worker starts or
+        // after it finished. (An event pushed before this call made its
+        // producer start the worker before releasing the set, so "not
+        // started" really means no event can point here.)
+        if s.thread.get().is_none() || s.worker_done.load(Ordering::Acquire) {
+            drop(set);
+            return;
         }
+        s.retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(set);
+        s.retired_pending.store(true, Ordering::SeqCst);
+        if s.worker_done.load(Ordering::Acquire) {
+            // The worker finished while we were pushing (it sets the flag
+            // before its final free, under the same lock we just released).
+            free_retired(s);
+            return;
+        }
+        // Let a parked worker free it now rather than at its next wake-up.
+        self.wake();
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called.
@@ -240,20 +276,21 @@ impl Dispatcher {
     }
 
     fn wake(&self) {
-        fence(Ordering::SeqCst);
-        self.wake_after_fence();
+        self.wake_after_push();
     }
 
-    /// Wake the worker if it sleeps. The caller has issued a SeqCst fence
-    /// after its push; it pairs with the fence in the worker: either the
-    /// worker sees our item when it re-checks the queue, or we see
-    /// `sleeping == true` and unpark it.
-    fn wake_after_fence(&self) {
+    /// Wake the worker if it sleeps. Called after a push (a SeqCst CAS) or
+    /// after a SeqCst store of `retired_pending`; this SeqCst load of
+    /// `sleeping` pairs with the worker's SeqCst store of `sleeping` followed
+    /// by its SeqCst re-check of the queue and of `retired_pending`: either
+    /// the worker sees our work, or we see it asleep and unpark it. (No
+    /// fence needed: all four accesses are in the single SeqCst order.)
+    fn wake_after_push(&self) {
         let s = &*self.shared;
         match s.thread.get() {
             None => self.start(),
             Some(t) => {
-                if s.sleeping.load(Ordering::Relaxed) {
+                if s.sleeping.load(Ordering::SeqCst) {
                     t.unpark();
                 }
             }
@@ -289,27 +326,39 @@ impl std::fmt::Debug for Dispatcher {
 /// Subscribers that received events since the last `on_batch_end`, deduped
 /// by pointer (consecutive events usually share one snapshot, so the common
 /// case is a single pointer comparison).
-#[derive(Default)]
+///
+/// `last` is only compared, never dereferenced; it is reset at every batch
+/// end, which is also the only time retired sets are freed, so it cannot
+/// alias a newer set allocated at the same address.
 struct Touched {
-    last: Option<SubscriberSet>,
+    last: *const (),
     subs: Vec<Arc<dyn Subscriber>>,
 }
 
+impl Default for Touched {
+    fn default() -> Self {
+        Touched {
+            last: std::ptr::null(),
+            subs: Vec::new(),
+        }
+    }
+}
+
 impl Touched {
-    fn note(&mut self, set: &SubscriberSet) {
-        if self.last.as_ref().is_some_and(|l| Arc::ptr_eq(l, set)) {
+    fn note(&mut self, addr: *const (), set: &[Arc<dyn Subscriber>]) {
+        if self.last == addr {
             return;
         }
-        for s in set.iter() {
+        for s in set {
             if !self.subs.iter().any(|t| Arc::ptr_eq(t, s)) {
                 self.subs.push(s.clone());
             }
         }
-        self.last = Some(set.clone());
+        self.last = addr;
     }
 
     fn end_batch(&mut self, shared: &Shared) {
-        self.last = None;
+        self.last = std::ptr::null();
         for s in self.subs.drain(..) {
             if catch_unwind(AssertUnwindSafe(|| s.on_batch_end())).is_err() {
                 Counters::bump(&shared.counters.subscriber_panics);
@@ -318,10 +367,69 @@ impl Touched {
     }
 }
 
+/// Free retired sets if every event that could point at them was delivered.
+/// Worker only, between batches.
+fn sweep_retired(shared: &Shared) {
+    if !shared.retired_pending.load(Ordering::Acquire) {
+        return;
+    }
+    let taken = {
+        let mut retired = shared.retired.lock().unwrap_or_else(|p| p.into_inner());
+        shared.retired_pending.store(false, Ordering::Relaxed);
+        std::mem::take(&mut *retired)
+    };
+    // Everything pushed before these sets were retired is ahead of anything
+    // pushed after; an empty queue (observed after taking them) means all of
+    // it was delivered.
+    if shared.queue.is_empty() {
+        drop(taken); // outside the lock: dropping a subscriber runs user code
+    } else {
+        let mut retired = shared.retired.lock().unwrap_or_else(|p| p.into_inner());
+        retired.extend(taken);
+        shared.retired_pending.store(true, Ordering::Release);
+    }
+}
+
+/// Free every retired set (the worker will not deliver again).
+fn free_retired(shared: &Shared) {
+    let taken = std::mem::take(&mut *shared.retired.lock().unwrap_or_else(|p| p.into_inner()));
+    shared.retired_pending.store(false, Ordering::Relaxed);
+    drop(taken);
+}
+
+/// After shutdown: anything that raced past the state check is dropped
+/// (and counted); barriers still fire so no flusher waits forever.
+///
+/// Needs the consumer token. If someone else holds it, they will look at the
+/// queue again after releasing it (this loop, or the worker's exit path
+/// which ends here too), so returning is safe: the token's SeqCst release
+/// and re-check pair with our SeqCst push and failed take.
+fn drain_closed(s: &Shared) {
+    loop {
+        let Some(mut consumer) = s.queue.try_consume() else {
+            return;
+        };
+        loop {
+            match consumer.pop() {
+                Some(Item::Event { .. }) => Counters::bump(&s.counters.dropped_closed),
+                Some(Item::Barrier(cb)) => cb(),
+                Some(Item::Stop) => {}
+                // A push may have claimed its slot and still be writing it.
+                None if !s.queue.is_empty() => thread::yield_now(),
+                None => break,
+            }
+        }
+        drop(consumer);
+        if s.queue.is_empty() {
+            return;
+        }
+    }
+}
+
 /// Wait a little for more work; `true` if some arrived.
-fn linger(queue: &ArrayQueue<Item>) -> bool {
+fn linger(consumer: &Consumer<'_, Item>) -> bool {
     for i in 0..LINGER_ROUNDS {
-        if !queue.is_empty() {
+        if consumer.ready() {
             return true;
         }
         if i < LINGER_ROUNDS / 2 {
@@ -335,46 +443,71 @@ fn linger(queue: &ArrayQueue<Item>) -> bool {
 
 fn run(shared: Arc<Shared>) {
     WORKER_OF.with(|w| w.set(shared.id));
+    // Only post-shutdown drains compete for the token, and they cannot start
+    // before this worker has been joined, so this succeeds at once.
+    let mut consumer = loop {
+        match shared.queue.try_consume() {
+            Some(c) => break c,
+            None => thread::yield_now(),
+        }
+    };
+    deliver(&shared, &mut consumer);
+    drop(consumer);
+    // Events that raced in behind `Stop` (see `drain_closed`).
+    drain_closed(&shared);
+}
+
+fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
     let mut touched = Touched::default();
     loop {
         let mut in_batch = 0usize;
-        while let Some(item) = shared.queue.pop() {
+        while let Some(item) = consumer.pop() {
             match item {
-                Item::Event { event, subscribers } => {
-                    for s in subscribers.iter() {
+                Item::Event { event, audience } => {
+                    // SAFETY: we are the worker, delivering a popped event;
+                    // retired sets are freed only by `sweep_retired` below,
+                    // between batches.
+                    let subscribers = unsafe { audience.subscribers() };
+                    for s in subscribers {
                         if catch_unwind(AssertUnwindSafe(|| s.on_event(&event))).is_err() {
                             Counters::bump(&shared.counters.subscriber_panics);
                         }
                     }
                     Counters::bump(&shared.counters.delivered);
-                    touched.note(&subscribers);
+                    touched.note(audience.addr(), subscribers);
                     in_batch += 1;
                     if in_batch >= MAX_BATCH {
-                        touched.end_batch(&shared);
+                        touched.end_batch(shared);
                         in_batch = 0;
                     }
                 }
                 Item::Barrier(cb) => {
-                    touched.end_batch(&shared);
+                    touched.end_batch(shared);
+                    sweep_retired(shared);
                     in_batch = 0;
                     cb();
                 }
                 Item::Stop => {
-                    touched.end_batch(&shared);
+                    touched.end_batch(shared);
+                    // Events behind `Stop` are dropped undelivered, so no
+                    // pinned pointer is read after this point.
+                    shared.worker_done.store(true, Ordering::Release);
+                    free_retired(shared);
                     return;
                 }
             }
         }
-        touched.end_batch(&shared);
+        touched.end_batch(shared);
+        sweep_retired(shared);
         // Agents emit in bursts. Parking as soon as the queue is dry would
         // make the next producer pay a futex wake-up (~1 µs, more than the
         // whole emit), so linger briefly first: spin, then yield, then park.
-        if linger(&shared.queue) {
+        if linger(consumer) {
             continue;
         }
-        shared.sleeping.store(true, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        if shared.queue.is_empty() {
+        // See `Dispatcher::wake_after_push` for the pairing.
+        shared.sleeping.store(true, Ordering::SeqCst);
+        if shared.queue.is_empty() && !shared.retired_pending.load(Ordering::SeqCst) {
             // The timeout is a safety net only; producers unpark us.
             thread::park_timeout(Duration::from_millis(100));
         }

@@ -16,8 +16,6 @@
 
 mod canonical;
 
-use std::sync::Arc;
-
 use crate::id::Uuid;
 use crate::scope::{Attributes, ScopeType};
 use crate::time::Timestamp;
@@ -82,7 +80,7 @@ pub struct Event {
     /// When it happened.
     pub timestamp: Timestamp,
     /// Scope/tool name, LLM route name or mark name.
-    pub name: Arc<str>,
+    pub name: crate::name::Name,
     /// Category (required on scopes, optional on marks).
     pub category: Option<ScopeType>,
     /// Category-specific profile (`model_name`, `tool_call_id` …).

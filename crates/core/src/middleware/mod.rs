@@ -69,7 +69,7 @@ impl CallKind {
 #[derive(Clone, Debug)]
 pub struct CallContext {
     /// Tool name or LLM route name.
-    pub name: Arc<str>,
+    pub name: crate::name::Name,
     /// Kind of call.
     pub kind: CallKind,
     /// Uuid the call's start/end events will carry (reserved up front).

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::dispatch::SubscriberSet;
+use crate::dispatch::audience::Audience;
 use crate::error::{RelayError, Result};
 use crate::event::{merge_metadata, Json, ScopePhase};
 use crate::id::{uuid_v7_at, Uuid};
@@ -67,7 +67,7 @@ where
     let recipe = HandleData {
         uuid: Uuid::nil(),
         parent_uuid: Some(opts.parent.unwrap_or_else(|| parent.handle.uuid())),
-        name: crate::intern::intern(name),
+        name: crate::name::Name::new(name),
         scope_type: K::SCOPE,
         attributes: opts.attributes,
         started_at: Timestamp::default(),
@@ -139,7 +139,7 @@ pub(crate) struct Call<K: Kind> {
     pub(crate) global: Arc<Registrations>,
     pub(crate) locals: Vec<Arc<Registrations>>,
     /// `None` when nobody listens: no event is built, no sanitizer runs.
-    pub(crate) subs: Option<SubscriberSet>,
+    pub(crate) subs: Option<Audience>,
     pub(crate) opts: CallOptions,
     pub(crate) started_at: Timestamp,
     _kind: PhantomData<K>,
@@ -191,7 +191,7 @@ impl<K: Kind> Call<K> {
         };
         let started_at = existing.map_or_else(Timestamp::now, |(_, t)| t);
         let ctx = CallContext {
-            name: crate::intern::intern(name),
+            name: crate::name::Name::new(name),
             kind: K::CALL,
             uuid: existing.map_or_else(|| uuid_v7_at(started_at.unix_millis()), |(u, _)| u),
             parent_uuid: opts.parent.unwrap_or(top),
@@ -216,7 +216,7 @@ impl<K: Kind> Call<K> {
         self
     }
 
-    pub(crate) fn subscribers(&self) -> Option<&SubscriberSet> {
+    pub(crate) fn subscribers(&self) -> Option<&Audience> {
         self.subs.as_ref()
     }
 

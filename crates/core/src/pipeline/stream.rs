@@ -153,7 +153,7 @@ impl Stream for LlmStream {
                     if let Some(subs) = this.call.subscribers() {
                         this.call.rt.emit_mark(
                             subs,
-                            crate::intern::intern("llm.chunk"),
+                            crate::name::Name::new("llm.chunk"),
                             this.handle.uuid(),
                             Timestamp::now(),
                             None,

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::dispatch::audience::PinnedSet;
 use crate::dispatch::{Subscriber, SubscriberSet};
 use crate::error::{RelayError, Result};
 use crate::event::Json;
@@ -232,6 +233,10 @@ pub struct Registrations {
     /// `subscribers` as a flat set, kept in step so that emitting an event
     /// shares it with one pointer copy.
     pub(crate) subscriber_set: SubscriberSet,
+    /// `subscriber_set`, pinned with the runtime's dispatcher when these are
+    /// a runtime's published global registrations (see
+    /// [`audience`](crate::dispatch::audience)).
+    pub(crate) pinned: Option<Arc<PinnedSet>>,
 }
 
 fn entry<T>(name: &str, priority: i32, break_chain: bool, callback: T) -> Entry<T> {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::dispatch::SubscriberSet;
+use crate::dispatch::audience::Audience;
 use crate::event::{Event, EventKind, Json, ScopePhase};
 use crate::id::{uuid_v7_at, Uuid};
 use crate::registry::Registrations;
@@ -13,11 +13,15 @@ use crate::time::Timestamp;
 impl Runtime {
     /// The subscribers an event emitted now, with these scope-local
     /// registrations visible, goes to; `None` when there are none.
-    pub(crate) fn subscribers_for(&self, locals: &[Arc<Registrations>]) -> Option<SubscriberSet> {
+    pub(crate) fn subscribers_for(&self, locals: &[Arc<Registrations>]) -> Option<Audience> {
         let global = self.inner.global.load();
         let local_count: usize = locals.iter().map(|l| l.subscriber_set.len()).sum();
         if local_count == 0 {
-            return (!global.subscriber_set.is_empty()).then(|| global.subscriber_set.clone());
+            return match &global.pinned {
+                Some(p) => Some(Audience::Pinned(p.clone())),
+                None => (!global.subscriber_set.is_empty())
+                    .then(|| Audience::Owned(global.subscriber_set.clone())),
+            };
         }
         let all: Vec<_> = global
             .subscriber_set
@@ -25,17 +29,17 @@ impl Runtime {
             .chain(locals.iter().flat_map(|l| l.subscriber_set.iter()))
             .cloned()
             .collect();
-        Some(all.into())
+        Some(Audience::Owned(all.into()))
     }
 
-    pub(crate) fn enqueue(&self, event: Event, subs: &SubscriberSet) {
-        self.inner.dispatcher.enqueue(event, subs.clone());
+    pub(crate) fn enqueue(&self, event: Event, audience: &Audience) {
+        self.inner.dispatcher.enqueue_to(event, audience);
     }
 
     /// Emit the start or end event of a scope-like handle.
     pub(crate) fn emit_scope(
         &self,
-        subs: &SubscriberSet,
+        subs: &Audience,
         handle: &ScopeHandle,
         phase: ScopePhase,
         timestamp: Timestamp,
@@ -50,7 +54,7 @@ impl Runtime {
             uuid: handle.uuid(),
             parent_uuid: handle.parent_uuid(),
             timestamp,
-            name: handle.name_arc(),
+            name: handle.name_ref(),
             category: Some(handle.scope_type()),
             category_profile: profile(handle),
             data,
@@ -64,8 +68,8 @@ impl Runtime {
     #[allow(clippy::too_many_arguments)] // internal: one call per mark kind
     pub(crate) fn emit_mark(
         &self,
-        subs: &SubscriberSet,
-        name: Arc<str>,
+        subs: &Audience,
+        name: crate::name::Name,
         parent: Uuid,
         timestamp: Timestamp,
         category: Option<ScopeType>,

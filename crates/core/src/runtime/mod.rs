@@ -14,6 +14,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
+use crate::dispatch::audience::PinnedSet;
 use crate::dispatch::{Counted, Dispatcher, DispatcherStats};
 use crate::error::{RelayError, Result};
 use crate::registry::{Family, Middleware, Registration, Registrations};
@@ -265,7 +266,18 @@ impl Runtime {
 
     /// Install `next` as the global registrations (caller holds the write
     /// lock) and return the previous ones, to be dropped after unlocking.
-    fn publish(&self, next: Registrations) -> Arc<Registrations> {
+    fn publish(&self, mut next: Registrations) -> Arc<Registrations> {
+        // Keep the pin when the subscriber set did not change (most updates
+        // touch middleware only); pin a new set with our dispatcher.
+        let same = next
+            .pinned
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p.set(), &next.subscriber_set));
+        if !same {
+            next.pinned = (!next.subscriber_set.is_empty()).then(|| {
+                PinnedSet::new(next.subscriber_set.clone(), self.inner.dispatcher.clone())
+            });
+        }
         let [tool, llm] = next.middleware_counts();
         self.inner.middleware_counts[0].store(tool, Ordering::Release);
         self.inner.middleware_counts[1].store(llm, Ordering::Release);

@@ -93,7 +93,7 @@ impl Runtime {
             crate::scope::handle::HandleData {
                 uuid: uuid_v7_at(started_at.unix_millis()),
                 parent_uuid: None,
-                name: crate::intern::intern(name),
+                name: crate::name::Name::new(name),
                 scope_type,
                 attributes: opts.attributes,
                 started_at,
@@ -165,7 +165,7 @@ impl Runtime {
             uuid: uuid_v7_at(timestamp.unix_millis()),
             parent_uuid: Some(opts.parent.unwrap_or(top)),
             timestamp,
-            name: crate::intern::intern(name),
+            name: crate::name::Name::new(name),
             category: opts.category,
             category_profile: opts.category_profile,
             data: opts.data,

@@ -18,7 +18,7 @@ pub struct ScopeHandle(pub(crate) Arc<HandleData>);
 pub(crate) struct HandleData {
     pub(crate) uuid: Uuid,
     pub(crate) parent_uuid: Option<Uuid>,
-    pub(crate) name: Arc<str>,
+    pub(crate) name: crate::name::Name,
     pub(crate) scope_type: ScopeType,
     pub(crate) attributes: Attributes,
     pub(crate) started_at: Timestamp,
@@ -75,7 +75,7 @@ impl ScopeHandle {
         self.0.model_name.as_deref()
     }
 
-    pub(crate) fn name_arc(&self) -> Arc<str> {
+    pub(crate) fn name_ref(&self) -> crate::name::Name {
         self.0.name.clone()
     }
 }

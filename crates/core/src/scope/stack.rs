@@ -98,7 +98,7 @@ impl ScopeStack {
         let root = ScopeHandle(Arc::new(HandleData {
             uuid: uuid_v7(),
             parent_uuid: None,
-            name: Arc::from("root"),
+            name: crate::name::Name::from_static("root"),
             scope_type: ScopeType::Agent,
             attributes: Attributes::NONE,
             started_at: Timestamp::now(),
