@@ -105,9 +105,13 @@ async function marks() {
   let ordered = true
   let dropped = 0
   for (let r = 0; r < 5; r++) {
+    // Under overload the queue drops (and counts) events; what arrives must
+    // still be in emission order.
     let seen = 0
+    let last = -1
     const sub = relay.subscribe(`bench-marks-${r}`, (e) => {
-      if (e.data.i !== seen) ordered = false
+      if (e.data.i <= last) ordered = false
+      last = e.data.i
       seen++
     })
     const before = relay.stats().droppedFull

@@ -32,6 +32,10 @@
 
 #![deny(clippy::all)]
 
+/// See the `mimalloc` dependency in `Cargo.toml` for why.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod callbacks;
 mod calls;
 mod convert;

@@ -274,3 +274,25 @@ fn batching_subscribers_are_told_when_a_batch_ends() {
     assert!(rec.batches() >= 1);
     assert!(rec.batches() <= 10);
 }
+
+#[test]
+fn a_subscriber_removed_after_flush_stops_counting_as_a_listener_at_once() {
+    let rt = Runtime::new();
+    for round in 0..200 {
+        let name = format!("sub-{round}");
+        rt.register(Registration::new(
+            name.as_str(),
+            Middleware::Subscriber(subscriber_fn(|_| {})),
+        ))
+        .unwrap();
+        for i in 0..10 {
+            mark(&rt, "m", json!(i));
+        }
+        rt.flush().unwrap();
+        assert!(rt.deregister(nemo_relay_core::Family::Subscriber, &name));
+        assert!(
+            !rt.has_listeners(),
+            "round {round}: the removed subscriber still counts, so the next call is not bare"
+        );
+    }
+}

@@ -73,6 +73,9 @@ struct Shared {
     /// Set when the worker has delivered its last event: from then on no
     /// pinned pointer is dereferenced again.
     worker_done: AtomicBool,
+    /// True while the worker is between taking events off the queue and
+    /// finishing their delivery (cleared only between batches).
+    busy: CachePadded<AtomicBool>,
 }
 
 /// Delivers events to subscribers on a background thread. See the
@@ -98,6 +101,7 @@ impl Dispatcher {
                 retired: Mutex::new(Vec::new()),
                 retired_pending: AtomicBool::new(false),
                 worker_done: AtomicBool::new(false),
+                busy: CachePadded::new(AtomicBool::new(false)),
             }),
         }
     }
@@ -246,6 +250,16 @@ impl Dispatcher {
         // producer start the worker before releasing the set, so "not
         // started" really means no event can point here.)
         if s.thread.get().is_none() || s.worker_done.load(Ordering::Acquire) {
+            drop(set);
+            return;
+        }
+        // The common case, removing a subscriber while the dispatcher is
+        // idle: every event pushed before now was taken off the queue (it is
+        // empty) and fully delivered (the worker is not mid-batch), so free
+        // it now, and its listener count falls before we return. The worker
+        // sets `busy` before it takes events and clears it after delivering
+        // them; reading the queue's `head` first synchronizes with the first.
+        if s.queue.is_empty() && !s.busy.load(Ordering::SeqCst) {
             drop(set);
             return;
         }
@@ -461,7 +475,14 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
     let mut touched = Touched::default();
     loop {
         let mut in_batch = 0usize;
-        while let Some(item) = consumer.pop() {
+        let mut busy = false;
+        while consumer.ready() {
+            // Announced before the event leaves the queue (see `retire`).
+            if !busy {
+                shared.busy.store(true, Ordering::SeqCst);
+                busy = true;
+            }
+            let Some(item) = consumer.pop() else { break };
             match item {
                 Item::Event { event, audience } => {
                     // SAFETY: we are the worker, delivering a popped event;
@@ -483,6 +504,11 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
                 }
                 Item::Barrier(cb) => {
                     touched.end_batch(shared);
+                    // Everything before the barrier is delivered: idle as far
+                    // as `retire` can tell, so a subscriber removed right
+                    // after `flush` returns is released at once.
+                    shared.busy.store(false, Ordering::SeqCst);
+                    busy = false;
                     sweep_retired(shared);
                     in_batch = 0;
                     cb();
@@ -498,6 +524,9 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
             }
         }
         touched.end_batch(shared);
+        if busy {
+            shared.busy.store(false, Ordering::SeqCst);
+        }
         sweep_retired(shared);
         // Agents emit in bursts. Parking as soon as the queue is dry would
         // make the next producer pay a futex wake-up (~1 µs, more than the
