@@ -34,9 +34,12 @@
 //! their slots (no per-event allocation), names are interned
 //! ([`crate::name`]), and the subscriber snapshot travels as a plain pointer
 //! to a set the dispatcher keeps alive (`audience.rs`) instead of a
-//! reference count bumped on one core and dropped on the other.
+//! reference count bumped on one core and dropped on the other. Delivered
+//! events are freed back on an emitting thread (`graveyard.rs`), where
+//! their memory came from.
 
 pub(crate) mod audience;
+mod graveyard;
 pub(crate) mod ring;
 mod stats;
 mod subscriber;

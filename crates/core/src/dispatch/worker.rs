@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 use crate::dispatch::audience::{Audience, QueuedAudience};
+use crate::dispatch::graveyard::{self, Graveyard};
 use crate::dispatch::ring::{Consumer, Ring};
 use crate::dispatch::stats::Counters;
 use crate::dispatch::{DispatcherStats, Subscriber, SubscriberSet};
@@ -76,6 +77,8 @@ struct Shared {
     /// True while the worker is between taking events off the queue and
     /// finishing their delivery (cleared only between batches).
     busy: CachePadded<AtomicBool>,
+    /// Delivered events on their way back to an emitting thread.
+    graveyard: Graveyard,
 }
 
 /// Delivers events to subscribers on a background thread. See the
@@ -102,6 +105,7 @@ impl Dispatcher {
                 retired_pending: AtomicBool::new(false),
                 worker_done: AtomicBool::new(false),
                 busy: CachePadded::new(AtomicBool::new(false)),
+                graveyard: Graveyard::default(),
             }),
         }
     }
@@ -138,6 +142,7 @@ impl Dispatcher {
             return false;
         }
         self.wake_after_push();
+        s.graveyard.collect();
         true
     }
 
@@ -473,6 +478,7 @@ fn run(shared: Arc<Shared>) {
 
 fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
     let mut touched = Touched::default();
+    let mut dead = Vec::with_capacity(graveyard::BATCH);
     loop {
         let mut in_batch = 0usize;
         let mut busy = false;
@@ -484,7 +490,10 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
             }
             let Some(item) = consumer.pop() else { break };
             match item {
-                Item::Event { event, audience } => {
+                Item::Event {
+                    mut event,
+                    audience,
+                } => {
                     // SAFETY: we are the worker, delivering a popped event;
                     // retired sets are freed only by `sweep_retired` below,
                     // between batches.
@@ -496,6 +505,11 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
                     }
                     Counters::bump(&shared.counters.delivered);
                     touched.note(audience.addr(), subscribers);
+                    graveyard::strip(&mut event, &mut dead);
+                    drop(event);
+                    if dead.len() >= graveyard::BATCH {
+                        shared.graveyard.bury(&mut dead);
+                    }
                     in_batch += 1;
                     if in_batch >= MAX_BATCH {
                         touched.end_batch(shared);
@@ -524,6 +538,7 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
             }
         }
         touched.end_batch(shared);
+        shared.graveyard.bury(&mut dead);
         if busy {
             shared.busy.store(false, Ordering::SeqCst);
         }
@@ -534,6 +549,8 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
         if linger(consumer) {
             continue;
         }
+        // Emitters went quiet: free what they did not pick up.
+        shared.graveyard.clear();
         // See `Dispatcher::wake_after_push` for the pairing.
         shared.sleeping.store(true, Ordering::SeqCst);
         if shared.queue.is_empty() && !shared.retired_pending.load(Ordering::SeqCst) {
