@@ -14,5 +14,6 @@ use crate::js::{boundary, Arg};
     ts_args_type = "hooks: { makeError(code: string, message: string, details: object): Error }"
 )]
 pub fn init(env: napi::Env, hooks: Arg) -> napi::Result<()> {
+    crate::allocator::configure();
     boundary(env.raw(), |js| crate::realm::set_hooks(js, hooks.0))
 }

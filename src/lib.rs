@@ -29,13 +29,11 @@
 //! | [`realm`] | the JS thread, its one weak threadsafe function, the current-env marker |
 //! | [`js_ref`] | JS values held from any thread |
 //! | [`convert`], [`errors`], [`handles`], [`js`] | JSON, errors, opaque handles, raw Node-API |
+//! | [`allocator`] | mimalloc, and why |
 
 #![deny(clippy::all)]
 
-/// See the `mimalloc` dependency in `Cargo.toml` for why.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
+mod allocator;
 mod callbacks;
 mod calls;
 mod convert;
