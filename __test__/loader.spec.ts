@@ -6,8 +6,12 @@ import test from 'ava'
 
 import { hostPlatform, packageJson, repoRoot, runNode } from './support.js'
 
-// The JS files a published `nemo-relay` package consists of.
-const PACKAGE_FILES = ['package.json', 'index.js', 'index.mjs', 'plugins.js', 'exporters.js', 'native.js', 'binding.js']
+// The JS files and directories a published `nemo-relay` package consists of:
+// what package.json publishes, minus typings, the CLI and native binaries.
+const PACKAGE_FILES = [
+  'package.json',
+  ...packageJson.files.filter((f) => f.endsWith('.js') || f.endsWith('.mjs') || f.endsWith('/')),
+].filter((f) => !f.startsWith('bin/'))
 
 const host = hostPlatform()
 const platformPackage = `${packageJson.name}-${host}`
@@ -17,7 +21,7 @@ const localBinary = `${packageJson.napi.binaryName}.${host}.node`
 function packageWithoutBinary(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'nemo-relay-loader-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  for (const file of PACKAGE_FILES) copyFileSync(join(repoRoot, file), join(dir, file))
+  for (const file of PACKAGE_FILES) cpSync(join(repoRoot, file), join(dir, file), { recursive: true })
   return dir
 }
 

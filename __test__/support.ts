@@ -12,6 +12,7 @@ export const packageJson: {
   version: string
   napi: { binaryName: string; targets: string[] }
   optionalDependencies?: Record<string, string>
+  files: string[]
 } =
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
 

@@ -1,0 +1,208 @@
+'use strict'
+// Managed and manual tool/LLM calls, streaming calls as async iterables, and
+// AbortSignal wiring.
+
+const native = require('../native.js')
+const { checkFunction, checkName, invalid, settleable } = require('./errors.js')
+const { CallHandle, INTERNAL, childStack, currentStack, runIn, stackNative } = require('./context.js')
+const { callOptions } = require('./options.js')
+
+const NEVER_ABORTED = new AbortController().signal
+
+/** Run `fn` (a tool or provider) in the call's child stack. */
+function callbackWrapper(fn, signal, caller) {
+  const ctx = { signal }
+  return (request, stack) => settleable(runIn(childStack(stack, caller), fn, request, ctx))
+}
+
+function startManaged(call, name, input, fn, options) {
+  checkName(name, 'call name')
+  checkFunction(fn, 'the callback')
+  const stack = currentStack()
+  if (options === undefined) {
+    try {
+      return Promise.resolve(call(name, input, callbackWrapper(fn, NEVER_ABORTED, stack), stackNative(stack)))
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+  let o
+  try {
+    o = callOptions(options)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  const signal = options.signal
+  if (signal === undefined) {
+    try {
+      return Promise.resolve(call(name, input, callbackWrapper(fn, NEVER_ABORTED, stack), stackNative(stack), o))
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+  if (signal.aborted) return Promise.reject(signal.reason)
+  const out = {}
+  let result
+  try {
+    result = call(name, input, callbackWrapper(fn, signal, stack), stackNative(stack), o, out)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  if (out.token === undefined) return Promise.resolve(result)
+  const token = out.token
+  const onAbort = () => native.cancelCall(token, signal.reason)
+  signal.addEventListener('abort', onAbort, { once: true })
+  return result.finally(() => signal.removeEventListener('abort', onAbort))
+}
+
+/**
+ * Run a tool call through the managed pipeline: guardrails, request
+ * intercepts, start event, execution intercepts, `fn(args, { signal })`, end
+ * event. Resolves with the tool's result.
+ */
+function toolCall(name, args, fn, options) {
+  return startManaged(native.toolCall, name, args, fn, options)
+}
+
+/** Run a unary LLM call (`request` is `{ headers?, content }`) through the managed pipeline. */
+function llmCall(name, request, fn, options) {
+  return startManaged(native.llmCall, name, request, fn, options)
+}
+
+const DONE = Object.freeze({ done: true, value: undefined })
+
+let streamOf
+/** The chunks of a streaming call, pulled one at a time. */
+class LlmStream {
+  #native
+  #done = false
+  #inflight = null
+  constructor(token, stream) {
+    if (token !== INTERNAL) throw new TypeError('use llmStreamCall() to start a stream')
+    this.#native = stream
+  }
+  static {
+    streamOf = (ext) => new LlmStream(INTERNAL, ext)
+  }
+  #result(value) {
+    if (value === undefined) {
+      this.#done = true
+      return DONE
+    }
+    return { done: false, value }
+  }
+  #pull() {
+    if (this.#done) return Promise.resolve(DONE)
+    let r
+    try {
+      r = native.streamNext(this.#native)
+    } catch (error) {
+      this.#done = true
+      return Promise.reject(error)
+    }
+    if (!(r instanceof Promise)) return Promise.resolve(this.#result(r))
+    const p = r.then(
+      (value) => {
+        if (this.#inflight === p) this.#inflight = null
+        return this.#result(value)
+      },
+      (error) => {
+        if (this.#inflight === p) this.#inflight = null
+        this.#done = true
+        throw error
+      },
+    )
+    this.#inflight = p
+    return p
+  }
+  /** The next chunk. Calls made while one is pending are queued. */
+  next() {
+    if (this.#inflight !== null) {
+      const pull = () => this.#pull()
+      const p = this.#inflight.then(pull, pull)
+      this.#inflight = p
+      return p
+    }
+    return this.#pull()
+  }
+  /** Stop early: the provider's iterator is closed and the call is recorded as cancelled. */
+  return() {
+    this.close()
+    return Promise.resolve(DONE)
+  }
+  /** Same as `return()`, without a Promise. Idempotent. */
+  close() {
+    if (!this.#done) {
+      this.#done = true
+      native.streamClose(this.#native)
+    }
+  }
+  [Symbol.asyncIterator]() {
+    return this
+  }
+  async [Symbol.asyncDispose]() {
+    this.close()
+  }
+}
+
+function toIterator(value, what) {
+  if (value !== null && typeof value === 'object') {
+    if (typeof value[Symbol.asyncIterator] === 'function') return value[Symbol.asyncIterator]()
+    if (typeof value[Symbol.iterator] === 'function') return value[Symbol.iterator]()
+    if (typeof value.next === 'function') return value
+  }
+  throw invalid(`${what} must return an AsyncIterable of chunks`)
+}
+
+function asStream(value) {
+  return value instanceof Promise ? value.then(streamOf) : streamOf(value)
+}
+
+/**
+ * Run a streaming LLM call. `provider(request, { signal })` returns an
+ * AsyncIterable of chunks; the result is an AsyncIterable that pulls them one
+ * at a time through the pipeline (nothing is read ahead).
+ */
+function llmStreamCall(name, request, provider, options) {
+  checkFunction(provider, 'provider')
+  const wrapped = (req, ctx) => toIterator(provider(req, ctx), 'the stream provider')
+  return startManaged(native.llmStreamCall, name, request, wrapped, options).then(streamOf)
+}
+
+function startManual(kind, name, input, options) {
+  checkName(name, 'call name')
+  const stack = currentStack()
+  const o = options === undefined ? undefined : callOptions(options)
+  const r = native.startCall(kind, name, input, stackNative(stack), o)
+  const wrap = (h) => new CallHandle(INTERNAL, h, stack)
+  return r instanceof Promise ? r.then(wrap) : Promise.resolve(wrap(r))
+}
+
+/** Start a tool call the application runs itself; emits the start event. */
+function startToolCall(name, args, options) {
+  try {
+    return startManual('tool', name, args, options)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+/** Start an LLM call the application runs itself; emits the start event. */
+function startLlmCall(name, request, options) {
+  try {
+    return startManual('llm', name, request, options)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+module.exports = {
+  toolCall,
+  llmCall,
+  LlmStream,
+  toIterator,
+  asStream,
+  llmStreamCall,
+  startToolCall,
+  startLlmCall,
+}

@@ -1,0 +1,265 @@
+'use strict'
+// Scope stacks and handles, and the async context that carries the current
+// stack: an AsyncLocalStorage holds the ScopeStack of each async flow.
+
+const { AsyncLocalStorage } = require('node:async_hooks')
+
+const native = require('../native.js')
+const { checkFunction, checkKeys, invalid, isThenable } = require('./errors.js')
+
+const INTERNAL = Symbol('nemo-relay internal')
+const context = new AsyncLocalStorage()
+
+let stackNative
+let releaseStack
+/**
+ * The open scopes of one logical flow of control. Get one from
+ * `createScopeStack()` or `currentScopeStack()`.
+ *
+ * The stacks `scope()` forks and the child stacks of managed calls are
+ * short-lived: they end when their callback settles. Code that outlives the
+ * callback (a detached timer, say) then falls back to the stack the
+ * callback was started from.
+ */
+class ScopeStack {
+  #native
+  #parent
+  #released = false
+  constructor(token, handle, parent) {
+    if (token !== INTERNAL) throw new TypeError('use createScopeStack() to create a ScopeStack')
+    this.#native = handle
+    this.#parent = parent
+  }
+  static {
+    stackNative = (stack) => {
+      while (stack.#released) stack = stack.#parent
+      return stack.#native
+    }
+    releaseStack = (stack) => {
+      if (stack.#released) return
+      stack.#released = true
+      native.releaseHandle(stack.#native)
+    }
+  }
+  /** The innermost open scope (the implicit root when none is open). */
+  get top() {
+    return new ScopeHandle(INTERNAL, native.scopeStackTop(stackNative(this)), this)
+  }
+  /** Number of open scopes above the implicit root. */
+  get depth() {
+    return native.scopeStackDepth(stackNative(this))
+  }
+}
+
+/** A short-lived stack (id `id`) that falls back to `parent` once released. */
+function childStack(id, parent) {
+  return new ScopeStack(INTERNAL, id, parent)
+}
+
+/** Run `fn(...args)` with `stack` as context; release `stack` once it settles. */
+function runIn(stack, fn, a, b, c) {
+  let r
+  try {
+    r = context.run(stack, fn, a, b, c)
+  } catch (error) {
+    releaseStack(stack)
+    throw error
+  }
+  if (isThenable(r)) {
+    return Promise.resolve(r).finally(() => releaseStack(stack))
+  }
+  releaseStack(stack)
+  return r
+}
+
+function wrapStack(handle) {
+  return new ScopeStack(INTERNAL, handle, undefined)
+}
+
+let defaultStack
+/** The stack used by code that runs outside any scope context. */
+function rootStack() {
+  if (defaultStack === undefined) defaultStack = wrapStack(native.createScopeStack())
+  return defaultStack
+}
+
+function currentStack() {
+  const store = context.getStore()
+  return store === undefined ? rootStack() : store
+}
+
+function nativeStack(stack) {
+  try {
+    return stackNative(stack)
+  } catch {
+    throw invalid('expected a ScopeStack')
+  }
+}
+
+/** A new, empty scope stack (an independent root for a request or task). */
+function createScopeStack() {
+  return wrapStack(native.createScopeStack())
+}
+
+/** The scope stack of the calling async context. */
+function currentScopeStack() {
+  return currentStack()
+}
+
+/** Run `fn` with `stack` as the current scope stack of its async context. */
+function withScopeStack(stack, fn) {
+  nativeStack(stack)
+  checkFunction(fn, 'fn')
+  return context.run(stack, fn)
+}
+
+// ------------------------------------------------------------- handles ---
+
+let handleNative
+let setEndedUuid
+/** What every handle knows about its scope, tool call or LLM call. */
+class Handle {
+  #native
+  #info
+  #uuid
+  constructor(handle) {
+    this.#native = handle
+  }
+  static {
+    handleNative = (h) => h.#native
+    setEndedUuid = (h, uuid) => {
+      h.#uuid = uuid
+    }
+  }
+  #load() {
+    if (this.#info === undefined) this.#info = native.scopeInfo(this.#native)
+    return this.#info
+  }
+  /**
+   * Unique id (UUID v7); the start and end events share it. The other details
+   * of a pushed scope can be read while it is open (afterwards only if they
+   * were read before).
+   */
+  get uuid() {
+    return this.#uuid ?? this.#load().uuid
+  }
+  /** Id of the parent scope. */
+  get parentUuid() {
+    return this.#load().parentUuid
+  }
+  get name() {
+    return this.#load().name
+  }
+  /** Scope type (`'agent'`, `'function'`, `'tool'`, `'llm'`, …). */
+  get type() {
+    return this.#load().type
+  }
+  get attributes() {
+    return this.#load().attributes
+  }
+  get toolCallId() {
+    return this.#load().toolCallId
+  }
+  get modelName() {
+    return this.#load().modelName
+  }
+  /** Application data given when the scope was opened (never emitted). */
+  get data() {
+    return this.#load().data
+  }
+  get metadata() {
+    return this.#load().metadata
+  }
+  /** Start time, RFC 3339 with nanoseconds. */
+  get startedAt() {
+    return this.#load().startedAt
+  }
+}
+
+function nativeHandle(handle) {
+  try {
+    return handleNative(handle)
+  } catch {
+    throw invalid('expected a ScopeHandle')
+  }
+}
+
+/** An open scope. `end()` (or `using`) closes it. */
+class ScopeHandle extends Handle {
+  #stack
+  #ended = false
+  constructor(token, handle, stack) {
+    if (token !== INTERNAL) throw new TypeError('use pushScope() or scope() to open a scope')
+    super(handle)
+    this.#stack = stack
+  }
+  /** The stack this scope is open on. */
+  get stack() {
+    return this.#stack
+  }
+  /** Whether `end()` was called. */
+  get ended() {
+    return this.#ended
+  }
+  /** Close the scope (it must be the innermost open one) and emit its end event. */
+  end(options) {
+    const o = options === undefined ? undefined : popOptions(options)
+    setEndedUuid(this, native.popScope(stackNative(this.#stack), handleNative(this), o))
+    this.#ended = true
+  }
+  /** `using scope = relay.pushScope(...)`: ends the scope unless already ended. */
+  [Symbol.dispose]() {
+    if (!this.#ended) this.end()
+  }
+}
+
+/** A tool or LLM call started with `startToolCall` / `startLlmCall`. */
+class CallHandle extends Handle {
+  #stack
+  constructor(token, handle, stack) {
+    if (token !== INTERNAL) throw new TypeError('use startToolCall() or startLlmCall()')
+    super(handle)
+    this.#stack = stack
+  }
+  /** Emit the success end event with `output` (sanitizers apply). */
+  end(output, options) {
+    const o = options === undefined ? undefined : endOptions(options)
+    return Promise.resolve(native.endCall(handleNative(this), output, stackNative(this.#stack), o))
+  }
+  /** Emit the failure end event for `error`. */
+  fail(error, options) {
+    const o = options === undefined ? undefined : endOptions(options)
+    native.failCall(handleNative(this), error, stackNative(this.#stack), o)
+  }
+}
+
+const POP_KEYS = new Set(['output', 'metadata'])
+function popOptions(o) {
+  checkKeys(o, POP_KEYS, 'scope end option')
+  return o
+}
+
+const END_KEYS = new Set(['metadata'])
+function endOptions(o) {
+  checkKeys(o, END_KEYS, 'call end option')
+  return o
+}
+
+module.exports = {
+  INTERNAL,
+  context,
+  stackNative,
+  releaseStack,
+  ScopeStack,
+  childStack,
+  runIn,
+  rootStack,
+  currentStack,
+  createScopeStack,
+  currentScopeStack,
+  withScopeStack,
+  handleNative,
+  Handle,
+  ScopeHandle,
+  CallHandle,
+}

@@ -1,0 +1,114 @@
+'use strict'
+// Error classes with stable `code`s, and the argument checks that raise them.
+
+
+const ERR_INVALID_ARGUMENT = 'ERR_RELAY_INVALID_ARGUMENT'
+
+/** Base class of every error nemo-relay raises (see `code`). */
+class RelayError extends Error {
+  constructor(message, code, options) {
+    super(message, options)
+    this.name = 'RelayError'
+    this.code = code
+  }
+
+  // `InvalidArgumentError` extends TypeError (it is one), yet it is also a
+  // relay error: `instanceof RelayError` accepts any error whose code is one of
+  // ours. Subclasses keep the ordinary prototype check.
+  static [Symbol.hasInstance](value) {
+    if (this !== RelayError) return Function.prototype[Symbol.hasInstance].call(this, value)
+    return (
+      value instanceof Error && typeof value.code === 'string' && value.code.startsWith('ERR_RELAY_')
+    )
+  }
+}
+
+/** A malformed argument: wrong type, non-JSON value, bad name, unknown option. */
+class InvalidArgumentError extends TypeError {
+  constructor(message, options) {
+    super(message, options)
+    this.name = 'InvalidArgumentError'
+    this.code = ERR_INVALID_ARGUMENT
+  }
+}
+
+/** A conditional-execution guardrail blocked the call. */
+class GuardrailRejectedError extends RelayError {
+  constructor(message, guardrail, reason) {
+    super(message, 'ERR_RELAY_GUARDRAIL_REJECTED')
+    this.name = 'GuardrailRejectedError'
+    this.guardrail = guardrail
+    this.reason = reason
+  }
+}
+
+/** A scope was popped out of order, on the wrong stack, or was the root. */
+class ScopeStackError extends RelayError {
+  constructor(message, code) {
+    super(message, code)
+    this.name = 'ScopeStackError'
+  }
+}
+
+const SCOPE_STACK_CODES = new Set([
+  'ERR_RELAY_SCOPE_NOT_ON_TOP',
+  'ERR_RELAY_FOREIGN_SCOPE',
+  'ERR_RELAY_ROOT_SCOPE',
+])
+
+function makeError(code, message, details) {
+  if (code === ERR_INVALID_ARGUMENT) return new InvalidArgumentError(message)
+  if (code === 'ERR_RELAY_GUARDRAIL_REJECTED') {
+    return new GuardrailRejectedError(message, details.guardrail, details.reason)
+  }
+  if (SCOPE_STACK_CODES.has(code)) return new ScopeStackError(message, code)
+  const error = new RelayError(message, code)
+  if (details.exceptionType !== undefined) error.exceptionType = details.exceptionType
+  return error
+}
+
+
+function invalid(message) {
+  return new InvalidArgumentError(message)
+}
+
+function checkName(name, what) {
+  if (typeof name !== 'string' || name === '') throw invalid(`${what} must be a non-empty string`)
+}
+
+function checkFunction(fn, what) {
+  if (typeof fn !== 'function') throw invalid(`${what} must be a function`)
+}
+
+/** Throw on keys `allowed` does not list (typos must not be silent). */
+function checkKeys(options, allowed, what) {
+  if (options === null || typeof options !== 'object') throw invalid(`${what} must be an object`)
+  for (const key in options) {
+    if (!allowed.has(key)) {
+      throw invalid(`unknown ${what} key '${key}' (expected one of: ${[...allowed].join(', ')})`)
+    }
+  }
+}
+
+function isThenable(value) {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
+}
+
+// Native code awaits real Promises only; adopt any other thenable.
+function settleable(value) {
+  return isThenable(value) && !(value instanceof Promise) ? Promise.resolve(value) : value
+}
+
+module.exports = {
+  RelayError,
+  InvalidArgumentError,
+  GuardrailRejectedError,
+  ScopeStackError,
+  makeError,
+  invalid,
+  checkName,
+  checkFunction,
+  checkKeys,
+  isThenable,
+  settleable,
+}

@@ -1,0 +1,154 @@
+'use strict'
+// Middleware written in JS: the wrappers native code calls, the call context
+// they see, and registrations.
+
+const native = require('../native.js')
+const { checkFunction, checkKeys, checkName, invalid, isThenable, settleable } = require('./errors.js')
+const { INTERNAL, childStack, handleNative, rootStack, runIn, stackNative } = require('./context.js')
+const { REGISTER_KEYS, registerOptions } = require('./options.js')
+const { asStream, toIterator } = require('./calls.js')
+
+/** What middleware is told about the call it runs for. */
+class CallContext {
+  constructor(token, name, kind, uuid, parentUuid, toolCallId, modelName) {
+    if (token !== INTERNAL) throw new TypeError('call contexts are created by nemo-relay')
+    /** Tool name or LLM route name. */
+    this.name = name
+    /** `'tool'`, `'llm'` or `'llm_stream'`. */
+    this.kind = kind
+    /** Uuid the call's events carry. */
+    this.uuid = uuid
+    this.parentUuid = parentUuid
+    this.toolCallId = toolCallId
+    this.modelName = modelName
+    Object.freeze(this)
+  }
+}
+
+const GUARD = 0
+const REWRITE = 1
+const EXEC = 2
+const STREAM_EXEC = 3
+
+const FAMILIES = {
+  tool_conditional_execution: GUARD,
+  tool_request_intercept: REWRITE,
+  tool_sanitize_request: REWRITE,
+  tool_sanitize_response: REWRITE,
+  tool_execution_intercept: EXEC,
+  llm_conditional_execution: GUARD,
+  llm_request_intercept: REWRITE,
+  llm_sanitize_request: REWRITE,
+  llm_sanitize_response: REWRITE,
+  llm_execution_intercept: EXEC,
+  llm_stream_execution_intercept: STREAM_EXEC,
+}
+
+function nextStream(next) {
+  return (request) => asStream(next(request))
+}
+
+function wrapperFor(shape, fn) {
+  switch (shape) {
+    case GUARD:
+    case REWRITE:
+      return (value, name, kind, uuid, parent, toolCallId, modelName) =>
+        settleable(fn(value, new CallContext(INTERNAL, name, kind, uuid, parent, toolCallId, modelName)))
+    case EXEC:
+      return (request, next, stack, name, kind, uuid, parent, toolCallId, modelName) =>
+        settleable(
+          runIn(
+            childStack(stack, rootStack()),
+            fn,
+            request,
+            next,
+            new CallContext(INTERNAL, name, kind, uuid, parent, toolCallId, modelName),
+          ),
+        )
+    default:
+      return (request, next, stack, name, kind, uuid, parent, toolCallId, modelName) => {
+        const ctx = new CallContext(INTERNAL, name, kind, uuid, parent, toolCallId, modelName)
+        const out = runIn(childStack(stack, rootStack()), fn, request, nextStream(next), ctx)
+        return isThenable(out)
+          ? Promise.resolve(out).then((v) => toIterator(v, 'a stream execution intercept'))
+          : toIterator(out, 'a stream execution intercept')
+      }
+  }
+}
+
+function scopeOptions(options) {
+  if (options === undefined || options.scope === undefined) return undefined
+  return { scope: handleNative(options.scope), stack: stackNative(options.scope.stack) }
+}
+
+/** The handle `register` and `subscribe` return. */
+class Registration {
+  #family
+  #name
+  #scopeOptions
+  #active = true
+  constructor(token, family, name, scopeOpts) {
+    if (token !== INTERNAL) throw new TypeError('use register() or subscribe()')
+    this.#family = family
+    this.#name = name
+    this.#scopeOptions = scopeOpts
+  }
+  get family() {
+    return this.#family
+  }
+  get name() {
+    return this.#name
+  }
+  /** Remove the registration. Returns whether it was still registered. */
+  dispose() {
+    if (!this.#active) return false
+    this.#active = false
+    try {
+      return native.deregister(this.#family, this.#name, this.#scopeOptions)
+    } catch {
+      return false // its scope already ended, taking the registration with it
+    }
+  }
+  [Symbol.dispose]() {
+    this.dispose()
+  }
+}
+
+/**
+ * Register middleware `fn` in `family` under `name`. With `{ scope }` it
+ * belongs to that open scope and vanishes when it ends.
+ */
+function register(family, name, fn, options) {
+  const shape = FAMILIES[family]
+  if (shape === undefined) {
+    throw invalid(`unknown middleware family '${family}' (one of: ${Object.keys(FAMILIES).join(', ')})`)
+  }
+  checkName(name, 'registration name')
+  checkFunction(fn, 'middleware')
+  const o = registerOptions(options, REGISTER_KEYS)
+  native.register(family, name, wrapperFor(shape, fn), o)
+  return new Registration(INTERNAL, family, name, scopeOptions(options))
+}
+
+/** Remove registration `name` of `family` (scope-local with `{ scope }`). */
+function deregister(family, name, options) {
+  if (options === undefined) return native.deregister(family, name)
+  checkKeys(options, new Set(['scope']), 'deregistration option')
+  return native.deregister(family, name, scopeOptions(options))
+}
+
+/** Names of the global registrations of `family`, in run order. */
+function registrations(family) {
+  return native.registrations(family)
+}
+
+module.exports = {
+  CallContext,
+  FAMILIES,
+  wrapperFor,
+  scopeOptions,
+  Registration,
+  register,
+  deregister,
+  registrations,
+}

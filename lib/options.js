@@ -1,0 +1,79 @@
+'use strict'
+// Options objects: validated (unknown keys are rejected) and normalised into
+// the strict shapes native code takes.
+
+const { checkKeys, invalid } = require('./errors.js')
+const { Handle, ScopeHandle, handleNative, stackNative } = require('./context.js')
+
+const SCOPE_TYPES = new Set([
+  'agent', 'function', 'tool', 'llm', 'retriever', 'embedder', 'reranker', 'guardrail', 'evaluator', 'custom', 'unknown',
+])
+
+function parentUuid(parent) {
+  if (parent === undefined || typeof parent === 'string') return parent
+  return nativeHandleUuid(parent)
+}
+
+function nativeHandleUuid(handle) {
+  if (handle instanceof Handle) return handle.uuid
+  throw invalid('parent must be a ScopeHandle or a uuid string')
+}
+
+const PUSH_KEYS = new Set(['type', 'parent', 'attributes', 'input', 'data', 'metadata'])
+function pushOptions(o) {
+  checkKeys(o, PUSH_KEYS, 'scope option')
+  if (o.type !== undefined && !SCOPE_TYPES.has(o.type)) {
+    throw invalid(`unknown scope type '${o.type}' (one of: ${[...SCOPE_TYPES].join(', ')})`)
+  }
+  return {
+    type: o.type,
+    native: {
+      parent: parentUuid(o.parent),
+      attributes: o.attributes,
+      input: o.input,
+      data: o.data,
+      metadata: o.metadata,
+    },
+  }
+}
+
+
+const MARK_KEYS = new Set(['parent', 'data', 'dataSchema', 'metadata', 'category', 'categoryProfile'])
+
+const CALL_KEYS = new Set(['parent', 'attributes', 'data', 'metadata', 'toolCallId', 'modelName', 'signal'])
+function callOptions(o) {
+  checkKeys(o, CALL_KEYS, 'call option')
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalid('signal must be an AbortSignal')
+  return {
+    parent: parentUuid(o.parent),
+    attributes: o.attributes,
+    data: o.data,
+    metadata: o.metadata,
+    toolCallId: o.toolCallId,
+    modelName: o.modelName,
+  }
+}
+
+const REGISTER_KEYS = new Set(['priority', 'breakChain', 'scope'])
+const SUBSCRIBE_KEYS = new Set(['priority', 'scope', 'onError'])
+function registerOptions(o, keys) {
+  if (o === undefined) return undefined
+  checkKeys(o, keys, 'registration option')
+  const out = { priority: o.priority, breakChain: o.breakChain }
+  if (o.scope !== undefined) {
+    if (!(o.scope instanceof ScopeHandle)) throw invalid('scope must be a ScopeHandle')
+    out.scope = handleNative(o.scope)
+    out.stack = stackNative(o.scope.stack)
+  }
+  return out
+}
+
+module.exports = {
+  parentUuid,
+  pushOptions,
+  MARK_KEYS,
+  callOptions,
+  REGISTER_KEYS,
+  SUBSCRIBE_KEYS,
+  registerOptions,
+}

@@ -1,0 +1,114 @@
+'use strict'
+// Scopes and marks: pushScope/popScope, scope(name, fn), mark.
+
+const native = require('../native.js')
+const { checkFunction, checkKeys, checkName, invalid, isThenable } = require('./errors.js')
+const { INTERNAL, ScopeHandle, childStack, context, currentStack, releaseStack, stackNative } = require('./context.js')
+const { MARK_KEYS, parentUuid, pushOptions } = require('./options.js')
+
+/** Open a scope on the current stack and emit its start event. */
+function pushScope(name, options) {
+  checkName(name, 'scope name')
+  return pushOn(currentStack(), name, options)
+}
+
+function pushOn(stack, name, options) {
+  if (options === undefined) {
+    return new ScopeHandle(INTERNAL, native.pushScope(stackNative(stack), name), stack)
+  }
+  const o = pushOptions(options)
+  return new ScopeHandle(INTERNAL, native.pushScope(stackNative(stack), name, o.type, o.native), stack)
+}
+
+/** Close `handle` (the innermost open scope of its stack). Same as `handle.end(options)`. */
+function popScope(handle, options) {
+  if (!(handle instanceof ScopeHandle)) throw invalid('popScope expects a ScopeHandle')
+  handle.end(options)
+}
+
+/** The innermost open scope of the current stack. */
+function currentScope() {
+  return currentStack().top
+}
+
+function statusOf(error) {
+  const description = error instanceof Error ? error.message : String(error)
+  const meta = { 'otel.status_code': 'ERROR', 'otel.status_description': description }
+  if (error instanceof Error) meta['error.type'] = error.name
+  return { metadata: meta }
+}
+const OK = { metadata: { 'otel.status_code': 'OK' } }
+
+/**
+ * Run `fn(scope)` inside a new scope. The scope opens on a fork of the current
+ * stack and `fn` runs with that fork as its async context, so concurrent
+ * `scope()` calls (`Promise.all`) each get the right parent and can never pop
+ * each other's scopes. The scope ends when `fn` returns or its Promise settles,
+ * with an OK or ERROR status. Returns what `fn` returns.
+ */
+function scope(name, options, fn) {
+  if (typeof options === 'function' && fn === undefined) {
+    fn = options
+    options = undefined
+  }
+  checkName(name, 'scope name')
+  checkFunction(fn, 'fn')
+  const parent = currentStack()
+  const fork = childStack(native.forkScopeStack(stackNative(parent)), parent)
+  const handle = pushOn(fork, name, options)
+  const finish = (status) => {
+    try {
+      if (!handle.ended) handle.end(status)
+    } finally {
+      releaseStack(fork)
+    }
+  }
+  let result
+  try {
+    result = context.run(fork, fn, handle)
+  } catch (error) {
+    finish(statusOf(error))
+    throw error
+  }
+  if (isThenable(result)) {
+    return Promise.resolve(result).then(
+      (value) => {
+        finish(OK)
+        return value
+      },
+      (error) => {
+        finish(statusOf(error))
+        throw error
+      },
+    )
+  }
+  finish(OK)
+  return result
+}
+
+/** Emit a mark (a point-in-time event) under the current scope. */
+function mark(name, options) {
+  checkName(name, 'mark name')
+  if (options === undefined) return native.mark(stackNative(currentStack()), name)
+  checkKeys(options, MARK_KEYS, 'mark option')
+  const { parent, dataSchema, metadata, category, categoryProfile } = options
+  // The common mark carries only data: skip the options object natively.
+  if (parent === undefined && dataSchema === undefined && metadata === undefined && category === undefined && categoryProfile === undefined) {
+    return native.mark(stackNative(currentStack()), name, options.data)
+  }
+  native.mark(stackNative(currentStack()), name, options.data, {
+    parent: parentUuid(parent),
+    dataSchema,
+    metadata,
+    category,
+    categoryProfile,
+  })
+}
+
+module.exports = {
+  pushScope,
+  popScope,
+  currentScope,
+  scope,
+  mark,
+}

@@ -1,0 +1,112 @@
+'use strict'
+// Batched subscriber delivery (one JSON string per batch), fan-out with error
+// isolation, flush() that also waits for async subscribers, and stats.
+
+const { AsyncLocalStorage } = require('node:async_hooks')
+
+const native = require('../native.js')
+const { checkFunction, checkName, isThenable } = require('./errors.js')
+const { INTERNAL } = require('./context.js')
+const { SUBSCRIBE_KEYS, registerOptions } = require('./options.js')
+const { Registration, deregister, scopeOptions } = require('./middleware.js')
+
+const delivering = new AsyncLocalStorage()
+const inflight = new Set()
+let subscriberErrors = 0
+
+function report(error, event, onError) {
+  subscriberErrors++
+  if (onError === undefined) return
+  try {
+    onError(error, event)
+  } catch {
+    // An error handler that throws has nobody left to report to.
+  }
+}
+
+function fanOut(events, fn, onError) {
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]
+    let r
+    try {
+      r = fn(event)
+    } catch (error) {
+      report(error, event, onError)
+      continue
+    }
+    if (isThenable(r)) {
+      const p = Promise.resolve(r).then(
+        () => inflight.delete(p),
+        (error) => {
+          inflight.delete(p)
+          report(error, event, onError)
+        },
+      )
+      inflight.add(p)
+    }
+  }
+}
+
+/**
+ * Receive every event, in emission order, after it happened. Events arrive in
+ * batches on the JS thread; `fn` may return a Promise (flush() waits for it).
+ * A throwing subscriber is isolated: `onError(error, event)` is called and the
+ * error is counted in `stats().subscriberErrors`.
+ */
+function subscribe(name, fn, options) {
+  checkName(name, 'subscriber name')
+  checkFunction(fn, 'subscriber')
+  const onError = options === undefined ? undefined : options.onError
+  if (onError !== undefined) checkFunction(onError, 'onError')
+  const o = registerOptions(options, SUBSCRIBE_KEYS)
+  const deliver = (text) => delivering.run(true, fanOut, JSON.parse(text), fn, onError)
+  native.subscribe(name, deliver, o)
+  return new Registration(INTERNAL, 'subscriber', name, scopeOptions(options))
+}
+
+/** Remove subscriber `name`. */
+function unsubscribe(name, options) {
+  return deregister('subscriber', name, options)
+}
+
+async function settleInflight() {
+  // Called from inside a subscriber, waiting for subscribers would wait for
+  // itself.
+  if (delivering.getStore() === true) return
+  if (inflight.size > 0) await Promise.allSettled([...inflight])
+}
+
+/**
+ * Resolves once every event emitted before the call was delivered to the
+ * subscribers and the Promises they returned settled. Never rejects because a
+ * subscriber failed.
+ */
+async function flush() {
+  await native.flush()
+  await settleInflight()
+}
+
+/** Deliver what is queued and stop delivery (later events are dropped and counted). */
+async function shutdown() {
+  await native.shutdown()
+  await settleInflight()
+}
+
+/** Counters of the runtime, plus `subscriberErrors` counted by the facade. */
+function stats() {
+  return { ...native.stats(), subscriberErrors }
+}
+
+/** The batch handler plugin subscribers use (same delivery as subscribe()). */
+function deliverTo(fn, onError) {
+  return (text) => delivering.run(true, fanOut, JSON.parse(text), fn, onError)
+}
+
+module.exports = {
+  subscribe,
+  unsubscribe,
+  flush,
+  shutdown,
+  stats,
+  deliverTo,
+}
