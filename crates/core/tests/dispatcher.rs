@@ -296,3 +296,55 @@ fn a_subscriber_removed_after_flush_stops_counting_as_a_listener_at_once() {
         );
     }
 }
+
+#[test]
+fn a_panicking_flush_callback_is_counted_and_delivery_goes_on() {
+    let rt = Runtime::new();
+    let rec = Recorder::install(&rt);
+    mark(&rt, "before", json!(0));
+    rt.dispatcher()
+        .on_drained(Box::new(|| panic!("a barrier callback that panics")));
+    mark(&rt, "after", json!(1));
+    rt.flush().unwrap();
+    let names: Vec<String> = rec.events().iter().map(|e| e.name.to_string()).collect();
+    assert_eq!(names, ["before", "after"]);
+    assert_eq!(rt.stats().dispatcher.subscriber_panics, 1);
+}
+
+#[test]
+fn shutdown_from_a_subscriber_with_a_full_queue_delivers_what_was_queued_and_returns() {
+    let rt = Runtime::with_config(RuntimeConfig { queue_capacity: 8 });
+    let gate = Arc::new(Mutex::new(()));
+    let held = gate.lock().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (g, n, inner) = (gate.clone(), seen.clone(), rt.clone());
+    rt.register(Registration::new(
+        "stopper",
+        Middleware::Subscriber(subscriber_fn(move |_| {
+            drop(g.lock().unwrap());
+            if n.fetch_add(1, Ordering::SeqCst) == 0 {
+                // The queue is full and only this thread drains it.
+                inner.shutdown().unwrap();
+            }
+        })),
+    ))
+    .unwrap();
+    for i in 0..20 {
+        mark(&rt, "m", json!(i)); // fills the queue; the rest are dropped
+    }
+    let queued = rt.stats().dispatcher.queued;
+    assert!(queued >= 8, "the queue is full: {queued}");
+    drop(held);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = rt.clone();
+    std::thread::spawn(move || {
+        waiter.flush().unwrap();
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("flush returns after a shutdown from inside a subscriber");
+    let s = rt.stats().dispatcher;
+    assert!(rt.dispatcher().is_shut_down());
+    assert_eq!(seen.load(Ordering::SeqCst) as u64, s.delivered);
+    assert_eq!(s.delivered + s.dropped_full + s.dropped_closed, 20, "{s:?}");
+}

@@ -246,3 +246,27 @@ fn subscribers_churning_while_producers_emit_are_released_and_never_called_after
         "each churned subscriber saw events before it was removed"
     );
 }
+
+#[test]
+fn flush_racing_shutdown_always_returns() {
+    for round in 0..200 {
+        let rt = Runtime::with_config(RuntimeConfig { queue_capacity: 16 });
+        rt.register(Registration::new(
+            "sink",
+            Middleware::Subscriber(subscriber_fn(|_| {})),
+        ))
+        .unwrap();
+        rt.mark("m", MarkOptions::default()).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let flusher = rt.clone();
+        std::thread::spawn(move || {
+            for _ in 0..20 {
+                flusher.flush().unwrap();
+            }
+            tx.send(()).unwrap();
+        });
+        rt.shutdown().unwrap();
+        rx.recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("round {round}: a flush racing shutdown never returned"));
+    }
+}

@@ -63,6 +63,14 @@ pub(crate) enum Audience {
 }
 
 impl Audience {
+    /// The dispatcher a pinned set belongs to.
+    pub(crate) fn pinned_to(&self) -> Option<&Dispatcher> {
+        match self {
+            Audience::Pinned(p) => Some(&p.dispatcher),
+            Audience::Owned(_) => None,
+        }
+    }
+
     /// The form that travels in the queue.
     pub(crate) fn queued(&self) -> QueuedAudience {
         match self {

@@ -21,9 +21,10 @@
 //!   if no emitter took the previous one, the dispatcher frees it itself;
 //! * before the dispatcher sleeps (emitters went quiet) it frees the waiting
 //!   batch;
-//! * an emitting thread keeps what it picked up in a thread-local stash,
-//!   freed [`PER_EMIT`] values per emit (so no emit pays for a whole batch)
-//!   and when the thread exits.
+//! * an emitting thread keeps what it picked up in a thread-local stash
+//!   (one batch at most), freed [`PER_EMIT`] values per emit (so no emit
+//!   pays for a whole batch) and when the thread exits;
+//! * the dispatcher frees the waiting batch when it stops.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,13 +111,12 @@ impl Graveyard {
             if !waiting && stash.is_empty() {
                 return;
             }
-            if waiting && self.waiting.swap(false, Ordering::Acquire) {
+            // Only an empty stash takes a batch, so a stash never holds more
+            // than one batch (a thread that emits rarely leaves batches to
+            // the dispatcher, which frees them itself).
+            if waiting && stash.is_empty() && self.waiting.swap(false, Ordering::Acquire) {
                 let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
-                if stash.is_empty() {
-                    std::mem::swap(&mut *stash, &mut *b);
-                } else {
-                    stash.append(&mut b);
-                }
+                std::mem::swap(&mut *stash, &mut *b);
             }
             let keep = stash.len().saturating_sub(PER_EMIT);
             stash.truncate(keep);

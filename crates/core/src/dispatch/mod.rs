@@ -39,6 +39,7 @@
 //! their memory came from.
 
 pub(crate) mod audience;
+mod delivery;
 mod graveyard;
 pub(crate) mod ring;
 mod stats;

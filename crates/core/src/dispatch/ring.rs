@@ -30,6 +30,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 
+/// Largest ring (16 Mi slots; 4 GiB of 256-byte events).
+pub(crate) const MAX_CAPACITY: usize = 1 << 24;
+
 // One slot per cache-line group: an event slot then never shares a line with
 // its neighbours, so producer and consumer touch only the lines of their own
 // slot (a 248-byte event item makes the slot exactly four lines).
@@ -61,9 +64,9 @@ unsafe impl<T: Send> Sync for Ring<T> {}
 
 impl<T> Ring<T> {
     /// A ring holding at least `capacity` values (rounded up to a power of
-    /// two, at least 2).
+    /// two, between 2 and [`MAX_CAPACITY`]).
     pub(crate) fn new(capacity: usize) -> Self {
-        let cap = capacity.max(2).next_power_of_two();
+        let cap = capacity.clamp(2, MAX_CAPACITY).next_power_of_two();
         let slots = (0..cap)
             .map(|_| Slot {
                 stamp: AtomicUsize::new(0),
@@ -89,6 +92,12 @@ impl<T> Ring<T> {
     pub(crate) fn len(&self) -> usize {
         let head = self.head.load(Ordering::SeqCst);
         self.tail.load(Ordering::SeqCst).saturating_sub(head)
+    }
+
+    /// Positions claimed so far: every value pushed before this call has a
+    /// position below the result (SeqCst, like [`is_empty`](Self::is_empty)).
+    pub(crate) fn claimed(&self) -> usize {
+        self.tail.load(Ordering::SeqCst)
     }
 
     /// Whether every value pushed so far (including pushes still writing
@@ -189,6 +198,11 @@ impl<T> Consumer<'_, T> {
         let value = unsafe { (*slot.value.get()).assume_init_read() };
         ring.head.store(head.wrapping_add(1), Ordering::Release);
         Some(value)
+    }
+
+    /// Values consumed so far (the position of the next one).
+    pub(crate) fn position(&self) -> usize {
+        self.ring.head.load(Ordering::Relaxed)
     }
 
     /// Whether the next value is ready (a cheap check for spinning: reads

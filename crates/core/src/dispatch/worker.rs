@@ -1,8 +1,7 @@
 //! The dispatcher: a bounded lock-free queue drained by one worker thread.
 
 use std::cell::Cell;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
@@ -10,10 +9,11 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 use crate::dispatch::audience::{Audience, QueuedAudience};
-use crate::dispatch::graveyard::{self, Graveyard};
-use crate::dispatch::ring::{Consumer, Ring};
+use crate::dispatch::delivery;
+use crate::dispatch::graveyard::Graveyard;
+use crate::dispatch::ring::Ring;
 use crate::dispatch::stats::Counters;
-use crate::dispatch::{DispatcherStats, Subscriber, SubscriberSet};
+use crate::dispatch::{DispatcherStats, SubscriberSet};
 use crate::error::{RelayError, Result};
 use crate::event::Event;
 
@@ -27,10 +27,10 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
 
 /// How many events the worker delivers before it calls `on_batch_end` even
 /// if the queue is not yet dry (bounds the latency of batching subscribers).
-const MAX_BATCH: usize = 4096;
+pub(super) const MAX_BATCH: usize = 4096;
 
 /// Rounds the worker lingers (half spinning, half yielding) before parking.
-const LINGER_ROUNDS: usize = 64;
+pub(super) const LINGER_ROUNDS: usize = 64;
 
 const RUNNING: u8 = 0;
 const STOPPING: u8 = 1;
@@ -41,13 +41,13 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     /// Id of the dispatcher whose worker runs on this thread (0 = none). Lets
     /// `flush` called from a subscriber return instead of waiting for itself.
-    static WORKER_OF: Cell<u64> = const { Cell::new(0) };
+    pub(super) static WORKER_OF: Cell<u64> = const { Cell::new(0) };
 }
 
 // The size difference is the point: events live inline in the queue's slots
 // so that emitting allocates nothing (see DEFAULT_QUEUE_CAPACITY).
 #[allow(clippy::large_enum_variant)]
-enum Item {
+pub(super) enum Item {
     Event {
         event: Event,
         audience: QueuedAudience,
@@ -57,28 +57,33 @@ enum Item {
     Stop,
 }
 
-struct Shared {
-    id: u64,
-    queue: Ring<Item>,
-    state: AtomicU8,
+pub(super) struct Shared {
+    pub(super) id: u64,
+    pub(super) queue: Ring<Item>,
+    pub(super) state: AtomicU8,
     /// Set by the worker just before it parks; producers unpark it only then.
-    sleeping: CachePadded<AtomicBool>,
-    thread: OnceLock<Thread>,
-    join: Mutex<Option<JoinHandle<()>>>,
-    counters: Counters,
+    pub(super) sleeping: CachePadded<AtomicBool>,
+    pub(super) thread: OnceLock<Thread>,
+    pub(super) join: Mutex<Option<JoinHandle<()>>>,
+    pub(super) counters: Counters,
     /// Pinned subscriber sets that are no longer published but may still be
-    /// referenced by queued events; freed by the worker once it sees the
-    /// queue empty (see [`audience`](crate::dispatch::audience)).
-    retired: Mutex<Vec<SubscriberSet>>,
-    retired_pending: AtomicBool,
+    /// referenced by queued events (see `audience.rs`), each with the queue
+    /// position it was retired at: the worker frees it once it has consumed
+    /// everything before that position.
+    pub(super) retired: Mutex<Vec<(SubscriberSet, usize)>>,
+    pub(super) retired_pending: AtomicBool,
     /// Set when the worker has delivered its last event: from then on no
     /// pinned pointer is dereferenced again.
-    worker_done: AtomicBool,
+    pub(super) worker_done: AtomicBool,
     /// True while the worker is between taking events off the queue and
     /// finishing their delivery (cleared only between batches).
-    busy: CachePadded<AtomicBool>,
+    pub(super) busy: CachePadded<AtomicBool>,
     /// Delivered events on their way back to an emitting thread.
-    graveyard: Graveyard,
+    pub(super) graveyard: Graveyard,
+    /// Queue position at which the worker stops, when `shutdown` was called
+    /// from one of its own subscribers (it cannot wait for room for `Stop`
+    /// in a queue only it drains). `usize::MAX`: not requested.
+    pub(super) stop_at: AtomicUsize,
 }
 
 /// Delivers events to subscribers on a background thread. See the
@@ -106,6 +111,7 @@ impl Dispatcher {
                 worker_done: AtomicBool::new(false),
                 busy: CachePadded::new(AtomicBool::new(false)),
                 graveyard: Graveyard::default(),
+                stop_at: AtomicUsize::new(usize::MAX),
             }),
         }
     }
@@ -124,6 +130,12 @@ impl Dispatcher {
             Counters::bump(&s.counters.dropped_closed);
             return false;
         }
+        debug_assert!(
+            audience
+                .pinned_to()
+                .is_none_or(|d| Arc::ptr_eq(&d.shared, &self.shared)),
+            "a pinned subscriber set travels only through its own dispatcher"
+        );
         let item = Item::Event {
             event,
             audience: audience.queued(),
@@ -211,6 +223,12 @@ impl Dispatcher {
             self.wake();
             thread::yield_now();
         }
+        // As in `enqueue_to`: if shutdown's final drain may have missed our
+        // barrier, run the drain ourselves (it fires barriers).
+        if s.state.load(Ordering::SeqCst) == STOPPED {
+            drain_closed(s);
+            return;
+        }
         self.wake();
     }
 
@@ -224,20 +242,31 @@ impl Dispatcher {
         {
             return Ok(()); // already stopping or stopped
         }
-        if s.thread.get().is_some() {
-            let mut item = Item::Stop;
-            while let Err(back) = s.queue.push(item) {
-                item = back;
+        // Read under the lock `start` holds while it checks the state and
+        // spawns: either the worker exists now, or it never will.
+        let started = {
+            let _join = s.join.lock().unwrap_or_else(|p| p.into_inner());
+            s.thread.get().is_some()
+        };
+        if started {
+            if WORKER_OF.with(|w| w.get()) == s.id {
+                // Called by a subscriber, on the worker: it finishes what is
+                // queued up to here once this callback returns.
+                s.stop_at.store(s.queue.claimed(), Ordering::SeqCst);
+            } else {
+                let mut item = Item::Stop;
+                while let Err(back) = s.queue.push(item) {
+                    item = back;
+                    self.wake();
+                    thread::yield_now();
+                }
                 self.wake();
-                thread::yield_now();
-            }
-            self.wake();
-            let in_worker = WORKER_OF.with(|w| w.get()) == s.id;
-            let handle = s.join.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let (Some(h), false) = (handle, in_worker) {
-                // The worker catches subscriber panics; a join error would be
-                // a runtime bug, and we are shutting down anyway.
-                let _ = h.join();
+                let handle = s.join.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(h) = handle {
+                    // The worker catches every user callback's panic; a join
+                    // error would be a runtime bug, and we are stopping.
+                    let _ = h.join();
+                }
             }
         }
         s.state.store(STOPPED, Ordering::SeqCst);
@@ -268,15 +297,18 @@ impl Dispatcher {
             drop(set);
             return;
         }
+        // Every event that may point at `set` was pushed before its last
+        // holder let go, i.e. before now: below this position.
+        let position = s.queue.claimed();
         s.retired
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(set);
+            .push((set, position));
         s.retired_pending.store(true, Ordering::SeqCst);
         if s.worker_done.load(Ordering::Acquire) {
             // The worker finished while we were pushing (it sets the flag
             // before its final free, under the same lock we just released).
-            free_retired(s);
+            delivery::free_retired(s);
             return;
         }
         // Let a parked worker free it now rather than at its next wake-up.
@@ -319,15 +351,17 @@ impl Dispatcher {
     #[cold]
     fn start(&self) {
         let mut join = self.shared.join.lock().unwrap_or_else(|p| p.into_inner());
+        // Not once shutdown began: it decided, under this lock, that there
+        // is no worker to stop.
         if self.shared.thread.get().is_some()
-            || self.shared.state.load(Ordering::Acquire) == STOPPED
+            || self.shared.state.load(Ordering::Acquire) != RUNNING
         {
             return;
         }
         let shared = self.shared.clone();
         let handle = thread::Builder::new()
             .name("nemo-relay-dispatch".into())
-            .spawn(move || run(shared))
+            .spawn(move || delivery::run(shared))
             .expect("failed to spawn the nemo-relay dispatcher thread");
         let _ = self.shared.thread.set(handle.thread().clone());
         *join = Some(handle);
@@ -342,80 +376,6 @@ impl std::fmt::Debug for Dispatcher {
     }
 }
 
-/// Subscribers that received events since the last `on_batch_end`, deduped
-/// by pointer (consecutive events usually share one snapshot, so the common
-/// case is a single pointer comparison).
-///
-/// `last` is only compared, never dereferenced; it is reset at every batch
-/// end, which is also the only time retired sets are freed, so it cannot
-/// alias a newer set allocated at the same address.
-struct Touched {
-    last: *const (),
-    subs: Vec<Arc<dyn Subscriber>>,
-}
-
-impl Default for Touched {
-    fn default() -> Self {
-        Touched {
-            last: std::ptr::null(),
-            subs: Vec::new(),
-        }
-    }
-}
-
-impl Touched {
-    fn note(&mut self, addr: *const (), set: &[Arc<dyn Subscriber>]) {
-        if self.last == addr {
-            return;
-        }
-        for s in set {
-            if !self.subs.iter().any(|t| Arc::ptr_eq(t, s)) {
-                self.subs.push(s.clone());
-            }
-        }
-        self.last = addr;
-    }
-
-    fn end_batch(&mut self, shared: &Shared) {
-        self.last = std::ptr::null();
-        for s in self.subs.drain(..) {
-            if catch_unwind(AssertUnwindSafe(|| s.on_batch_end())).is_err() {
-                Counters::bump(&shared.counters.subscriber_panics);
-            }
-        }
-    }
-}
-
-/// Free retired sets if every event that could point at them was delivered.
-/// Worker only, between batches.
-fn sweep_retired(shared: &Shared) {
-    if !shared.retired_pending.load(Ordering::Acquire) {
-        return;
-    }
-    let taken = {
-        let mut retired = shared.retired.lock().unwrap_or_else(|p| p.into_inner());
-        shared.retired_pending.store(false, Ordering::Relaxed);
-        std::mem::take(&mut *retired)
-    };
-    // Everything pushed before these sets were retired is ahead of anything
-    // pushed after; an empty queue (observed after taking them) means all of
-    // it was delivered.
-    if shared.queue.is_empty() {
-        drop(taken); // outside the lock: dropping a subscriber runs user code
-    } else {
-        let mut retired = shared.retired.lock().unwrap_or_else(|p| p.into_inner());
-        retired.extend(taken);
-        shared.retired_pending.store(true, Ordering::Release);
-    }
-}
-
-/// Free every retired set (the worker will not deliver again).
-fn free_retired(shared: &Shared) {
-    let taken = std::mem::take(&mut *shared.retired.lock().unwrap_or_else(|p| p.into_inner()));
-    shared.retired_pending.store(false, Ordering::Relaxed);
-    drop(taken);
-}
-
 /// After shutdown: anything that raced past the state check is dropped
 /// (and counted); barriers still fire so no flusher waits forever.
 ///
@@ -423,7 +383,7 @@ fn free_retired(shared: &Shared) {
 /// queue again after releasing it (this loop, or the worker's exit path
 /// which ends here too), so returning is safe: the token's SeqCst release
 /// and re-check pair with our SeqCst push and failed take.
-fn drain_closed(s: &Shared) {
+pub(super) fn drain_closed(s: &Shared) {
     loop {
         let Some(mut consumer) = s.queue.try_consume() else {
             return;
@@ -442,121 +402,5 @@ fn drain_closed(s: &Shared) {
         if s.queue.is_empty() {
             return;
         }
-    }
-}
-
-/// Wait a little for more work; `true` if some arrived.
-fn linger(consumer: &Consumer<'_, Item>) -> bool {
-    for i in 0..LINGER_ROUNDS {
-        if consumer.ready() {
-            return true;
-        }
-        if i < LINGER_ROUNDS / 2 {
-            std::hint::spin_loop();
-        } else {
-            thread::yield_now();
-        }
-    }
-    false
-}
-
-fn run(shared: Arc<Shared>) {
-    WORKER_OF.with(|w| w.set(shared.id));
-    // Only post-shutdown drains compete for the token, and they cannot start
-    // before this worker has been joined, so this succeeds at once.
-    let mut consumer = loop {
-        match shared.queue.try_consume() {
-            Some(c) => break c,
-            None => thread::yield_now(),
-        }
-    };
-    deliver(&shared, &mut consumer);
-    drop(consumer);
-    // Events that raced in behind `Stop` (see `drain_closed`).
-    drain_closed(&shared);
-}
-
-fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
-    let mut touched = Touched::default();
-    let mut dead = Vec::with_capacity(graveyard::BATCH);
-    loop {
-        let mut in_batch = 0usize;
-        let mut busy = false;
-        while consumer.ready() {
-            // Announced before the event leaves the queue (see `retire`).
-            if !busy {
-                shared.busy.store(true, Ordering::SeqCst);
-                busy = true;
-            }
-            let Some(item) = consumer.pop() else { break };
-            match item {
-                Item::Event {
-                    mut event,
-                    audience,
-                } => {
-                    // SAFETY: we are the worker, delivering a popped event;
-                    // retired sets are freed only by `sweep_retired` below,
-                    // between batches.
-                    let subscribers = unsafe { audience.subscribers() };
-                    for s in subscribers {
-                        if catch_unwind(AssertUnwindSafe(|| s.on_event(&event))).is_err() {
-                            Counters::bump(&shared.counters.subscriber_panics);
-                        }
-                    }
-                    Counters::bump(&shared.counters.delivered);
-                    touched.note(audience.addr(), subscribers);
-                    graveyard::strip(&mut event, &mut dead);
-                    drop(event);
-                    if dead.len() >= graveyard::BATCH {
-                        shared.graveyard.bury(&mut dead);
-                    }
-                    in_batch += 1;
-                    if in_batch >= MAX_BATCH {
-                        touched.end_batch(shared);
-                        in_batch = 0;
-                    }
-                }
-                Item::Barrier(cb) => {
-                    touched.end_batch(shared);
-                    // Everything before the barrier is delivered: idle as far
-                    // as `retire` can tell, so a subscriber removed right
-                    // after `flush` returns is released at once.
-                    shared.busy.store(false, Ordering::SeqCst);
-                    busy = false;
-                    sweep_retired(shared);
-                    in_batch = 0;
-                    cb();
-                }
-                Item::Stop => {
-                    touched.end_batch(shared);
-                    // Events behind `Stop` are dropped undelivered, so no
-                    // pinned pointer is read after this point.
-                    shared.worker_done.store(true, Ordering::Release);
-                    free_retired(shared);
-                    return;
-                }
-            }
-        }
-        touched.end_batch(shared);
-        shared.graveyard.bury(&mut dead);
-        if busy {
-            shared.busy.store(false, Ordering::SeqCst);
-        }
-        sweep_retired(shared);
-        // Agents emit in bursts. Parking as soon as the queue is dry would
-        // make the next producer pay a futex wake-up (~1 µs, more than the
-        // whole emit), so linger briefly first: spin, then yield, then park.
-        if linger(consumer) {
-            continue;
-        }
-        // Emitters went quiet: free what they did not pick up.
-        shared.graveyard.clear();
-        // See `Dispatcher::wake_after_push` for the pairing.
-        shared.sleeping.store(true, Ordering::SeqCst);
-        if shared.queue.is_empty() && !shared.retired_pending.load(Ordering::SeqCst) {
-            // The timeout is a safety net only; producers unpark us.
-            thread::park_timeout(Duration::from_millis(100));
-        }
-        shared.sleeping.store(false, Ordering::Relaxed);
     }
 }
