@@ -178,12 +178,16 @@ if (relay.abiInfo().debug) {
 }
 const loadBefore = loadavg()
 
+// The RSS case runs first, from a fresh process state: the later cases
+// leave hundreds of MB behind (V8 keeps its grown heap, and a JS subscriber
+// buffers every batch while a loop of awaited synchronous calls keeps the
+// event loop from delivering), which would swamp what this case measures.
+const rssGrowth = await rss()
 await scopes()
 await calls('await toolCall, no middleware', '≤ 2 µs')
 await middleware()
 const { ordered, dropped } = await marks()
 await streams()
-const rssGrowth = await rss()
 
 const loadAfter = loadavg()
 console.log(`load average: ${loadBefore.map((x) => x.toFixed(2)).join(' ')} (start), ${loadAfter.map((x) => x.toFixed(2)).join(' ')} (end)\n`)
