@@ -378,6 +378,12 @@ export interface RelayStats {
   capacity: number
   /** Sanitize guardrails that failed (their payload was omitted). */
   sanitizerFailures: number
+  /**
+   * Events dropped because a JS subscriber's batches waiting for the JS
+   * thread reached their bound (`NEMO_RELAY_SUBSCRIBER_BUFFER_BYTES`,
+   * default 256 MiB).
+   */
+  subscriberDropped: number
 }
 
 /** Release a short-lived handle (see [`insert`]) the facade is done with. */

@@ -1,8 +1,11 @@
+import { pathToFileURL } from 'node:url'
+
 import test from 'ava'
 
 import * as relay from '../index.mjs'
 import type { RelayEvent } from '../index.mjs'
 import { sleep, unique } from './relay-support.js'
+import { repoRoot, runNode } from './support.js'
 
 test.serial('subscribers receive typed events in emission order after flush', async (t) => {
   const seen: RelayEvent[] = []
@@ -122,4 +125,43 @@ test.serial('events emitted in a tight loop are delivered in batches, not one cr
   t.is(events, 10_000)
   t.true(batches < 200, `${batches} batches`)
   sub.dispose()
+})
+
+test('while the JS thread never yields, a subscriber buffers up to its bound and counts what it drops', (t) => {
+  // A loop of awaited calls that complete synchronously runs on microtasks
+  // only, so batches cannot reach the subscriber until it ends. With a
+  // 64 KiB bound, 20,000 marks (~250 bytes of JSON each) overflow it.
+  process.env.NEMO_RELAY_SUBSCRIBER_BUFFER_BYTES = String(64 << 10)
+  let run
+  try {
+    run = runNode(
+      `
+      import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+      let seen = 0
+      let last = -1
+      let ordered = true
+      relay.subscribe('bounded', (e) => {
+        if (e.data.i <= last) ordered = false
+        last = e.data.i
+        seen++
+      })
+      for (let i = 0; i < 20000; i++) {
+        relay.mark('m', { data: { i } })
+        await null
+      }
+      await relay.flush()
+      const s = relay.stats()
+      console.log(JSON.stringify({ seen, ordered, dropped: s.subscriberDropped, droppedFull: s.droppedFull }))
+      `,
+      repoRoot,
+    )
+  } finally {
+    delete process.env.NEMO_RELAY_SUBSCRIBER_BUFFER_BYTES
+  }
+  t.is(run.status, 0, run.stderr)
+  const out = JSON.parse(run.stdout.trim())
+  t.true(out.seen > 0, 'what fit in the bound was delivered')
+  t.true(out.dropped > 0, 'the rest was dropped, not buffered without bound')
+  t.is(out.seen + out.dropped + out.droppedFull, 20000, 'every event delivered or counted')
+  t.true(out.ordered, 'what arrives is in emission order')
 })

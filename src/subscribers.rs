@@ -9,12 +9,22 @@
 //!
 //! The dispatcher thread never blocks on JS: it appends to a buffer it alone
 //! touches and posts one task per batch through the realm's weak,
-//! non-blocking threadsafe function. Because batches and flush completions
+//! non-blocking threadsafe function.
+//!
+//! What waits for the JS thread is bounded. A JS thread that never returns
+//! to its event loop (a long loop of awaited calls that all complete
+//! synchronously runs on microtasks only) cannot take batches, and without a
+//! bound the waiting JSON grew by ~400 bytes per event, past a gigabyte in
+//! the benchmarks. Past [`max_pending_bytes`] a subscriber's new batches are
+//! dropped and counted (`stats().subscriberDropped`), like events the core
+//! drops when its queue is full: the agent is never blocked and its memory
+//! stays bounded. Because batches and flush completions
 //! travel through that one FIFO queue, `flush()` resolves only after every
 //! batch posted before it was handed to JS. Parsing, fan-out, error isolation
 //! and waiting for asynchronous subscribers are the facade's job.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use napi_derive::napi;
 use nemo_relay_core::{Event, Middleware, Runtime, Subscriber};
@@ -26,9 +36,9 @@ use crate::registry::{registration, RegisterOptions};
 struct JsSubscriber {
     /// The facade's batch handler for this subscription: `deliver(text)`.
     deliver: Arc<JsRef>,
-    /// The events of the dispatcher's current batch, comma-separated; only
-    /// the dispatcher thread touches it.
-    batch: Mutex<Vec<u8>>,
+    /// The events of the dispatcher's current batch, comma-separated, and
+    /// how many there are; only the dispatcher thread touches it.
+    batch: Mutex<(Vec<u8>, u64)>,
     /// Batches handed over but not yet taken by the JS thread.
     outbox: Arc<Mutex<Outbox>>,
 }
@@ -43,6 +53,8 @@ struct JsSubscriber {
 struct Outbox {
     /// Sealed JSON arrays (`[…]`) followed by the open one (no `]` yet).
     texts: Vec<Vec<u8>>,
+    /// Total length of `texts`.
+    bytes: usize,
     /// A delivery task is queued and has not taken `texts` yet.
     posted: bool,
 }
@@ -51,25 +63,48 @@ struct Outbox {
 /// string of unbounded size.
 const MAX_TEXT: usize = 4 << 20;
 
+/// Events dropped because a JS subscriber's waiting batches were at their
+/// bound (all subscribers of the process).
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// How much JSON may wait for the JS thread, per subscriber: 256 MiB, or
+/// `NEMO_RELAY_SUBSCRIBER_BUFFER_BYTES`.
+fn max_pending_bytes() -> usize {
+    static MAX: OnceLock<usize> = OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::env::var("NEMO_RELAY_SUBSCRIBER_BUFFER_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256 << 20)
+    })
+}
+
 impl Subscriber for JsSubscriber {
     fn on_event(&self, event: &Event) {
         let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
-        if !b.is_empty() {
-            b.push(b',');
+        let (text, count) = &mut *b;
+        if !text.is_empty() {
+            text.push(b',');
         }
-        event.write_json(&mut b);
+        event.write_json(text);
+        *count += 1;
     }
 
     fn on_batch_end(&self) {
-        let batch = {
+        let (batch, count) = {
             let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
-            if b.is_empty() {
+            if b.0.is_empty() {
                 return;
             }
             std::mem::take(&mut *b)
         };
         let post = {
             let mut out = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+            if out.bytes + batch.len() > max_pending_bytes() {
+                DROPPED.fetch_add(count, Ordering::Relaxed);
+                return;
+            }
+            out.bytes += batch.len() + 2;
             match out.texts.last_mut() {
                 Some(open) if open.len() < MAX_TEXT => {
                     open.push(b',');
@@ -97,6 +132,7 @@ impl Subscriber for JsSubscriber {
             let texts = {
                 let mut out = outbox.lock().unwrap_or_else(|p| p.into_inner());
                 out.posted = false;
+                out.bytes = 0;
                 std::mem::take(&mut out.texts)
             };
             let Ok(f) = deliver.value(js) else { return };
@@ -134,7 +170,7 @@ pub fn subscribe(
 pub(crate) fn js_subscriber(js: Js, deliver: crate::js::Value) -> crate::js::Result<Middleware> {
     Ok(Middleware::Subscriber(Arc::new(JsSubscriber {
         deliver: Arc::new(JsRef::new(js, deliver)?),
-        batch: Mutex::new(Vec::new()),
+        batch: Mutex::new((Vec::new(), 0)),
         outbox: Arc::default(),
     })))
 }
@@ -202,6 +238,10 @@ pub struct RelayStats {
     pub capacity: f64,
     /// Sanitize guardrails that failed (their payload was omitted).
     pub sanitizer_failures: f64,
+    /// Events dropped because a JS subscriber's batches waiting for the JS
+    /// thread reached their bound (`NEMO_RELAY_SUBSCRIBER_BUFFER_BYTES`,
+    /// default 256 MiB).
+    pub subscriber_dropped: f64,
 }
 
 /// Current counters of the process-wide runtime.
@@ -217,5 +257,6 @@ pub fn stats() -> RelayStats {
         queued: d.queued as f64,
         capacity: d.capacity as f64,
         sanitizer_failures: s.sanitizer_failures as f64,
+        subscriber_dropped: DROPPED.load(Ordering::Relaxed) as f64,
     }
 }
