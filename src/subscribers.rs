@@ -15,8 +15,8 @@
 //! to its event loop (a long loop of awaited calls that all complete
 //! synchronously runs on microtasks only) cannot take batches, and without a
 //! bound the waiting JSON grew by ~400 bytes per event, past a gigabyte in
-//! the benchmarks. Past [`max_pending_bytes`] a subscriber's new batches are
-//! dropped and counted (`stats().subscriberDropped`), like events the core
+//! the benchmarks. Once [`max_pending_bytes`] wait, a subscriber's new
+//! batches are dropped and counted (`stats().subscriberDropped`), like events the core
 //! drops when its queue is full: the agent is never blocked and its memory
 //! stays bounded. Because batches and flush completions
 //! travel through that one FIFO queue, `flush()` resolves only after every
@@ -100,7 +100,10 @@ impl Subscriber for JsSubscriber {
         };
         let post = {
             let mut out = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
-            if out.bytes + batch.len() > max_pending_bytes() {
+            // Checked before adding, so a subscriber always gets the batch
+            // that reaches the bound (one batch is at most MAX_BATCH events):
+            // it makes progress however large batches are.
+            if out.bytes >= max_pending_bytes() {
                 DROPPED.fetch_add(count, Ordering::Relaxed);
                 return;
             }
