@@ -128,9 +128,9 @@ test.serial('events emitted in a tight loop are delivered in batches, not one cr
 })
 
 test('while the JS thread never yields, a subscriber buffers up to its bound and counts what it drops', (t) => {
-  // A synchronous loop keeps batches from reaching the subscriber until it
-  // ends. With a 64 KiB bound, 20,000 marks (~250 bytes of JSON each)
-  // overflow it.
+  // Synchronous code keeps batches from reaching the subscriber until it
+  // returns to the event loop. With a 64 KiB bound, 20,000 marks (~250 bytes
+  // of JSON each) overflow it.
   process.env.NEMO_RELAY_SUBSCRIBER_BUFFER_BYTES = String(64 << 10)
   let run
   try {
@@ -146,6 +146,13 @@ test('while the JS thread never yields, a subscriber buffers up to its bound and
         seen++
       })
       for (let i = 0; i < 20000; i++) relay.mark('m', { data: { i } })
+      // Stay busy until the dispatcher has handed every event to the
+      // subscriber's buffer (on a loaded machine it may not have started).
+      const deadline = Date.now() + 20000
+      while (relay.stats().queued > 0 && Date.now() < deadline);
+      // ... and has ended the last batch (it does once the queue is dry).
+      const settle = Date.now() + 100
+      while (Date.now() < settle);
       await relay.flush()
       const s = relay.stats()
       console.log(JSON.stringify({ seen, ordered, dropped: s.subscriberDropped, droppedFull: s.droppedFull }))
