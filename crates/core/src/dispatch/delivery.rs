@@ -219,7 +219,7 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
         }
         // Emitters went quiet: free what they did not pick up.
         shared.graveyard.clear();
-        // See `Dispatcher::wake_after_push` for the pairing.
+        // See `Dispatcher::wake` for the pairing.
         shared.sleeping.store(true, Ordering::SeqCst);
         if shared.queue.is_empty() && !shared.retired_pending.load(Ordering::SeqCst) {
             // The timeout is a safety net only; producers unpark us.

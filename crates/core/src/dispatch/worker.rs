@@ -153,7 +153,7 @@ impl Dispatcher {
             drain_closed(s);
             return false;
         }
-        self.wake_after_push();
+        self.wake();
         s.graveyard.collect();
         true
     }
@@ -326,17 +326,13 @@ impl Dispatcher {
         s.counters.read(s.queue.len(), s.queue.capacity())
     }
 
-    fn wake(&self) {
-        self.wake_after_push();
-    }
-
     /// Wake the worker if it sleeps. Called after a push (a SeqCst CAS) or
     /// after a SeqCst store of `retired_pending`; this SeqCst load of
     /// `sleeping` pairs with the worker's SeqCst store of `sleeping` followed
     /// by its SeqCst re-check of the queue and of `retired_pending`: either
     /// the worker sees our work, or we see it asleep and unpark it. (No
     /// fence needed: all four accesses are in the single SeqCst order.)
-    fn wake_after_push(&self) {
+    fn wake(&self) {
         let s = &*self.shared;
         match s.thread.get() {
             None => self.start(),
