@@ -422,10 +422,20 @@ export declare function stats(): RelayStats
 export declare function streamClose(stream: ExternalObject<'Stream'>): void
 
 /**
- * The next chunk of a stream: the chunk, `undefined` at the end, or a
- * Promise of either. Errors are thrown (or rejected) as the original.
+ * Hand over what `pull.iter.next()` gave, then answer as `streamNext`.
+ * `outcome`: 0 a result with `value`, 1 a `done` result, 2 `next()` threw
+ * or rejected with `value`, 3 `next()` gave `value`, which is not an object.
  */
-export declare function streamNext(stream: ExternalObject<'Stream'>): unknown
+export declare function streamFeed(stream: ExternalObject<'Stream'>, pull: { iter?: unknown; direct?: boolean }, outcome: 0 | 1 | 2 | 3, value: unknown): unknown
+
+/**
+ * The facade's next answer for `stream`: a chunk, `undefined` at the end,
+ * `pull` when `pull.iter` must be pulled, or a Promise of one of these.
+ * `pull` is the facade's own object for this stream: native code sets
+ * `pull.iter` to the iterator to pull, and `pull.direct` when the facade
+ * may pull it after each chunk without asking first.
+ */
+export declare function streamNext(stream: ExternalObject<'Stream'>, pull: { iter?: unknown; direct?: boolean }): unknown
 
 /** Register subscriber `name`: `deliver(jsonArrayText)` receives each batch. */
 export declare function subscribe(name: string, deliver: (batch: string) => void, options?: RegisterOptions | undefined | null): void

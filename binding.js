@@ -873,6 +873,7 @@ module.exports.shutdown = nativeBinding.shutdown
 module.exports.startCall = nativeBinding.startCall
 module.exports.stats = nativeBinding.stats
 module.exports.streamClose = nativeBinding.streamClose
+module.exports.streamFeed = nativeBinding.streamFeed
 module.exports.streamNext = nativeBinding.streamNext
 module.exports.subscribe = nativeBinding.subscribe
 module.exports.toolCall = nativeBinding.toolCall

@@ -92,3 +92,84 @@ test.serial('a provider that does not return an iterable rejects with ERR_RELAY_
   const e = await t.throwsAsync(relay.llmStreamCall(unique('bad'), { content: null }, () => 42 as never))
   t.is((e as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
 })
+
+test.serial('a synchronous iterable provider streams its chunks', async (t) => {
+  const stream = await relay.llmStreamCall(unique('sync'), { content: null }, () => ['a', 'b'])
+  const out: Json[] = []
+  for await (const c of stream) out.push(c)
+  t.deepEqual(out, ['a', 'b'])
+})
+
+test.serial('next() calls made without awaiting get the chunks in order, then the end', async (t) => {
+  const stream = await relay.llmStreamCall(unique('eager'), { content: null }, async function* () {
+    yield 1
+    await sleep(1)
+    yield 2
+    yield 3
+  })
+  const results = await Promise.all([stream.next(), stream.next(), stream.next(), stream.next(), stream.next()])
+  t.deepEqual(
+    results.map((r) => (r.done ? 'done' : r.value)),
+    [1, 2, 3, 'done', 'done'],
+  )
+})
+
+test.serial('an iterator whose next() gives a non-object rejects with ERR_RELAY_INVALID_ARGUMENT and ends the call', async (t) => {
+  const c = collect()
+  const name = unique('not-a-result')
+  const stream = await relay.llmStreamCall(name, { content: null }, () => ({
+    [Symbol.asyncIterator]() {
+      return { next: async () => 7 }
+    },
+  }) as never)
+  const e = await t.throwsAsync(stream.next())
+  t.is((e as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
+  t.deepEqual(await stream.next(), { done: true, value: undefined })
+  t.is(endOf(await c.flushed(), name).metadata?.['error.type'], 'invalid_argument')
+  c.stop()
+})
+
+test.serial('an asynchronous sanitize-response guardrail finishes the stream before it reports its end', async (t) => {
+  const c = collect()
+  const r = relay.register('llm_sanitize_response', unique('late'), async (response) => {
+    await sleep(2)
+    return { sanitized: response }
+  })
+  t.teardown(() => r.dispose())
+  const name = unique('sanitized')
+  const stream = await relay.llmStreamCall(name, { content: null }, async function* () {
+    yield 'p'
+  })
+  const out: Json[] = []
+  for await (const chunk of stream) out.push(chunk)
+  t.deepEqual(out, ['p'])
+  t.deepEqual(endOf(await c.flushed(), name).data, { sanitized: { chunks: ['p'] } })
+  c.stop()
+})
+
+test.serial('closing a stream while a chunk is pending ends it and closes the provider', async (t) => {
+  const c = collect()
+  const name = unique('closed')
+  let release = () => {}
+  let closed = false
+  const stream = await relay.llmStreamCall(name, { content: null }, async function* () {
+    try {
+      yield 1
+      await new Promise<void>((r) => (release = r))
+      yield 2
+    } finally {
+      closed = true
+    }
+  })
+  t.deepEqual(await stream.next(), { done: false, value: 1 })
+  const pending = stream.next()
+  await sleep(1)
+  stream.close()
+  release()
+  t.deepEqual(await pending, { done: true, value: undefined })
+  t.deepEqual(await stream.next(), { done: true, value: undefined })
+  await sleep(5)
+  t.true(closed)
+  t.is(endOf(await c.flushed(), name).metadata?.['error.type'], 'cancelled')
+  c.stop()
+})

@@ -3,7 +3,7 @@
 // AbortSignal wiring.
 
 const native = require('../native.js')
-const { checkFunction, checkName, invalid, settleable } = require('./errors.js')
+const { checkFunction, checkName, invalid, isThenable, settleable } = require('./errors.js')
 const { CallHandle, INTERNAL, childStack, currentStack, runIn, stackNative } = require('./context.js')
 const { callOptions } = require('./options.js')
 
@@ -72,11 +72,20 @@ function llmCall(name, request, fn, options) {
 const DONE = Object.freeze({ done: true, value: undefined })
 
 let streamOf
-/** The chunks of a streaming call, pulled one at a time. */
+/**
+ * The chunks of a streaming call, pulled one at a time.
+ *
+ * Native code polls the core stream and answers each step with a chunk,
+ * `undefined` (the end), this stream's `#pull` object (pull `#pull.iter` and
+ * feed back what its `next()` gave) or a Promise of one of these. Pulling the
+ * provider here, in JS, keeps a chunk to plain promise work and native calls.
+ */
 class LlmStream {
   #native
   #done = false
+  /** The latest pending step; a `next()` made meanwhile waits for it. */
   #inflight = null
+  #pull = { iter: undefined, direct: false }
   constructor(token, stream) {
     if (token !== INTERNAL) throw new TypeError('use llmStreamCall() to start a stream')
     this.#native = stream
@@ -84,46 +93,85 @@ class LlmStream {
   static {
     streamOf = (ext) => new LlmStream(INTERNAL, ext)
   }
-  #result(value) {
-    if (value === undefined) {
-      this.#done = true
-      return DONE
+  /** Turn a native answer into an iterator result, or a Promise of one. */
+  #step(answer) {
+    for (;;) {
+      if (answer === undefined) {
+        this.#done = true
+        return DONE
+      }
+      if (answer === this.#pull) {
+        let r
+        try {
+          r = this.#pull.iter.next()
+        } catch (error) {
+          answer = native.streamFeed(this.#native, this.#pull, 2, error)
+          continue
+        }
+        if (isThenable(r)) {
+          return this.#later(
+            Promise.resolve(r),
+            (v) => this.#feed(v),
+            (error) => native.streamFeed(this.#native, this.#pull, 2, error),
+          )
+        }
+        answer = this.#feed(r)
+        continue
+      }
+      if (answer instanceof Promise) return this.#later(answer, (v) => v)
+      return { done: false, value: answer }
     }
-    return { done: false, value }
   }
-  #pull() {
+  #feed(r) {
+    if (r === null || typeof r !== 'object') return native.streamFeed(this.#native, this.#pull, 3, r)
+    if (r.done === true) return native.streamFeed(this.#native, this.#pull, 1, undefined)
+    return native.streamFeed(this.#native, this.#pull, 0, r.value)
+  }
+  /** Continue stepping once `p` settles; `onError` turns a rejection into an answer. */
+  #later(p, onValue, onError) {
+    const go = (f) => (v) => {
+      if (this.#inflight === q) this.#inflight = null
+      try {
+        return this.#step(f(v))
+      } catch (error) {
+        this.#done = true
+        throw error
+      }
+    }
+    const q = p.then(go(onValue), onError === undefined ? this.#failed : go(onError))
+    if (this.#inflight === null) this.#inflight = q
+    return q
+  }
+  #failed = (error) => {
+    this.#done = true
+    throw error
+  }
+  /** One step: an iterator result, or a Promise of one. */
+  #advance() {
     if (this.#done) return Promise.resolve(DONE)
-    let r
     try {
-      r = native.streamNext(this.#native)
+      // With nothing wrapping the provider, each step pulls it first.
+      const answer = this.#pull.direct ? this.#pull : native.streamNext(this.#native, this.#pull)
+      const r = this.#step(answer)
+      return r instanceof Promise ? r : Promise.resolve(r)
     } catch (error) {
       this.#done = true
       return Promise.reject(error)
     }
-    if (!(r instanceof Promise)) return Promise.resolve(this.#result(r))
-    const p = r.then(
-      (value) => {
-        if (this.#inflight === p) this.#inflight = null
-        return this.#result(value)
-      },
-      (error) => {
-        if (this.#inflight === p) this.#inflight = null
-        this.#done = true
-        throw error
-      },
-    )
-    this.#inflight = p
-    return p
   }
   /** The next chunk. Calls made while one is pending are queued. */
   next() {
     if (this.#inflight !== null) {
-      const pull = () => this.#pull()
-      const p = this.#inflight.then(pull, pull)
+      let p
+      const go = () => {
+        if (this.#inflight === p) this.#inflight = null
+        return this.#advance()
+      }
+      p = this.#inflight.then(go, go)
       this.#inflight = p
       return p
     }
-    return this.#pull()
+    return this.#advance()
   }
   /** Stop early: the provider's iterator is closed and the call is recorded as cancelled. */
   return() {

@@ -21,7 +21,7 @@ use nemo_relay_core::{RelayError, ScopeHandle, ScopeStack};
 
 use crate::driver::Cancel;
 use crate::js::{Js, Result, Value};
-use crate::streams::StreamCell;
+use crate::stream_cell::StreamCell;
 
 /// What an external holds.
 pub(crate) enum Native {

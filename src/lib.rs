@@ -10,7 +10,7 @@
 //! |---|---|
 //! | [`scopes`] | scope stacks (create, fork), push/pop, marks, handle info |
 //! | [`calls`] | managed tool/LLM calls, manual start/end, cancellation |
-//! | [`streams`] | streaming LLM calls: JS async iterators in and out |
+//! | [`streams`], [`stream_cell`] | streaming LLM calls: the provider's JS iterator in, the caller's stream handle out |
 //! | [`registry`] | registering middleware of every family |
 //! | [`subscribers`] | batched JS subscribers, flush, shutdown, stats |
 //! | [`plugins`], [`plugin_kind`] | plugin documents (validate, initialize, clear) and JS plugin kinds |
@@ -52,6 +52,7 @@ mod promise;
 mod realm;
 mod registry;
 mod scopes;
+mod stream_cell;
 mod streams;
 mod subscribers;
 mod version;

@@ -1,19 +1,28 @@
-//! Streaming LLM calls: JS async iterators in, a pull-based stream out.
+//! Streaming LLM calls, provider side: a JS async iterator as a core stream.
 //!
 //! ```text
-//!  provider (JS AsyncIterator) ◀─next()── JsIterStream ◀─poll── core LlmStream
-//!                                                                  ▲ (intercepts, chunk marks,
-//!                                                                  │  end event)
-//!  caller: for await (…) ──streamNext──▶ StreamCell ──poll once────┘
+//!  caller: for await ─▶ LlmStream (facade) ─streamNext/streamFeed─▶ StreamCell ─poll─▶ core LlmStream
+//!                          │ ▲                                                         (intercepts, chunk
+//!                          │ └──── "pull this iterator" ◀── JsIterStream::poll_next     marks, end event)
+//!                          └─▶ provider.next() in JS ──result──▶ streamFeed ──▶ JsIterStream
 //! ```
 //!
-//! Nothing is read ahead: the provider's `next()` is called only when the
+//! A [`JsIterStream`] polled by a caller's [`StreamCell`](crate::stream_cell)
+//! on the JS thread does not call the iterator itself: it asks the facade
+//! that drives the poll to call `next()` in JS and feed the result back
+//! (`streamFeed`). That keeps each chunk to plain JS promise work plus native
+//! calls, with no native-to-JS call, no `then` callbacks and no native
+//! Promise per chunk. Polled anywhere else (a native intercept polling on
+//! another thread), it calls `next()` through the realm and attaches native
+//! `then` callbacks, as any JS Promise awaited from Rust.
+//!
+//! Nothing is read ahead either way: `next()` is called only when the
 //! caller asks for a chunk, so a slow consumer slows the provider down
 //! (backpressure) and the first chunk reaches the caller before the provider
-//! has produced the second. `streamClose` drops the native stream: the core
-//! records the early end (`cancelled`) and the provider iterator's `return()`
-//! is called.
+//! has produced the second. Dropping the stream early calls the iterator's
+//! `return()`, so the provider's `finally` blocks run.
 
+use std::cell::RefCell;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -23,14 +32,13 @@ use napi::sys::ValueType as T;
 use napi_derive::napi;
 use nemo_relay_core::middleware::ExecFn;
 use nemo_relay_core::{
-    CallContext, Json, JsonStream, LlmRequest, LlmStream, RelayError, Runtime, ScopeStack,
-    StreamOptions,
+    CallContext, Json, JsonStream, LlmRequest, RelayError, Runtime, ScopeStack, StreamOptions,
 };
 
 use crate::callbacks::{invoke, JsFn};
 use crate::calls::{call_options, CallOptions};
 use crate::convert;
-use crate::driver::{self, IntoJs};
+use crate::driver;
 use crate::handles::{self, Native};
 use crate::js::{boundary, Arg, Js, Raw, Result, Value};
 use crate::js_ref::JsRef;
@@ -49,24 +57,97 @@ struct JsIterStream {
     done: bool,
 }
 
-/// Where the outcome of the outstanding `next()` goes.
-struct Pulls {
+/// What one `next()` of the iterator gave: a chunk, the end, or an error.
+pub(crate) type Pulled = Result<Option<Json>>;
+
+/// The iterator of a [`JsIterStream`] and where outcomes of its `next()` go.
+pub(crate) struct Pulls {
+    /// The outstanding native `next()` (the off-thread path).
     fill: Mutex<Option<Fill<Option<Json>>>>,
+    /// An outcome the caller's facade pulled and fed back.
+    fed: Mutex<Option<Pulled>>,
+    iter: Arc<JsRef>,
     what: Arc<str>,
+    /// Names a chunk in conversion errors (built once, not per chunk).
+    chunk_what: Box<str>,
 }
 
-fn iter_result(js: Js, r: Value, what: &str) -> Result<Option<Json>> {
+impl Pulls {
+    /// The iterator, for the facade to pull.
+    pub(crate) fn iter(&self, js: Js) -> Result<Value> {
+        self.iter.value(js)
+    }
+
+    /// Hand over what the facade's `next()` gave. `outcome` is 0 for a
+    /// result with a value, 1 for a `done` result, 2 when `next()` threw or
+    /// rejected (`value` is the error), 3 when it gave a non-object.
+    pub(crate) fn feed(&self, js: Js, outcome: u32, value: Value) {
+        let pulled = match outcome {
+            0 => convert::to_json(js, value, &self.chunk_what).map(Some),
+            1 => Ok(None),
+            2 => Err(crate::errors::from_thrown(js, value)),
+            _ => Err(not_a_result(&self.what)),
+        };
+        *self.fed.lock().unwrap_or_else(|p| p.into_inner()) = Some(pulled);
+    }
+}
+
+fn not_a_result(what: &str) -> RelayError {
+    RelayError::invalid(format!(
+        "{what}: next() must resolve to an iterator result object"
+    ))
+}
+
+thread_local! {
+    /// Set while a caller's stream cell polls on this thread: the iterator
+    /// a [`JsIterStream`] asked the facade to pull during that poll.
+    static FEED: RefCell<Option<Option<Arc<Pulls>>>> = const { RefCell::new(None) };
+}
+
+/// Ask the facade driving the current poll to pull `pulls`' iterator.
+/// False when no facade drives this poll, or one stream already asked.
+fn ask_facade(pulls: &Arc<Pulls>) -> bool {
+    FEED.with(|f| match &mut *f.borrow_mut() {
+        Some(want @ None) => {
+            *want = Some(pulls.clone());
+            true
+        }
+        _ => false,
+    })
+}
+
+/// Run `poll` as a poll the facade drives: a [`JsIterStream`] that needs its
+/// next result asks for it instead of calling `next()`. Returns what `poll`
+/// returned and the iterator to pull, if one asked.
+pub(crate) fn poll_for_facade<R>(poll: impl FnOnce() -> R) -> (R, Option<Arc<Pulls>>) {
+    /// Restores the enclosing poll's state, also on unwind (polls nest when
+    /// an intercept's iterator pulls the stream it wraps).
+    struct Restore(Option<Option<Option<Arc<Pulls>>>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(prev) = self.0.take() {
+                FEED.with(|f| *f.borrow_mut() = prev);
+            }
+        }
+    }
+    let mut restore = Restore(Some(FEED.with(|f| f.replace(Some(None)))));
+    let out = poll();
+    let prev = restore.0.take().flatten();
+    let want = FEED.with(|f| f.replace(prev)).flatten();
+    (out, want)
+}
+
+fn iter_result(js: Js, r: Value, pulls: &Pulls) -> Result<Option<Json>> {
+    let what = &*pulls.what;
     if js.type_of(r)? != T::napi_object {
-        return Err(RelayError::invalid(format!(
-            "{what}: next() must resolve to an iterator result object"
-        )));
+        return Err(not_a_result(what));
     }
     let done = js.get_named(r, c"done")?;
     if js.type_of(done)? == T::napi_boolean && js.to_bool(done)? {
         return Ok(None);
     }
     let value = js.get_named(r, c"value")?;
-    convert::to_json(js, value, &format!("a chunk of {what}")).map(Some)
+    convert::to_json(js, value, &pulls.chunk_what).map(Some)
 }
 
 unsafe extern "C" fn release_pulls(
@@ -93,7 +174,7 @@ unsafe extern "C" fn on_pulled<const OK: bool>(
     if let Some(fill) = fill {
         crate::realm::with_env(js, || {
             let outcome = if OK {
-                iter_result(js, value, &pulls.what)
+                iter_result(js, value, pulls)
             } else {
                 Err(crate::errors::from_thrown(js, value))
             };
@@ -142,11 +223,15 @@ impl JsIterStream {
                 "{what} must return an AsyncIterable of chunks"
             )));
         }
+        let iter = Arc::new(JsRef::new(js, iter)?);
         Ok(Box::pin(JsIterStream {
-            iter: Arc::new(JsRef::new(js, iter)?),
+            iter: iter.clone(),
             then: Arc::default(),
             pulls: Arc::new(Pulls {
                 fill: Mutex::new(None),
+                fed: Mutex::new(None),
+                iter,
+                chunk_what: format!("a chunk of {what}").into(),
                 what,
             }),
             pending: None,
@@ -199,7 +284,7 @@ impl JsIterStream {
                             }
                         }
                     }
-                    Ok(false) => fill.complete(iter_result(js, v, &pulls.what)),
+                    Ok(false) => fill.complete(iter_result(js, v, &pulls)),
                     Err(e) => fill.complete(Err(e)),
                 },
             }
@@ -220,6 +305,19 @@ impl Stream for JsIterStream {
             return Poll::Ready(None);
         }
         if this.pending.is_none() {
+            let fed = this
+                .pulls
+                .fed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(pulled) = fed {
+                return Poll::Ready(this.outcome(pulled));
+            }
+            if ask_facade(&this.pulls) {
+                // The facade pulls and feeds the result back, then polls again.
+                return Poll::Pending;
+            }
             this.pending = Some(this.pull());
         }
         let Some(slot) = this.pending.as_mut() else {
@@ -229,17 +327,24 @@ impl Stream for JsIterStream {
             Poll::Pending => Poll::Pending,
             Poll::Ready(r) => {
                 this.pending = None;
-                match r {
-                    Ok(Some(chunk)) => Poll::Ready(Some(Ok(chunk))),
-                    Ok(None) => {
-                        this.done = true;
-                        Poll::Ready(None)
-                    }
-                    Err(e) => {
-                        this.done = true;
-                        Poll::Ready(Some(Err(e)))
-                    }
-                }
+                Poll::Ready(this.outcome(r))
+            }
+        }
+    }
+}
+
+impl JsIterStream {
+    /// What the stream yields for one `next()` outcome.
+    fn outcome(&mut self, pulled: Pulled) -> Option<nemo_relay_core::Result<Json>> {
+        match pulled {
+            Ok(Some(chunk)) => Some(Ok(chunk)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
             }
         }
     }
@@ -276,122 +381,6 @@ impl Drop for JsIterStream {
     }
 }
 
-/// Where a caller's stream is between `streamNext` calls.
-enum CellState {
-    /// Ready for the next `streamNext`.
-    Idle(JsonStream),
-    /// A `streamNext` is polling it.
-    Busy,
-    /// Ended, failed or closed.
-    Finished,
-}
-
-/// The caller's end of a stream, held by the facade as an external.
-pub(crate) struct StreamCell {
-    state: Mutex<CellState>,
-}
-
-impl StreamCell {
-    fn lock(&self) -> std::sync::MutexGuard<'_, CellState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Close it: the stream (if idle) is dropped by the caller of this.
-    fn finish(&self) -> Option<JsonStream> {
-        match std::mem::replace(&mut *self.lock(), CellState::Finished) {
-            CellState::Idle(s) => Some(s),
-            _ => None,
-        }
-    }
-}
-
-/// Polls a [`StreamCell`] for one chunk (`None` at the end).
-struct NextChunk {
-    cell: Arc<StreamCell>,
-    stream: Option<JsonStream>,
-}
-
-impl Future for NextChunk {
-    type Output = nemo_relay_core::Result<Option<Json>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        if this.stream.is_none() {
-            let mut st = this.cell.lock();
-            match std::mem::replace(&mut *st, CellState::Busy) {
-                CellState::Idle(s) => this.stream = Some(s),
-                CellState::Busy => {
-                    return Poll::Ready(Err(RelayError::invalid(
-                        "next() was called while the previous next() was still pending",
-                    )))
-                }
-                CellState::Finished => {
-                    *st = CellState::Finished;
-                    return Poll::Ready(Ok(None));
-                }
-            }
-        }
-        let Some(stream) = this.stream.as_mut() else {
-            return Poll::Ready(Ok(None));
-        };
-        let polled = stream.as_mut().poll_next(cx);
-        let outcome = match polled {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => Ok(Some(chunk)),
-            Poll::Ready(None) => Ok(None),
-            Poll::Ready(Some(Err(e))) => Err(e),
-        };
-        let mut st = this.cell.lock();
-        match (&outcome, &*st) {
-            // Hand the stream back for the next chunk, unless it was closed
-            // meanwhile (then it drops here, recording the early end).
-            (Ok(Some(_)), CellState::Busy) => {
-                if let Some(s) = this.stream.take() {
-                    *st = CellState::Idle(s);
-                }
-            }
-            _ => *st = CellState::Finished,
-        }
-        drop(st);
-        Poll::Ready(outcome)
-    }
-}
-
-impl Drop for NextChunk {
-    fn drop(&mut self) {
-        // Dropped mid-poll (a cancelled call): the stream is finished.
-        if self.stream.is_some() {
-            *self.cell.lock() = CellState::Finished;
-        }
-    }
-}
-
-impl IntoJs for Option<Json> {
-    fn into_js(self, js: Js) -> Result<Value> {
-        match self {
-            Some(v) => convert::to_js(js, &v),
-            None => js.undefined(),
-        }
-    }
-}
-
-impl IntoJs for JsonStream {
-    fn into_js(self, js: Js) -> Result<Value> {
-        handles::wrap(
-            js,
-            Native::Stream(Arc::new(StreamCell {
-                state: Mutex::new(CellState::Idle(self)),
-            })),
-        )
-    }
-}
-
-impl IntoJs for LlmStream {
-    fn into_js(self, js: Js) -> Result<Value> {
-        (Box::pin(self) as JsonStream).into_js(js)
-    }
-}
-
 /// A stream execution intercept calling exec wrapper `f`.
 pub(crate) fn stream_exec(f: JsFn, what: String) -> ExecFn<LlmRequest, JsonStream> {
     let what: Arc<str> = Arc::from(what);
@@ -400,31 +389,6 @@ pub(crate) fn stream_exec(f: JsFn, what: String) -> ExecFn<LlmRequest, JsonStrea
         crate::next::invoke_exec(&f, ctx, req, next, move |js, v| {
             JsIterStream::boxed(js, v, what)
         })
-    })
-}
-
-/// The next chunk of a stream: the chunk, `undefined` at the end, or a
-/// Promise of either. Errors are thrown (or rejected) as the original.
-#[napi(
-    ts_args_type = "stream: ExternalObject<'Stream'>",
-    ts_return_type = "unknown"
-)]
-pub fn stream_next(env: napi::Env, stream: Arg) -> napi::Result<Raw> {
-    boundary(env.raw(), |js| {
-        let cell = handles::stream(js, stream.0)?;
-        let fut = NextChunk { cell, stream: None };
-        driver::run(js, Box::pin(fut), None).map(Raw)
-    })
-}
-
-/// Close a stream early. The core records the call's end as cancelled and
-/// the provider iterator's `return()` runs. Idempotent.
-#[napi(ts_args_type = "stream: ExternalObject<'Stream'>")]
-pub fn stream_close(env: napi::Env, stream: Arg) -> napi::Result<()> {
-    boundary(env.raw(), |js| {
-        let cell = handles::stream(js, stream.0)?;
-        drop(cell.finish());
-        Ok(())
     })
 }
 

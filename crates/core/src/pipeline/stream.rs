@@ -60,6 +60,7 @@ impl Runtime {
             &r.llm_stream_execution
         });
         let lease = Arc::new(AtomicBool::new(true));
+        let passthrough = chain.is_empty();
         let started = {
             let mut guard = CancelGuard::new(&call, &handle);
             let res = call
@@ -86,6 +87,7 @@ impl Runtime {
                     aggregate: opts.aggregate,
                     state: State::Streaming,
                     lease,
+                    passthrough,
                 })
             }
         }
@@ -111,12 +113,23 @@ pub struct LlmStream {
     state: State,
     /// Keeps the stream intercepts' `next` valid until the stream ends.
     lease: Arc<AtomicBool>,
+    /// No stream execution intercept wraps the provider's stream.
+    passthrough: bool,
 }
 
 impl LlmStream {
     /// The LLM call's handle (uuid, name …).
     pub fn handle(&self) -> &ScopeHandle {
         &self.handle
+    }
+
+    /// Whether no stream execution intercept wraps the provider's stream:
+    /// then every poll of this stream polls the provider's stream exactly
+    /// once (until it ends), and a chunk the provider yields is the chunk the
+    /// caller gets. A binding may use this to pull the provider as soon as
+    /// its caller asks, before polling, without reading ahead.
+    pub fn is_passthrough(&self) -> bool {
+        self.passthrough
     }
 
     fn aggregate(&mut self) -> Json {
