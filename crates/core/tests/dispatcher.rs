@@ -348,3 +348,39 @@ fn shutdown_from_a_subscriber_with_a_full_queue_delivers_what_was_queued_and_ret
     assert_eq!(seen.load(Ordering::SeqCst) as u64, s.delivered);
     assert_eq!(s.delivered + s.dropped_full + s.dropped_closed, 20, "{s:?}");
 }
+
+#[test]
+fn a_concurrent_second_shutdown_returns_only_after_everything_queued_was_delivered() {
+    let rt = Arc::new(Runtime::new());
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let d = delivered.clone();
+    let entered = Arc::new(AtomicBool::new(false));
+    let e = entered.clone();
+    rt.register(Registration::new(
+        "slow",
+        Middleware::Subscriber(subscriber_fn(move |_| {
+            e.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(2));
+            d.fetch_add(1, Ordering::SeqCst);
+        })),
+    ))
+    .unwrap();
+    for i in 0..50 {
+        mark(&rt, "queued", json!(i));
+    }
+    while !entered.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    let first = {
+        let rt = rt.clone();
+        std::thread::spawn(move || rt.shutdown().unwrap())
+    };
+    // Let the first call begin stopping, then race it.
+    while rt.stats().dispatcher.queued == 50 {
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(5));
+    rt.shutdown().unwrap();
+    assert_eq!(delivered.load(Ordering::SeqCst), 50);
+    first.join().unwrap();
+}

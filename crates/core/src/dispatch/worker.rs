@@ -232,7 +232,10 @@ impl Dispatcher {
         self.wake();
     }
 
-    /// Deliver everything queued, stop the worker and join it. Idempotent.
+    /// Deliver everything queued, stop the worker and join it. Idempotent:
+    /// a later or concurrent call also returns only once the worker has
+    /// delivered what was queued and stopped, except from inside a
+    /// subscriber, which returns at once (the worker finishes after it).
     /// Events emitted afterwards are dropped and counted.
     pub fn shutdown(&self) -> Result<()> {
         let s = &*self.shared;
@@ -240,7 +243,10 @@ impl Dispatcher {
             .compare_exchange(RUNNING, STOPPING, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
-            return Ok(()); // already stopping or stopped
+            if WORKER_OF.with(|w| w.get()) != s.id {
+                join_worker(s);
+            }
+            return Ok(());
         }
         // Read under the lock `start` holds while it checks the state and
         // spawns: either the worker exists now, or it never will.
@@ -261,12 +267,7 @@ impl Dispatcher {
                     thread::yield_now();
                 }
                 self.wake();
-                let handle = s.join.lock().unwrap_or_else(|p| p.into_inner()).take();
-                if let Some(h) = handle {
-                    // The worker catches every user callback's panic; a join
-                    // error would be a runtime bug, and we are stopping.
-                    let _ = h.join();
-                }
+                join_worker(s);
             }
         }
         s.state.store(STOPPED, Ordering::SeqCst);
@@ -361,6 +362,18 @@ impl Dispatcher {
             .expect("failed to spawn the nemo-relay dispatcher thread");
         let _ = self.shared.thread.set(handle.thread().clone());
         *join = Some(handle);
+    }
+}
+
+/// Wait for the worker to stop (once it was told to). The join happens
+/// under the lock, so a concurrent shutdown waits for this one's join
+/// instead of returning while events are still being delivered.
+fn join_worker(s: &Shared) {
+    let mut join = s.join.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(h) = join.take() {
+        // The worker catches every user callback's panic; a join error
+        // would be a runtime bug, and we are stopping.
+        let _ = h.join();
     }
 }
 
