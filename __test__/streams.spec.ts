@@ -173,3 +173,24 @@ test.serial('closing a stream while a chunk is pending ends it and closes the pr
   t.is(endOf(await c.flushed(), name).metadata?.['error.type'], 'cancelled')
   c.stop()
 })
+
+test.serial('an iterator result whose getter throws fails the call with that error', async (t) => {
+  const c = collect()
+  const name = unique('throwing-getter')
+  const failure = new Error('bad result')
+  const stream = await relay.llmStreamCall(name, { content: null }, () => ({
+    [Symbol.asyncIterator]() {
+      return {
+        next: async () => ({
+          get done(): boolean {
+            throw failure
+          },
+        }),
+      }
+    },
+  }) as never)
+  t.is(await t.throwsAsync(stream.next()), failure)
+  t.deepEqual(await stream.next(), { done: true, value: undefined })
+  t.is(endOf(await c.flushed(), name).metadata?.['error.type'], 'callback_failed')
+  c.stop()
+})

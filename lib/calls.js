@@ -96,19 +96,23 @@ class LlmStream {
   /** Turn a native answer into an iterator result, or a Promise of one. */
   #step(answer) {
     for (;;) {
+      // Closed meanwhile: never pull or yield after close().
+      if (this.#done) return DONE
       if (answer === undefined) {
         this.#done = true
         return DONE
       }
       if (answer === this.#pull) {
         let r
+        let thenable
         try {
           r = this.#pull.iter.next()
+          thenable = isThenable(r)
         } catch (error) {
           answer = native.streamFeed(this.#native, this.#pull, 2, error)
           continue
         }
-        if (isThenable(r)) {
+        if (thenable) {
           return this.#later(
             Promise.resolve(r),
             (v) => this.#feed(v),
@@ -124,8 +128,16 @@ class LlmStream {
   }
   #feed(r) {
     if (r === null || typeof r !== 'object') return native.streamFeed(this.#native, this.#pull, 3, r)
-    if (r.done === true) return native.streamFeed(this.#native, this.#pull, 1, undefined)
-    return native.streamFeed(this.#native, this.#pull, 0, r.value)
+    let done
+    let value
+    try {
+      done = r.done === true
+      if (!done) value = r.value
+    } catch (error) {
+      // A throwing getter fails the call like a throwing next().
+      return native.streamFeed(this.#native, this.#pull, 2, error)
+    }
+    return native.streamFeed(this.#native, this.#pull, done ? 1 : 0, value)
   }
   /** Continue stepping once `p` settles; `onError` turns a rejection into an answer. */
   #later(p, onValue, onError) {

@@ -111,6 +111,8 @@ impl StreamCell {
         *st = CellState::Finished;
         drop(st);
         drop(stream);
+        // The iterator is never pulled again: do not keep it alive.
+        *lock(&self.pulling) = None;
         open
     }
 
@@ -119,6 +121,7 @@ impl StreamCell {
     fn finish(&self, js: Js) {
         let previous = std::mem::replace(&mut *lock(&self.state), CellState::Finished);
         drop(previous);
+        *lock(&self.pulling) = None;
         let waiting = lock(&self.waiting).take();
         if let Some(w) = waiting {
             if let Ok(u) = js.undefined() {
