@@ -322,3 +322,63 @@ fn end_metadata_is_merged_over_start_metadata_and_output_is_emitted() {
     assert_eq!(end.metadata, Some(json!({"session_id": "s-1", "turns": 3})));
     assert!(end.timestamp > start.timestamp);
 }
+
+#[test]
+fn a_panic_inside_a_scoped_future_restores_the_callers_current_stack() {
+    let outer = ScopeStack::new();
+    let rt = Runtime::new();
+    let h = rt
+        .push_scope(
+            "outer",
+            ScopeType::Agent,
+            ScopeOptions {
+                stack: Some(outer.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    outer.clone().sync_scope(|| {
+        let inner = ScopeStack::new();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            block_on(inner.scope(async { panic!("callback failed") }))
+        }));
+        assert!(caught.is_err());
+        assert_eq!(
+            ScopeStack::current().top(),
+            h,
+            "the outer scope is current again"
+        );
+    });
+    assert_eq!(ScopeStack::current().top().name(), "root");
+}
+
+#[test]
+fn a_scoped_futures_destructors_still_see_its_stack() {
+    struct SeesStack(Arc<std::sync::Mutex<Option<String>>>);
+    impl Drop for SeesStack {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = Some(ScopeStack::current().top().name().to_owned());
+        }
+    }
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    rt.push_scope(
+        "owner",
+        ScopeType::Function,
+        ScopeOptions {
+            stack: Some(stack.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let guard = SeesStack(seen.clone());
+    let fut = stack.scope(async move {
+        let _guard = guard;
+        std::future::pending::<()>().await
+    });
+    let mut fut = Box::pin(fut);
+    assert!(nemo_relay_core::executor::poll_once(fut.as_mut()).is_pending());
+    drop(fut);
+    assert_eq!(seen.lock().unwrap().as_deref(), Some("owner"));
+}

@@ -1,8 +1,23 @@
 //! Which stack is "current": task-local first, then the thread's default.
+//!
+//! A *task-local* current stack belongs to a future: while that future is
+//! being polled (or dropped), [`ScopeStack::current`] answers with its stack,
+//! and concurrent futures on the same thread each see their own. This is the
+//! same idea as `tokio::task_local!`, with one difference that matters on the
+//! hot path: tokio moves the value into a thread-local slot and back out on
+//! every poll, and a managed call's context is a few hundred bytes (the
+//! recipe of the call's scope handle), so that was two large copies per poll.
+//! Here the value stays where it is, pinned inside the future, and entering
+//! it swaps one pointer in a thread-local `Cell`.
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
+use std::marker::PhantomPinned;
+use std::mem::ManuallyDrop;
+use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use crate::id::uuid_v7_at;
 use crate::scope::handle::HandleData;
@@ -10,66 +25,141 @@ use crate::scope::stack::Frame;
 use crate::scope::{ScopeHandle, ScopeStack};
 use crate::time::Timestamp;
 
-/// The top of a managed call's child stack: its handle, or (on the bare path,
-/// where nothing has needed the handle yet) the recipe to mint it.
-pub(crate) enum ChildTop {
-    /// The call's handle exists already (its start event was emitted).
-    Handle(ScopeHandle),
-    /// Mint the handle (uuid, start time) only if someone asks for it.
-    Recipe(HandleData),
+/// A task-local context: answers [`ScopeStack::current`] while its future
+/// runs.
+pub(crate) trait Current: 'static {
+    fn stack(&self) -> ScopeStack;
 }
 
-/// What a task-local scope context holds: either a stack, or the recipe for
-/// a call's child stack (`parent` frame + the call's top), built only if code
-/// inside the call asks for the current stack. Most tool callbacks never do,
-/// and building a stack costs two allocations per call.
-pub(crate) struct TaskCurrent {
+/// A given stack ([`ScopeStack::scope`], [`ScopeStack::sync_scope`]).
+struct Fixed(ScopeStack);
+
+impl Current for Fixed {
+    fn stack(&self) -> ScopeStack {
+        self.0.clone()
+    }
+}
+
+/// The top of a managed call's child stack.
+pub(crate) trait ChildTop: Send + 'static {
+    fn into_handle(self) -> ScopeHandle;
+}
+
+/// The call's handle exists already (its start event was emitted).
+impl ChildTop for ScopeHandle {
+    fn into_handle(self) -> ScopeHandle {
+        self
+    }
+}
+
+/// The bare path: nothing has needed the call's handle yet, so it is minted
+/// (uuid, start time) only when code inside the call asks for its scope.
+impl ChildTop for HandleData {
+    fn into_handle(mut self) -> ScopeHandle {
+        let now = Timestamp::now();
+        self.started_at = now;
+        self.uuid = uuid_v7_at(now.unix_millis());
+        ScopeHandle(Arc::new(self))
+    }
+}
+
+/// A managed call's child stack (`parent` frame + the call's `top`), built
+/// only if code inside the call asks for the current stack. Most tool
+/// callbacks never do, and building a stack costs two allocations.
+pub(crate) struct Child<T> {
     stack: OnceCell<ScopeStack>,
-    child_of: Cell<Option<(Arc<Frame>, ChildTop)>>,
+    parts: Cell<Option<(Arc<Frame>, T)>>,
 }
 
-impl TaskCurrent {
+impl<T: ChildTop> Current for Child<T> {
     fn stack(&self) -> ScopeStack {
         self.stack
             .get_or_init(|| {
-                let (parent, top) = self
-                    .child_of
-                    .take()
-                    .expect("either a stack or a child recipe");
-                let handle = match top {
-                    ChildTop::Handle(h) => h,
-                    ChildTop::Recipe(mut data) => {
-                        let now = Timestamp::now();
-                        data.started_at = now;
-                        data.uuid = uuid_v7_at(now.unix_millis());
-                        ScopeHandle(Arc::new(data))
-                    }
-                };
-                ScopeStack::child_of(parent, handle)
+                let (parent, top) = self.parts.take().expect("built only once");
+                ScopeStack::child_of(parent, top.into_handle())
             })
             .clone()
     }
 }
 
-tokio::task_local! {
-    static TASK_STACK: TaskCurrent;
+thread_local! {
+    /// The context of the innermost [`WithCurrent`] being polled (or
+    /// dropped) on this thread; `None` outside any. Set only by [`Enter`].
+    static TASK_CURRENT: Cell<Option<NonNull<dyn Current>>> = const { Cell::new(None) };
 }
 
-fn with_stack(stack: ScopeStack) -> TaskCurrent {
-    TaskCurrent {
-        stack: OnceCell::from(stack),
-        child_of: Cell::new(None),
+/// Makes a context current for as long as it lives; restores the previous
+/// one when dropped, also when the code in between panics.
+struct Enter(Option<NonNull<dyn Current>>);
+
+impl Enter {
+    fn new(current: &dyn Current) -> Enter {
+        Enter(TASK_CURRENT.replace(Some(NonNull::from(current))))
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        TASK_CURRENT.set(self.0);
+    }
+}
+
+/// A future that runs `fut` with `current` as its task-local context.
+///
+/// `current` is never moved once the future is pinned (`PhantomPinned`), so
+/// the pointer [`Enter`] publishes stays valid while `fut` is polled; `Enter`
+/// withdraws it before `poll`/`drop` return.
+pub(crate) struct WithCurrent<C: Current, F> {
+    current: C,
+    fut: ManuallyDrop<F>,
+    _pinned: PhantomPinned,
+}
+
+impl<C: Current, F> WithCurrent<C, F> {
+    fn new(current: C, fut: F) -> Self {
+        WithCurrent {
+            current,
+            fut: ManuallyDrop::new(fut),
+            _pinned: PhantomPinned,
+        }
+    }
+}
+
+impl<C: Current, F: Future> Future for WithCurrent<C, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: nothing is moved out of `this`; `fut` is structurally
+        // pinned (it is only ever used through `Pin` and dropped in place).
+        let this = unsafe { self.get_unchecked_mut() };
+        let _enter = Enter::new(&this.current);
+        // SAFETY: see above; `this` is pinned, so `fut` is too.
+        unsafe { Pin::new_unchecked(&mut *this.fut) }.poll(cx)
+    }
+}
+
+impl<C: Current, F> Drop for WithCurrent<C, F> {
+    fn drop(&mut self) {
+        // The inner future's destructors (cancel guards, callbacks' own
+        // cleanup) still see the context they ran in, as during a poll.
+        let _enter = Enter::new(&self.current);
+        // SAFETY: dropped exactly once, here, in place (it is pinned).
+        unsafe { ManuallyDrop::drop(&mut self.fut) }
     }
 }
 
 /// Run `fut` with a lazily built child stack of `parent` topped by `top`
 /// as its current stack (managed calls run their callbacks this way).
-pub(crate) async fn in_child<F: Future>(parent: Arc<Frame>, top: ChildTop, fut: F) -> F::Output {
-    let current = TaskCurrent {
+pub(crate) fn in_child<T: ChildTop, F: Future>(
+    parent: Arc<Frame>,
+    top: T,
+    fut: F,
+) -> WithCurrent<Child<T>, F> {
+    let current = Child {
         stack: OnceCell::new(),
-        child_of: Cell::new(Some((parent, top))),
+        parts: Cell::new(Some((parent, top))),
     };
-    TASK_STACK.scope(current, fut).await
+    WithCurrent::new(current, fut)
 }
 
 thread_local! {
@@ -81,9 +171,13 @@ impl ScopeStack {
     /// stack when running inside [`ScopeStack::scope`] (or
     /// [`ScopeStack::sync_scope`]), otherwise this thread's default stack.
     pub fn current() -> ScopeStack {
-        TASK_STACK
-            .try_with(TaskCurrent::stack)
-            .unwrap_or_else(|_| Self::thread_default())
+        match TASK_CURRENT.get() {
+            // SAFETY: the pointer was published by an `Enter` that is still
+            // alive further up this thread's stack, borrowing a context that
+            // outlives it (see `WithCurrent`).
+            Some(current) => unsafe { current.as_ref() }.stack(),
+            None => Self::thread_default(),
+        }
     }
 
     /// This thread's default stack (created on first use).
@@ -99,13 +193,15 @@ impl ScopeStack {
     }
 
     /// Run `fut` with this stack as its task-local current stack.
-    pub async fn scope<F: Future>(self, fut: F) -> F::Output {
-        TASK_STACK.scope(with_stack(self), fut).await
+    pub fn scope<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
+        WithCurrent::new(Fixed(self), fut)
     }
 
     /// Run `f` with this stack as the current stack (synchronously).
     pub fn sync_scope<R>(self, f: impl FnOnce() -> R) -> R {
-        TASK_STACK.sync_scope(with_stack(self), f)
+        let current = Fixed(self);
+        let _enter = Enter::new(&current);
+        f()
     }
 }
 
