@@ -96,7 +96,7 @@ unsafe extern "C" fn call_next<R: Request, O: IntoJs>(
         // SAFETY: `data` is the `Next` box owned by this function object.
         let next = unsafe { &*(data as *const Next<R, O>) };
         let request = R::from_js(js, request, "the argument of next()")?;
-        driver::run(js, next.run(request), None)
+        driver::run(js, Box::pin(next.run(request)), None)
     });
     match out {
         Ok(v) => v,

@@ -134,3 +134,45 @@ fn write_json_produces_the_same_text_as_to_json_string() {
     e.write_json(&mut buf);
     assert_eq!(String::from_utf8(buf).unwrap(), e.to_json_string());
 }
+
+#[test]
+fn a_failed_calls_status_is_written_into_its_metadata_in_key_order_and_wins_over_caller_keys() {
+    let rt = Runtime::new();
+    let rec = Recorder::install(&rt);
+    let out = block_on(rt.tool_call(
+        "fetch",
+        json!({}),
+        CallOptions {
+            metadata: Some(json!({
+                "a": 1,
+                "f": 2,
+                "otel.status_code": "caller's",
+                "z": 3
+            })),
+            ..Default::default()
+        },
+        |_| async {
+            Err::<serde_json::Value, _>(nemo_relay_core::RelayError::Callback {
+                message: "boom".into(),
+                exception_type: Some("IOError".into()),
+                payload: None,
+            })
+        },
+    ));
+    assert!(out.is_err());
+    rt.flush().unwrap();
+    let end = &rec.events()[1];
+    assert_eq!(end.metadata_str("otel.status_code"), Some("ERROR"));
+    let text = end.to_json_string();
+    let start = text.find("\"metadata\":").unwrap();
+    let meta = &text[start..text[start..].find('}').unwrap() + start + 1];
+    assert_eq!(
+        meta,
+        "\"metadata\":{\"a\":1,\"error.type\":\"callback_failed\",\"exception.type\":\"IOError\",\"f\":2,\
+         \"otel.status_code\":\"ERROR\",\"otel.status_description\":\"callback failed: IOError: boom\",\"z\":3}"
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["metadata"],
+        end.metadata_json().unwrap()
+    );
+}

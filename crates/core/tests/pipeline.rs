@@ -65,8 +65,13 @@ fn a_call_with_no_middleware_returns_the_callback_result_and_emits_start_and_end
         Some(json!({"tool_call_id": "call_1"}))
     );
     assert_eq!(
-        end.metadata,
+        end.metadata_json(),
         Some(json!({"caller": "demo", "otel.status_code": "OK"}))
+    );
+    assert_eq!(
+        end.to_json()["metadata"],
+        json!({"caller": "demo", "otel.status_code": "OK"}),
+        "the wire form merges the status into metadata"
     );
 }
 
@@ -369,6 +374,35 @@ fn an_execution_intercept_can_retry_through_next_and_short_circuit() {
         }),
     );
     assert_eq!(out.unwrap(), json!("cached"));
+}
+
+#[test]
+fn a_next_whose_intercept_was_dropped_before_settling_is_expired() {
+    let rt = Runtime::new();
+    let kept = Arc::new(Mutex::new(None));
+    let k = kept.clone();
+    rt.register(Registration::new(
+        "stalls",
+        Middleware::ToolExecutionIntercept(exec(move |_, _: Json, next| {
+            *k.lock().unwrap() = Some(next.clone());
+            std::future::pending::<nemo_relay_core::Result<Json>>()
+        })),
+    ))
+    .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let mut call = Box::pin(
+        rt.tool_call("t", json!({}), CallOptions::default(), move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+            async { Ok(Json::Null) }
+        }),
+    );
+    assert!(nemo_relay_core::executor::poll_once(call.as_mut()).is_pending());
+    drop(call); // the caller gave up: the intercept is cancelled
+    let next = kept.lock().unwrap().take().unwrap();
+    let err = block_on(next.run(json!({}))).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ContinuationExpired);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
 
 #[test]

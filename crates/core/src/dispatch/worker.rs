@@ -413,3 +413,20 @@ pub(super) fn drain_closed(s: &Shared) {
         }
     }
 }
+#[cfg(test)]
+mod tests {
+    use super::Item;
+
+    /// An event travels inline in a ring slot (with an 8-byte stamp, aligned
+    /// to 64 bytes), and every line of the slot crosses from the emitting
+    /// core to the dispatcher's. A field that pushes `Item` past 248 bytes
+    /// makes every event cost a fifth line: box rare fields instead.
+    #[test]
+    fn a_queued_event_fits_four_cache_lines_with_its_stamp() {
+        assert!(
+            std::mem::size_of::<Item>() + 8 <= 256,
+            "Item is {} bytes",
+            std::mem::size_of::<Item>()
+        );
+    }
+}

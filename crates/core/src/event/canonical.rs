@@ -26,6 +26,36 @@ impl Serialize for DataSchema {
     }
 }
 
+/// `metadata` on the wire: the event's metadata with its status entries
+/// merged over it (status keys win), keys in order, without building a map.
+struct Metadata<'a>(&'a Event);
+
+impl Serialize for Metadata<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(status) = &self.0.status else {
+            return self.0.metadata.serialize(s);
+        };
+        let own = match &self.0.metadata {
+            Some(Json::Object(m)) => Some(m),
+            _ => None,
+        };
+        let mut m = s.serialize_map(None)?;
+        let mut own = own.into_iter().flatten().peekable();
+        for (key, value) in status.entries() {
+            while let Some((k, v)) = own.next_if(|(k, _)| k.as_str() <= key) {
+                if k != key {
+                    m.serialize_entry(k, v)?;
+                }
+            }
+            m.serialize_entry(key, value)?;
+        }
+        for (k, v) in own {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let scope = match self.kind {
@@ -42,7 +72,7 @@ impl Serialize for Event {
         m.serialize_entry("data", &self.data)?;
         m.serialize_entry("data_schema", &self.data_schema)?;
         m.serialize_entry("kind", if scope.is_some() { "scope" } else { "mark" })?;
-        m.serialize_entry("metadata", &self.metadata)?;
+        m.serialize_entry("metadata", &Metadata(self))?;
         m.serialize_entry("name", &*self.name)?;
         m.serialize_entry("parent_uuid", &self.parent_uuid)?;
         if let Some((phase, _)) = scope {

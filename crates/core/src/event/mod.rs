@@ -87,10 +87,69 @@ pub struct Event {
     pub category_profile: Option<Json>,
     /// Payload: input (start), output (end) or mark data.
     pub data: Option<Json>,
-    /// Optional schema tag for `data`.
-    pub data_schema: Option<DataSchema>,
-    /// Correlation and status metadata.
+    /// Optional schema tag for `data` (boxed: rare, and an event's size is
+    /// paid on every emit, see the dispatcher's ring).
+    pub data_schema: Option<Box<DataSchema>>,
+    /// Correlation metadata (the caller's, plus the runtime's own keys such
+    /// as `nemo_relay.sanitizer_error`). The call's outcome is in `status`;
+    /// [`metadata_json`](Event::metadata_json) and the canonical JSON show
+    /// both merged, as ATOF has it.
     pub metadata: Option<Json>,
+    /// How the call or scope ended (end events of managed calls).
+    pub status: Option<Status>,
+}
+
+/// The outcome an end event records. On the wire (canonical JSON, ATOF) it
+/// is part of `metadata`: `otel.status_code` plus, for errors,
+/// `otel.status_description`, `error.type` and `exception.type`.
+///
+/// It is a field of its own rather than entries of `metadata` because every
+/// successful call ends with it: as a typed value it costs nothing to build,
+/// where a JSON map costs three allocations per call on the caller's thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// `otel.status_code: "OK"`.
+    Ok,
+    /// `otel.status_code: "ERROR"` and the error's description.
+    Error(Box<ErrorStatus>),
+}
+
+/// What an `ERROR` status says about the failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorStatus {
+    /// `otel.status_description`: the error message.
+    pub description: String,
+    /// `error.type`: the error's stable code (or the application's type).
+    pub error_type: String,
+    /// `exception.type`: the type a callback's exception had, when known.
+    pub exception_type: Option<String>,
+}
+
+impl Status {
+    /// The metadata entries this status stands for, in key order.
+    pub fn entries(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let (error, code) = match self {
+            Status::Ok => (None, "OK"),
+            Status::Error(e) => (Some(&**e), "ERROR"),
+        };
+        let before = error.into_iter().flat_map(|e| {
+            [
+                Some(("error.type", e.error_type.as_str())),
+                e.exception_type.as_deref().map(|t| ("exception.type", t)),
+            ]
+            .into_iter()
+            .flatten()
+        });
+        let after = error.map(|e| ("otel.status_description", e.description.as_str()));
+        before
+            .chain(std::iter::once(("otel.status_code", code)))
+            .chain(after)
+    }
+
+    /// The value this status gives metadata key `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
 }
 
 impl Event {
@@ -107,9 +166,29 @@ impl Event {
         matches!(self.kind, EventKind::Mark)
     }
 
-    /// A metadata string value, if present.
+    /// A metadata string value, if present (status keys included).
     pub fn metadata_str(&self, key: &str) -> Option<&str> {
+        if let Some(v) = self.status.as_ref().and_then(|s| s.get(key)) {
+            return Some(v);
+        }
         self.metadata.as_ref()?.get(key)?.as_str()
+    }
+
+    /// The metadata as the wire has it: `metadata` with the status entries
+    /// merged over it. Builds a new value; subscribers on a hot path should
+    /// prefer [`metadata_str`](Event::metadata_str).
+    pub fn metadata_json(&self) -> Option<Json> {
+        let Some(status) = &self.status else {
+            return self.metadata.clone();
+        };
+        let mut m = match &self.metadata {
+            Some(Json::Object(m)) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        for (k, v) in status.entries() {
+            m.insert(k.to_owned(), Json::String(v.to_owned()));
+        }
+        Some(Json::Object(m))
     }
 }
 

@@ -26,7 +26,7 @@ mod step;
 
 use std::sync::Arc;
 
-pub use next::Next;
+pub use next::{Next, NextRun};
 pub use step::{BoxFuture, Step};
 
 use crate::error::Result;

@@ -2,18 +2,20 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use crate::dispatch::audience::Audience;
 use crate::error::{RelayError, Result};
-use crate::event::{merge_metadata, Json, ScopePhase};
+use crate::event::{merge_metadata, ErrorStatus, Json, ScopePhase, Status};
 use crate::id::{uuid_v7_at, Uuid};
 use crate::middleware::{CallContext, CallKind, ExecFn, LlmRequest, Next, RewriteFn, Verdict};
 use crate::registry::{CallRegistries, Chain, Registrations};
 use crate::runtime::scopes::{check_name, check_object};
 use crate::runtime::Runtime;
-use crate::scope::current::{in_child, ChildTop};
+use crate::scope::current::{in_child, Child, WithCurrent};
 use crate::scope::handle::HandleData;
 use crate::scope::{Attributes, ScopeHandle, ScopeStack, ScopeType};
 use crate::time::Timestamp;
@@ -37,31 +39,27 @@ pub struct CallOptions {
     pub model_name: Option<String>,
 }
 
+/// A bare call: the callback, run inside its lazily minted scope.
+pub(crate) type BareCall<F, R, Fut> = WithCurrent<Child<HandleData>, Invoke<F, R, Fut>>;
+
 /// The bare path: when nobody subscribes and no middleware of this call's
 /// kind exists at any level — the common case for tools without policies —
 /// a managed call is just its callback, run inside the call's scope. Even the
 /// call's handle (uuid, start time) is minted only if the callback asks for
-/// its current scope. Returns the arguments back when the call is not bare.
-pub(crate) async fn run_bare<K, O, F, Fut>(
-    rt: &Runtime,
+/// its current scope. The caller has checked [`Runtime::is_bare`].
+pub(crate) fn run_bare<K, F, Fut>(
     name: &str,
     mut opts: CallOptions,
     req: K::Req,
     func: F,
-) -> std::result::Result<Result<O>, (CallOptions, K::Req, F)>
+) -> Result<BareCall<F, K::Req, Fut>>
 where
     K: Kind,
-    F: Fn(K::Req) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<O>> + Send + 'static,
+    F: FnOnce(K::Req) -> Fut,
+    Fut: Future,
 {
-    if !rt.is_bare(K::CALL) {
-        return Err((opts, req, func));
-    }
-    if let Err(e) = check_name(name, K::CALL.as_str())
-        .and_then(|()| check_object(&opts.metadata, "call metadata"))
-    {
-        return Ok(Err(e));
-    }
+    check_name(name, K::CALL.as_str())?;
+    check_object(&opts.metadata, "call metadata")?;
     let stack = opts.stack.take().unwrap_or_else(ScopeStack::current);
     let parent = stack.top_frame();
     let recipe = HandleData {
@@ -77,12 +75,49 @@ where
         model_name: opts.model_name.as_deref().map(Arc::from),
         stack_id: 0,
     };
-    Ok(in_child(
-        parent,
-        ChildTop::Recipe(recipe),
-        async move { func(req).await },
-    )
-    .await)
+    Ok(in_child(parent, recipe, Invoke::new(func, req)))
+}
+
+/// Calls `func(req)` when first polled, then drives the future it returned.
+///
+/// Deferring the call to the first poll puts the callback's synchronous
+/// part (all of a C or JS callback) inside whatever context wraps this
+/// future, such as the call's own scope.
+pub(crate) enum Invoke<F, R, Fut> {
+    /// Not called yet.
+    Start(Option<(F, R)>),
+    /// Called; its future.
+    Running(Fut),
+}
+
+impl<F, R, Fut> Invoke<F, R, Fut> {
+    pub(crate) fn new(func: F, req: R) -> Self {
+        Invoke::Start(Some((func, req)))
+    }
+}
+
+impl<F, R, Fut> Future for Invoke<F, R, Fut>
+where
+    F: FnOnce(R) -> Fut,
+    Fut: Future,
+{
+    type Output = Fut::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
+        // SAFETY: only `Running`'s future is structurally pinned, and it is
+        // never moved; `Start` holds plain values, moved out before the
+        // state is overwritten in place.
+        let this = unsafe { self.get_unchecked_mut() };
+        if let Invoke::Start(start) = this {
+            let (func, req) = start.take().expect("Invoke polled after a panic");
+            *this = Invoke::Running(func(req));
+        }
+        match this {
+            // SAFETY: see above.
+            Invoke::Running(fut) => unsafe { Pin::new_unchecked(fut) }.poll(cx),
+            Invoke::Start(_) => unreachable!("set to Running above"),
+        }
+    }
 }
 
 /// What differs between tool and LLM calls.
@@ -140,7 +175,10 @@ pub(crate) struct Call<K: Kind> {
     pub(crate) locals: Vec<Arc<Registrations>>,
     /// `None` when nobody listens: no event is built, no sanitizer runs.
     pub(crate) subs: Option<Audience>,
-    pub(crate) opts: CallOptions,
+    /// What the call's handle carries from its options.
+    attributes: Attributes,
+    data: Option<Json>,
+    metadata: Option<Json>,
     pub(crate) started_at: Timestamp,
     _kind: PhantomData<K>,
 }
@@ -205,7 +243,9 @@ impl<K: Kind> Call<K> {
             global,
             locals,
             subs,
-            opts,
+            attributes: opts.attributes,
+            data: opts.data,
+            metadata: opts.metadata,
             started_at,
             _kind: PhantomData,
         })
@@ -255,7 +295,7 @@ impl<K: Kind> Call<K> {
                         Some(ScopeType::Guardrail),
                         profile,
                         Some(data),
-                        self.opts.metadata.clone(),
+                        self.metadata.clone(),
                     );
                 }
                 return Err(RelayError::GuardrailRejected {
@@ -305,16 +345,32 @@ impl<K: Kind> Call<K> {
         (Some(value), None)
     }
 
+    /// [`sanitize`](Self::sanitize) without a future when there is no
+    /// sanitizer (the common case); with sanitizers, their future lives in
+    /// a box of its own, which keeps every managed call's future small.
+    pub(crate) async fn sanitize_copy<T: Send>(
+        &self,
+        chain: Chain<RewriteFn<T>>,
+        value: T,
+    ) -> (Option<T>, Option<String>) {
+        if chain.is_empty() {
+            return (Some(value), None);
+        }
+        let run: Pin<Box<dyn Future<Output = _> + Send + '_>> =
+            Box::pin(self.sanitize(chain, value));
+        run.await
+    }
+
     pub(crate) fn handle(&self) -> ScopeHandle {
         ScopeHandle(Arc::new(HandleData {
             uuid: self.ctx.uuid,
             parent_uuid: Some(self.ctx.parent_uuid),
             name: self.ctx.name.clone(),
             scope_type: K::SCOPE,
-            attributes: self.opts.attributes,
+            attributes: self.attributes,
             started_at: self.started_at,
-            data: self.opts.data.clone(),
-            metadata: self.opts.metadata.clone(),
+            data: self.data.clone(),
+            metadata: self.metadata.clone(),
             tool_call_id: self.ctx.tool_call_id.clone(),
             model_name: self.ctx.model_name.clone(),
             stack_id: 0,
@@ -326,7 +382,7 @@ impl<K: Kind> Call<K> {
         let handle = self.handle();
         if let Some(subs) = &self.subs {
             let chain = self.chain(|f| &f.sanitize_request);
-            let (data, failure) = self.sanitize(chain, req.clone()).await;
+            let (data, failure) = self.sanitize_copy(chain, req.clone()).await;
             let meta = with_failure(handle.metadata().cloned(), failure);
             self.rt.emit_scope(
                 subs,
@@ -335,6 +391,7 @@ impl<K: Kind> Call<K> {
                 self.started_at,
                 data.map(K::payload),
                 meta,
+                None,
             );
         }
         handle
@@ -351,17 +408,20 @@ impl<K: Kind> Call<K> {
         let Some(subs) = &self.subs else { return };
         let chain = self.chain(|f| &f.sanitize_response);
         let (data, failure) = match output {
-            Some(out) => self.sanitize(chain, out).await,
+            Some(out) => self.sanitize_copy(chain, out).await,
             None => (None, None),
         };
-        let status = merge_metadata(
-            extra.as_ref(),
-            Some(serde_json::json!({"otel.status_code": "OK"})),
-        );
-        let meta = with_failure(merge_metadata(handle.metadata(), status), failure);
+        let meta = with_failure(merge_metadata(handle.metadata(), extra), failure);
         let ts = at.unwrap_or_else(|| Timestamp::now_after(handle.started_at()));
-        self.rt
-            .emit_scope(subs, handle, ScopePhase::End, ts, data, meta);
+        self.rt.emit_scope(
+            subs,
+            handle,
+            ScopePhase::End,
+            ts,
+            data,
+            meta,
+            Some(Status::Ok),
+        );
     }
 
     /// The failure end event: the call's `data` as payload, error status.
@@ -373,20 +433,19 @@ impl<K: Kind> Call<K> {
         at: Option<Timestamp>,
     ) {
         let Some(subs) = &self.subs else { return };
-        let mut status = serde_json::json!({
-            "otel.status_code": "ERROR",
-            "otel.status_description": err.to_string(),
-            "error.type": err.code().as_str(),
-        });
-        if let RelayError::Callback {
-            exception_type: Some(t),
-            ..
-        } = err
-        {
-            status["exception.type"] = Json::String(t.clone());
-        }
-        let status = merge_metadata(extra.as_ref(), Some(status));
-        let meta = merge_metadata(handle.metadata(), status);
+        let exception_type = match err {
+            RelayError::Callback {
+                exception_type: Some(t),
+                ..
+            } => Some(t.clone()),
+            _ => None,
+        };
+        let status = Status::Error(Box::new(ErrorStatus {
+            description: err.to_string(),
+            error_type: err.code().as_str().to_owned(),
+            exception_type,
+        }));
+        let meta = merge_metadata(handle.metadata(), extra);
         let ts = at.unwrap_or_else(|| Timestamp::now_after(handle.started_at()));
         self.rt.emit_scope(
             subs,
@@ -395,6 +454,7 @@ impl<K: Kind> Call<K> {
             ts,
             handle.data().cloned(),
             meta,
+            Some(status),
         );
     }
 
@@ -459,16 +519,10 @@ impl<K: Kind> Call<K> {
         // synchronous part of a callback (all of a C or JS callback) runs at
         // invocation time and must already see the call as current scope.
         if chain.is_empty() {
-            return in_child(parent, ChildTop::Handle(handle.clone()), async move {
-                func(req).await
-            })
-            .await;
+            return in_child(parent, handle.clone(), async move { func(req).await }).await;
         }
-        let next = Next::start(chain, super::terminal(func), self.ctx.clone(), stream_lease);
-        in_child(parent, ChildTop::Handle(handle.clone()), async move {
-            next.run(req).await
-        })
-        .await
+        let next = Next::start(chain, func, self.ctx.clone(), stream_lease);
+        in_child(parent, handle.clone(), async move { next.run(req).await }).await
     }
 }
 

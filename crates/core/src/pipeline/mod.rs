@@ -29,7 +29,8 @@ mod manual;
 mod stream;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 pub use call::CallOptions;
 pub use manual::EndOptions;
@@ -37,84 +38,133 @@ pub use stream::{Aggregator, LlmStream, StreamOptions};
 
 use crate::error::Result;
 use crate::event::Json;
-use crate::middleware::{BoxFuture, LlmRequest};
+use crate::middleware::LlmRequest;
 use crate::registry::Chain;
 use crate::runtime::Runtime;
 
-use call::{Call, Kind, LlmKind, ToolKind};
+use call::{BareCall, Call, Kind, LlmKind, ToolKind};
 
 impl Runtime {
     /// Run a tool call through the managed pipeline.
     ///
     /// `func` receives the (intercepted) arguments. It is `Fn`, not `FnOnce`,
     /// because execution intercepts may call it more than once (retries).
-    pub async fn tool_call<F, Fut>(
-        &self,
-        name: &str,
+    pub fn tool_call<'a, F, Fut>(
+        &'a self,
+        name: &'a str,
         args: Json,
         opts: CallOptions,
         func: F,
-    ) -> Result<Json>
+    ) -> impl Future<Output = Result<Json>> + Send + 'a
     where
         F: Fn(Json) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Json>> + Send + 'static,
     {
-        self.managed::<ToolKind, _, _>(name, args, opts, func).await
+        Managed::<ToolKind, F, Fut>::new(self, name, args, opts, func)
     }
 
     /// Run a unary LLM call through the managed pipeline. `func` receives the
     /// (intercepted) request and returns the provider's response.
-    pub async fn llm_call<F, Fut>(
-        &self,
-        name: &str,
+    pub fn llm_call<'a, F, Fut>(
+        &'a self,
+        name: &'a str,
         request: LlmRequest,
         opts: CallOptions,
         func: F,
-    ) -> Result<Json>
+    ) -> impl Future<Output = Result<Json>> + Send + 'a
     where
         F: Fn(LlmRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Json>> + Send + 'static,
     {
-        self.managed::<LlmKind, _, _>(name, request, opts, func)
-            .await
-    }
-
-    /// The unary pipeline, shared by tool and LLM calls: the bare path when
-    /// nothing is registered or listening, every stage otherwise.
-    async fn managed<K, F, Fut>(
-        &self,
-        name: &str,
-        req: K::Req,
-        opts: CallOptions,
-        func: F,
-    ) -> Result<Json>
-    where
-        K: Kind,
-        F: Fn(K::Req) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Json>> + Send + 'static,
-    {
-        let (opts, req, func) =
-            match call::run_bare::<K, _, _, _>(self, name, opts, req, func).await {
-                Ok(out) => return out,
-                Err(back) => back,
-            };
-        let call = Call::<K>::prepare(self, name, opts)?;
-        call.admit(&req).await?;
-        let req = call.intercept(req).await?;
-        let handle = call.start(&req).await;
-        let chain = Chain::merge(K::execution(&call.global), &call.locals, |r| {
-            K::execution(r)
-        });
-        call.run(handle, chain, req, func).await
+        Managed::<LlmKind, F, Fut>::new(self, name, request, opts, func)
     }
 }
 
-/// Box a user callback as the terminal of an execution chain.
-fn terminal<R, O, F, Fut>(func: F) -> crate::middleware::next::Terminal<R, O>
+/// The future of a managed unary call: [`Runtime::tool_call`] and
+/// [`Runtime::llm_call`].
+///
+/// Written by hand rather than as one `async fn` because of what an `async
+/// fn` would cost the bare call (the common case): its state would be the
+/// union of every stage of the full pipeline (a call context, middleware
+/// chains, events), well over a kilobyte, and that state is copied each time
+/// the future moves, before it has done anything. Here the bare call is its
+/// callback's future plus the call's scope recipe, and the full pipeline
+/// lives in a box of its own, allocated only when it runs.
+enum Managed<'a, K: Kind, F, Fut> {
+    /// Not polled yet: which path to take is decided on the first poll.
+    Start(Option<(&'a Runtime, &'a str, K::Req, CallOptions, F)>),
+    /// Nothing observes the call: just the callback, in the call's scope.
+    Bare(BareCall<F, K::Req, Fut>),
+    /// Every stage.
+    Full(Pin<Box<dyn Future<Output = Result<Json>> + Send + 'a>>),
+    /// The bare call's arguments were invalid (the error was returned).
+    Failed,
+}
+
+impl<'a, K, F, Fut> Managed<'a, K, F, Fut>
 where
-    F: Fn(R) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<O>> + Send + 'static,
-    R: 'static,
+    K: Kind,
 {
-    Arc::new(move |r| -> BoxFuture<Result<O>> { Box::pin(func(r)) })
+    fn new(rt: &'a Runtime, name: &'a str, req: K::Req, opts: CallOptions, func: F) -> Self {
+        Managed::Start(Some((rt, name, req, opts, func)))
+    }
+}
+
+impl<'a, K, F, Fut> Future for Managed<'a, K, F, Fut>
+where
+    K: Kind,
+    F: Fn(K::Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Json>> + Send + 'static,
+{
+    type Output = Result<Json>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Json>> {
+        // SAFETY: only the `Bare` future is structurally pinned, and it is
+        // never moved; `Start` holds plain values, moved out before the
+        // state is overwritten in place; `Full` is pinned by its box.
+        let this = unsafe { self.get_unchecked_mut() };
+        if let Managed::Start(start) = this {
+            let (rt, name, req, opts, func) = start.take().expect("polled after a panic");
+            *this = if rt.is_bare(K::CALL) {
+                match call::run_bare::<K, _, _>(name, opts, req, func) {
+                    Ok(bare) => Managed::Bare(bare),
+                    Err(e) => {
+                        *this = Managed::Failed;
+                        return Poll::Ready(Err(e));
+                    }
+                }
+            } else {
+                Managed::Full(Box::pin(full::<K, F, Fut>(rt, name, req, opts, func)))
+            };
+        }
+        match this {
+            // SAFETY: see above.
+            Managed::Bare(bare) => unsafe { Pin::new_unchecked(bare) }.poll(cx),
+            Managed::Full(full) => full.as_mut().poll(cx),
+            Managed::Start(_) | Managed::Failed => panic!("managed call polled after completion"),
+        }
+    }
+}
+
+/// Every stage of the unary pipeline, shared by tool and LLM calls.
+async fn full<K, F, Fut>(
+    rt: &Runtime,
+    name: &str,
+    req: K::Req,
+    opts: CallOptions,
+    func: F,
+) -> Result<Json>
+where
+    K: Kind,
+    F: Fn(K::Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Json>> + Send + 'static,
+{
+    let call = Call::<K>::prepare(rt, name, opts)?;
+    call.admit(&req).await?;
+    let req = call.intercept(req).await?;
+    let handle = call.start(&req).await;
+    let chain = Chain::merge(K::execution(&call.global), &call.locals, |r| {
+        K::execution(r)
+    });
+    call.run(handle, chain, req, func).await
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::dispatch::audience::Audience;
-use crate::event::{Event, EventKind, Json, ScopePhase};
+use crate::event::{Event, EventKind, Json, ScopePhase, Status};
 use crate::id::{uuid_v7_at, Uuid};
 use crate::registry::Registrations;
 use crate::runtime::Runtime;
@@ -37,6 +37,7 @@ impl Runtime {
     }
 
     /// Emit the start or end event of a scope-like handle.
+    #[allow(clippy::too_many_arguments)] // internal: the event's fields
     pub(crate) fn emit_scope(
         &self,
         subs: &Audience,
@@ -45,6 +46,7 @@ impl Runtime {
         timestamp: Timestamp,
         data: Option<Json>,
         metadata: Option<Json>,
+        status: Option<Status>,
     ) {
         let event = Event {
             kind: EventKind::Scope {
@@ -60,6 +62,7 @@ impl Runtime {
             data,
             data_schema: None,
             metadata,
+            status,
         };
         self.enqueue(event, subs);
     }
@@ -88,6 +91,7 @@ impl Runtime {
             data,
             data_schema: None,
             metadata,
+            status: None,
         };
         self.enqueue(event, subs);
     }

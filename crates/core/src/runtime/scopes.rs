@@ -116,6 +116,7 @@ impl Runtime {
                     started_at,
                     opts.input,
                     meta,
+                    None,
                 );
             }
         }
@@ -141,7 +142,7 @@ impl Runtime {
                     .timestamp
                     .unwrap_or_else(|| Timestamp::now_after(handle.started_at()));
                 let meta = merge_metadata(handle.metadata(), opts.metadata);
-                self.emit_scope(&subs, handle, ScopePhase::End, ts, opts.output, meta);
+                self.emit_scope(&subs, handle, ScopePhase::End, ts, opts.output, meta, None);
             }
         }
         Ok(())
@@ -169,8 +170,9 @@ impl Runtime {
             category: opts.category,
             category_profile: opts.category_profile,
             data: opts.data,
-            data_schema: opts.data_schema,
+            data_schema: opts.data_schema.map(Box::new),
             metadata: opts.metadata,
+            status: None,
         };
         self.enqueue(event, &subs);
         Ok(())

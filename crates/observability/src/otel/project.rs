@@ -303,8 +303,8 @@ fn openinference(
         a.str(relay::PARENT_UUID, p.to_string());
     }
     a.str(oi::SESSION_ID, ctx.session);
-    if let Some(m) = &end.metadata {
-        a.json(oi::METADATA, m);
+    if let Some(m) = end.metadata_json() {
+        a.json(oi::METADATA, &m);
     }
     let input = match end.category {
         Some(ScopeType::Llm) => request_body(start),
