@@ -90,6 +90,13 @@ export interface AbiInfo {
   debug: boolean
 }
 
+/**
+ * `[activity, framesWithLocals]`: `activity` is `[listeners,
+ * toolMiddleware, llmMiddleware]`, live views of the process-wide
+ * runtime's counters; `undefined` where views cannot be made.
+ */
+export declare function activity(): [Uint32Array, Uint32Array] | undefined
+
 /** Counters of an ATOF exporter. */
 export interface AtofExporterStats {
   /** Events written (one line each). */
@@ -97,6 +104,15 @@ export interface AtofExporterStats {
   /** Events that arrived after shutdown and were not written. */
   droppedAfterShutdown: number
 }
+
+/**
+ * The scope stack a bare call's callback runs in, for calls the facade
+ * runs itself because the activity counters say they are bare: `stack`
+ * topped by a new `kind` (`"tool"` or `"llm"`) scope named `name`, minted
+ * now. The facade asks only when the callback needs its scope. Returns a
+ * short-lived id: `releaseHandle` it when the callback settles.
+ */
+export declare function bareCallStack(kind: 'tool' | 'llm', name: string, stack: number | ExternalObject<'ScopeStack'>): number
 
 /** Options of a managed or manual call, as the facade passes them. */
 export interface CallOptions {

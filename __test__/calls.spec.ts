@@ -114,6 +114,33 @@ test.serial('a bare tool call passes the original arguments and result through, 
   t.is(later, args)
 })
 
+test.serial('an async bare tool call keeps the parent it started under when the caller opens scopes meanwhile', async (t) => {
+  const outer = relay.pushScope(unique('outer'))
+  const call = relay.toolCall(unique('bare-parent'), {}, async () => {
+    await sleep(1)
+    return relay.currentScope().parentUuid ?? null
+  })
+  // The caller's flow goes on while the tool awaits, on the same stack.
+  const meanwhile = relay.pushScope(unique('meanwhile'))
+  const parent = await call
+  meanwhile.end()
+  outer.end()
+  t.is(parent, outer.uuid)
+})
+
+test.serial('a bare tool call that throws synchronously rejects with that error and leaves the caller in its scope', async (t) => {
+  const outer = relay.pushScope(unique('outer'))
+  const boom = new RangeError('boom')
+  const e = await t.throwsAsync(
+    relay.toolCall(unique('bare-throws'), {}, () => {
+      throw boom
+    }),
+  )
+  t.is(e, boom)
+  t.is(relay.currentScope().uuid, outer.uuid)
+  outer.end()
+})
+
 test.serial('the tool runs with the call as its current scope, also after await', async (t) => {
   const name = unique('scoped-tool')
   const seen = await relay.toolCall(name, {}, async () => {

@@ -4,7 +4,18 @@
 
 const native = require('../native.js')
 const { checkFunction, checkName, invalid, isThenable, settleable } = require('./errors.js')
-const { CallHandle, INTERNAL, childStack, currentStack, runIn, stackNative } = require('./context.js')
+const { toolCallsBare } = require('./activity.js')
+const {
+  CallHandle,
+  INTERNAL,
+  bareCallStack,
+  childStack,
+  context,
+  currentStack,
+  releaseStack,
+  runIn,
+  stackNative,
+} = require('./context.js')
 const { callOptions } = require('./options.js')
 
 const NEVER_ABORTED = new AbortController().signal
@@ -56,11 +67,46 @@ function startManaged(call, name, input, fn, options) {
 }
 
 /**
+ * A bare tool call, run here: nothing observes it (no subscriber, no tool
+ * middleware anywhere), so the core's managed pipeline would only run `fn`
+ * in the call's own scope, with the caller's own values. The scope is
+ * built natively only if `fn` asks for it, or when `fn` returns a Promise:
+ * the call's place (its parent) is fixed when it starts, not when the
+ * tool's later code first needs it.
+ */
+function bareToolCall(name, args, fn, parent) {
+  const stack = bareCallStack('tool', name, parent)
+  let r
+  try {
+    r = context.run(stack, fn, args, { signal: NEVER_ABORTED })
+  } catch (error) {
+    releaseStack(stack)
+    return Promise.reject(error)
+  }
+  if (isThenable(r)) {
+    try {
+      stackNative(stack)
+    } catch (error) {
+      releaseStack(stack)
+      return Promise.reject(error)
+    }
+    return Promise.resolve(r).finally(() => releaseStack(stack))
+  }
+  releaseStack(stack)
+  return Promise.resolve(r)
+}
+
+/**
  * Run a tool call through the managed pipeline: guardrails, request
  * intercepts, start event, execution intercepts, `fn(args, { signal })`, end
  * event. Resolves with the tool's result.
  */
 function toolCall(name, args, fn, options) {
+  if (options === undefined && toolCallsBare()) {
+    checkName(name, 'call name')
+    checkFunction(fn, 'the callback')
+    return bareToolCall(name, args, fn, currentStack())
+  }
   return startManaged(native.toolCall, name, args, fn, options)
 }
 

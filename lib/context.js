@@ -25,20 +25,27 @@ class ScopeStack {
   #native
   #parent
   #released = false
-  constructor(token, handle, parent) {
+  /** Builds `#native` when first needed (the stack of a bare call). */
+  #make
+  constructor(token, handle, parent, make) {
     if (token !== INTERNAL) throw new TypeError('use createScopeStack() to create a ScopeStack')
     this.#native = handle
     this.#parent = parent
+    this.#make = make
   }
   static {
     stackNative = (stack) => {
       while (stack.#released) stack = stack.#parent
+      if (stack.#native === undefined) {
+        stack.#native = stack.#make()
+        stack.#make = undefined
+      }
       return stack.#native
     }
     releaseStack = (stack) => {
       if (stack.#released) return
       stack.#released = true
-      native.releaseHandle(stack.#native)
+      if (stack.#native !== undefined) native.releaseHandle(stack.#native)
     }
   }
   /** The innermost open scope (the implicit root when none is open). */
@@ -54,6 +61,16 @@ class ScopeStack {
 /** A short-lived stack (id `id`) that falls back to `parent` once released. */
 function childStack(id, parent) {
   return new ScopeStack(INTERNAL, id, parent)
+}
+
+/**
+ * The stack of a bare call `name` of `kind` ('tool' or 'llm') made from
+ * `parent`: the native stack (topped by the call's scope, minted then) is
+ * built only if code inside the call asks for it, as the core does for the
+ * bare calls it runs. Falls back to `parent` once released.
+ */
+function bareCallStack(kind, name, parent) {
+  return new ScopeStack(INTERNAL, undefined, parent, () => native.bareCallStack(kind, name, stackNative(parent)))
 }
 
 /** Run `fn(...args)` with `stack` as context; release `stack` once it settles. */
@@ -252,6 +269,7 @@ module.exports = {
   releaseStack,
   ScopeStack,
   childStack,
+  bareCallStack,
   runIn,
   rootStack,
   currentStack,

@@ -5,6 +5,7 @@ const native = require('../native.js')
 const { checkFunction, checkKeys, checkName, invalid, isThenable } = require('./errors.js')
 const { INTERNAL, ScopeHandle, childStack, context, currentStack, releaseStack, stackNative } = require('./context.js')
 const { MARK_KEYS, parentUuid, pushOptions } = require('./options.js')
+const { listening } = require('./activity.js')
 
 /** Open a scope on the current stack and emit its start event. */
 function pushScope(name, options) {
@@ -89,8 +90,11 @@ function scope(name, options, fn) {
 /** Emit a mark (a point-in-time event) under the current scope. */
 function mark(name, options) {
   checkName(name, 'mark name')
+  if (options !== undefined) checkKeys(options, MARK_KEYS, 'mark option')
+  // Nobody would see it: like the core, do nothing (its data is not even
+  // converted, as for a bare call).
+  if (!listening()) return
   if (options === undefined) return native.mark(stackNative(currentStack()), name)
-  checkKeys(options, MARK_KEYS, 'mark option')
   const { parent, dataSchema, metadata, category, categoryProfile } = options
   // The common mark carries only data: skip the options object natively.
   if (parent === undefined && dataSchema === undefined && metadata === undefined && category === undefined && categoryProfile === undefined) {

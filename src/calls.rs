@@ -152,6 +152,40 @@ pub fn llm_call(
     })
 }
 
+/// The scope stack a bare call's callback runs in, for calls the facade
+/// runs itself because the activity counters say they are bare: `stack`
+/// topped by a new `kind` (`"tool"` or `"llm"`) scope named `name`, minted
+/// now. The facade asks only when the callback needs its scope. Returns a
+/// short-lived id: `releaseHandle` it when the callback settles.
+#[napi(
+    ts_args_type = "kind: 'tool' | 'llm', name: string, stack: number | ExternalObject<'ScopeStack'>",
+    ts_return_type = "number"
+)]
+pub fn bare_call_stack(
+    env: napi::Env,
+    kind: String,
+    name: String,
+    stack: Arg,
+) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let kind = match kind.as_str() {
+            "tool" => CallKind::Tool,
+            "llm" => CallKind::Llm,
+            other => {
+                return Err(RelayError::invalid(format!(
+                    "call kind must be 'tool' or 'llm', not '{other}'"
+                )))
+            }
+        };
+        let opts = nemo_relay_core::CallOptions {
+            stack: Some(handles::stack(js, stack.0)?),
+            ..Default::default()
+        };
+        let child = Runtime::global().bare_call_stack(kind, &name, opts)?;
+        handles::insert(js, Native::Stack(child)).map(Raw)
+    })
+}
+
 /// Abort an in-flight call: its native future is dropped (the core emits a
 /// cancelled end event) and its Promise rejects with `reason`.
 #[napi(ts_args_type = "token: ExternalObject<'CallToken'>, reason: unknown")]

@@ -117,6 +117,18 @@ impl Js {
         Ok(v)
     }
 
+    pub(crate) fn array(self, len: usize) -> Result<Value> {
+        let mut v = ptr::null_mut();
+        // SAFETY: valid env.
+        self.check(unsafe { sys::napi_create_array_with_length(self.0, len, &mut v) })?;
+        Ok(v)
+    }
+
+    pub(crate) fn set_element(self, array: Value, index: u32, value: Value) -> Result<()> {
+        // SAFETY: valid env and values.
+        self.check(unsafe { sys::napi_set_element(self.0, array, index, value) })
+    }
+
     pub(crate) fn get_named(self, obj: Value, key: &CStr) -> Result<Value> {
         let mut v = ptr::null_mut();
         // SAFETY: `key` is NUL-terminated.

@@ -9,6 +9,7 @@
 //! | module | concern |
 //! |---|---|
 //! | [`scopes`] | scope stacks (create, fork), push/pop, marks, handle info |
+//! | [`activity`] | the runtime's activity counters as typed arrays JS reads directly |
 //! | [`calls`] | managed tool/LLM calls, manual start/end, cancellation |
 //! | [`streams`], [`stream_cell`] | streaming LLM calls: the provider's JS iterator in, the caller's stream handle out |
 //! | [`registry`] | registering middleware of every family |
@@ -33,6 +34,7 @@
 
 #![deny(clippy::all)]
 
+mod activity;
 mod allocator;
 mod callbacks;
 mod calls;

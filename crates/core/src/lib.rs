@@ -67,6 +67,8 @@ pub use name::Name;
 pub use pipeline::{Aggregator, CallOptions, EndOptions, LlmStream, StreamOptions};
 pub use plugin::{PluginConfig, PluginHost};
 pub use registry::{Family, Middleware, Registration};
-pub use runtime::{MarkOptions, PopOptions, Runtime, RuntimeConfig, RuntimeStats, ScopeOptions};
+pub use runtime::{
+    Activity, MarkOptions, PopOptions, Runtime, RuntimeConfig, RuntimeStats, ScopeOptions,
+};
 pub use scope::{Attributes, ScopeHandle, ScopeStack, ScopeType};
 pub use time::Timestamp;

@@ -42,3 +42,86 @@ fn is_bare_tells_whether_calls_of_a_kind_have_anything_to_do() {
     .unwrap();
     assert!(!rt.is_bare(CallKind::Llm), "a subscriber sees every call");
 }
+
+#[test]
+fn activity_counters_follow_registrations_and_subscribers_count_themselves_out() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let rt = Runtime::new();
+    let a = rt.activity();
+    assert_eq!(
+        (
+            a.listeners.load(Relaxed),
+            a.tool_middleware.load(Relaxed),
+            a.llm_middleware.load(Relaxed)
+        ),
+        (0, 0, 0)
+    );
+    rt.register(Registration::new(
+        "g",
+        Middleware::LlmConditionalExecution(guard(|_, _: &nemo_relay_core::LlmRequest| {
+            Ok(Verdict::Allow)
+        })),
+    ))
+    .unwrap();
+    rt.register(Registration::new(
+        "sub",
+        Middleware::Subscriber(nemo_relay_core::subscriber_fn(|_| {})),
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            a.listeners.load(Relaxed),
+            a.tool_middleware.load(Relaxed),
+            a.llm_middleware.load(Relaxed)
+        ),
+        (1, 0, 1)
+    );
+    assert!(rt.deregister(nemo_relay_core::Family::Subscriber, "sub"));
+    rt.flush().unwrap();
+    assert_eq!(
+        a.listeners.load(Relaxed),
+        0,
+        "a removed subscriber counts itself out"
+    );
+}
+
+#[test]
+fn a_bare_calls_scope_stack_is_topped_by_the_call_under_the_current_scope() {
+    use nemo_relay_core::{CallOptions, ScopeOptions, ScopeStack, ScopeType};
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let agent = rt
+        .push_scope(
+            "agent",
+            ScopeType::Agent,
+            ScopeOptions {
+                stack: Some(stack.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let opts = |metadata| CallOptions {
+        stack: Some(stack.clone()),
+        tool_call_id: Some("call_7".into()),
+        metadata,
+        ..Default::default()
+    };
+    let child = rt
+        .bare_call_stack(CallKind::Tool, "search", opts(None))
+        .unwrap();
+    let top = child.top();
+    assert_eq!((top.name(), top.scope_type()), ("search", ScopeType::Tool));
+    assert_eq!(top.parent_uuid(), Some(agent.uuid()));
+    assert_eq!(top.tool_call_id(), Some("call_7"));
+    assert_eq!(stack.top(), agent, "the caller's stack is unchanged");
+    let bad = rt.bare_call_stack(CallKind::Tool, "search", opts(Some(serde_json::json!(1))));
+    assert_eq!(
+        bad.unwrap_err().code(),
+        nemo_relay_core::ErrorCode::InvalidArgument
+    );
+    let empty = rt.bare_call_stack(CallKind::Llm, "", CallOptions::default());
+    assert_eq!(
+        empty.unwrap_err().code(),
+        nemo_relay_core::ErrorCode::InvalidArgument
+    );
+}

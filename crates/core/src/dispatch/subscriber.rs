@@ -1,6 +1,6 @@
 //! The [`Subscriber`] trait.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::event::Event;
@@ -43,16 +43,16 @@ pub fn subscriber_fn<F: Fn(&Event) + Send + Sync + 'static>(f: F) -> Arc<dyn Sub
 /// listening?" a single atomic load on the emit path.
 pub(crate) struct Counted {
     inner: Arc<dyn Subscriber>,
-    listeners: Arc<AtomicUsize>,
+    activity: Arc<crate::runtime::Activity>,
 }
 
 impl Counted {
     pub(crate) fn wrap(
         inner: Arc<dyn Subscriber>,
-        listeners: Arc<AtomicUsize>,
+        activity: Arc<crate::runtime::Activity>,
     ) -> Arc<dyn Subscriber> {
-        listeners.fetch_add(1, Ordering::AcqRel);
-        Arc::new(Counted { inner, listeners })
+        activity.listeners.fetch_add(1, Ordering::AcqRel);
+        Arc::new(Counted { inner, activity })
     }
 }
 
@@ -67,6 +67,6 @@ impl Subscriber for Counted {
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.listeners.fetch_sub(1, Ordering::AcqRel);
+        self.activity.listeners.fetch_sub(1, Ordering::AcqRel);
     }
 }

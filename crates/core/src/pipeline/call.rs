@@ -49,7 +49,7 @@ pub(crate) type BareCall<F, R, Fut> = WithCurrent<Child<HandleData>, Invoke<F, R
 /// its current scope. The caller has checked [`Runtime::is_bare`].
 pub(crate) fn run_bare<K, F, Fut>(
     name: &str,
-    mut opts: CallOptions,
+    opts: CallOptions,
     req: K::Req,
     func: F,
 ) -> Result<BareCall<F, K::Req, Fut>>
@@ -58,7 +58,19 @@ where
     F: FnOnce(K::Req) -> Fut,
     Fut: Future,
 {
-    check_name(name, K::CALL.as_str())?;
+    let (parent, recipe) = bare_recipe(name, K::CALL, K::SCOPE, opts)?;
+    Ok(in_child(parent, recipe, Invoke::new(func, req)))
+}
+
+/// The frame a bare call runs under and the recipe of its handle, after the
+/// checks every call gets.
+fn bare_recipe(
+    name: &str,
+    kind: CallKind,
+    scope_type: ScopeType,
+    mut opts: CallOptions,
+) -> Result<(Arc<crate::scope::stack::Frame>, HandleData)> {
+    check_name(name, kind.as_str())?;
     check_object(&opts.metadata, "call metadata")?;
     let stack = opts.stack.take().unwrap_or_else(ScopeStack::current);
     let parent = stack.top_frame();
@@ -66,7 +78,7 @@ where
         uuid: Uuid::nil(),
         parent_uuid: Some(opts.parent.unwrap_or_else(|| parent.handle.uuid())),
         name: crate::name::Name::new(name),
-        scope_type: K::SCOPE,
+        scope_type,
         attributes: opts.attributes,
         started_at: Timestamp::default(),
         data: opts.data,
@@ -75,7 +87,33 @@ where
         model_name: opts.model_name.as_deref().map(Arc::from),
         stack_id: 0,
     };
-    Ok(in_child(parent, recipe, Invoke::new(func, req)))
+    Ok((parent, recipe))
+}
+
+impl Runtime {
+    /// The scope stack a bare call's callback runs in, built now: the
+    /// options' stack (or the current one) topped by a new scope for a call
+    /// of `kind` named `name`, its uuid and start time minted now.
+    ///
+    /// For bindings that run bare calls themselves ([`is_bare`](Self::is_bare)
+    /// said so) and, like the core, build the call's scope only if the
+    /// callback asks for its current stack. Same checks as a managed call.
+    pub fn bare_call_stack(
+        &self,
+        kind: CallKind,
+        name: &str,
+        opts: CallOptions,
+    ) -> Result<ScopeStack> {
+        let scope_type = match kind {
+            CallKind::Tool => ScopeType::Tool,
+            CallKind::Llm | CallKind::LlmStream => ScopeType::Llm,
+        };
+        let (parent, recipe) = bare_recipe(name, kind, scope_type, opts)?;
+        Ok(ScopeStack::child_of(
+            parent,
+            crate::scope::current::ChildTop::into_handle(recipe),
+        ))
+    }
 }
 
 /// Calls `func(req)` when first polled, then drives the future it returned.

@@ -7,7 +7,7 @@
 mod emit;
 pub(crate) mod scopes;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -53,16 +53,35 @@ pub struct RuntimeStats {
     pub sanitizer_failures: u64,
 }
 
+/// Whether a runtime has anything to do for an event or a call: counters
+/// kept in step with its registrations.
+///
+/// They let a binding skip work without asking the runtime: a mark nobody
+/// listens to need not cross into native code, a call with no middleware
+/// and no listener need not convert its arguments. `repr(C)` and 32-bit
+/// words so that a binding can map them as a typed array (the Node.js
+/// addon reads them from JS without a native call). A registration that
+/// races with such a read may or may not apply to that event or call, as
+/// with [`Runtime::is_bare`].
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Activity {
+    /// Live subscriber registrations (global and scope-local).
+    pub listeners: AtomicU32,
+    /// Global tool middleware registrations (any tool family).
+    pub tool_middleware: AtomicU32,
+    /// Global LLM middleware registrations (any LLM family).
+    pub llm_middleware: AtomicU32,
+}
+
 pub(crate) struct Inner {
     pub(crate) global: ArcSwap<Registrations>,
-    /// Global tool / LLM middleware registrations (any family of that kind),
-    /// kept in step with `global` so that the bare-call check is two relaxed
-    /// loads instead of a snapshot.
-    pub(crate) middleware_counts: [AtomicUsize; 2],
+    /// Counters in step with `global` (and the live subscribers), so that
+    /// the bare-call check is three relaxed loads instead of a snapshot.
+    /// Shared with the subscribers, which count themselves out when dropped.
+    pub(crate) activity: Arc<Activity>,
     /// Serializes writers (registration is rare; reads never take it).
     write_lock: Mutex<()>,
-    /// Live subscriber registrations (global and scope-local).
-    pub(crate) listeners: Arc<AtomicUsize>,
     pub(crate) dispatcher: Dispatcher,
     pub(crate) sanitizer_failures: AtomicU64,
 }
@@ -84,9 +103,8 @@ impl Runtime {
         Runtime {
             inner: Arc::new(Inner {
                 global: ArcSwap::from_pointee(Registrations::default()),
-                middleware_counts: [AtomicUsize::new(0), AtomicUsize::new(0)],
+                activity: Arc::new(Activity::default()),
                 write_lock: Mutex::new(()),
-                listeners: Arc::new(AtomicUsize::new(0)),
                 dispatcher: Dispatcher::new(config.queue_capacity),
                 sanitizer_failures: AtomicU64::new(0),
             }),
@@ -103,7 +121,14 @@ impl Runtime {
     /// not, emitting an event costs exactly this one atomic load.
     #[inline]
     pub fn has_listeners(&self) -> bool {
-        self.inner.listeners.load(Ordering::Relaxed) != 0
+        self.inner.activity.listeners.load(Ordering::Relaxed) != 0
+    }
+
+    /// This runtime's activity counters (see [`Activity`]); together with
+    /// [`frames_with_locals`](crate::scope::frames_with_locals) they decide
+    /// [`is_bare`](Self::is_bare).
+    pub fn activity(&self) -> &Activity {
+        &self.inner.activity
     }
 
     /// Whether a managed call of `kind` would run *bare* right now: nobody
@@ -112,13 +137,16 @@ impl Runtime {
     /// looks at its arguments or result. Bindings use this to skip converting
     /// them. A registration racing with the call may or may not apply to it.
     pub fn is_bare(&self, kind: crate::middleware::CallKind) -> bool {
-        let slot = match kind {
-            crate::middleware::CallKind::Tool => 0,
-            crate::middleware::CallKind::Llm | crate::middleware::CallKind::LlmStream => 1,
+        let a = &self.inner.activity;
+        let middleware = match kind {
+            crate::middleware::CallKind::Tool => &a.tool_middleware,
+            crate::middleware::CallKind::Llm | crate::middleware::CallKind::LlmStream => {
+                &a.llm_middleware
+            }
         };
         !self.has_listeners()
-            && self.inner.middleware_counts[slot].load(Ordering::Acquire) == 0
-            && crate::scope::stack::FRAMES_WITH_LOCALS.load(Ordering::Acquire) == 0
+            && middleware.load(Ordering::Acquire) == 0
+            && crate::scope::frames_with_locals().load(Ordering::Acquire) == 0
     }
 
     /// Register a callback, globally or (with [`Registration::in_scope`])
@@ -138,7 +166,7 @@ impl Runtime {
         } = reg;
         let middleware = match middleware {
             Middleware::Subscriber(s) => {
-                Middleware::Subscriber(Counted::wrap(s, self.inner.listeners.clone()))
+                Middleware::Subscriber(Counted::wrap(s, self.inner.activity.clone()))
             }
             other => other,
         };
@@ -236,7 +264,7 @@ impl Runtime {
             .map(|mut r| {
                 if let Middleware::Subscriber(s) = r.middleware {
                     r.middleware =
-                        Middleware::Subscriber(Counted::wrap(s, self.inner.listeners.clone()));
+                        Middleware::Subscriber(Counted::wrap(s, self.inner.activity.clone()));
                 }
                 r
             })
@@ -279,8 +307,9 @@ impl Runtime {
             });
         }
         let [tool, llm] = next.middleware_counts();
-        self.inner.middleware_counts[0].store(tool, Ordering::Release);
-        self.inner.middleware_counts[1].store(llm, Ordering::Release);
+        let a = &self.inner.activity;
+        a.tool_middleware.store(saturate(tool), Ordering::Release);
+        a.llm_middleware.store(saturate(llm), Ordering::Release);
         self.inner.global.swap(Arc::new(next))
     }
 
@@ -337,4 +366,9 @@ impl std::fmt::Debug for Runtime {
             .field("stats", &self.stats())
             .finish()
     }
+}
+
+/// A count as a 32-bit activity word (only "zero or not" matters to readers).
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }

@@ -42,3 +42,12 @@ pub use current::{isolate, ThreadStackGuard};
 pub use handle::ScopeHandle;
 pub use stack::ScopeStack;
 pub use types::{Attributes, ScopeType};
+
+/// How many open scopes, process-wide, own scope-local registrations. While
+/// it is zero no call has scope-local middleware or subscribers to collect;
+/// part of [`Runtime::is_bare`](crate::Runtime::is_bare), and, like
+/// [`Activity`](crate::runtime::Activity), readable by bindings without a
+/// call.
+pub fn frames_with_locals() -> &'static std::sync::atomic::AtomicU32 {
+    &stack::FRAMES_WITH_LOCALS
+}

@@ -7,7 +7,7 @@
 //! starts at the same top frame. Frames at or below a stack's *base* depth
 //! belong to whoever forked it and cannot be popped through the fork.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -24,7 +24,7 @@ static NEXT_STACK_ID: AtomicU64 = AtomicU64::new(1);
 /// Number of frames, process-wide, that currently own scope-local
 /// registrations. While it is zero, collecting scope-local middleware for a
 /// call is skipped entirely (the common case costs one atomic load).
-pub(crate) static FRAMES_WITH_LOCALS: AtomicUsize = AtomicUsize::new(0);
+pub(crate) static FRAMES_WITH_LOCALS: AtomicU32 = AtomicU32::new(0);
 
 /// One open scope on a stack.
 pub(crate) struct Frame {
