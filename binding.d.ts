@@ -198,11 +198,13 @@ export declare function llmStreamCall(name: string, request: unknown, provider: 
 /**
  * Emit a mark (a point-in-time event) under the top scope of `stack`.
  *
- * The payload is a positional argument and `options` is passed only when
- * one of the rarer options is set: reading an options object costs a
- * property lookup per field, more than the rest of a mark.
+ * The payload arrives as JSON text made by the facade (`lib/json.js`), a
+ * positional argument; `options` is passed only when one of the rarer
+ * options is set: reading an options object costs a property lookup per
+ * field, more than the rest of a mark. The name is read without a heap
+ * copy.
  */
-export declare function mark(stack: number | ExternalObject<'ScopeStack'>, name: string, data?: unknown, options?: MarkOptionsJs | undefined | null): void
+export declare function mark(stack: number | ExternalObject<'ScopeStack'>, name: string, dataJson?: string, options?: MarkOptionsJs | undefined | null): void
 
 /** `data_schema` of a mark. */
 export interface MarkDataSchema {

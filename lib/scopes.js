@@ -6,6 +6,7 @@ const { checkFunction, checkKeys, checkName, invalid, isThenable } = require('./
 const { INTERNAL, ScopeHandle, childStack, context, currentStack, releaseStack, stackNative } = require('./context.js')
 const { MARK_KEYS, parentUuid, pushOptions } = require('./options.js')
 const { listening } = require('./activity.js')
+const { optionalJsonText } = require('./json.js')
 
 /** Open a scope on the current stack and emit its start event. */
 function pushScope(name, options) {
@@ -96,11 +97,12 @@ function mark(name, options) {
   if (!listening()) return
   if (options === undefined) return native.mark(stackNative(currentStack()), name)
   const { parent, dataSchema, metadata, category, categoryProfile } = options
+  const data = optionalJsonText(options.data, 'mark data')
   // The common mark carries only data: skip the options object natively.
   if (parent === undefined && dataSchema === undefined && metadata === undefined && category === undefined && categoryProfile === undefined) {
-    return native.mark(stackNative(currentStack()), name, options.data)
+    return native.mark(stackNative(currentStack()), name, data)
   }
-  native.mark(stackNative(currentStack()), name, options.data, {
+  native.mark(stackNative(currentStack()), name, data, {
     parent: parentUuid(parent),
     dataSchema,
     metadata,

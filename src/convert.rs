@@ -107,3 +107,17 @@ pub(crate) fn optional(js: Js, v: Value, what: &str) -> Result<Option<Json>> {
         _ => to_json(js, v, what).map(Some),
     }
 }
+
+/// JSON text made by the facade (`lib/json.js`), parsed. `what` names it in
+/// error messages. Anything but a string is refused.
+pub(crate) fn from_text(js: Js, v: Value, what: &str) -> Result<Json> {
+    if js.type_of(v)? != T::napi_string {
+        return Err(RelayError::invalid(format!(
+            "{what} must arrive as JSON text"
+        )));
+    }
+    js.with_str(v, |text| {
+        serde_json::from_str(text)
+            .map_err(|e| RelayError::invalid(format!("{what} is not JSON: {e}")))
+    })?
+}

@@ -193,6 +193,32 @@ impl Js {
         String::from_utf8(buf).map_err(|e| RelayError::Internal(e.to_string()))
     }
 
+    /// Run `f` on the text of JS string `v`, read into a stack buffer when
+    /// it fits (no allocation for the short strings of names and small
+    /// payloads). Lone surrogates become U+FFFD.
+    pub(crate) fn with_str<R>(self, v: Value, f: impl FnOnce(&str) -> R) -> Result<R> {
+        let mut buf = [0u8; 512];
+        let mut written = 0;
+        // SAFETY: `buf` has room for `buf.len()` bytes including the NUL.
+        self.check(unsafe {
+            sys::napi_get_value_string_utf8(
+                self.0,
+                v,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut written,
+            )
+        })?;
+        // A longer string is cut at a character boundary, so it fills the
+        // buffer up to the NUL, minus at most 3 bytes of a split character.
+        if written + 4 < buf.len() {
+            let text = std::str::from_utf8(&buf[..written])
+                .map_err(|e| RelayError::Internal(e.to_string()))?;
+            return Ok(f(text));
+        }
+        Ok(f(&self.to_string(v)?))
+    }
+
     /// `String(v)`, for messages.
     pub(crate) fn coerce_string(self, v: Value) -> Result<String> {
         let mut s = ptr::null_mut();

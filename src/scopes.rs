@@ -195,23 +195,32 @@ pub struct MarkOptionsJs {
 
 /// Emit a mark (a point-in-time event) under the top scope of `stack`.
 ///
-/// The payload is a positional argument and `options` is passed only when
-/// one of the rarer options is set: reading an options object costs a
-/// property lookup per field, more than the rest of a mark.
+/// The payload arrives as JSON text made by the facade (`lib/json.js`), a
+/// positional argument; `options` is passed only when one of the rarer
+/// options is set: reading an options object costs a property lookup per
+/// field, more than the rest of a mark. The name is read without a heap
+/// copy.
 #[napi(
-    ts_args_type = "stack: number | ExternalObject<'ScopeStack'>, name: string, data?: unknown, options?: MarkOptionsJs | undefined | null"
+    ts_args_type = "stack: number | ExternalObject<'ScopeStack'>, name: string, dataJson?: string, options?: MarkOptionsJs | undefined | null"
 )]
 pub fn mark(
     env: napi::Env,
     stack: Arg,
-    name: String,
-    data: Option<Arg>,
+    name: Arg,
+    data_json: Option<Arg>,
     options: Option<MarkOptionsJs>,
 ) -> napi::Result<()> {
     boundary(env.raw(), |js| {
+        let rt = Runtime::global();
+        if !rt.has_listeners() {
+            return Ok(()); // nobody would see it (the facade usually knows)
+        }
         let mut opts = MarkOptions {
             stack: Some(handles::stack(js, stack.0)?),
-            data: json_opt(js, data, "mark data")?,
+            data: match data_json {
+                Some(d) => Some(convert::from_text(js, d.0, "mark data")?),
+                None => None,
+            },
             ..Default::default()
         };
         if let Some(o) = options {
@@ -224,7 +233,7 @@ pub fn mark(
             opts.category = o.category.as_deref().map(parse_scope_type).transpose()?;
             opts.category_profile = json_opt(js, o.category_profile, "mark category profile")?;
         }
-        Runtime::global().mark(&name, opts)
+        js.with_str(name.0, |name| rt.mark(name, opts))?
     })
 }
 

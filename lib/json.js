@@ -1,0 +1,51 @@
+'use strict'
+// Values cross into native code as JSON text, made here.
+//
+// Converting an object in native code means calling back into JS
+// (`JSON.stringify`) from C: a native-to-JS transition per value, which
+// costs more than the conversion itself. Made here, in JS, the text is one
+// string argument, and native code only parses it. The rules are the ones
+// native conversion follows (src/convert.rs): JSON.stringify's, plus a
+// clear error for what JSON cannot represent.
+
+const { invalid } = require('./errors.js')
+
+/** `value` as JSON text; `what` names it in error messages. */
+function jsonText(value, what) {
+  switch (typeof value) {
+    case 'object':
+      if (value === null) return 'null'
+      break
+    case 'string':
+      return JSON.stringify(value)
+    case 'boolean':
+      return value ? 'true' : 'false'
+    case 'number':
+      if (Number.isFinite(value)) return JSON.stringify(value)
+      throw invalid(`${what}: ${value} is not a JSON number`)
+    case 'undefined':
+      return 'null'
+    case 'bigint':
+      throw invalid(`${what} is not JSON: a BigInt`)
+    case 'symbol':
+      throw invalid(`${what} is not JSON: a symbol`)
+    default:
+      throw invalid(`${what} is not JSON: a function`)
+  }
+  let text
+  try {
+    text = JSON.stringify(value)
+  } catch (error) {
+    // Cycles, BigInts inside, throwing getters or toJSON methods.
+    throw invalid(`${what} is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  // An object whose toJSON returns undefined.
+  return text === undefined ? 'null' : text
+}
+
+/** `jsonText`, or `undefined` for "none" (`undefined` and `null`). */
+function optionalJsonText(value, what) {
+  return value === undefined || value === null ? undefined : jsonText(value, what)
+}
+
+module.exports = { jsonText, optionalJsonText }
