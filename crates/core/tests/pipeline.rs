@@ -720,3 +720,65 @@ fn synchronous_callback_code_already_runs_inside_the_calls_scope() {
         "the caller's stack is untouched"
     );
 }
+
+/// The events of one call, without what differs run to run.
+fn shape(events: &[nemo_relay_core::Event]) -> Vec<Json> {
+    events
+        .iter()
+        .map(|e| {
+            let mut v = e.to_json();
+            let m = v.as_object_mut().unwrap();
+            for key in ["uuid", "parent_uuid", "timestamp"] {
+                m.remove(key);
+            }
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_call_only_subscribers_observe_emits_what_the_full_pipeline_emits() {
+    // Same calls twice: observed only, then with a middleware that does
+    // nothing, which takes them through every stage of the pipeline.
+    let run = |with_middleware: bool| {
+        let rt = Runtime::new();
+        let rec = Recorder::install(&rt);
+        if with_middleware {
+            rt.register(Registration::new(
+                "noop",
+                Middleware::ToolRequestIntercept(rewrite(|_, a: Json| Ok(a))),
+            ))
+            .unwrap();
+        }
+        let stack = ScopeStack::new();
+        let o = CallOptions {
+            stack: Some(stack.clone()),
+            tool_call_id: Some("call_9".into()),
+            data: Some(json!({"app": "state"})),
+            metadata: Some(json!({"caller": "test"})),
+            ..Default::default()
+        };
+        let ok = block_on(
+            rt.tool_call("lookup", json!({"q": 1}), o.clone(), |a| async move {
+                Ok(json!({"got": a}))
+            }),
+        );
+        assert!(ok.is_ok());
+        let failed = block_on(
+            rt.tool_call("lookup", json!({"q": 2}), o.clone(), |_| async {
+                Err::<Json, _>(RelayError::callback("nope"))
+            }),
+        );
+        assert!(failed.is_err());
+        let mut pending = Box::pin(rt.tool_call("lookup", json!({"q": 3}), o, |_| {
+            std::future::pending::<nemo_relay_core::Result<Json>>()
+        }));
+        assert!(nemo_relay_core::executor::poll_once(pending.as_mut()).is_pending());
+        drop(pending);
+        rt.flush().unwrap();
+        shape(&rec.events())
+    };
+    let observed = run(false);
+    assert_eq!(observed.len(), 6);
+    assert_eq!(observed, run(true));
+}

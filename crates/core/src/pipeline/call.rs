@@ -471,18 +471,7 @@ impl<K: Kind> Call<K> {
         at: Option<Timestamp>,
     ) {
         let Some(subs) = &self.subs else { return };
-        let exception_type = match err {
-            RelayError::Callback {
-                exception_type: Some(t),
-                ..
-            } => Some(t.clone()),
-            _ => None,
-        };
-        let status = Status::Error(Box::new(ErrorStatus {
-            description: err.to_string(),
-            error_type: err.code().as_str().to_owned(),
-            exception_type,
-        }));
+        let status = error_status(err);
         let meta = merge_metadata(handle.metadata(), extra);
         let ts = at.unwrap_or_else(|| Timestamp::now_after(handle.started_at()));
         self.rt.emit_scope(
@@ -562,6 +551,22 @@ impl<K: Kind> Call<K> {
         let next = Next::start(chain, func, self.ctx.clone(), stream_lease);
         in_child(parent, handle.clone(), async move { next.run(req).await }).await
     }
+}
+
+/// The end status of a call that failed with `err`.
+pub(crate) fn error_status(err: &RelayError) -> Status {
+    let exception_type = match err {
+        RelayError::Callback {
+            exception_type: Some(t),
+            ..
+        } => Some(t.clone()),
+        _ => None,
+    };
+    Status::Error(Box::new(ErrorStatus {
+        description: err.to_string(),
+        error_type: err.code().as_str().to_owned(),
+        exception_type,
+    }))
 }
 
 fn with_failure(meta: Option<Json>, failure: Option<String>) -> Option<Json> {

@@ -26,6 +26,7 @@
 
 mod call;
 mod manual;
+mod observed;
 mod stream;
 
 use std::future::Future;
@@ -43,6 +44,7 @@ use crate::registry::Chain;
 use crate::runtime::Runtime;
 
 use call::{BareCall, Call, Kind, LlmKind, ToolKind};
+use observed::Observed;
 
 impl Runtime {
     /// Run a tool call through the managed pipeline.
@@ -95,6 +97,8 @@ enum Managed<'a, K: Kind, F, Fut> {
     Start(Option<(&'a Runtime, &'a str, K::Req, CallOptions, F)>),
     /// Nothing observes the call: just the callback, in the call's scope.
     Bare(BareCall<F, K::Req, Fut>),
+    /// Only subscribers observe it: its events around the callback.
+    Observed(Observed<F, K::Req, Fut>),
     /// Every stage.
     Full(Pin<Box<dyn Future<Output = Result<Json>> + Send + 'a>>),
     /// The bare call's arguments were invalid (the error was returned).
@@ -119,27 +123,39 @@ where
     type Output = Result<Json>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Json>> {
-        // SAFETY: only the `Bare` future is structurally pinned, and it is
-        // never moved; `Start` holds plain values, moved out before the
+        // SAFETY: only the `Bare` and `Observed` futures are structurally
+        // pinned, and they are never moved; `Start` holds plain values, moved out before the
         // state is overwritten in place; `Full` is pinned by its box.
         let this = unsafe { self.get_unchecked_mut() };
         if let Managed::Start(start) = this {
             let (rt, name, req, opts, func) = start.take().expect("polled after a panic");
-            *this = if rt.is_bare(K::CALL) {
-                match call::run_bare::<K, _, _>(name, opts, req, func) {
-                    Ok(bare) => Managed::Bare(bare),
-                    Err(e) => {
-                        *this = Managed::Failed;
-                        return Poll::Ready(Err(e));
+            let next = if rt.is_bare(K::CALL) {
+                call::run_bare::<K, _, _>(name, opts, req, func).map(Managed::Bare)
+            } else if rt.is_observed_only(K::CALL) {
+                Observed::start::<K>(rt, name, opts, req, func).and_then(|o| match o {
+                    Ok(observed) => Ok(Managed::Observed(observed)),
+                    Err((opts, req, func)) => {
+                        call::run_bare::<K, _, _>(name, opts, req, func).map(Managed::Bare)
                     }
-                }
+                })
             } else {
-                Managed::Full(Box::pin(full::<K, F, Fut>(rt, name, req, opts, func)))
+                Ok(Managed::Full(Box::pin(full::<K, F, Fut>(
+                    rt, name, req, opts, func,
+                ))))
             };
+            match next {
+                Ok(state) => *this = state,
+                Err(e) => {
+                    *this = Managed::Failed;
+                    return Poll::Ready(Err(e));
+                }
+            }
         }
         match this {
             // SAFETY: see above.
             Managed::Bare(bare) => unsafe { Pin::new_unchecked(bare) }.poll(cx),
+            // SAFETY: see above.
+            Managed::Observed(o) => unsafe { Pin::new_unchecked(o) }.poll(cx),
             Managed::Full(full) => full.as_mut().poll(cx),
             Managed::Start(_) | Managed::Failed => panic!("managed call polled after completion"),
         }

@@ -149,6 +149,22 @@ impl Runtime {
             && crate::scope::frames_with_locals().load(Ordering::Acquire) == 0
     }
 
+    /// Whether a managed call of `kind` started now has subscribers but no
+    /// middleware at any level: its events are emitted around its callback
+    /// without the pipeline's stages. Racing registrations as for
+    /// [`is_bare`](Self::is_bare).
+    pub(crate) fn is_observed_only(&self, kind: crate::middleware::CallKind) -> bool {
+        let a = &self.inner.activity;
+        let middleware = match kind {
+            crate::middleware::CallKind::Tool => &a.tool_middleware,
+            crate::middleware::CallKind::Llm | crate::middleware::CallKind::LlmStream => {
+                &a.llm_middleware
+            }
+        };
+        middleware.load(Ordering::Acquire) == 0
+            && crate::scope::frames_with_locals().load(Ordering::Acquire) == 0
+    }
+
     /// Register a callback, globally or (with [`Registration::in_scope`])
     /// owned by an open scope of the current (or given) stack.
     ///
