@@ -194,3 +194,71 @@ test.serial('an iterator result whose getter throws fails the call with that err
   t.is(endOf(await c.flushed(), name).metadata?.['error.type'], 'callback_failed')
   c.stop()
 })
+
+// With nobody observing (no subscriber, no LLM middleware) the facade runs a
+// streaming call itself; these check that it keeps the observed path's rules.
+test.serial('a bare streaming call pulls its provider inside the call scope, under the caller scope', async (t) => {
+  const outer = relay.pushScope(unique('outer'))
+  const name = unique('bare-stream')
+  const seen: string[] = []
+  const stream = await relay.llmStreamCall(name, { content: 'hi' }, async function* (request) {
+    const here = relay.currentScope()
+    seen.push(`${here.name}:${here.type}:${here.parentUuid === outer.uuid}`)
+    yield request.content
+    await sleep(1)
+    seen.push(relay.currentScope().name)
+    yield 'two'
+  })
+  const chunks: Json[] = []
+  for await (const chunk of stream) chunks.push(chunk)
+  outer.end()
+  t.deepEqual(chunks, ['hi', 'two'])
+  t.deepEqual(seen, [`${name}:llm:true`, name])
+})
+
+test.serial('a bare stream refuses non-object iterator results and throwing getters, then ends', async (t) => {
+  const failure = new Error('bad result')
+  const results = [() => 7, () => ({ get done(): boolean { throw failure } })]
+  for (const result of results) {
+    const stream = await relay.llmStreamCall(unique('bare-bad'), { content: null }, () => ({
+      [Symbol.asyncIterator]() {
+        return { next: async () => result() }
+      },
+    }) as never)
+    const e = await t.throwsAsync(stream.next())
+    if (e === failure) t.pass()
+    else t.is((e as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
+    t.deepEqual(await stream.next(), { done: true, value: undefined })
+  }
+})
+
+test.serial('closing a bare stream while a chunk is pending ends it and closes the provider', async (t) => {
+  let release = () => {}
+  let closed = false
+  const stream = await relay.llmStreamCall(unique('bare-closed'), { content: null }, async function* () {
+    try {
+      yield 1
+      await new Promise<void>((r) => (release = r))
+      yield 2
+    } finally {
+      closed = true
+    }
+  })
+  t.deepEqual(await stream.next(), { done: false, value: 1 })
+  const pending = stream.next()
+  await sleep(1)
+  stream.close()
+  release()
+  t.deepEqual(await pending, { done: true, value: undefined })
+  t.deepEqual(await stream.next(), { done: true, value: undefined })
+  await sleep(5)
+  t.true(closed)
+})
+
+test.serial('a bare streaming call checks its request like an observed one', async (t) => {
+  for (const request of [null, { content: 1, extra: 2 }, { content: 1, headers: 'x' }]) {
+    await t.throwsAsync(relay.llmStreamCall(unique('bare-request'), request as never, function* () {}), {
+      code: 'ERR_RELAY_INVALID_ARGUMENT',
+    } as never)
+  }
+})

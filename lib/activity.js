@@ -27,4 +27,9 @@ function toolCallsBare() {
   return counters !== undefined && (counters[0] | counters[1] | frames[0]) === 0
 }
 
-module.exports = { listening, toolCallsBare }
+/** `toolCallsBare` for LLM calls. */
+function llmCallsBare() {
+  return counters !== undefined && (counters[0] | counters[2] | frames[0]) === 0
+}
+
+module.exports = { listening, toolCallsBare, llmCallsBare }

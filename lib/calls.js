@@ -4,7 +4,7 @@
 
 const native = require('../native.js')
 const { checkFunction, checkName, invalid, isThenable, settleable } = require('./errors.js')
-const { toolCallsBare } = require('./activity.js')
+const { llmCallsBare, toolCallsBare } = require('./activity.js')
 const {
   CallHandle,
   INTERNAL,
@@ -118,6 +118,11 @@ function llmCall(name, request, fn, options) {
 const DONE = Object.freeze({ done: true, value: undefined })
 
 let streamOf
+let bareStreamOf
+
+function pullNext(iter) {
+  return iter.next()
+}
 /**
  * The chunks of a streaming call, pulled one at a time.
  *
@@ -132,12 +137,82 @@ class LlmStream {
   /** The latest pending step; a `next()` made meanwhile waits for it. */
   #inflight = null
   #pull = { iter: undefined, direct: false }
+  /** A bare call's stack: the provider's iterator is pulled here, in JS. */
+  #stack
   constructor(token, stream) {
     if (token !== INTERNAL) throw new TypeError('use llmStreamCall() to start a stream')
     this.#native = stream
   }
   static {
     streamOf = (ext) => new LlmStream(INTERNAL, ext)
+    bareStreamOf = (iter, stack) => {
+      const s = new LlmStream(INTERNAL, undefined)
+      s.#pull.iter = iter
+      s.#stack = stack
+      return s
+    }
+  }
+  /** A bare stream's step: pull the provider in the call's scope. */
+  #bareStep() {
+    let r
+    try {
+      r = context.run(this.#stack, pullNext, this.#pull.iter)
+    } catch (error) {
+      this.#end()
+      return Promise.reject(error)
+    }
+    if (isThenable(r)) {
+      const settled = () => {
+        if (this.#inflight === q) this.#inflight = null
+      }
+      const q = Promise.resolve(r).then(
+        (v) => {
+          settled()
+          return this.#bareResult(v)
+        },
+        (error) => {
+          settled()
+          this.#end()
+          throw error
+        },
+      )
+      if (this.#inflight === null) this.#inflight = q
+      return q
+    }
+    try {
+      return Promise.resolve(this.#bareResult(r))
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+  #bareResult(r) {
+    if (this.#done) return DONE // closed meanwhile
+    if (r === null || typeof r !== 'object') {
+      this.#end()
+      throw invalid('the stream provider\'s iterator must return objects { done, value }')
+    }
+    let done
+    let value
+    try {
+      done = r.done === true
+      if (!done) value = r.value
+    } catch (error) {
+      this.#end()
+      throw error
+    }
+    if (done) {
+      this.#end()
+      return DONE
+    }
+    return { done: false, value }
+  }
+  /** A bare stream is over: let go of its scope and its iterator. */
+  #end() {
+    this.#done = true
+    if (this.#stack !== undefined) {
+      releaseStack(this.#stack)
+      this.#pull.iter = undefined
+    }
   }
   /** Turn a native answer into an iterator result, or a Promise of one. */
   #step(answer) {
@@ -207,6 +282,7 @@ class LlmStream {
   /** One step: an iterator result, or a Promise of one. */
   #advance() {
     if (this.#done) return Promise.resolve(DONE)
+    if (this.#stack !== undefined) return this.#bareStep()
     try {
       // With nothing wrapping the provider, each step pulls it first.
       const answer = this.#pull.direct ? this.#pull : native.streamNext(this.#native, this.#pull)
@@ -238,9 +314,23 @@ class LlmStream {
   }
   /** Same as `return()`, without a Promise. Idempotent. */
   close() {
-    if (!this.#done) {
+    if (this.#done) return
+    if (this.#stack === undefined) {
       this.#done = true
       native.streamClose(this.#native)
+      return
+    }
+    const iter = this.#pull.iter
+    const stack = this.#stack
+    this.#end()
+    // Close the provider as the native path does; what it says is ignored.
+    if (typeof iter.return === 'function') {
+      try {
+        const r = context.run(stack, () => iter.return())
+        if (isThenable(r)) Promise.resolve(r).catch(() => {})
+      } catch {
+        // A provider that fails to close has nothing left to tell us.
+      }
     }
   }
   [Symbol.asyncIterator]() {
@@ -271,8 +361,59 @@ function asStream(value) {
  */
 function llmStreamCall(name, request, provider, options) {
   checkFunction(provider, 'provider')
+  if (options === undefined && llmCallsBare()) {
+    checkName(name, 'call name')
+    return bareLlmStreamCall(name, request, provider, currentStack())
+  }
   const wrapped = (req, ctx) => toIterator(provider(req, ctx), 'the stream provider')
   return startManaged(native.llmStreamCall, name, request, wrapped, options).then(streamOf)
+}
+
+/**
+ * A bare streaming call, run here (see `bareToolCall`): the provider is
+ * called and pulled in the call's own scope, which is built at once (a
+ * stream's chunks come later, when the caller's flow may have moved on).
+ */
+function bareLlmStreamCall(name, request, provider, parent) {
+  let view
+  try {
+    view = llmRequestView(request)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  const stack = bareCallStack('llm', name, parent)
+  let iter
+  try {
+    stackNative(stack)
+    iter = context.run(stack, provider, view, { signal: NEVER_ABORTED })
+    iter = toIterator(iter, 'the stream provider')
+  } catch (error) {
+    releaseStack(stack)
+    return Promise.reject(error)
+  }
+  return Promise.resolve(bareStreamOf(iter, stack))
+}
+
+/**
+ * What a provider receives for `request` (checked as the native path checks
+ * it): `{ headers, content }`, headers `{}` when absent. Values are the
+ * caller's own: nothing observes the call, so nothing is converted.
+ */
+function llmRequestView(request) {
+  const what = 'the LLM request'
+  if (request === null || typeof request !== 'object' || Array.isArray(request)) {
+    throw invalid(`${what}: LLM request must be an object {content, headers}`)
+  }
+  const { headers, content } = request
+  if (headers !== undefined && headers !== null && (typeof headers !== 'object' || Array.isArray(headers))) {
+    throw invalid(`${what}: LLM request 'headers' must be an object`)
+  }
+  for (const key of Object.keys(request)) {
+    if (key !== 'content' && key !== 'headers') {
+      throw invalid(`${what}: unknown LLM request field '${key}' (expected 'content' and 'headers')`)
+    }
+  }
+  return { headers: headers ?? {}, content: content === undefined ? null : content }
 }
 
 function startManual(kind, name, input, options) {

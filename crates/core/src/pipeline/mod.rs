@@ -23,6 +23,18 @@
 //! The callback (and the execution intercepts) run with a child scope stack
 //! whose top is the call itself, so scopes, marks and nested calls made
 //! inside a tool are parented to that tool — also across `await`s.
+//!
+//! A call takes one of three paths, decided when it is first polled from
+//! the runtime's [`Activity`](crate::Activity) counters:
+//!
+//! | path | when | what runs |
+//! |---|---|---|
+//! | bare (`call::run_bare`) | no subscriber, no middleware of its kind | the callback in its scope, whose handle is minted only if asked for |
+//! | observed (`observed`) | subscribers, no middleware of its kind | start event, callback, end event |
+//! | full (`full`) | middleware | every stage above |
+//!
+//! The paths differ in cost, not in behaviour: the observed path emits what
+//! the full pipeline emits for the same call (tested side by side).
 
 mod call;
 mod manual;
