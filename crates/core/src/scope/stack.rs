@@ -268,11 +268,12 @@ impl ScopeStack {
     /// Top uuid plus scope-local registrations visible from the top, ordered
     /// root → top. Empty (no allocation) when no frame anywhere has locals.
     pub(crate) fn snapshot(&self) -> (Uuid, Vec<Arc<Registrations>>) {
+        if FRAMES_WITH_LOCALS.load(Ordering::Acquire) == 0 {
+            // Only the top's uuid is needed: no reference to the frame.
+            return (self.0.state.lock().top.handle.uuid(), Vec::new());
+        }
         let top = self.0.state.lock().top.clone();
         let uuid = top.handle.uuid();
-        if FRAMES_WITH_LOCALS.load(Ordering::Acquire) == 0 {
-            return (uuid, Vec::new());
-        }
         let mut out = Vec::new();
         let mut f = Some(top);
         while let Some(frame) = f {
