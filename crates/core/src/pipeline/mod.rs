@@ -151,9 +151,9 @@ where
                     }
                 })
             } else {
-                Ok(Managed::Full(Box::pin(full::<K, F, Fut>(
-                    rt, name, req, opts, func,
-                ))))
+                Ok(Managed::Full(Box::into_pin(boxed_in_place(|| {
+                    full::<K, F, Fut>(rt, name, req, opts, func)
+                }))))
             };
             match next {
                 Ok(state) => *this = state,
@@ -172,6 +172,18 @@ where
             Managed::Start(_) | Managed::Failed => panic!("managed call polled after completion"),
         }
     }
+}
+
+/// `Box::new(make())`, but written straight into the allocation: the full
+/// pipeline's future is a kilobyte of which only the arguments are set
+/// before it first runs, and building it on the stack first copies all of
+/// it.
+#[inline(always)]
+fn boxed_in_place<T>(make: impl FnOnce() -> T) -> Box<T> {
+    let mut slot = Box::<T>::new_uninit();
+    slot.write(make());
+    // SAFETY: written just above.
+    unsafe { slot.assume_init() }
 }
 
 /// Every stage of the unary pipeline, shared by tool and LLM calls.
