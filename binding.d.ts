@@ -168,6 +168,9 @@ export interface EndCallOptions {
  */
 export declare function failCall(handle: number | ExternalObject<'ScopeHandle'>, error: unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: EndCallOptions | undefined | null): void
 
+/** The raw entries, for the facade: `{ pushScope, popScope, mark }`. */
+export declare function fastEntries(): { pushScope(stack: number | ExternalObject<'ScopeStack'>, name: string): number; popScope(stack: number | ExternalObject<'ScopeStack'>, handle: number | ExternalObject<'ScopeHandle'>): string; mark(stack: number | ExternalObject<'ScopeStack'>, name: string, dataJson?: string): void }
+
 /**
  * Resolves once every event emitted before the call was handed to the JS
  * subscribers (the facade then also waits for their pending Promises).

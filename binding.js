@@ -846,6 +846,7 @@ module.exports.createScopeStack = nativeBinding.createScopeStack
 module.exports.deregister = nativeBinding.deregister
 module.exports.endCall = nativeBinding.endCall
 module.exports.failCall = nativeBinding.failCall
+module.exports.fastEntries = nativeBinding.fastEntries
 module.exports.flush = nativeBinding.flush
 module.exports.forkScopeStack = nativeBinding.forkScopeStack
 module.exports.init = nativeBinding.init

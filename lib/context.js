@@ -5,6 +5,7 @@
 const { AsyncLocalStorage } = require('node:async_hooks')
 
 const native = require('../native.js')
+const fast = require('./fast.js')
 const { checkFunction, checkKeys, invalid, isThenable } = require('./errors.js')
 
 const INTERNAL = Symbol('nemo-relay internal')
@@ -220,8 +221,11 @@ class ScopeHandle extends Handle {
   }
   /** Close the scope (it must be the innermost open one) and emit its end event. */
   end(options) {
-    const o = options === undefined ? undefined : popOptions(options)
-    setEndedUuid(this, native.popScope(stackNative(this.#stack), handleNative(this), o))
+    const uuid =
+      options === undefined
+        ? fast.popScope(stackNative(this.#stack), handleNative(this))
+        : native.popScope(stackNative(this.#stack), handleNative(this), popOptions(options))
+    setEndedUuid(this, uuid)
     this.#ended = true
   }
   /** `using scope = relay.pushScope(...)`: ends the scope unless already ended. */

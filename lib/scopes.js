@@ -2,6 +2,7 @@
 // Scopes and marks: pushScope/popScope, scope(name, fn), mark.
 
 const native = require('../native.js')
+const fast = require('./fast.js')
 const { checkFunction, checkKeys, checkName, invalid, isThenable } = require('./errors.js')
 const { INTERNAL, ScopeHandle, childStack, context, currentStack, releaseStack, stackNative } = require('./context.js')
 const { MARK_KEYS, parentUuid, pushOptions } = require('./options.js')
@@ -16,7 +17,7 @@ function pushScope(name, options) {
 
 function pushOn(stack, name, options) {
   if (options === undefined) {
-    return new ScopeHandle(INTERNAL, native.pushScope(stackNative(stack), name), stack)
+    return new ScopeHandle(INTERNAL, fast.pushScope(stackNative(stack), name), stack)
   }
   const o = pushOptions(options)
   return new ScopeHandle(INTERNAL, native.pushScope(stackNative(stack), name, o.type, o.native), stack)
@@ -95,12 +96,12 @@ function mark(name, options) {
   // Nobody would see it: like the core, do nothing (its data is not even
   // converted, as for a bare call).
   if (!listening()) return
-  if (options === undefined) return native.mark(stackNative(currentStack()), name)
+  if (options === undefined) return fast.mark(stackNative(currentStack()), name)
   const { parent, dataSchema, metadata, category, categoryProfile } = options
   const data = optionalJsonText(options.data, 'mark data')
   // The common mark carries only data: skip the options object natively.
   if (parent === undefined && dataSchema === undefined && metadata === undefined && category === undefined && categoryProfile === undefined) {
-    return native.mark(stackNative(currentStack()), name, data)
+    return fast.mark(stackNative(currentStack()), name, data)
   }
   native.mark(stackNative(currentStack()), name, data, {
     parent: parentUuid(parent),

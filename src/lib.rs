@@ -10,6 +10,7 @@
 //! |---|---|
 //! | [`scopes`] | scope stacks (create, fork), push/pop, marks, handle info |
 //! | [`activity`] | the runtime's activity counters as typed arrays JS reads directly |
+//! | [`fast`] | the hottest entries (push/pop scope, mark) as raw Node-API functions |
 //! | [`calls`] | managed tool/LLM calls, manual start/end, cancellation |
 //! | [`streams`], [`stream_cell`] | streaming LLM calls: the provider's JS iterator in, the caller's stream handle out |
 //! | [`registry`] | registering middleware of every family |
@@ -42,6 +43,7 @@ mod convert;
 mod driver;
 mod errors;
 mod exporters;
+mod fast;
 mod handles;
 mod init;
 mod js;

@@ -1,0 +1,135 @@
+//! The hottest entry points as raw Node-API functions.
+//!
+//! A `#[napi]` function pays napi-rs's per-call machinery before its body
+//! runs: argument conversion through its type registry and, since napi-rs
+//! 3.16, a "native borrow scope" (thread-local bookkeeping and a guard) that
+//! together cost about as much as pushing and popping a scope in the core.
+//! For the calls an agent makes by the hundred thousand — opening and
+//! closing scopes, emitting marks — the facade uses the functions here
+//! instead: plain `extern "C"` callbacks that read their arguments with
+//! [`Js::callback_args`] and do exactly what their `#[napi]` twins in
+//! [`crate::scopes`] do (same checks, same errors). The twins stay for the
+//! rarer forms with options.
+
+use std::ptr;
+
+use napi::sys;
+use napi_derive::napi;
+use nemo_relay_core::{MarkOptions, PopOptions, Runtime, ScopeOptions, ScopeType};
+
+use crate::convert;
+use crate::handles::{self, Native};
+use crate::js::{self, boundary, Js, Raw, Result, Value};
+use crate::realm::with_env;
+
+/// Run a raw entry's body: errors become the thrown JS exception, as at a
+/// `#[napi]` boundary.
+///
+/// # Safety
+/// `env` and `info` must be those of the current native callback.
+unsafe fn entry<const N: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    body: impl FnOnce(Js, [Value; N]) -> Result<Value>,
+) -> sys::napi_value {
+    let js = Js(env);
+    let out = with_env(js, || {
+        // SAFETY: per this function's contract.
+        let (args, _) = unsafe { js.callback_args::<N>(info) }?;
+        body(js, args)
+    });
+    match out {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = js::throw(js, e);
+            ptr::null_mut()
+        }
+    }
+}
+
+/// `pushScope(stack, name)`: open a `function` scope, return its id.
+unsafe extern "C" fn push_scope(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: called by Node-API as a native callback.
+    unsafe {
+        entry::<2>(env, info, |js, [stack, name]| {
+            let opts = ScopeOptions {
+                stack: Some(handles::stack(js, stack)?),
+                ..Default::default()
+            };
+            let handle = js.with_str(name, |name| {
+                Runtime::global().push_scope(name, ScopeType::Function, opts)
+            })??;
+            handles::insert(js, Native::Scope(handle))
+        })
+    }
+}
+
+/// `popScope(stack, handle)`: close the scope, return its uuid.
+unsafe extern "C" fn pop_scope(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: called by Node-API as a native callback.
+    unsafe {
+        entry::<2>(env, info, |js, [stack, handle_arg]| {
+            let handle = handles::scope(js, handle_arg)?;
+            let opts = PopOptions {
+                stack: Some(handles::stack(js, stack)?),
+                ..Default::default()
+            };
+            Runtime::global().pop_scope(&handle, opts)?;
+            if js.type_of(handle_arg)? == sys::ValueType::napi_number {
+                handles::release(js, handle_arg)?;
+            }
+            let mut buf = nemo_relay_core::Uuid::encode_buffer();
+            js.string(handle.uuid().hyphenated().encode_lower(&mut buf))
+        })
+    }
+}
+
+/// `mark(stack, name, dataJson?)`: a mark whose data, if any, is JSON text
+/// made by the facade.
+unsafe extern "C" fn mark(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: called by Node-API as a native callback.
+    unsafe {
+        entry::<3>(env, info, |js, [stack, name, data]| {
+            let rt = Runtime::global();
+            if rt.has_listeners() {
+                let data = match js.type_of(data)? {
+                    sys::ValueType::napi_undefined => None,
+                    _ => Some(convert::from_text(js, data, "mark data")?),
+                };
+                let opts = MarkOptions {
+                    stack: Some(handles::stack(js, stack)?),
+                    data,
+                    ..Default::default()
+                };
+                js.with_str(name, |name| rt.mark(name, opts))??;
+            }
+            js.undefined()
+        })
+    }
+}
+
+/// The raw entries, for the facade: `{ pushScope, popScope, mark }`.
+#[napi(
+    ts_return_type = "{ pushScope(stack: number | ExternalObject<'ScopeStack'>, name: string): number; popScope(stack: number | ExternalObject<'ScopeStack'>, handle: number | ExternalObject<'ScopeHandle'>): string; mark(stack: number | ExternalObject<'ScopeStack'>, name: string, dataJson?: string): void }"
+)]
+pub fn fast_entries(env: napi::Env) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let obj = js.object()?;
+        let entries: [(&std::ffi::CStr, sys::napi_callback); 3] = [
+            (c"pushScope", Some(push_scope)),
+            (c"popScope", Some(pop_scope)),
+            (c"mark", Some(mark)),
+        ];
+        for (name, cb) in entries {
+            let f = js.function(name, cb, ptr::null_mut(), None)?;
+            js.set_named(obj, name, f)?;
+        }
+        Ok(Raw(obj))
+    })
+}
