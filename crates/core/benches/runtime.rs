@@ -223,9 +223,69 @@ fn dispatcher_throughput(c: &mut Criterion) {
     g.finish();
 }
 
+/// The canonical JSON of events, as the JS subscriber and the ATOF
+/// exporter write it on the dispatcher thread (baseline: serde_json's
+/// generic serializer over the same event, in the same run).
+fn serialize(c: &mut Criterion) {
+    let mut g = c.benchmark_group("serialize");
+    let rt = Runtime::new();
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    rt.register(Registration::new(
+        "keep",
+        Middleware::Subscriber(subscriber_fn(move |e| sink.lock().unwrap().push(e.clone()))),
+    ))
+    .unwrap();
+    let stack = ScopeStack::new();
+    rt.mark(
+        "m",
+        MarkOptions {
+            stack: Some(stack.clone()),
+            data: Some(json!({"i": 1})),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    now(rt.tool_call(
+        "search",
+        json!({"q": "rust"}),
+        CallOptions {
+            stack: Some(stack.clone()),
+            tool_call_id: Some("call_1".into()),
+            ..Default::default()
+        },
+        |a| async move { Ok(json!({"hits": [a]})) },
+    ))
+    .unwrap();
+    rt.flush().unwrap();
+    let events = events.lock().unwrap().clone();
+    let (mark, end) = (&events[0], &events[2]);
+    let mut buf = Vec::with_capacity(1024);
+    g.bench_function("baseline_serde_mark", |b| {
+        b.iter(|| {
+            buf.clear();
+            serde_json::to_writer(&mut buf, black_box(mark)).unwrap();
+        })
+    });
+    g.bench_function("write_json_mark", |b| {
+        b.iter(|| {
+            buf.clear();
+            black_box(mark).write_json(&mut buf);
+        })
+    });
+    g.bench_function("write_json_tool_end", |b| {
+        b.iter(|| {
+            buf.clear();
+            black_box(end).write_json(&mut buf);
+        })
+    });
+    g.finish();
+    rt.shutdown().unwrap();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = tool_calls, emit, dispatcher_throughput
+    targets = tool_calls, emit, dispatcher_throughput, serialize
 }
 criterion_main!(benches);

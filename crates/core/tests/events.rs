@@ -124,15 +124,115 @@ fn tool_events_carry_an_object_category_profile() {
 }
 
 #[test]
-fn write_json_produces_the_same_text_as_to_json_string() {
-    let rt = Runtime::new();
-    let rec = Recorder::install(&rt);
-    rt.mark("m", MarkOptions::default()).unwrap();
-    rt.flush().unwrap();
-    let e = &rec.events()[0];
-    let mut buf = Vec::new();
-    e.write_json(&mut buf);
-    assert_eq!(String::from_utf8(buf).unwrap(), e.to_json_string());
+fn the_fast_writer_produces_exactly_the_canonical_serialization_for_every_shape() {
+    use nemo_relay_core::{ErrorStatus, Event, EventKind, Name, Status, Timestamp, Uuid};
+    let tricky = "q\"uo\\te \u{1} tab\t nl\n é 漢 🚀";
+    let names = ["m", "llm.chunk", tricky];
+    let payloads = [
+        None,
+        Some(json!(null)),
+        Some(json!(1.5)),
+        Some(json!({"i": 1, "s": tricky, "a": [1, {"b": false}], "e": {}})),
+        Some(json!(tricky)),
+    ];
+    let metadata = [
+        None,
+        Some(json!({})),
+        Some(json!({"a": 1, "error.type": "mine", "f": [2], "otel.status_code": "x", "z": tricky})),
+        Some(json!({"otel.status_description": 3, "zz": null})),
+        Some(json!("not an object")),
+    ];
+    let statuses = [
+        None,
+        Some(Status::Ok),
+        Some(Status::Error(Box::new(ErrorStatus {
+            description: format!("failed: {tricky}"),
+            error_type: "callback_failed".into(),
+            exception_type: Some("IOError".into()),
+        }))),
+        Some(Status::Error(Box::new(ErrorStatus {
+            description: "cancelled".into(),
+            error_type: "cancelled".into(),
+            exception_type: None,
+        }))),
+    ];
+    let kinds = [
+        EventKind::Mark,
+        EventKind::Scope {
+            phase: ScopePhase::Start,
+            attributes: Attributes::NONE,
+        },
+        EventKind::Scope {
+            phase: ScopePhase::End,
+            attributes: Attributes::REMOTE | Attributes::STREAMING | Attributes::PARALLEL,
+        },
+    ];
+    let mut checked = 0;
+    for (i, kind) in kinds.iter().enumerate() {
+        for (j, name) in names.iter().enumerate() {
+            for (k, data) in payloads.iter().enumerate() {
+                for (l, meta) in metadata.iter().enumerate() {
+                    for (m, status) in statuses.iter().enumerate() {
+                        let n = i + j + k + l + m;
+                        let event = Event {
+                            kind: *kind,
+                            uuid: Uuid::from_u128(
+                                0x0193_0000_7000_8000_0000_0000_0000_0000 + n as u128,
+                            ),
+                            parent_uuid: (n % 2 == 0).then(|| Uuid::from_u128(n as u128)),
+                            timestamp: Timestamp::from_unix_nanos(
+                                1_772_368_496_123_456_789 - (n as i64) * 86_400_000_000_001,
+                            ),
+                            name: Name::new(name),
+                            category: [None, Some(ScopeType::Tool), Some(ScopeType::Custom)][n % 3],
+                            category_profile: [
+                                None,
+                                Some(json!({})),
+                                Some(json!({"tool_call_id": tricky})),
+                            ][n % 3]
+                                .clone(),
+                            data: data.clone(),
+                            data_schema: (n % 4 == 0).then(|| {
+                                Box::new(DataSchema {
+                                    name: tricky.into(),
+                                    version: "1.0".into(),
+                                })
+                            }),
+                            metadata: meta.clone(),
+                            status: status.clone(),
+                        };
+                        let mut fast = Vec::new();
+                        event.write_json(&mut fast);
+                        let canonical = serde_json::to_vec(&event).unwrap();
+                        assert_eq!(
+                            String::from_utf8(fast).unwrap(),
+                            String::from_utf8(canonical).unwrap()
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 3 * 3 * 5 * 5 * 4);
+    // Pre-epoch timestamps too.
+    let mut e = Event {
+        kind: EventKind::Mark,
+        uuid: Uuid::nil(),
+        parent_uuid: None,
+        timestamp: Timestamp::from_unix_nanos(-1),
+        name: Name::new("old"),
+        category: None,
+        category_profile: None,
+        data: None,
+        data_schema: None,
+        metadata: None,
+        status: None,
+    };
+    for t in [-1, 0, i64::MIN, i64::MAX] {
+        e.timestamp = Timestamp::from_unix_nanos(t);
+        assert_eq!(e.to_json_string(), serde_json::to_string(&e).unwrap());
+    }
 }
 
 #[test]

@@ -93,12 +93,8 @@ impl Event {
     /// The canonical JSON text of this event (one ATOF JSON Lines record,
     /// without the trailing newline).
     pub fn to_json_string(&self) -> String {
-        serde_json::to_string(self).expect("events always serialize")
-    }
-
-    /// Append the canonical JSON text to `buf` (no allocation per event when
-    /// the buffer is reused, e.g. by batching exporters).
-    pub fn write_json(&self, buf: &mut Vec<u8>) {
-        serde_json::to_writer(buf, self).expect("writing to a Vec cannot fail");
+        let mut buf = Vec::with_capacity(256);
+        self.write_json(&mut buf);
+        String::from_utf8(buf).expect("serde_json and the writer emit UTF-8")
     }
 }
