@@ -1,4 +1,4 @@
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 
 import * as relay from '../index.mjs'
 import type { Json } from '../index.mjs'
@@ -147,9 +147,8 @@ test.serial('an asynchronous sanitize-response guardrail finishes the stream bef
   c.stop()
 })
 
-test.serial('closing a stream while a chunk is pending ends it and closes the provider', async (t) => {
-  const c = collect()
-  const name = unique('closed')
+/** Close a stream while its next chunk is pending; the provider must close. */
+async function closeWhilePending(t: ExecutionContext, name: string) {
   let release = () => {}
   let closed = false
   const stream = await relay.llmStreamCall(name, { content: null }, async function* () {
@@ -170,6 +169,12 @@ test.serial('closing a stream while a chunk is pending ends it and closes the pr
   t.deepEqual(await stream.next(), { done: true, value: undefined })
   await sleep(5)
   t.true(closed)
+}
+
+test.serial('closing a stream while a chunk is pending ends it and closes the provider', async (t) => {
+  const c = collect()
+  const name = unique('closed')
+  await closeWhilePending(t, name)
   t.is(endOf(await c.flushed(), name).metadata?.['error.type'], 'cancelled')
   c.stop()
 })
@@ -233,26 +238,7 @@ test.serial('a bare stream refuses non-object iterator results and throwing gett
 })
 
 test.serial('closing a bare stream while a chunk is pending ends it and closes the provider', async (t) => {
-  let release = () => {}
-  let closed = false
-  const stream = await relay.llmStreamCall(unique('bare-closed'), { content: null }, async function* () {
-    try {
-      yield 1
-      await new Promise<void>((r) => (release = r))
-      yield 2
-    } finally {
-      closed = true
-    }
-  })
-  t.deepEqual(await stream.next(), { done: false, value: 1 })
-  const pending = stream.next()
-  await sleep(1)
-  stream.close()
-  release()
-  t.deepEqual(await pending, { done: true, value: undefined })
-  t.deepEqual(await stream.next(), { done: true, value: undefined })
-  await sleep(5)
-  t.true(closed)
+  await closeWhilePending(t, unique('bare-closed'))
 })
 
 test.serial('a bare streaming call checks its request like an observed one', async (t) => {

@@ -123,6 +123,12 @@ let bareStreamOf
 function pullNext(iter) {
   return iter.next()
 }
+
+/** What an iterator result says, read once (its getters may throw). */
+function readResult(r) {
+  return r.done === true ? DONE : { done: false, value: r.value }
+}
+
 /**
  * The chunks of a streaming call, pulled one at a time.
  *
@@ -130,6 +136,8 @@ function pullNext(iter) {
  * `undefined` (the end), this stream's `#pull` object (pull `#pull.iter` and
  * feed back what its `next()` gave) or a Promise of one of these. Pulling the
  * provider here, in JS, keeps a chunk to plain promise work and native calls.
+ * A bare call's stream (`#stack` set) has no native side: it pulls the
+ * provider in the call's scope and applies the same rules itself.
  */
 class LlmStream {
   #native
@@ -191,20 +199,15 @@ class LlmStream {
       this.#end()
       throw invalid('the stream provider\'s iterator must return objects { done, value }')
     }
-    let done
-    let value
+    let result
     try {
-      done = r.done === true
-      if (!done) value = r.value
+      result = readResult(r)
     } catch (error) {
       this.#end()
       throw error
     }
-    if (done) {
-      this.#end()
-      return DONE
-    }
-    return { done: false, value }
+    if (result.done) this.#end()
+    return result
   }
   /** A bare stream is over: let go of its scope and its iterator. */
   #end() {
@@ -249,16 +252,14 @@ class LlmStream {
   }
   #feed(r) {
     if (r === null || typeof r !== 'object') return native.streamFeed(this.#native, this.#pull, 3, r)
-    let done
-    let value
+    let result
     try {
-      done = r.done === true
-      if (!done) value = r.value
+      result = readResult(r)
     } catch (error) {
       // A throwing getter fails the call like a throwing next().
       return native.streamFeed(this.#native, this.#pull, 2, error)
     }
-    return native.streamFeed(this.#native, this.#pull, done ? 1 : 0, value)
+    return native.streamFeed(this.#native, this.#pull, result.done ? 1 : 0, result.value)
   }
   /** Continue stepping once `p` settles; `onError` turns a rejection into an answer. */
   #later(p, onValue, onError) {
