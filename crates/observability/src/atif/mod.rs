@@ -33,7 +33,7 @@ mod config;
 pub mod model;
 mod project;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -55,7 +55,7 @@ pub const DEFAULT_NAME: &str = "nemo_relay.atif";
 struct State {
     events: Vec<Event>,
     /// Scope uuid → (parent uuid, is an agent), for every scope start seen.
-    scopes: HashMap<Uuid, (Option<Uuid>, bool)>,
+    scopes: nemo_relay_core::id::UuidMap<(Option<Uuid>, bool)>,
     /// Root agent scopes that ended since the last batch end.
     ended_roots: Vec<Uuid>,
     written: Vec<PathBuf>,

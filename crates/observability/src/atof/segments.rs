@@ -141,6 +141,13 @@ impl Segments {
             self.size += buf.len() as u64;
             return Ok(());
         };
+        if self.size.saturating_add(buf.len() as u64) <= max {
+            // Everything fits in this segment (the usual case): no need to
+            // find where each record ends.
+            self.file.write_all(buf)?;
+            self.size += buf.len() as u64;
+            return Ok(());
+        }
         let mut rest = buf;
         while !rest.is_empty() {
             let room = max.saturating_sub(self.size) as usize;

@@ -12,8 +12,9 @@
 //! top-level scope, whose parent is its stack's implicit root — starts a
 //! new trace whose id is its own uuid.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
+use nemo_relay_core::id::UuidMap;
 use nemo_relay_core::{Event, ScopePhase, ScopeType, Uuid};
 use opentelemetry_proto::tonic::trace::v1::span::{Event as SpanEvent, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -44,8 +45,8 @@ struct Open {
 /// Open spans plus a bounded memory of closed ones.
 pub(crate) struct Tracker {
     cfg: Resolved,
-    open: HashMap<Uuid, Open>,
-    closed: HashMap<Uuid, Place>,
+    open: UuidMap<Open>,
+    closed: UuidMap<Place>,
     closed_order: VecDeque<Uuid>,
 }
 
@@ -53,8 +54,8 @@ impl Tracker {
     pub(crate) fn new(cfg: Resolved) -> Self {
         Tracker {
             cfg,
-            open: HashMap::new(),
-            closed: HashMap::new(),
+            open: UuidMap::default(),
+            closed: UuidMap::default(),
             closed_order: VecDeque::new(),
         }
     }
