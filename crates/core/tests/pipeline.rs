@@ -782,3 +782,115 @@ fn a_call_only_subscribers_observe_emits_what_the_full_pipeline_emits() {
     assert_eq!(observed.len(), 6);
     assert_eq!(observed, run(true));
 }
+
+/// Pending once (waking itself), then ready: middleware that answers later.
+struct Later(bool);
+impl std::future::Future for Later {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            return std::task::Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+#[test]
+fn stages_mixing_immediate_and_later_answers_run_every_middleware_in_order() {
+    let rt = Runtime::new();
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let guard = |name: &'static str, later: bool, reject: bool| {
+        let log = log.clone();
+        Middleware::ToolConditionalExecution(Arc::new(move |_, args: &Json| {
+            let log = log.clone();
+            let reject = reject && args["reject"] == true;
+            let verdict = move || {
+                log.lock().unwrap().push(name.into());
+                Ok(if reject {
+                    Verdict::Reject(format!("{name} says no"))
+                } else {
+                    Verdict::Allow
+                })
+            };
+            if later {
+                Step::pending(async move {
+                    Later(false).await;
+                    verdict()
+                })
+            } else {
+                Step::ready(verdict())
+            }
+        }))
+    };
+    let append = |tag: &'static str, later: bool| {
+        Middleware::ToolRequestIntercept(Arc::new(move |_, mut args: Json| {
+            let tag = tag.to_owned();
+            let mut add = move || {
+                let s = format!("{}{tag}", args["path"].as_str().unwrap_or(""));
+                args["path"] = json!(s);
+                Ok(args.clone())
+            };
+            if later {
+                Step::pending(async move {
+                    Later(false).await;
+                    add()
+                })
+            } else {
+                Step::ready(add())
+            }
+        }))
+    };
+    for (i, (name, later, reject)) in [
+        ("g1", false, false),
+        ("g2", true, false),
+        ("g3", false, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        rt.register(Registration::new(name, guard(name, later, reject)).priority(i as i32))
+            .unwrap();
+    }
+    for (i, (tag, later, stop)) in [
+        ("a", true, false),
+        ("b", false, false),
+        ("c", true, true),
+        ("d", false, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut reg = Registration::new(tag, append(tag, later)).priority(i as i32);
+        if stop {
+            reg = reg.break_chain(true);
+        }
+        rt.register(reg).unwrap();
+    }
+    let out = block_on(rt.tool_call(
+        "t",
+        json!({"path": ""}),
+        CallOptions::default(),
+        |a| async move { Ok(a) },
+    ));
+    assert_eq!(
+        out.unwrap(),
+        json!({"path": "abc"}),
+        "d comes after break_chain"
+    );
+    assert_eq!(*log.lock().unwrap(), ["g1", "g2", "g3"]);
+    log.lock().unwrap().clear();
+    let err = block_on(rt.tool_call(
+        "t",
+        json!({"reject": true}),
+        CallOptions::default(),
+        |_| async { panic!("a rejected call never runs") },
+    ))
+    .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::GuardrailRejected);
+    assert!(err.to_string().contains("g3 says no"), "{err}");
+    assert_eq!(*log.lock().unwrap(), ["g1", "g2", "g3"]);
+}

@@ -11,8 +11,17 @@ use crate::dispatch::audience::Audience;
 use crate::error::{RelayError, Result};
 use crate::event::{merge_metadata, ErrorStatus, Json, ScopePhase, Status};
 use crate::id::{uuid_v7_at, Uuid};
-use crate::middleware::{CallContext, CallKind, ExecFn, LlmRequest, Next, RewriteFn, Verdict};
-use crate::registry::{CallRegistries, Chain, Registrations};
+use crate::middleware::{
+    BoxFuture, CallContext, CallKind, ExecFn, GuardFn, LlmRequest, Next, RewriteFn, Step, Verdict,
+};
+use crate::registry::{CallRegistries, Chain, Entry, Registrations};
+
+/// A stage's answer that comes later.
+pub(crate) type Later<T> = BoxFuture<T>;
+
+/// A fold of rewrites: its result, or where it stopped to wait (the index
+/// of the rewrite that answers later, and its answer).
+pub(crate) type Folded<R> = std::result::Result<R, (usize, Later<Result<R>>)>;
 use crate::runtime::scopes::{check_name, check_object};
 use crate::runtime::Runtime;
 use crate::scope::current::{in_child, Child, WithCurrent};
@@ -307,54 +316,143 @@ impl<K: Kind> Call<K> {
         })
     }
 
+    /// This call's conditional guardrails, in run order.
+    pub(crate) fn guards(&self) -> Chain<GuardFn<K::Req>> {
+        self.chain(|f| &f.conditional)
+    }
+
+    /// This call's request intercepts, in run order.
+    pub(crate) fn intercepts(&self) -> Chain<RewriteFn<K::Req>> {
+        self.chain(|f| &f.request)
+    }
+
     /// Conditional-execution guardrails: the first rejection wins.
     pub(crate) async fn admit(&self, req: &K::Req) -> Result<()> {
-        let chain = self.chain(|f| &f.conditional);
-        for entry in chain.iter() {
-            if let Verdict::Reject(reason) = (entry.callback)(&self.ctx, req).await? {
-                if let Some(subs) = &self.subs {
-                    let data = serde_json::json!({
-                        "rejected": true,
-                        "rejection_reason": reason,
-                        "guardrail": &*entry.name,
-                    });
-                    // The call id lets exporters match the rejection to the
-                    // model's tool call exactly (ATIF observations).
-                    let profile = self
-                        .ctx
-                        .tool_call_id
-                        .as_ref()
-                        .map(|id| serde_json::json!({ "tool_call_id": &**id }));
-                    self.rt.emit_mark(
-                        subs,
-                        self.ctx.name.clone(),
-                        self.ctx.parent_uuid,
-                        Timestamp::now(),
-                        Some(ScopeType::Guardrail),
-                        profile,
-                        Some(data),
-                        self.metadata.clone(),
-                    );
-                }
-                return Err(RelayError::GuardrailRejected {
-                    guardrail: entry.name.to_string(),
-                    reason,
-                });
+        let chain = self.guards();
+        match self.admit_from(req, &chain, 0)? {
+            None => Ok(()),
+            Some((at, verdict)) => self.admit_rest(req, &chain, at, verdict).await,
+        }
+    }
+
+    /// Guardrails from `from` on, as long as each answers at once (the
+    /// common case: no future, no allocation); the first that answers later
+    /// is handed back with its index.
+    pub(crate) fn admit_from(
+        &self,
+        req: &K::Req,
+        chain: &Chain<GuardFn<K::Req>>,
+        from: usize,
+    ) -> Result<Option<(usize, Later<Result<Verdict>>)>> {
+        for (at, entry) in chain.iter().enumerate().skip(from) {
+            match (entry.callback)(&self.ctx, req) {
+                Step::Ready(verdict) => self.judge(entry, verdict.expect("a new step"))?,
+                Step::Pending(verdict) => return Ok(Some((at, verdict))),
             }
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// The rest of [`admit`](Self::admit) once guardrail `at` answers later.
+    pub(crate) async fn admit_rest(
+        &self,
+        req: &K::Req,
+        chain: &Chain<GuardFn<K::Req>>,
+        mut at: usize,
+        mut verdict: Later<Result<Verdict>>,
+    ) -> Result<()> {
+        loop {
+            self.judge(&chain[at], verdict.await)?;
+            match self.admit_from(req, chain, at + 1)? {
+                None => return Ok(()),
+                Some((next, later)) => (at, verdict) = (next, later),
+            }
+        }
+    }
+
+    /// Act on one guardrail's verdict: a rejection is marked (when someone
+    /// listens) and fails the call.
+    fn judge(&self, entry: &Entry<GuardFn<K::Req>>, verdict: Result<Verdict>) -> Result<()> {
+        let Verdict::Reject(reason) = verdict? else {
+            return Ok(());
+        };
+        if let Some(subs) = &self.subs {
+            let data = serde_json::json!({
+                "rejected": true,
+                "rejection_reason": reason,
+                "guardrail": &*entry.name,
+            });
+            // The call id lets exporters match the rejection to the
+            // model's tool call exactly (ATIF observations).
+            let profile = self
+                .ctx
+                .tool_call_id
+                .as_ref()
+                .map(|id| serde_json::json!({ "tool_call_id": &**id }));
+            self.rt.emit_mark(
+                subs,
+                self.ctx.name.clone(),
+                self.ctx.parent_uuid,
+                Timestamp::now(),
+                Some(ScopeType::Guardrail),
+                profile,
+                Some(data),
+                self.metadata.clone(),
+            );
+        }
+        Err(RelayError::GuardrailRejected {
+            guardrail: entry.name.to_string(),
+            reason,
+        })
     }
 
     /// Request intercepts, folded in order; `break_chain` stops the fold.
-    pub(crate) async fn intercept(&self, mut req: K::Req) -> Result<K::Req> {
-        let chain = self.chain(|f| &f.request);
-        for entry in chain.iter() {
-            req = (entry.callback)(&self.ctx, req).await?;
+    pub(crate) async fn intercept(&self, req: K::Req) -> Result<K::Req> {
+        let chain = self.intercepts();
+        match self.intercept_from(&chain, 0, req)? {
+            Ok(req) => Ok(req),
+            Err((at, req)) => self.intercept_rest(&chain, at, req).await,
+        }
+    }
+
+    /// Request intercepts from `from` on while each answers at once; the
+    /// first that answers later is handed back with its index.
+    pub(crate) fn intercept_from(
+        &self,
+        chain: &Chain<RewriteFn<K::Req>>,
+        from: usize,
+        mut req: K::Req,
+    ) -> Result<Folded<K::Req>> {
+        for (at, entry) in chain.iter().enumerate().skip(from) {
+            match (entry.callback)(&self.ctx, req) {
+                Step::Ready(out) => req = out.expect("a new step")?,
+                Step::Pending(out) => return Ok(Err((at, out))),
+            }
             if entry.break_chain {
                 break;
             }
         }
-        Ok(req)
+        Ok(Ok(req))
+    }
+
+    /// The rest of [`intercept`](Self::intercept) once intercept `at`
+    /// answers later.
+    pub(crate) async fn intercept_rest(
+        &self,
+        chain: &Chain<RewriteFn<K::Req>>,
+        mut at: usize,
+        mut out: Later<Result<K::Req>>,
+    ) -> Result<K::Req> {
+        loop {
+            let req = out.await?;
+            if chain[at].break_chain {
+                return Ok(req);
+            }
+            match self.intercept_from(chain, at + 1, req)? {
+                Ok(req) => return Ok(req),
+                Err((next, later)) => (at, out) = (next, later),
+            }
+        }
     }
 
     /// Run a sanitizer chain over an emitted copy. On failure the payload is
@@ -443,12 +541,27 @@ impl<K: Kind> Call<K> {
         extra: Option<Json>,
         at: Option<Timestamp>,
     ) {
-        let Some(subs) = &self.subs else { return };
+        if self.subs.is_none() {
+            return;
+        }
         let chain = self.chain(|f| &f.sanitize_response);
         let (data, failure) = match output {
             Some(out) => self.sanitize_copy(chain, out).await,
             None => (None, None),
         };
+        self.end_ok(handle, data, failure, extra, at);
+    }
+
+    /// The success end event of an already sanitized output.
+    fn end_ok(
+        &self,
+        handle: &ScopeHandle,
+        data: Option<Json>,
+        failure: Option<String>,
+        extra: Option<Json>,
+        at: Option<Timestamp>,
+    ) {
+        let Some(subs) = &self.subs else { return };
         let meta = with_failure(merge_metadata(handle.metadata(), extra), failure);
         let ts = at.unwrap_or_else(|| Timestamp::now_after(handle.started_at()));
         self.rt.emit_scope(
@@ -499,43 +612,41 @@ impl<K: Kind> Call<K> {
         Fut: Future<Output = Result<Json>> + Send + 'static,
     {
         let mut guard = CancelGuard::new(self, &handle);
-        let out = self.execute(&handle, chain, req, func).await;
+        let out = self.execute_leased(&handle, chain, req, func, None).await;
         guard.disarm();
         match &out {
-            Ok(v) => {
-                self.finish_ok(&handle, self.subs.as_ref().map(|_| v.clone()), None, None)
-                    .await
+            Ok(v) if self.subs.is_some() => {
+                let sanitizers = self.chain(|f| &f.sanitize_response);
+                let (data, failure) = if sanitizers.is_empty() {
+                    (Some(v.clone()), None)
+                } else {
+                    // In a box of its own: the sanitizers' state would
+                    // otherwise enlarge every managed call's future.
+                    let sanitized: Pin<Box<dyn Future<Output = _> + Send + '_>> =
+                        Box::pin(self.sanitize(sanitizers, v.clone()));
+                    sanitized.await
+                };
+                self.end_ok(&handle, data, failure, None, None);
             }
+            Ok(_) => {}
             Err(e) => self.finish_err(&handle, e, None, None),
         }
         out
     }
 
-    pub(crate) async fn execute<O, F, Fut>(
-        &self,
-        handle: &ScopeHandle,
-        chain: Chain<ExecFn<K::Req, O>>,
-        req: K::Req,
-        func: F,
-    ) -> Result<O>
-    where
-        O: Send + 'static,
-        F: Fn(K::Req) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<O>> + Send + 'static,
-    {
-        self.execute_leased(handle, chain, req, func, None).await
-    }
-
-    /// [`execute`](Self::execute) for stream chains: continuations stay
-    /// valid until `stream_lease` is cleared (when the call's stream ends).
-    pub(crate) async fn execute_leased<O, F, Fut>(
+    /// Execution intercepts around the callback, inside the call's child
+    /// stack: a future built here and now (not an `async fn`, whose state
+    /// would copy every argument once more). With `stream_lease` (stream
+    /// chains) continuations stay valid until that flag is cleared, when
+    /// the call's stream ends.
+    pub(crate) fn execute_leased<O, F, Fut>(
         &self,
         handle: &ScopeHandle,
         chain: Chain<ExecFn<K::Req, O>>,
         req: K::Req,
         func: F,
         stream_lease: Option<Arc<std::sync::atomic::AtomicBool>>,
-    ) -> Result<O>
+    ) -> impl Future<Output = Result<O>> + Send + 'static
     where
         O: Send + 'static,
         F: Fn(K::Req) -> Fut + Send + Sync + 'static,
@@ -546,10 +657,35 @@ impl<K: Kind> Call<K> {
         // synchronous part of a callback (all of a C or JS callback) runs at
         // invocation time and must already see the call as current scope.
         if chain.is_empty() {
-            return in_child(parent, handle.clone(), async move { func(req).await }).await;
+            return Either::Left(in_child(parent, handle.clone(), Invoke::new(func, req)));
         }
         let next = Next::start(chain, func, self.ctx.clone(), stream_lease);
-        in_child(parent, handle.clone(), async move { next.run(req).await }).await
+        let first = move |req| next.run(req);
+        Either::Right(in_child(parent, handle.clone(), Invoke::new(first, req)))
+    }
+}
+
+/// One of two futures with the same output.
+pub(crate) enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+impl<A, B> Future for Either<A, B>
+where
+    A: Future,
+    B: Future<Output = A::Output>,
+{
+    type Output = A::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<A::Output> {
+        // SAFETY: the variant's future is structurally pinned and never moved.
+        unsafe {
+            match self.get_unchecked_mut() {
+                Either::Left(a) => Pin::new_unchecked(a).poll(cx),
+                Either::Right(b) => Pin::new_unchecked(b).poll(cx),
+            }
+        }
     }
 }
 

@@ -200,9 +200,29 @@ where
     Fut: Future<Output = Result<Json>> + Send + 'static,
 {
     let call = Call::<K>::prepare(rt, name, opts)?;
-    call.admit(&req).await?;
-    let req = call.intercept(req).await?;
-    let handle = call.start(&req).await;
+    // Stages whose middleware answer at once (the usual case) run as plain
+    // function calls; a stage builds a future only from the first
+    // middleware that answers later.
+    // (Each chain lives in a block of its own, so that the pipeline's state
+    // does not keep it across the later stages' awaits.)
+    {
+        let guards = call.guards();
+        if let Some((at, verdict)) = call.admit_from(&req, &guards, 0)? {
+            call.admit_rest(&req, &guards, at, verdict).await?;
+        }
+    }
+    let req = {
+        let intercepts = call.intercepts();
+        match call.intercept_from(&intercepts, 0, req)? {
+            Ok(req) => req,
+            Err((at, out)) => call.intercept_rest(&intercepts, at, out).await?,
+        }
+    };
+    let handle = match call.subscribers() {
+        // Nobody listens: no sanitizer runs, no start event.
+        None => call.handle(),
+        Some(_) => call.start(&req).await,
+    };
     let chain = Chain::merge(K::execution(&call.global), &call.locals, |r| {
         K::execution(r)
     });
