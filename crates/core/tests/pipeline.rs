@@ -894,3 +894,30 @@ fn stages_mixing_immediate_and_later_answers_run_every_middleware_in_order() {
     assert!(err.to_string().contains("g3 says no"), "{err}");
     assert_eq!(*log.lock().unwrap(), ["g1", "g2", "g3"]);
 }
+
+#[test]
+fn with_middleware_and_nobody_listening_the_callback_still_runs_as_the_call_middleware_saw() {
+    let rt = Runtime::new();
+    let seen = Arc::new(Mutex::new(None));
+    let s = seen.clone();
+    rt.register(Registration::new(
+        "note-uuid",
+        Middleware::ToolConditionalExecution(guard(move |ctx, _: &Json| {
+            *s.lock().unwrap() = Some(ctx.uuid);
+            Ok(Verdict::Allow)
+        })),
+    ))
+    .unwrap();
+    let stack = ScopeStack::new();
+    let top = block_on(rt.tool_call("lookup", json!({}), opts(&stack), |_| async {
+        let top = ScopeStack::current().top();
+        Ok(json!([
+            top.uuid().to_string(),
+            top.name(),
+            top.scope_type().as_str()
+        ]))
+    }))
+    .unwrap();
+    let uuid = seen.lock().unwrap().unwrap();
+    assert_eq!(top, json!([uuid.to_string(), "lookup", "tool"]));
+}

@@ -24,7 +24,7 @@ pub(crate) type Later<T> = BoxFuture<T>;
 pub(crate) type Folded<R> = std::result::Result<R, (usize, Later<Result<R>>)>;
 use crate::runtime::scopes::{check_name, check_object};
 use crate::runtime::Runtime;
-use crate::scope::current::{in_child, Child, WithCurrent};
+use crate::scope::current::{in_child, Child, ChildTop, Prepared, WithCurrent};
 use crate::scope::handle::HandleData;
 use crate::scope::{Attributes, ScopeHandle, ScopeStack, ScopeType};
 use crate::time::Timestamp;
@@ -498,7 +498,12 @@ impl<K: Kind> Call<K> {
     }
 
     pub(crate) fn handle(&self) -> ScopeHandle {
-        ScopeHandle(Arc::new(HandleData {
+        ScopeHandle(Arc::new(self.handle_data()))
+    }
+
+    /// What the call's handle holds (its uuid and start time included).
+    fn handle_data(&self) -> HandleData {
+        HandleData {
             uuid: self.ctx.uuid,
             parent_uuid: Some(self.ctx.parent_uuid),
             name: self.ctx.name.clone(),
@@ -510,7 +515,7 @@ impl<K: Kind> Call<K> {
             tool_call_id: self.ctx.tool_call_id.clone(),
             model_name: self.ctx.model_name.clone(),
             stack_id: 0,
-        }))
+        }
     }
 
     /// Sanitize-request on a copy, then the start event.
@@ -600,9 +605,13 @@ impl<K: Kind> Call<K> {
 
     /// Execution intercepts around the callback, inside the call's child
     /// stack, then the end event. A drop guard records cancellation.
+    ///
+    /// `handle` is `None` when nobody listens: there are no events to emit,
+    /// and the call's handle is minted only if the callback asks for its
+    /// scope (as on the bare path).
     pub(crate) async fn run<F, Fut>(
         &self,
-        handle: ScopeHandle,
+        handle: Option<ScopeHandle>,
         chain: Chain<ExecFn<K::Req, Json>>,
         req: K::Req,
         func: F,
@@ -611,8 +620,14 @@ impl<K: Kind> Call<K> {
         F: Fn(K::Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Json>> + Send + 'static,
     {
+        let Some(handle) = handle else {
+            let top = Prepared(self.handle_data());
+            return self.execute_leased(top, chain, req, func, None).await;
+        };
         let mut guard = CancelGuard::new(self, &handle);
-        let out = self.execute_leased(&handle, chain, req, func, None).await;
+        let out = self
+            .execute_leased(handle.clone(), chain, req, func, None)
+            .await;
         guard.disarm();
         match &out {
             Ok(v) if self.subs.is_some() => {
@@ -639,15 +654,16 @@ impl<K: Kind> Call<K> {
     /// would copy every argument once more). With `stream_lease` (stream
     /// chains) continuations stay valid until that flag is cleared, when
     /// the call's stream ends.
-    pub(crate) fn execute_leased<O, F, Fut>(
+    pub(crate) fn execute_leased<T, O, F, Fut>(
         &self,
-        handle: &ScopeHandle,
+        top: T,
         chain: Chain<ExecFn<K::Req, O>>,
         req: K::Req,
         func: F,
         stream_lease: Option<Arc<std::sync::atomic::AtomicBool>>,
     ) -> impl Future<Output = Result<O>> + Send + 'static
     where
+        T: ChildTop,
         O: Send + 'static,
         F: Fn(K::Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O>> + Send + 'static,
@@ -657,11 +673,11 @@ impl<K: Kind> Call<K> {
         // synchronous part of a callback (all of a C or JS callback) runs at
         // invocation time and must already see the call as current scope.
         if chain.is_empty() {
-            return Either::Left(in_child(parent, handle.clone(), Invoke::new(func, req)));
+            return Either::Left(in_child(parent, top, Invoke::new(func, req)));
         }
         let next = Next::start(chain, func, self.ctx.clone(), stream_lease);
         let first = move |req| next.run(req);
-        Either::Right(in_child(parent, handle.clone(), Invoke::new(first, req)))
+        Either::Right(in_child(parent, top, Invoke::new(first, req)))
     }
 }
 

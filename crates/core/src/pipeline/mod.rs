@@ -219,9 +219,10 @@ where
         }
     };
     let handle = match call.subscribers() {
-        // Nobody listens: no sanitizer runs, no start event.
-        None => call.handle(),
-        Some(_) => call.start(&req).await,
+        // Nobody listens: no sanitizer runs, no events, and the call's
+        // handle is minted only if the callback asks for its scope.
+        None => None,
+        Some(_) => Some(call.start(&req).await),
     };
     let chain = Chain::merge(K::execution(&call.global), &call.locals, |r| {
         K::execution(r)

@@ -64,7 +64,7 @@ impl Runtime {
         let started = {
             let mut guard = CancelGuard::new(&call, &handle);
             let res = call
-                .execute_leased(&handle, chain, request, func, Some(lease.clone()))
+                .execute_leased(handle.clone(), chain, request, func, Some(lease.clone()))
                 .await;
             guard.disarm();
             res

@@ -63,6 +63,17 @@ impl ChildTop for HandleData {
     }
 }
 
+/// A call's handle data prepared in full (uuid and start time included):
+/// the full pipeline with nobody listening mints the handle itself only if
+/// the callback asks for its scope.
+pub(crate) struct Prepared(pub(crate) HandleData);
+
+impl ChildTop for Prepared {
+    fn into_handle(self) -> ScopeHandle {
+        ScopeHandle(Arc::new(self.0))
+    }
+}
+
 /// A managed call's child stack (`parent` frame + the call's `top`), built
 /// only if code inside the call asks for the current stack. Most tool
 /// callbacks never do, and building a stack costs two allocations.
