@@ -133,7 +133,11 @@ export declare function currentScope(): ScopeHandle
  */
 export declare function scope<T>(name: string, fn: (scope: ScopeHandle) => T): T
 export declare function scope<T>(name: string, options: ScopeOptions, fn: (scope: ScopeHandle) => T): T
-/** Emit a mark (a point-in-time event) under the current scope. */
+/**
+ * Emit a mark (a point-in-time event) under the current scope. When nobody
+ * subscribes it does nothing: its payloads are converted (and refused when
+ * JSON cannot represent them) only while someone listens.
+ */
 export declare function mark(name: string, options?: MarkOptions): void
 
 // ----------------------------------------------------------------- calls ---

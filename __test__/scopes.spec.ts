@@ -139,6 +139,22 @@ test.serial('marks are parented to the current scope and carry their data', asyn
   c.stop()
 })
 
+test.serial('mark data that is a string with a lone surrogate arrives with U+FFFD, as native strings do', async (t) => {
+  const c = collect()
+  const name = unique('surrogate')
+  relay.mark(name, { data: 'cut \ud83d' })
+  const m = (await c.flushed()).find((e) => e.name === name)
+  t.is(m?.data, 'cut \ufffd')
+  c.stop()
+})
+
+test.serial('a mark checks its options whether or not anyone listens', (t) => {
+  for (const bad of [{ typo: 1 }, { parent: 42 }]) {
+    const error = t.throws(() => relay.mark(unique('unheard'), bad as never))
+    t.is((error as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
+  }
+})
+
 test('bad scope arguments are TypeErrors with the ERR_RELAY_INVALID_ARGUMENT code', (t) => {
   for (const bad of [() => relay.pushScope(''), () => relay.pushScope('x', { typo: 1 } as never), () => relay.pushScope('x', { type: 'robot' as never })]) {
     const error = t.throws(bad, { instanceOf: TypeError })

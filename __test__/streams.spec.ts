@@ -241,6 +241,16 @@ test.serial('closing a bare stream while a chunk is pending ends it and closes t
   await closeWhilePending(t, unique('bare-closed'))
 })
 
+test.serial('a bare streaming call ignores request members JSON leaves out, as the observed path does', async (t) => {
+  const request = { content: 'hi', model: undefined, toJSONish: () => 1 } as never
+  const stream = await relay.llmStreamCall(unique('bare-undefined'), request, function* (req) {
+    yield req.content
+  })
+  const chunks: Json[] = []
+  for await (const chunk of stream) chunks.push(chunk)
+  t.deepEqual(chunks, ['hi'])
+})
+
 test.serial('a bare streaming call checks its request like an observed one', async (t) => {
   for (const request of [null, { content: 1, extra: 2 }, { content: 1, headers: 'x' }]) {
     await t.throwsAsync(relay.llmStreamCall(unique('bare-request'), request as never, function* () {}), {

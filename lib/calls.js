@@ -119,6 +119,8 @@ const DONE = Object.freeze({ done: true, value: undefined })
 
 let streamOf
 let bareStreamOf
+/** Bare streams dropped before their end: their scopes are released. */
+const abandoned = new FinalizationRegistry(releaseStack)
 
 function pullNext(iter) {
   return iter.next()
@@ -157,6 +159,9 @@ class LlmStream {
       const s = new LlmStream(INTERNAL, undefined)
       s.#pull.iter = iter
       s.#stack = stack
+      // A stream dropped before its end still lets go of its scope (a
+      // native handle): when it is collected, if not at its end.
+      abandoned.register(s, stack, s)
       return s
     }
   }
@@ -213,6 +218,7 @@ class LlmStream {
   #end() {
     this.#done = true
     if (this.#stack !== undefined) {
+      abandoned.unregister(this)
       releaseStack(this.#stack)
       this.#pull.iter = undefined
     }
@@ -410,7 +416,9 @@ function llmRequestView(request) {
     throw invalid(`${what}: LLM request 'headers' must be an object`)
   }
   for (const key of Object.keys(request)) {
-    if (key !== 'content' && key !== 'headers') {
+    // Members JSON leaves out (undefined, functions) are not fields.
+    const value = request[key]
+    if (key !== 'content' && key !== 'headers' && value !== undefined && typeof value !== 'function') {
       throw invalid(`${what}: unknown LLM request field '${key}' (expected 'content' and 'headers')`)
     }
   }

@@ -17,7 +17,9 @@ function jsonText(value, what) {
       if (value === null) return 'null'
       break
     case 'string':
-      return JSON.stringify(value)
+      // A lone surrogate becomes U+FFFD, as native code reads a JS string
+      // (JSON.stringify would keep an escape JSON parsers reject).
+      return JSON.stringify(value.toWellFormed())
     case 'boolean':
       return value ? 'true' : 'false'
     case 'number':

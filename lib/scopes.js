@@ -92,9 +92,13 @@ function scope(name, options, fn) {
 /** Emit a mark (a point-in-time event) under the current scope. */
 function mark(name, options) {
   checkName(name, 'mark name')
-  if (options !== undefined) checkKeys(options, MARK_KEYS, 'mark option')
-  // Nobody would see it: like the core, do nothing (its data is not even
-  // converted, as for a bare call).
+  if (options !== undefined) {
+    checkKeys(options, MARK_KEYS, 'mark option')
+    parentUuid(options.parent)
+  }
+  // Nobody would see it: like the core, do nothing. Its payloads are not
+  // even converted, so a payload JSON cannot represent is reported only
+  // when someone listens (as for a bare call's arguments).
   if (!listening()) return
   if (options === undefined) return fast.mark(stackNative(currentStack()), name)
   const { parent, dataSchema, metadata, category, categoryProfile } = options

@@ -770,16 +770,34 @@ fn a_call_only_subscribers_observe_emits_what_the_full_pipeline_emits() {
             }),
         );
         assert!(failed.is_err());
-        let mut pending = Box::pin(rt.tool_call("lookup", json!({"q": 3}), o, |_| {
+        let mut pending = Box::pin(rt.tool_call("lookup", json!({"q": 3}), o.clone(), |_| {
             std::future::pending::<nemo_relay_core::Result<Json>>()
         }));
         assert!(nemo_relay_core::executor::poll_once(pending.as_mut()).is_pending());
         drop(pending);
+        // Cancelled with a nested call in flight: the inner call ends first.
+        let inner_rt = rt.clone();
+        let mut outer = Box::pin(rt.tool_call("outer", json!({}), o, move |_| {
+            let rt = inner_rt.clone();
+            async move {
+                rt.tool_call("inner", json!({}), CallOptions::default(), |_| {
+                    std::future::pending::<nemo_relay_core::Result<Json>>()
+                })
+                .await
+            }
+        }));
+        assert!(nemo_relay_core::executor::poll_once(outer.as_mut()).is_pending());
+        drop(outer);
         rt.flush().unwrap();
+        let trace = rec.trace();
+        assert_eq!(
+            trace[trace.len() - 4..],
+            ["start:outer", "start:inner", "end:inner", "end:outer"]
+        );
         shape(&rec.events())
     };
     let observed = run(false);
-    assert_eq!(observed.len(), 6);
+    assert_eq!(observed.len(), 10);
     assert_eq!(observed, run(true));
 }
 

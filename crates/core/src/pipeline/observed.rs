@@ -11,6 +11,7 @@
 //! call; the tests check both paths against each other.
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -33,7 +34,10 @@ pub(crate) struct Observed<F, R, Fut> {
     rt: Runtime,
     subs: Audience,
     handle: ScopeHandle,
-    run: WithCurrent<Child<ScopeHandle>, Invoke<F, R, Fut>>,
+    /// Dropped by hand: before a cancelled call's end event, as the full
+    /// pipeline does, so that whatever the callback had in flight (nested
+    /// calls and scopes) ends first.
+    run: ManuallyDrop<WithCurrent<Child<ScopeHandle>, Invoke<F, R, Fut>>>,
     /// `"tool"` or `"llm"`, for the cancellation message.
     kind: &'static str,
     /// The end event was emitted.
@@ -92,7 +96,7 @@ impl<F, R, Fut> Observed<F, R, Fut> {
         Ok(Ok(Observed {
             rt: rt.clone(),
             subs,
-            run: in_child(parent, handle.clone(), Invoke::new(func, req)),
+            run: ManuallyDrop::new(in_child(parent, handle.clone(), Invoke::new(func, req))),
             handle,
             kind: K::CALL.as_str(),
             ended: false,
@@ -124,7 +128,7 @@ where
         // SAFETY: only `run` is structurally pinned, and it is never moved.
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: see above.
-        let out = std::task::ready!(unsafe { Pin::new_unchecked(&mut this.run) }.poll(cx));
+        let out = std::task::ready!(unsafe { Pin::new_unchecked(&mut *this.run) }.poll(cx));
         this.end(&out);
         Poll::Ready(out)
     }
@@ -132,6 +136,8 @@ where
 
 impl<F, R, Fut> Drop for Observed<F, R, Fut> {
     fn drop(&mut self) {
+        // SAFETY: dropped exactly once, here, in place (it is pinned).
+        unsafe { ManuallyDrop::drop(&mut self.run) };
         if !self.ended {
             // Dropped before the callback finished: recorded as cancelled,
             // like the full pipeline's cancel guard does.
