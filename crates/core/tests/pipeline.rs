@@ -939,3 +939,47 @@ fn with_middleware_and_nobody_listening_the_callback_still_runs_as_the_call_midd
     let uuid = seen.lock().unwrap().unwrap();
     assert_eq!(top, json!([uuid.to_string(), "lookup", "tool"]));
 }
+
+#[test]
+fn a_bare_calls_scope_asked_for_inside_the_callback_carries_everything_the_call_was_given() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let name = String::from("lookup"); // not a literal: the call borrows it
+    let handle = block_on(rt.tool_call(
+        &name,
+        json!({}),
+        CallOptions {
+            stack: Some(stack.clone()),
+            tool_call_id: Some("call_3".into()),
+            data: Some(json!({"app": 1})),
+            metadata: Some(json!({"k": "v"})),
+            attributes: nemo_relay_core::Attributes::REMOTE,
+            ..Default::default()
+        },
+        |_| async {
+            let h = ScopeStack::current().top();
+            Ok(json!({
+                "name": h.name(),
+                "type": h.scope_type().as_str(),
+                "parent": h.parent_uuid().map(|u| u.to_string()),
+                "tool_call_id": h.tool_call_id(),
+                "data": h.data(),
+                "metadata": h.metadata(),
+                "remote": h.attributes().contains(nemo_relay_core::Attributes::REMOTE),
+            }))
+        },
+    ))
+    .unwrap();
+    assert_eq!(
+        handle,
+        json!({
+            "name": "lookup",
+            "type": "tool",
+            "parent": stack.root_uuid().to_string(),
+            "tool_call_id": "call_3",
+            "data": {"app": 1},
+            "metadata": {"k": "v"},
+            "remote": true,
+        })
+    );
+}

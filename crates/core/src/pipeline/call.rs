@@ -24,7 +24,7 @@ pub(crate) type Later<T> = BoxFuture<T>;
 pub(crate) type Folded<R> = std::result::Result<R, (usize, Later<Result<R>>)>;
 use crate::runtime::scopes::{check_name, check_object};
 use crate::runtime::Runtime;
-use crate::scope::current::{in_child, Child, ChildTop, Prepared, WithCurrent};
+use crate::scope::current::{in_child, Child, ChildTop, Prepared, Recipe, WithCurrent};
 use crate::scope::handle::HandleData;
 use crate::scope::{Attributes, ScopeHandle, ScopeStack, ScopeType};
 use crate::time::Timestamp;
@@ -48,15 +48,21 @@ pub struct CallOptions {
     pub model_name: Option<String>,
 }
 
-/// A bare call: the callback, run inside its lazily minted scope.
-pub(crate) type BareCall<F, R, Fut> = WithCurrent<Child<HandleData>, Invoke<F, R, Fut>>;
+/// A bare call: the callback, run inside its lazily minted scope. Holds a
+/// pointer to the call's name (see [`Recipe`]): only the call's own future
+/// may keep one.
+pub(crate) type BareCall<F, R, Fut> = WithCurrent<Child<Recipe>, Invoke<F, R, Fut>>;
 
 /// The bare path: when nobody subscribes and no middleware of this call's
 /// kind exists at any level — the common case for tools without policies —
 /// a managed call is just its callback, run inside the call's scope. Even the
 /// call's handle (uuid, start time) is minted only if the callback asks for
 /// its current scope. The caller has checked [`Runtime::is_bare`].
-pub(crate) fn run_bare<K, F, Fut>(
+///
+/// # Safety
+/// The returned future points at `name` (see [`Recipe`]): it must not
+/// outlive it. The call's own future, which borrows `name`, holds it.
+pub(crate) unsafe fn run_bare<K, F, Fut>(
     name: &str,
     opts: CallOptions,
     req: K::Req,
@@ -67,35 +73,30 @@ where
     F: FnOnce(K::Req) -> Fut,
     Fut: Future,
 {
-    let (parent, recipe) = bare_recipe(name, K::CALL, K::SCOPE, opts)?;
+    // SAFETY: per this function's contract, the recipe (the top of the
+    // returned future's context) does not outlive `name`.
+    let (parent, recipe) = unsafe { bare_recipe(name, K::CALL, K::SCOPE, opts) }?;
     Ok(in_child(parent, recipe, Invoke::new(func, req)))
 }
 
 /// The frame a bare call runs under and the recipe of its handle, after the
 /// checks every call gets.
-fn bare_recipe(
+///
+/// # Safety
+/// As for [`Recipe::new`]: `name` must outlive every use of the recipe.
+unsafe fn bare_recipe(
     name: &str,
     kind: CallKind,
     scope_type: ScopeType,
     mut opts: CallOptions,
-) -> Result<(Arc<crate::scope::stack::Frame>, HandleData)> {
+) -> Result<(Arc<crate::scope::stack::Frame>, Recipe)> {
     check_name(name, kind.as_str())?;
     check_object(&opts.metadata, "call metadata")?;
     let stack = opts.stack.take().unwrap_or_else(ScopeStack::current);
     let parent = stack.top_frame();
-    let recipe = HandleData {
-        uuid: Uuid::nil(),
-        parent_uuid: Some(opts.parent.unwrap_or_else(|| parent.handle.uuid())),
-        name: crate::name::Name::new(name),
-        scope_type,
-        attributes: opts.attributes,
-        started_at: Timestamp::default(),
-        data: opts.data,
-        metadata: opts.metadata,
-        tool_call_id: opts.tool_call_id.as_deref().map(Arc::from),
-        model_name: opts.model_name.as_deref().map(Arc::from),
-        stack_id: 0,
-    };
+    let parent_uuid = parent.handle.uuid();
+    // SAFETY: per this function's contract.
+    let recipe = unsafe { Recipe::new(name, parent_uuid, scope_type, opts) };
     Ok((parent, recipe))
 }
 
@@ -117,11 +118,9 @@ impl Runtime {
             CallKind::Tool => ScopeType::Tool,
             CallKind::Llm | CallKind::LlmStream => ScopeType::Llm,
         };
-        let (parent, recipe) = bare_recipe(name, kind, scope_type, opts)?;
-        Ok(ScopeStack::child_of(
-            parent,
-            crate::scope::current::ChildTop::into_handle(recipe),
-        ))
+        // SAFETY: the recipe is used right away, while `name` is borrowed.
+        let (parent, recipe) = unsafe { bare_recipe(name, kind, scope_type, opts) }?;
+        Ok(ScopeStack::child_of(parent, recipe.into_handle()))
     }
 }
 

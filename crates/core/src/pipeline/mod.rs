@@ -141,14 +141,16 @@ where
         let this = unsafe { self.get_unchecked_mut() };
         if let Managed::Start(start) = this {
             let (rt, name, req, opts, func) = start.take().expect("polled after a panic");
+            // SAFETY (run_bare): the bare future is kept in this `Managed`,
+            // which borrows `name` for its whole life.
+            let bare =
+                |opts, req, func| unsafe { call::run_bare::<K, _, _>(name, opts, req, func) };
             let next = if rt.is_bare(K::CALL) {
-                call::run_bare::<K, _, _>(name, opts, req, func).map(Managed::Bare)
+                bare(opts, req, func).map(Managed::Bare)
             } else if rt.is_observed_only(K::CALL) {
                 Observed::start::<K>(rt, name, opts, req, func).and_then(|o| match o {
                     Ok(observed) => Ok(Managed::Observed(observed)),
-                    Err((opts, req, func)) => {
-                        call::run_bare::<K, _, _>(name, opts, req, func).map(Managed::Bare)
-                    }
+                    Err((opts, req, func)) => bare(opts, req, func).map(Managed::Bare),
                 })
             } else {
                 Ok(Managed::Full(Box::into_pin(boxed_in_place(|| {

@@ -52,14 +52,62 @@ impl ChildTop for ScopeHandle {
     }
 }
 
-/// The bare path: nothing has needed the call's handle yet, so it is minted
-/// (uuid, start time) only when code inside the call asks for its scope.
-impl ChildTop for HandleData {
-    fn into_handle(mut self) -> ScopeHandle {
+/// What a bare call's handle is made of. Nothing has needed the handle yet,
+/// so it is built — name interned, ids copied, uuid and start time minted —
+/// only when code inside the call asks for its scope, which most callbacks
+/// never do.
+pub(crate) struct Recipe {
+    /// The call's name, borrowed from the call (see [`Recipe::new`]).
+    name: std::ptr::NonNull<str>,
+    parent_uuid: crate::id::Uuid,
+    scope_type: crate::scope::ScopeType,
+    /// What the handle carries from the call's options (its stack taken).
+    opts: crate::pipeline::CallOptions,
+}
+
+// SAFETY: `name` points at a `str`, which may be read from any thread.
+unsafe impl Send for Recipe {}
+
+impl Recipe {
+    /// # Safety
+    /// `name` must stay valid for as long as the recipe can be turned into
+    /// a handle: until it is dropped, when it is the top of a [`Child`]
+    /// context inside a future that borrows `name` (a context is only ever
+    /// current while its future is polled or dropped), or until it is used
+    /// right away.
+    pub(crate) unsafe fn new(
+        name: &str,
+        parent_uuid: crate::id::Uuid,
+        scope_type: crate::scope::ScopeType,
+        opts: crate::pipeline::CallOptions,
+    ) -> Recipe {
+        Recipe {
+            name: std::ptr::NonNull::from(name),
+            parent_uuid,
+            scope_type,
+            opts,
+        }
+    }
+}
+
+impl ChildTop for Recipe {
+    fn into_handle(self) -> ScopeHandle {
         let now = Timestamp::now();
-        self.started_at = now;
-        self.uuid = uuid_v7_at(now.unix_millis());
-        ScopeHandle(Arc::new(self))
+        let o = self.opts;
+        ScopeHandle(Arc::new(HandleData {
+            uuid: uuid_v7_at(now.unix_millis()),
+            parent_uuid: Some(o.parent.unwrap_or(self.parent_uuid)),
+            // SAFETY: still valid (see `Recipe::new`).
+            name: crate::name::Name::new(unsafe { self.name.as_ref() }),
+            scope_type: self.scope_type,
+            attributes: o.attributes,
+            started_at: now,
+            data: o.data,
+            metadata: o.metadata,
+            tool_call_id: o.tool_call_id.as_deref().map(Arc::from),
+            model_name: o.model_name.as_deref().map(Arc::from),
+            stack_id: 0,
+        }))
     }
 }
 
