@@ -45,6 +45,18 @@ impl PinnedSet {
     pub(crate) fn set(&self) -> &SubscriberSet {
         &self.set
     }
+
+    /// The dispatcher the set belongs to.
+    pub(crate) fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// The form that travels in the queue. The caller must hold the
+    /// registrations that publish this set (keeping it alive) until the
+    /// event is in the queue, as an `Audience` would.
+    pub(crate) fn queued(&self) -> QueuedAudience {
+        QueuedAudience::Pinned(NonNull::from(&*self.set))
+    }
 }
 
 impl Drop for PinnedSet {
@@ -74,7 +86,7 @@ impl Audience {
     /// The form that travels in the queue.
     pub(crate) fn queued(&self) -> QueuedAudience {
         match self {
-            Audience::Pinned(p) => QueuedAudience::Pinned(NonNull::from(&*p.set)),
+            Audience::Pinned(p) => p.queued(),
             Audience::Owned(s) => QueuedAudience::Owned(s.clone()),
         }
     }

@@ -125,20 +125,35 @@ impl Dispatcher {
     /// [`enqueue`](Self::enqueue) for the runtime's own audiences, which may
     /// travel as a pinned pointer instead of a reference count.
     pub(crate) fn enqueue_to(&self, event: Event, audience: &Audience) -> bool {
-        let s = &*self.shared;
-        if s.state.load(Ordering::Acquire) != RUNNING {
-            Counters::bump(&s.counters.dropped_closed);
-            return false;
-        }
         debug_assert!(
             audience
                 .pinned_to()
                 .is_none_or(|d| Arc::ptr_eq(&d.shared, &self.shared)),
             "a pinned subscriber set travels only through its own dispatcher"
         );
+        self.enqueue_queued(event, || audience.queued())
+    }
+
+    /// Whether `other` is this dispatcher (a handle to the same one).
+    pub(crate) fn is(&self, other: &Dispatcher) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// [`enqueue_to`](Self::enqueue_to) with the queued form of the
+    /// audience, made only once the event is accepted.
+    pub(crate) fn enqueue_queued(
+        &self,
+        event: Event,
+        audience: impl FnOnce() -> QueuedAudience,
+    ) -> bool {
+        let s = &*self.shared;
+        if s.state.load(Ordering::Acquire) != RUNNING {
+            Counters::bump(&s.counters.dropped_closed);
+            return false;
+        }
         let item = Item::Event {
             event,
-            audience: audience.queued(),
+            audience: audience(),
         };
         if s.queue.push(item).is_err() {
             Counters::bump(&s.counters.dropped_full);

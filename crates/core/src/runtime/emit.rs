@@ -32,6 +32,40 @@ impl Runtime {
         Some(Audience::Owned(all.into()))
     }
 
+    /// Enqueue the event `make` builds for the subscribers visible with
+    /// these scope-local registrations; `false` (and nothing built) when
+    /// there are none. Unlike [`subscribers_for`](Self::subscribers_for)
+    /// plus [`enqueue`](Self::enqueue), the usual case takes no reference
+    /// to the global set: the registrations read here keep it alive until
+    /// the event is in the queue, which is all a pinned set needs (see
+    /// `dispatch/audience.rs`). For one-shot events (marks).
+    pub(crate) fn enqueue_visible(
+        &self,
+        locals: &[Arc<Registrations>],
+        make: impl FnOnce() -> Event,
+    ) -> bool {
+        if locals.iter().all(|l| l.subscriber_set.is_empty()) {
+            let global = self.inner.global.load();
+            if let Some(pinned) = &global.pinned {
+                debug_assert!(
+                    pinned.dispatcher().is(&self.inner.dispatcher),
+                    "a pinned subscriber set travels only through its own dispatcher"
+                );
+                self.inner
+                    .dispatcher
+                    .enqueue_queued(make(), || pinned.queued());
+                return true;
+            }
+        }
+        match self.subscribers_for(locals) {
+            Some(subs) => {
+                self.enqueue(make(), &subs);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(crate) fn enqueue(&self, event: Event, audience: &Audience) {
         self.inner.dispatcher.enqueue_to(event, audience);
     }

@@ -157,11 +157,8 @@ impl Runtime {
         check_object(&opts.category_profile, "mark category_profile")?;
         let stack = opts.stack.unwrap_or_else(ScopeStack::current);
         let (top, locals) = stack.snapshot();
-        let Some(subs) = self.subscribers_for(&locals) else {
-            return Ok(());
-        };
         let timestamp = opts.timestamp.unwrap_or_else(Timestamp::now);
-        let event = Event {
+        self.enqueue_visible(&locals, || Event {
             kind: EventKind::Mark,
             uuid: uuid_v7_at(timestamp.unix_millis()),
             parent_uuid: Some(opts.parent.unwrap_or(top)),
@@ -173,8 +170,7 @@ impl Runtime {
             data_schema: opts.data_schema.map(Box::new),
             metadata: opts.metadata,
             status: None,
-        };
-        self.enqueue(event, &subs);
+        });
         Ok(())
     }
 
