@@ -269,7 +269,7 @@ impl<K: Kind> Call<K> {
         let (top, locals) = stack.snapshot();
         let global = rt.inner.global.load_full();
         let subs = if rt.has_listeners() {
-            rt.subscribers_for(&locals)
+            Runtime::subscribers_in(&global, &locals)
         } else {
             None
         };

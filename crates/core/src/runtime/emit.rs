@@ -14,7 +14,15 @@ impl Runtime {
     /// The subscribers an event emitted now, with these scope-local
     /// registrations visible, goes to; `None` when there are none.
     pub(crate) fn subscribers_for(&self, locals: &[Arc<Registrations>]) -> Option<Audience> {
-        let global = self.inner.global.load();
+        Self::subscribers_in(&self.inner.global.load(), locals)
+    }
+
+    /// [`subscribers_for`](Self::subscribers_for) with the global
+    /// registrations already read.
+    pub(crate) fn subscribers_in(
+        global: &Registrations,
+        locals: &[Arc<Registrations>],
+    ) -> Option<Audience> {
         let local_count: usize = locals.iter().map(|l| l.subscriber_set.len()).sum();
         if local_count == 0 {
             return match &global.pinned {
