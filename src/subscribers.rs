@@ -2,25 +2,26 @@
 //!
 //! ```text
 //!  dispatcher thread                                JS thread
-//!  on_event:     append canonical JSON to a buffer
-//!  on_batch_end: "[e1,e2,…]" ──realm.post──▶ deliver(text) → JSON.parse → fan out
+//!  on_event:     append canonical JSON to the open array of the outbox
+//!  on_batch_end: post a delivery task ──realm.post──▶ take every array →
+//!                (unless one is queued)                JSON.parse → fan out
 //!  flush barrier reached ─────realm.post──▶ resolve flush()   (same FIFO queue)
 //! ```
 //!
-//! The dispatcher thread never blocks on JS: it appends to a buffer it alone
-//! touches and posts one task per batch through the realm's weak,
-//! non-blocking threadsafe function.
+//! The dispatcher thread never blocks on JS: it writes each event once,
+//! straight into the array the JS thread will parse, and posts at most one
+//! task at a time through the realm's weak, non-blocking threadsafe function.
 //!
 //! What waits for the JS thread is bounded. A JS thread that never returns
 //! to its event loop (a long loop of awaited calls that all complete
 //! synchronously runs on microtasks only) cannot take batches, and without a
-//! bound the waiting JSON grew by ~400 bytes per event, past a gigabyte in
+//! bound the waiting JSON grew by ~300 bytes per event, past a gigabyte in
 //! the benchmarks. Once [`max_pending_bytes`] wait, a subscriber's new
-//! batches are dropped and counted (`stats().subscriberDropped`), like events the core
-//! drops when its queue is full: the agent is never blocked and its memory
-//! stays bounded. Because batches and flush completions
-//! travel through that one FIFO queue, `flush()` resolves only after every
-//! batch posted before it was handed to JS. Parsing, fan-out, error isolation
+//! events are dropped and counted (`stats().subscriberDropped`), like events
+//! the core drops when its queue is full: the agent is never blocked and its
+//! memory stays bounded. Because delivery tasks and flush completions travel
+//! through that one FIFO queue, `flush()` resolves only after every event
+//! delivered before it was handed to JS. Parsing, fan-out, error isolation
 //! and waiting for asynchronous subscribers are the facade's job.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,32 +37,36 @@ use crate::registry::{registration, RegisterOptions};
 struct JsSubscriber {
     /// The facade's batch handler for this subscription: `deliver(text)`.
     deliver: Arc<JsRef>,
-    /// The events of the dispatcher's current batch, comma-separated, and
-    /// how many there are; only the dispatcher thread touches it.
-    batch: Mutex<(Vec<u8>, u64)>,
-    /// Batches handed over but not yet taken by the JS thread.
+    /// Events waiting for the JS thread.
     outbox: Arc<Mutex<Outbox>>,
 }
 
-/// Batches waiting for the JS thread. The dispatcher ends a batch whenever
-/// its queue runs dry, which with a busy JS thread means batches of a few
-/// events; posting each would cost a queue hop, a native-to-JS call, a
-/// `JSON.parse` and an async-context switch per handful of events. Instead
-/// batches are appended to an open JSON array here and at most one delivery
-/// task is queued at a time: it takes everything that arrived until it runs.
+/// Events waiting for the JS thread, as JSON arrays. The dispatcher writes
+/// each event straight into the open array (one copy of its text, into a
+/// buffer sized from the last one, so it rarely grows) and ends a batch
+/// whenever its queue runs dry; with a busy JS thread that means batches of
+/// a few events, and posting each would cost a queue hop, a native-to-JS
+/// call, a `JSON.parse` and an async-context switch per handful of events.
+/// So at most one delivery task is queued at a time: it takes everything
+/// that arrived until it runs.
 #[derive(Default)]
 struct Outbox {
-    /// Sealed JSON arrays (`[…]`) followed by the open one (no `]` yet).
+    /// Sealed JSON arrays (`[…]` but for the `]`) followed by the open one.
     texts: Vec<Vec<u8>>,
     /// Total length of `texts`.
     bytes: usize,
     /// A delivery task is queued and has not taken `texts` yet.
     posted: bool,
+    /// Capacity for the next array: the size the last one reached.
+    hint: usize,
 }
 
 /// An open array is sealed at this size, so one delivery never builds a
 /// string of unbounded size.
-const MAX_TEXT: usize = 4 << 20;
+const MAX_TEXT: usize = 1 << 20;
+
+/// Smallest capacity an array starts with.
+const MIN_TEXT: usize = 4 << 10;
 
 /// Events dropped because a JS subscriber's waiting batches were at their
 /// bound (all subscribers of the process).
@@ -79,51 +84,45 @@ fn max_pending_bytes() -> usize {
     })
 }
 
+fn lock(m: &Mutex<Outbox>) -> std::sync::MutexGuard<'_, Outbox> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Subscriber for JsSubscriber {
     fn on_event(&self, event: &Event) {
-        let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
-        let (text, count) = &mut *b;
-        if !text.is_empty() {
-            text.push(b',');
+        let mut out = lock(&self.outbox);
+        let Outbox {
+            texts, bytes, hint, ..
+        } = &mut *out;
+        // Checked before adding, so the event that reaches the bound is
+        // still admitted: a subscriber always makes progress.
+        if *bytes >= max_pending_bytes() {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
         }
-        event.write_json(text);
-        *count += 1;
+        let open = match texts.last_mut() {
+            Some(open) if open.len() < MAX_TEXT => {
+                open.push(b',');
+                open
+            }
+            _ => {
+                let mut open = Vec::with_capacity((*hint).clamp(MIN_TEXT, MAX_TEXT + (64 << 10)));
+                open.push(b'[');
+                texts.push(open);
+                texts.last_mut().expect("just pushed")
+            }
+        };
+        let before = open.len();
+        event.write_json(open);
+        *bytes += open.len() - before + 1;
     }
 
     fn on_batch_end(&self) {
-        let (batch, count) = {
-            let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
-            if b.0.is_empty() {
-                return;
+        {
+            let mut out = lock(&self.outbox);
+            if out.texts.is_empty() || std::mem::replace(&mut out.posted, true) {
+                return; // nothing new, or the queued task takes it too
             }
-            std::mem::take(&mut *b)
-        };
-        let post = {
-            let mut out = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
-            // Checked before adding, so a subscriber always gets the batch
-            // that reaches the bound (one batch is at most MAX_BATCH events):
-            // it makes progress however large batches are.
-            if out.bytes >= max_pending_bytes() {
-                DROPPED.fetch_add(count, Ordering::Relaxed);
-                return;
-            }
-            out.bytes += batch.len() + 2;
-            match out.texts.last_mut() {
-                Some(open) if open.len() < MAX_TEXT => {
-                    open.push(b',');
-                    open.extend_from_slice(&batch);
-                }
-                _ => {
-                    let mut open = Vec::with_capacity(batch.len() + 2);
-                    open.push(b'[');
-                    open.extend_from_slice(&batch);
-                    out.texts.push(open);
-                }
-            }
-            !std::mem::replace(&mut out.posted, true)
-        };
-        if !post {
-            return; // the queued task takes this batch too
         }
         let deliver = self.deliver.clone();
         let outbox = self.outbox.clone();
@@ -133,9 +132,12 @@ impl Subscriber for JsSubscriber {
         // task runs, so `flush()` still resolves after it.
         self.deliver.realm().post(Box::new(move |js: Js| {
             let texts = {
-                let mut out = outbox.lock().unwrap_or_else(|p| p.into_inner());
+                let mut out = lock(&outbox);
                 out.posted = false;
                 out.bytes = 0;
+                if let Some(last) = out.texts.last() {
+                    out.hint = last.len() + last.len() / 4;
+                }
                 std::mem::take(&mut out.texts)
             };
             let Ok(f) = deliver.value(js) else { return };
@@ -173,7 +175,6 @@ pub fn subscribe(
 pub(crate) fn js_subscriber(js: Js, deliver: crate::js::Value) -> crate::js::Result<Middleware> {
     Ok(Middleware::Subscriber(Arc::new(JsSubscriber {
         deliver: Arc::new(JsRef::new(js, deliver)?),
-        batch: Mutex::new((Vec::new(), 0)),
         outbox: Arc::default(),
     })))
 }
