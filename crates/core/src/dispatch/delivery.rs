@@ -8,6 +8,7 @@
 //! leave every later `flush` waiting forever.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
@@ -17,7 +18,9 @@ use crate::dispatch::audience::QueuedAudience;
 use crate::dispatch::graveyard;
 use crate::dispatch::ring::Consumer;
 use crate::dispatch::stats::Counters;
-use crate::dispatch::worker::{drain_closed, Item, Shared, LINGER_ROUNDS, MAX_BATCH, WORKER_OF};
+use crate::dispatch::worker::{
+    drain_closed, Item, Shared, LINGER_NAP, LINGER_NAPS, MAX_BATCH, WORKER_OF,
+};
 use crate::dispatch::{Subscriber, SubscriberSet};
 
 /// Run `f`, counting a panic instead of unwinding out of the worker.
@@ -31,21 +34,28 @@ fn guarded(shared: &Shared, f: impl FnOnce()) {
 /// by set (consecutive events usually share one, so the common case is a
 /// single pointer comparison).
 ///
+/// Subscribers are held by pointer, not by `Arc` clone: cloning would touch
+/// each subscriber's reference count for every batch, and batches are a few
+/// events long when the worker keeps up, so that cache line (and whatever
+/// the allocator put next to it, e.g. an agent's scope frames) would bounce
+/// between the worker's core and the emitting one. The pointers stay valid
+/// because every set they come from outlives the batch: pinned sets are
+/// freed only between batches (after `end_batch`), and owned sets are kept
+/// in `owned` until `end_batch`.
+///
 /// `last` is compared, never dereferenced. It cannot alias a newer set
-/// allocated at a freed set's address: pinned sets are freed only between
-/// batches (after `end_batch` resets it), and an owned set is kept alive by
-/// `owned` for as long as `last` names it.
+/// allocated at a freed set's address for the same reasons.
 struct Touched {
     last: *const (),
-    owned: Option<SubscriberSet>,
-    subs: Vec<Arc<dyn Subscriber>>,
+    owned: Vec<SubscriberSet>,
+    subs: Vec<NonNull<dyn Subscriber>>,
 }
 
 impl Touched {
     fn new() -> Self {
         Touched {
             last: std::ptr::null(),
-            owned: None,
+            owned: Vec::new(),
             subs: Vec::new(),
         }
     }
@@ -56,23 +66,25 @@ impl Touched {
             return;
         }
         for s in set {
-            if !self.subs.iter().any(|t| Arc::ptr_eq(t, s)) {
-                self.subs.push(s.clone());
+            let p = NonNull::from(&**s);
+            if !self.subs.iter().any(|t| t.cast::<()>() == p.cast::<()>()) {
+                self.subs.push(p);
             }
         }
         self.last = addr;
-        self.owned = match audience {
-            QueuedAudience::Owned(set) => Some(set.clone()),
-            QueuedAudience::Pinned(_) => None,
-        };
+        if let QueuedAudience::Owned(set) = audience {
+            self.owned.push(set.clone());
+        }
     }
 
     fn end_batch(&mut self, shared: &Shared) {
         self.last = std::ptr::null();
-        self.owned = None;
         for s in self.subs.drain(..) {
+            // SAFETY: the set `s` came from is still alive (type docs).
+            let s = unsafe { s.as_ref() };
             guarded(shared, || s.on_batch_end());
         }
+        self.owned.clear();
     }
 }
 
@@ -104,15 +116,18 @@ pub(super) fn free_retired(shared: &Shared) {
 }
 
 /// Wait a little for more work; `true` if some arrived.
+///
+/// The worker naps rather than spins. A worker polling the queue keeps
+/// pulling the cache lines the emitting thread is about to write (the tail,
+/// the next slots) to its own core, so every emit pays a cross-core transfer
+/// for each of them, which costs the agent more than the whole enqueue.
+/// Napping lets events accumulate while the emitter owns those lines; the
+/// worker then takes them as one batch, which the hardware streams well.
 fn linger(consumer: &Consumer<'_, Item>) -> bool {
-    for i in 0..LINGER_ROUNDS {
+    for _ in 0..LINGER_NAPS {
+        thread::sleep(LINGER_NAP);
         if consumer.ready() {
             return true;
-        }
-        if i < LINGER_ROUNDS / 2 {
-            std::hint::spin_loop();
-        } else {
-            thread::yield_now();
         }
     }
     false
@@ -203,7 +218,6 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
             }
         }
         touched.end_batch(shared);
-        shared.graveyard.bury(&mut dead);
         if busy {
             shared.busy.store(false, Ordering::SeqCst);
         }
@@ -213,12 +227,14 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
         }
         // Agents emit in bursts. Parking as soon as the queue is dry would
         // make the next producer pay a futex wake-up (~1 µs, more than the
-        // whole emit), so linger briefly first: spin, then yield, then park.
+        // whole emit), so linger first: nap a few times, then park.
         if linger(consumer) {
             continue;
         }
-        // Emitters went quiet: free what they did not pick up.
+        // Emitters went quiet: free what they did not pick up, and the
+        // partial batch they never will.
         shared.graveyard.clear();
+        dead.clear();
         // See `Dispatcher::wake` for the pairing.
         shared.sleeping.store(true, Ordering::SeqCst);
         if shared.queue.is_empty() && !shared.retired_pending.load(Ordering::SeqCst) {

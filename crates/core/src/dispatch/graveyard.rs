@@ -17,16 +17,24 @@
 //! usual single agent thread) the memory came from. Bounds, so nothing is
 //! retained for long:
 //!
-//! * a batch holds at most [`BATCH`] values, and at most one batch waits:
-//!   if no emitter took the previous one, the dispatcher frees it itself;
+//! * the dispatcher hands over only full batches of [`BATCH`] values (a
+//!   batch per dry queue would mean tiny batches while it keeps up with the
+//!   emitter, and the hand-over would cost more than the frees); at most
+//!   [`MAX_WAITING`] batches wait, beyond that the dispatcher frees the
+//!   oldest itself;
 //! * before the dispatcher sleeps (emitters went quiet) it frees the waiting
-//!   batch;
+//!   batches and its partial one;
 //! * an emitting thread keeps what it picked up in a thread-local stash
 //!   (one batch at most), freed [`PER_EMIT`] values per emit (so no emit
-//!   pays for a whole batch) and when the thread exits;
-//! * the dispatcher frees the waiting batch when it stops.
+//!   pays for a whole batch, and a thread emitting one payload per event
+//!   frees faster than it produces) and when the thread exits;
+//! * the dispatcher frees the waiting batches when it stops.
+//!
+//! The batches' buffers travel back too (emptied stashes become the
+//! dispatcher's next batches), so the hand-over itself allocates nothing.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -36,6 +44,8 @@ use crate::event::{Event, Json};
 
 /// Payloads per batch handed back.
 pub(crate) const BATCH: usize = 64;
+/// Batches that may wait for an emitter.
+const MAX_WAITING: usize = 8;
 /// Payloads an emit frees from its thread's stash.
 const PER_EMIT: usize = 4;
 
@@ -67,40 +77,64 @@ fn owns_heap(j: &Json) -> bool {
 
 #[derive(Default)]
 pub(crate) struct Graveyard {
-    /// A batch waits (read by every emit: kept on its own line).
+    /// Batches wait (read by every emit: kept on its own line).
     waiting: CachePadded<AtomicBool>,
-    batch: Mutex<Vec<Json>>,
+    piles: Mutex<Piles>,
+}
+
+#[derive(Default)]
+struct Piles {
+    /// Full batches, oldest first.
+    waiting: VecDeque<Vec<Json>>,
+    /// Empty buffers for the dispatcher's next batches.
+    spare: Vec<Vec<Json>>,
 }
 
 impl Graveyard {
-    /// Dispatcher: hand over `dead` (emptied). Frees an earlier batch that
-    /// nobody took, outside the lock.
+    fn piles(&self) -> std::sync::MutexGuard<'_, Piles> {
+        self.piles.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Dispatcher: hand over `dead` (left empty, with capacity for the next
+    /// batch). When too many batches wait, the oldest is freed here, outside
+    /// the lock.
     pub(crate) fn bury(&self, dead: &mut Vec<Json>) {
         if dead.is_empty() {
             return;
         }
-        let stale = {
-            let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
-            std::mem::replace(&mut *b, std::mem::take(dead))
+        let overflow = {
+            let mut p = self.piles();
+            let next = p.spare.pop().unwrap_or_default();
+            p.waiting.push_back(std::mem::replace(dead, next));
+            self.waiting.store(true, Ordering::Release);
+            if p.waiting.len() > MAX_WAITING {
+                p.waiting.pop_front()
+            } else {
+                None
+            }
         };
-        self.waiting.store(true, Ordering::Release);
-        // Reuse the stale batch's buffer for the next one.
-        let mut stale = stale;
-        stale.clear();
-        *dead = stale;
+        if dead.capacity() < BATCH {
+            dead.reserve_exact(BATCH);
+        }
+        if let Some(mut stale) = overflow {
+            stale.clear();
+            if dead.capacity() < stale.capacity() {
+                *dead = stale;
+            }
+        }
     }
 
-    /// Dispatcher, before it sleeps: free the waiting batch.
+    /// Dispatcher, before it sleeps: free the waiting batches.
     pub(crate) fn clear(&self) {
         if !self.waiting.swap(false, Ordering::AcqRel) {
             return;
         }
-        let batch = std::mem::take(&mut *self.batch.lock().unwrap_or_else(|p| p.into_inner()));
-        drop(batch);
+        let waiting = std::mem::take(&mut self.piles().waiting);
+        drop(waiting);
     }
 
     /// Emitting thread, after an emit: take a waiting batch into this
-    /// thread's stash and free a few stashed events.
+    /// thread's stash when it is empty, and free a few stashed values.
     #[inline]
     pub(crate) fn collect(&self) {
         let waiting = self.waiting.load(Ordering::Relaxed);
@@ -114,12 +148,101 @@ impl Graveyard {
             // Only an empty stash takes a batch, so a stash never holds more
             // than one batch (a thread that emits rarely leaves batches to
             // the dispatcher, which frees them itself).
-            if waiting && stash.is_empty() && self.waiting.swap(false, Ordering::Acquire) {
-                let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
-                std::mem::swap(&mut *stash, &mut *b);
+            if waiting && stash.is_empty() {
+                let mut p = self.piles();
+                if let Some(batch) = p.waiting.pop_front() {
+                    let empty = std::mem::replace(&mut *stash, batch);
+                    if empty.capacity() > 0 && p.spare.len() < MAX_WAITING {
+                        p.spare.push(empty);
+                    }
+                }
+                if p.waiting.is_empty() {
+                    self.waiting.store(false, Ordering::Relaxed);
+                }
             }
             let keep = stash.len().saturating_sub(PER_EMIT);
             stash.truncate(keep);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(n: usize) -> Vec<Json> {
+        (0..n)
+            .map(|i| Json::String(format!("payload {i}")))
+            .collect()
+    }
+
+    fn stash_len() -> usize {
+        STASH.with(|s| s.borrow().len())
+    }
+
+    #[test]
+    fn an_emitter_takes_a_waiting_batch_only_into_an_empty_stash_and_frees_a_few_per_emit() {
+        let g = Graveyard::default();
+        let mut dead = batch(BATCH);
+        g.bury(&mut dead);
+        assert!(
+            dead.is_empty() && dead.capacity() >= BATCH,
+            "left ready for the next batch"
+        );
+        let mut second = batch(BATCH);
+        g.bury(&mut second);
+
+        g.collect();
+        assert_eq!(
+            stash_len(),
+            BATCH - PER_EMIT,
+            "took one batch, freed PER_EMIT"
+        );
+        assert_eq!(g.piles().waiting.len(), 1, "the second batch waits");
+        g.collect();
+        assert_eq!(
+            stash_len(),
+            BATCH - 2 * PER_EMIT,
+            "a non-empty stash takes nothing"
+        );
+        while stash_len() > 0 {
+            g.collect();
+        }
+        g.collect();
+        assert_eq!(g.piles().waiting.len(), 0);
+        assert!(!g.waiting.load(Ordering::Relaxed), "nothing waits any more");
+        while stash_len() > 0 {
+            g.collect();
+        }
+    }
+
+    #[test]
+    fn at_most_max_waiting_batches_wait_and_clear_frees_them() {
+        let g = Graveyard::default();
+        for _ in 0..MAX_WAITING + 3 {
+            let mut dead = batch(BATCH);
+            g.bury(&mut dead);
+        }
+        assert_eq!(g.piles().waiting.len(), MAX_WAITING);
+        g.clear();
+        assert_eq!(g.piles().waiting.len(), 0);
+        g.collect();
+        assert_eq!(stash_len(), 0, "nothing left to take");
+    }
+
+    #[test]
+    fn emptied_stashes_come_back_as_buffers_for_the_next_batches() {
+        let g = Graveyard::default();
+        let mut dead = batch(BATCH);
+        g.bury(&mut dead);
+        // An empty stash with a buffer of its own, as after a thread's
+        // earlier batches: swapped for the waiting batch, it becomes spare.
+        STASH.with(|s| *s.borrow_mut() = Vec::with_capacity(BATCH));
+        g.collect();
+        assert_eq!(g.piles().spare.len(), 1);
+        let mut next = batch(BATCH);
+        g.bury(&mut next);
+        assert_eq!(g.piles().spare.len(), 0, "the dispatcher reused it");
+        STASH.with(|s| s.borrow_mut().clear());
     }
 }

@@ -34,9 +34,11 @@
 //! their slots (no per-event allocation), names are interned
 //! ([`crate::name`]), and the subscriber snapshot travels as a plain pointer
 //! to a set the dispatcher keeps alive (`audience.rs`) instead of a
-//! reference count bumped on one core and dropped on the other. Delivered
-//! events are freed back on an emitting thread (`graveyard.rs`), where
-//! their memory came from.
+//! reference count bumped on one core and dropped on the other. When the
+//! queue runs dry the worker naps instead of polling it (`delivery.rs`), so
+//! it does not pull the lines an emitter is about to write, and takes what
+//! accumulated as one batch. Delivered events are freed back on an emitting
+//! thread (`graveyard.rs`), where their memory came from.
 
 pub(crate) mod audience;
 mod delivery;

@@ -29,8 +29,12 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
 /// if the queue is not yet dry (bounds the latency of batching subscribers).
 pub(super) const MAX_BATCH: usize = 4096;
 
-/// Rounds the worker lingers (half spinning, half yielding) before parking.
-pub(super) const LINGER_ROUNDS: usize = 64;
+/// How long the worker naps when the queue runs dry, and how many naps it
+/// takes before it parks (see `delivery::linger`). Naps bound how late an
+/// event is delivered while emitters are busy; parking after ~1 ms of quiet
+/// keeps an idle process idle.
+pub(super) const LINGER_NAP: Duration = Duration::from_micros(20);
+pub(super) const LINGER_NAPS: usize = 16;
 
 const RUNNING: u8 = 0;
 const STOPPING: u8 = 1;
