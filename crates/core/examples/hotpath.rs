@@ -1,5 +1,5 @@
 //! Runs the hot paths in a loop, for profilers (`valgrind --tool=callgrind`,
-//! `perf record`). Usage: `hotpath <tool|tool3|toolsub|mark|marksub|push> [iterations]`.
+//! `perf record`). Usage: `hotpath <tool|tool3|toolsub|toolsubargs|mark|marksub|push> [iterations]`.
 //! Prints the caller-side time per iteration (a rough number: use the
 //! criterion benches for comparisons).
 use std::pin::pin;
@@ -39,7 +39,7 @@ fn main() {
             ))
             .unwrap();
         }
-        "marksub" | "toolsub" => {
+        "marksub" | "toolsub" | "toolsubargs" => {
             rt.register(Registration::new(
                 "sink",
                 Middleware::Subscriber(subscriber_fn(|_| {})),
@@ -80,6 +80,11 @@ fn main() {
                     ..Default::default()
                 };
                 rt.pop_scope(&h, po).unwrap();
+            }
+            "toolsubargs" => {
+                let args = json!({"q": "rust"});
+                let f = rt.tool_call("search", args, opts.clone(), |a| async move { Ok(a) });
+                assert!(matches!(poll_once(pin!(f)), Poll::Ready(Ok(_))));
             }
             other => panic!("unknown workload {other}"),
         }
