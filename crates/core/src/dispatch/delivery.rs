@@ -84,7 +84,9 @@ impl Touched {
             let s = unsafe { s.as_ref() };
             guarded(shared, || s.on_batch_end());
         }
-        self.owned.clear();
+        // May drop the last reference to a scope-local subscriber: user code.
+        let owned = &mut self.owned;
+        guarded(shared, || owned.clear());
     }
 }
 
@@ -163,7 +165,7 @@ fn stop_reached(shared: &Shared, consumer: &Consumer<'_, Item>) -> bool {
 /// Deliver until `Stop` (or the stop point); returns with the batch ended.
 fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
     let mut touched = Touched::new();
-    let mut dead = Vec::with_capacity(graveyard::BATCH);
+    let mut dead = graveyard::Partial::new();
     loop {
         let mut in_batch = 0usize;
         let mut busy = false;
@@ -188,11 +190,8 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
                     }
                     Counters::bump(&shared.counters.delivered);
                     touched.note(&audience, subscribers);
-                    graveyard::strip(&mut event, &mut dead);
+                    dead.strip(&mut event, &shared.graveyard);
                     drop(event);
-                    if dead.len() >= graveyard::BATCH {
-                        shared.graveyard.bury(&mut dead);
-                    }
                     in_batch += 1;
                     if in_batch >= MAX_BATCH {
                         touched.end_batch(shared);
@@ -218,6 +217,7 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
             }
         }
         touched.end_batch(shared);
+        dead.bury_if_old(&shared.graveyard);
         if busy {
             shared.busy.store(false, Ordering::SeqCst);
         }
@@ -234,7 +234,7 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
         // Emitters went quiet: free what they did not pick up, and the
         // partial batch they never will.
         shared.graveyard.clear();
-        dead.clear();
+        dead.free();
         // See `Dispatcher::wake` for the pairing.
         shared.sleeping.store(true, Ordering::SeqCst);
         if shared.queue.is_empty() && !shared.retired_pending.load(Ordering::SeqCst) {

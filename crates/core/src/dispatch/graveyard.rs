@@ -17,17 +17,19 @@
 //! usual single agent thread) the memory came from. Bounds, so nothing is
 //! retained for long:
 //!
-//! * the dispatcher hands over only full batches of [`BATCH`] values (a
-//!   batch per dry queue would mean tiny batches while it keeps up with the
-//!   emitter, and the hand-over would cost more than the frees); at most
-//!   [`MAX_WAITING`] batches wait, beyond that the dispatcher frees the
-//!   oldest itself;
+//! * the dispatcher hands over full batches of [`BATCH`] values (a batch
+//!   per dry queue would mean tiny batches while it keeps up with the
+//!   emitter, and the hand-over would cost more than the frees), and a
+//!   partial batch once it is [`MAX_AGE`] old; at most [`MAX_WAITING`]
+//!   batches wait, beyond that the dispatcher frees the oldest itself;
 //! * before the dispatcher sleeps (emitters went quiet) it frees the waiting
 //!   batches and its partial one;
 //! * an emitting thread keeps what it picked up in a thread-local stash
 //!   (one batch at most), freed [`PER_EMIT`] values per emit (so no emit
 //!   pays for a whole batch, and a thread emitting one payload per event
-//!   frees faster than it produces) and when the thread exits;
+//!   frees faster than it produces) and when the thread exits; a thread
+//!   that stops emitting keeps the rest of its batch (at most [`BATCH`]
+//!   values) until it emits again or exits;
 //! * the dispatcher frees the waiting batches when it stops.
 //!
 //! The batches' buffers travel back too (emptied stashes become the
@@ -37,6 +39,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
@@ -44,6 +47,8 @@ use crate::event::{Event, Json};
 
 /// Payloads per batch handed back.
 pub(crate) const BATCH: usize = 64;
+/// Longest a partial batch stays with the dispatcher while events flow.
+const MAX_AGE: Duration = Duration::from_millis(2);
 /// Batches that may wait for an emitter.
 const MAX_WAITING: usize = 8;
 /// Payloads an emit frees from its thread's stash.
@@ -53,16 +58,57 @@ thread_local! {
     static STASH: RefCell<Vec<Json>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Dispatcher: move the heap-owning payloads of a delivered event to `dead`.
-pub(crate) fn strip(event: &mut Event, dead: &mut Vec<Json>) {
-    for slot in [
-        &mut event.data,
-        &mut event.metadata,
-        &mut event.category_profile,
-    ] {
-        if slot.as_ref().is_some_and(owns_heap) {
-            dead.extend(slot.take());
+/// The dispatcher's batch in the making: payloads of delivered events, and
+/// when the oldest of them was added.
+pub(crate) struct Partial {
+    values: Vec<Json>,
+    since: Option<Instant>,
+}
+
+impl Partial {
+    pub(crate) fn new() -> Self {
+        Partial {
+            values: Vec::with_capacity(BATCH),
+            since: None,
         }
+    }
+
+    /// Move the heap-owning payloads of a delivered event here; hand the
+    /// batch over once it is full.
+    pub(crate) fn strip(&mut self, event: &mut Event, graveyard: &Graveyard) {
+        for slot in [
+            &mut event.data,
+            &mut event.metadata,
+            &mut event.category_profile,
+        ] {
+            if slot.as_ref().is_some_and(owns_heap) {
+                if self.values.is_empty() {
+                    self.since = Some(Instant::now());
+                }
+                self.values.extend(slot.take());
+            }
+        }
+        if self.values.len() >= BATCH {
+            graveyard.bury(&mut self.values);
+        }
+    }
+
+    /// When the queue ran dry: hand over a partial batch that is
+    /// [`MAX_AGE`] old. Without this, events without payloads arriving
+    /// faster than the worker parks would keep a delivered payload (of any
+    /// size) alive for as long as they keep coming.
+    pub(crate) fn bury_if_old(&mut self, graveyard: &Graveyard) {
+        if self
+            .since
+            .is_some_and(|t| !self.values.is_empty() && t.elapsed() >= MAX_AGE)
+        {
+            graveyard.bury(&mut self.values);
+        }
+    }
+
+    /// Before the worker sleeps: free the partial batch here.
+    pub(crate) fn free(&mut self) {
+        self.values.clear();
     }
 }
 
