@@ -118,6 +118,10 @@ fn genai_spans_over_protobuf_form_the_scope_tree_with_derived_ids() {
     let tool = by_name(&spans, "execute_tool get_weather");
     assert_eq!(tool.parent_span_id, agent.span_id);
     assert_eq!(attr_str(tool, "gen_ai.tool.call.id"), "call_1");
+    assert!(
+        attr(tool, "gen_ai.tool.call.arguments").is_none(),
+        "arguments are content: not captured by default"
+    );
 
     let research = by_name(&spans, "execute_tool research");
     let researcher = by_name(&spans, "invoke_agent researcher");
@@ -220,6 +224,15 @@ fn openinference_mode_sets_span_kinds_io_values_and_flattened_messages() {
     assert_eq!(attr_str(tool, "tool_call.id"), "call_1");
     assert_eq!(attr_str(tool, "output.value"), "18C, sunny");
     assert_eq!(attr_str(tool, "output.mime_type"), "text/plain");
+    assert_eq!(
+        attr_str(tool, "input.value"),
+        r#"{"city":"Paris"}"#,
+        "inputs are captured in this mode, so the tool's arguments are kept until its end"
+    );
+    assert_eq!(
+        attr_str(tool, "tool_call.function.arguments"),
+        r#"{"city":"Paris"}"#
+    );
 }
 
 #[test]

@@ -70,7 +70,7 @@ impl Tracker {
                     Open {
                         place,
                         parent_span_id,
-                        start: e.clone(),
+                        start: self.kept_start(e),
                         events: Vec::new(),
                     },
                 );
@@ -78,6 +78,30 @@ impl Tracker {
             }
             Some(ScopePhase::End) => Some(self.close(e)),
             None => self.mark(e),
+        }
+    }
+
+    /// The start event as the span's projection will read it, which is
+    /// only its timestamp and payload (see `project.rs`): the payload only
+    /// when it can reach the span (captured inputs, or an LLM or embedder
+    /// request's model and parameters). An open span otherwise kept a deep
+    /// copy of every tool call's arguments, made and freed on the
+    /// dispatcher thread, for nothing.
+    fn kept_start(&self, e: &Event) -> Event {
+        let needs_data = self.cfg.capture_inputs
+            || matches!(e.category, Some(ScopeType::Llm | ScopeType::Embedder));
+        Event {
+            kind: e.kind,
+            uuid: e.uuid,
+            parent_uuid: e.parent_uuid,
+            timestamp: e.timestamp,
+            name: e.name.clone(),
+            category: e.category,
+            category_profile: None,
+            data: if needs_data { e.data.clone() } else { None },
+            data_schema: None,
+            metadata: None,
+            status: None,
         }
     }
 
