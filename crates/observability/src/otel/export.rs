@@ -168,7 +168,18 @@ impl Exporter {
             };
             deadline = Instant::now() + self.cfg.schedule_delay;
             let mut outcome = Ok(());
-            for chunk in batch.chunks(self.cfg.max_export_batch_size) {
+            // Spans move into their request: encoding takes them by value,
+            // so a batch is never copied (a deep copy per span is as many
+            // allocations as building it took).
+            let mut spans = batch.into_iter();
+            loop {
+                let chunk: Vec<Span> = spans
+                    .by_ref()
+                    .take(self.cfg.max_export_batch_size)
+                    .collect();
+                if chunk.is_empty() {
+                    break;
+                }
                 if let Err(e) = self.send(chunk, stopping) {
                     outcome = Err(e);
                 }
@@ -187,10 +198,11 @@ impl Exporter {
     }
 
     /// Send one batch, retrying transient failures (once only when stopping).
-    fn send(&self, spans: &[Span], stopping: bool) -> Result<(), String> {
+    fn send(&self, spans: Vec<Span>, stopping: bool) -> Result<(), String> {
         if spans.is_empty() {
             return Ok(());
         }
+        let count = spans.len() as u64;
         let body = self.encode(spans);
         let mut backoff = self.cfg.initial_backoff;
         let mut attempt = 0;
@@ -198,8 +210,7 @@ impl Exporter {
             let err = match self.post(&body) {
                 Attempt::Sent => {
                     self.requests.fetch_add(1, Ordering::Relaxed);
-                    self.exported
-                        .fetch_add(spans.len() as u64, Ordering::Relaxed);
+                    self.exported.fetch_add(count, Ordering::Relaxed);
                     return Ok(());
                 }
                 Attempt::Fail(e) => e,
@@ -215,8 +226,7 @@ impl Exporter {
                     e
                 }
             };
-            self.dropped_failed
-                .fetch_add(spans.len() as u64, Ordering::Relaxed);
+            self.dropped_failed.fetch_add(count, Ordering::Relaxed);
             *self.last_error.lock() = Some(err.clone());
             return Err(err);
         }
@@ -257,7 +267,7 @@ impl Exporter {
         }
     }
 
-    fn encode(&self, spans: &[Span]) -> Vec<u8> {
+    fn encode(&self, spans: Vec<Span>) -> Vec<u8> {
         let mut resource = Attrs::default();
         for (k, v) in &self.cfg.resource {
             resource.str(k, v.clone());
@@ -278,7 +288,7 @@ impl Exporter {
                         version: env!("CARGO_PKG_VERSION").into(),
                         ..Default::default()
                     }),
-                    spans: spans.to_vec(),
+                    spans,
                     schema_url,
                 }],
                 schema_url: String::new(),
