@@ -130,7 +130,7 @@ pub(crate) struct Graveyard {
 
 #[derive(Default)]
 struct Piles {
-    /// Full batches, oldest first.
+    /// Batches handed over (full, or partial ones that aged), oldest first.
     waiting: VecDeque<Vec<Json>>,
     /// Empty buffers for the dispatcher's next batches.
     spare: Vec<Vec<Json>>,
