@@ -119,6 +119,18 @@ impl std::future::Future for Later {
     }
 }
 
+/// A stage's answer: `f()` at once, or after one pending poll.
+fn answer<T: Send + 'static>(later: bool, f: impl FnOnce() -> T + Send + 'static) -> Step<T> {
+    if later {
+        Step::pending(async move {
+            Later(false).await;
+            f()
+        })
+    } else {
+        Step::ready(f())
+    }
+}
+
 #[test]
 fn stages_mixing_immediate_and_later_answers_run_every_middleware_in_order() {
     let rt = Runtime::new();
@@ -136,32 +148,18 @@ fn stages_mixing_immediate_and_later_answers_run_every_middleware_in_order() {
                     Verdict::Allow
                 })
             };
-            if later {
-                Step::pending(async move {
-                    Later(false).await;
-                    verdict()
-                })
-            } else {
-                Step::ready(verdict())
-            }
+            answer(later, verdict)
         }))
     };
     let append = |tag: &'static str, later: bool| {
         Middleware::ToolRequestIntercept(Arc::new(move |_, mut args: Json| {
             let tag = tag.to_owned();
-            let mut add = move || {
+            let add = move || {
                 let s = format!("{}{tag}", args["path"].as_str().unwrap_or(""));
                 args["path"] = json!(s);
                 Ok(args.clone())
             };
-            if later {
-                Step::pending(async move {
-                    Later(false).await;
-                    add()
-                })
-            } else {
-                Step::ready(add())
-            }
+            answer(later, add)
         }))
     };
     for (i, (name, later, reject)) in [
