@@ -97,23 +97,21 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// Length of the wire form for years 0000 to 9999.
+/// Length of the wire form.
 pub(crate) const RFC3339_LEN: usize = 30;
 
 impl Timestamp {
-    /// The wire form written into a fixed buffer, for years 0000 to 9999
-    /// (`None` outside them; [`Display`](fmt::Display) covers every year).
-    /// Events are serialized by the thousand on the dispatcher thread, and
-    /// this is several times cheaper than formatting machinery.
-    pub(crate) fn rfc3339(self) -> Option<[u8; RFC3339_LEN]> {
+    /// The wire form, written into a fixed buffer. Always four-digit years:
+    /// an `i64` of nanoseconds spans 1677 to 2262. Events are serialized by
+    /// the thousand on the dispatcher thread, and this is several times
+    /// cheaper than formatting machinery.
+    pub(crate) fn rfc3339(self) -> [u8; RFC3339_LEN] {
         let secs = self.0.div_euclid(1_000_000_000);
         let nanos = self.0.rem_euclid(1_000_000_000) as u32;
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400) as u32;
         let (y, m, d) = civil_from_days(days);
-        if !(0..=9999).contains(&y) {
-            return None;
-        }
+        debug_assert!((1677..=2262).contains(&y));
         let mut out = *b"0000-00-00T00:00:00.000000000Z";
         // Two digits at a time from a table: the loop that divides by ten
         // per digit was the bulk of serializing an event's timestamp.
@@ -134,28 +132,14 @@ impl Timestamp {
         pair(24, nanos / 1_000);
         pair(26, nanos / 10);
         out[28] = b'0' + (nanos % 10) as u8;
-        Some(out)
+        out
     }
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(text) = self.rfc3339() {
-            // ASCII digits and separators by construction.
-            return f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?);
-        }
-        let secs = self.0.div_euclid(1_000_000_000);
-        let nanos = self.0.rem_euclid(1_000_000_000);
-        let days = secs.div_euclid(86_400);
-        let sod = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        )
+        // ASCII digits and separators by construction.
+        f.write_str(std::str::from_utf8(&self.rfc3339()).map_err(|_| fmt::Error)?)
     }
 }
 

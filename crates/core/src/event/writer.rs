@@ -72,14 +72,9 @@ impl Event {
             string(buf, phase.as_str());
         }
         buf.extend_from_slice(b",\"timestamp\":");
-        match self.timestamp.rfc3339() {
-            Some(text) => {
-                buf.push(b'"');
-                buf.extend_from_slice(&text);
-                buf.push(b'"');
-            }
-            None => string(buf, &self.timestamp.to_string()),
-        }
+        buf.push(b'"');
+        buf.extend_from_slice(&self.timestamp.rfc3339());
+        buf.push(b'"');
         buf.extend_from_slice(b",\"uuid\":");
         uuid(buf, &self.uuid);
         buf.push(b'}');
