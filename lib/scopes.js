@@ -92,28 +92,24 @@ function scope(name, options, fn) {
 /** Emit a mark (a point-in-time event) under the current scope. */
 function mark(name, options) {
   checkName(name, 'mark name')
-  if (options !== undefined) {
-    checkKeys(options, MARK_KEYS, 'mark option')
-    parentUuid(options.parent)
+  if (options === undefined) {
+    // Nobody would see it: like the core, do nothing.
+    if (listening()) fast.mark(stackNative(currentStack()), name)
+    return
   }
-  // Nobody would see it: like the core, do nothing. Its payloads are not
-  // even converted, so a payload JSON cannot represent is reported only
-  // when someone listens (as for a bare call's arguments).
+  checkKeys(options, MARK_KEYS, 'mark option')
+  const parent = parentUuid(options.parent)
+  // Nobody would see it: do nothing. Its payloads are not even converted,
+  // so a payload JSON cannot represent is reported only when someone
+  // listens (as for a bare call's arguments).
   if (!listening()) return
-  if (options === undefined) return fast.mark(stackNative(currentStack()), name)
-  const { parent, dataSchema, metadata, category, categoryProfile } = options
+  const { dataSchema, metadata, category, categoryProfile } = options
   const data = optionalJsonText(options.data, 'mark data')
   // The common mark carries only data: skip the options object natively.
   if (parent === undefined && dataSchema === undefined && metadata === undefined && category === undefined && categoryProfile === undefined) {
     return fast.mark(stackNative(currentStack()), name, data)
   }
-  native.mark(stackNative(currentStack()), name, data, {
-    parent: parentUuid(parent),
-    dataSchema,
-    metadata,
-    category,
-    categoryProfile,
-  })
+  native.mark(stackNative(currentStack()), name, data, { parent, dataSchema, metadata, category, categoryProfile })
 }
 
 module.exports = {
