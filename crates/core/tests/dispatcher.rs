@@ -384,3 +384,46 @@ fn a_concurrent_second_shutdown_returns_only_after_everything_queued_was_deliver
     assert_eq!(delivered.load(Ordering::SeqCst), 50);
     first.join().unwrap();
 }
+
+#[test]
+fn shutdowns_called_at_the_same_time_both_return_after_everything_was_delivered() {
+    for round in 0..300 {
+        let rt = Arc::new(Runtime::new());
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let d = delivered.clone();
+        rt.register(Registration::new(
+            "count",
+            Middleware::Subscriber(subscriber_fn(move |_| {
+                d.fetch_add(1, Ordering::SeqCst);
+            })),
+        ))
+        .unwrap();
+        for i in 0..20 {
+            mark(&rt, "queued", json!(i));
+        }
+        let start = Arc::new(Barrier::new(2));
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        for _ in 0..2 {
+            let (rt, start, delivered, done) = (
+                rt.clone(),
+                start.clone(),
+                delivered.clone(),
+                done_tx.clone(),
+            );
+            std::thread::spawn(move || {
+                start.wait();
+                rt.shutdown().unwrap();
+                let _ = done.send(delivered.load(Ordering::SeqCst));
+            });
+        }
+        for _ in 0..2 {
+            let seen = done_rx
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("round {round}: a concurrent shutdown never returned"));
+            assert_eq!(
+                seen, 20,
+                "round {round}: a shutdown returned before delivery finished"
+            );
+        }
+    }
+}

@@ -263,7 +263,7 @@ impl Dispatcher {
             .is_err()
         {
             if WORKER_OF.with(|w| w.get()) != s.id {
-                join_worker(s);
+                wait_for_worker(s);
             }
             return Ok(());
         }
@@ -384,15 +384,35 @@ impl Dispatcher {
     }
 }
 
-/// Wait for the worker to stop (once it was told to). The join happens
-/// under the lock, so a concurrent shutdown waits for this one's join
-/// instead of returning while events are still being delivered.
+/// Wait for the worker to stop, once this (the winning) shutdown told it
+/// to. Only the winner joins, and not under the lock: a loser holding the
+/// lock while it joined would keep the winner from pushing the stop item
+/// it joins for, and both would wait forever.
 fn join_worker(s: &Shared) {
-    let mut join = s.join.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(h) = join.take() {
+    let handle = s.join.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(h) = handle {
         // The worker catches every user callback's panic; a join error
         // would be a runtime bug, and we are stopping.
         let _ = h.join();
+    }
+}
+
+/// A shutdown that lost the race to another one: return once the worker
+/// delivered what was queued, as the winner does.
+///
+/// Polls, on purpose: shutdown is rare and brief, and a condition variable
+/// would put a lock on the worker's exit path for this one caller.
+fn wait_for_worker(s: &Shared) {
+    // Read under the lock `start` holds while it checks the state and
+    // spawns: either the worker exists now, or it never will.
+    let started = {
+        let _join = s.join.lock().unwrap_or_else(|p| p.into_inner());
+        s.thread.get().is_some()
+    };
+    if started {
+        while !s.worker_done.load(Ordering::Acquire) {
+            thread::sleep(Duration::from_micros(200));
+        }
     }
 }
 
