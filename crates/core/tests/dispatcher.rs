@@ -427,3 +427,46 @@ fn shutdowns_called_at_the_same_time_both_return_after_everything_was_delivered(
         }
     }
 }
+
+#[test]
+fn stats_count_queued_events_and_not_flush_barriers() {
+    let rt = Runtime::new();
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let gate = Arc::new(Mutex::new(()));
+    let held = gate.lock().unwrap();
+    let g = gate.clone();
+    let entered = Mutex::new(Some(entered_tx));
+    rt.register(Registration::new(
+        "blocking",
+        Middleware::Subscriber(subscriber_fn(move |_| {
+            if let Some(tx) = entered.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            drop(g.lock().unwrap());
+        })),
+    ))
+    .unwrap();
+    mark(&rt, "first", json!(0));
+    entered_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the subscriber receives the first event");
+    // The worker is inside the subscriber and the queue is empty.
+    let drained = Arc::new(AtomicBool::new(false));
+    let d = drained.clone();
+    rt.dispatcher()
+        .on_drained(Box::new(move || d.store(true, Ordering::SeqCst)));
+    assert_eq!(
+        rt.stats().dispatcher.queued,
+        0,
+        "a waiting barrier is not an event"
+    );
+    mark(&rt, "second", json!(1));
+    mark(&rt, "third", json!(2));
+    assert_eq!(rt.stats().dispatcher.queued, 2);
+    drop(held);
+    rt.flush().unwrap();
+    assert!(drained.load(Ordering::SeqCst));
+    assert_eq!(rt.stats().dispatcher.queued, 0);
+    rt.shutdown().unwrap();
+    assert_eq!(rt.stats().dispatcher.queued, 0, "nor is the stop marker");
+}

@@ -200,6 +200,7 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
                     }
                 }
                 Item::Barrier(cb) => {
+                    Counters::unbump(&shared.counters.control);
                     touched.end_batch(shared);
                     // Everything before the barrier is delivered: idle as far
                     // as `retire` can tell, so a subscriber removed right
@@ -211,6 +212,7 @@ fn deliver(shared: &Shared, consumer: &mut Consumer<'_, Item>) {
                     guarded(shared, cb);
                 }
                 Item::Stop => {
+                    Counters::unbump(&shared.counters.control);
                     touched.end_batch(shared);
                     return;
                 }

@@ -30,11 +30,19 @@ pub(crate) struct Counters {
     pub(crate) dropped_full: CachePadded<AtomicU64>,
     pub(crate) dropped_closed: CachePadded<AtomicU64>,
     pub(crate) subscriber_panics: CachePadded<AtomicU64>,
+    /// Queue items that are not events (flush barriers, the stop marker),
+    /// so that `queued` counts events only.
+    pub(crate) control: CachePadded<AtomicU64>,
 }
 
 impl Counters {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Undo a [`bump`](Self::bump) (of `control`: its item left the queue).
+    pub(crate) fn unbump(counter: &AtomicU64) {
+        counter.fetch_sub(1, Ordering::Relaxed);
     }
 
     pub(crate) fn read(&self, queued: usize, capacity: usize) -> DispatcherStats {
@@ -43,7 +51,7 @@ impl Counters {
             dropped_full: self.dropped_full.load(Ordering::Relaxed),
             dropped_closed: self.dropped_closed.load(Ordering::Relaxed),
             subscriber_panics: self.subscriber_panics.load(Ordering::Relaxed),
-            queued: queued as u64,
+            queued: (queued as u64).saturating_sub(self.control.load(Ordering::Relaxed)),
             capacity: capacity as u64,
         }
     }

@@ -226,6 +226,8 @@ impl Dispatcher {
             return;
         }
         let mut item = Item::Barrier(callback);
+        // Counted before the push, so the worker never takes it uncounted.
+        Counters::bump(&s.counters.control);
         // A barrier must not be dropped: wait for room (the worker is
         // draining, so this only spins while the queue is full).
         loop {
@@ -234,6 +236,7 @@ impl Dispatcher {
                 Err(back) => item = back,
             }
             if s.state.load(Ordering::Acquire) == STOPPED {
+                Counters::unbump(&s.counters.control);
                 if let Item::Barrier(cb) = item {
                     cb();
                 }
@@ -280,6 +283,7 @@ impl Dispatcher {
                 s.stop_at.store(s.queue.claimed(), Ordering::SeqCst);
             } else {
                 let mut item = Item::Stop;
+                Counters::bump(&s.counters.control);
                 while let Err(back) = s.queue.push(item) {
                     item = back;
                     self.wake();
@@ -439,8 +443,11 @@ pub(super) fn drain_closed(s: &Shared) {
         loop {
             match consumer.pop() {
                 Some(Item::Event { .. }) => Counters::bump(&s.counters.dropped_closed),
-                Some(Item::Barrier(cb)) => cb(),
-                Some(Item::Stop) => {}
+                Some(Item::Barrier(cb)) => {
+                    Counters::unbump(&s.counters.control);
+                    cb()
+                }
+                Some(Item::Stop) => Counters::unbump(&s.counters.control),
                 // A push may have claimed its slot and still be writing it.
                 None if !s.queue.is_empty() => thread::yield_now(),
                 None => break,
