@@ -122,6 +122,12 @@ impl Dispatcher {
 
     /// Queue `event` for `subscribers`. Never blocks: returns `false` (and
     /// counts a drop) when the queue is full or the dispatcher shut down.
+    ///
+    /// `true` means the queue took the event, not that it will be
+    /// delivered: one that races with a [`shutdown`](Self::shutdown) can
+    /// land behind the stop point and is then counted in
+    /// [`DispatcherStats::dropped_closed`] instead. Either way it is
+    /// accounted for exactly once.
     pub fn enqueue(&self, event: Event, subscribers: SubscriberSet) -> bool {
         self.enqueue_to(event, &Audience::Owned(subscribers))
     }
