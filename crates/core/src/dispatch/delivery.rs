@@ -135,7 +135,20 @@ fn linger(consumer: &Consumer<'_, Item>) -> bool {
     false
 }
 
+/// Sets `worker_done` if the worker unwinds: a shutdown that lost the race
+/// waits for that flag, and must not wait forever on a dead worker.
+struct DoneOnUnwind<'a>(&'a Shared);
+
+impl Drop for DoneOnUnwind<'_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.worker_done.store(true, Ordering::Release);
+        }
+    }
+}
+
 pub(super) fn run(shared: Arc<Shared>) {
+    let _done = DoneOnUnwind(&shared);
     WORKER_OF.with(|w| w.set(shared.id));
     // Only post-shutdown drains compete for the token, and a shutdown joins
     // this worker before it drains, so this succeeds at once.
