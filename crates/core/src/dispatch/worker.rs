@@ -276,13 +276,7 @@ impl Dispatcher {
             }
             return Ok(());
         }
-        // Read under the lock `start` holds while it checks the state and
-        // spawns: either the worker exists now, or it never will.
-        let started = {
-            let _join = s.join.lock().unwrap_or_else(|p| p.into_inner());
-            s.thread.get().is_some()
-        };
-        if started {
+        if worker_started(s) {
             if WORKER_OF.with(|w| w.get()) == s.id {
                 // Called by a subscriber, on the worker: it finishes what is
                 // queued up to here once this callback returns.
@@ -407,19 +401,21 @@ fn join_worker(s: &Shared) {
     }
 }
 
+/// Whether the worker was started, once shutdown began. Read under the lock
+/// `start` holds while it checks the state and spawns: either the worker
+/// exists now, or it never will.
+fn worker_started(s: &Shared) -> bool {
+    let _join = s.join.lock().unwrap_or_else(|p| p.into_inner());
+    s.thread.get().is_some()
+}
+
 /// A shutdown that lost the race to another one: return once the worker
 /// delivered what was queued, as the winner does.
 ///
 /// Polls, on purpose: shutdown is rare and brief, and a condition variable
 /// would put a lock on the worker's exit path for this one caller.
 fn wait_for_worker(s: &Shared) {
-    // Read under the lock `start` holds while it checks the state and
-    // spawns: either the worker exists now, or it never will.
-    let started = {
-        let _join = s.join.lock().unwrap_or_else(|p| p.into_inner());
-        s.thread.get().is_some()
-    };
-    if started {
+    if worker_started(s) {
         while !s.worker_done.load(Ordering::Acquire) {
             thread::sleep(Duration::from_micros(200));
         }
