@@ -457,3 +457,37 @@ fn stats_count_queued_events_and_not_flush_barriers() {
     rt.shutdown().unwrap();
     assert_eq!(rt.stats().dispatcher.queued, 0, "nor is the stop marker");
 }
+
+#[test]
+fn a_flush_during_a_shutdown_from_a_subscriber_returns_after_the_queued_events_were_delivered() {
+    let rt = Arc::new(Runtime::new());
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let (stopped_tx, stopped_rx) = std::sync::mpsc::channel::<()>();
+    let stopped_tx = Mutex::new(Some(stopped_tx));
+    let (d, inner) = (delivered.clone(), rt.clone());
+    rt.register(Registration::new(
+        "stopper",
+        Middleware::Subscriber(subscriber_fn(move |_| {
+            if let Some(tx) = stopped_tx.lock().unwrap().take() {
+                inner.shutdown().unwrap();
+                let _ = tx.send(());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+            d.fetch_add(1, Ordering::SeqCst);
+        })),
+    ))
+    .unwrap();
+    for i in 0..10 {
+        mark(&rt, "queued", json!(i));
+    }
+    stopped_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the subscriber shuts down");
+    rt.flush().unwrap();
+    assert_eq!(
+        delivered.load(Ordering::SeqCst),
+        10,
+        "everything queued before the shutdown was delivered before flush returned"
+    );
+    assert!(rt.dispatcher().is_shut_down());
+}

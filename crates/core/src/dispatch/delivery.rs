@@ -19,7 +19,7 @@ use crate::dispatch::graveyard;
 use crate::dispatch::ring::Consumer;
 use crate::dispatch::stats::Counters;
 use crate::dispatch::worker::{
-    drain_closed, Item, Shared, LINGER_NAP, LINGER_NAPS, MAX_BATCH, WORKER_OF,
+    drain_closed, mark_stopped, Item, Shared, LINGER_NAP, LINGER_NAPS, MAX_BATCH, WORKER_OF,
 };
 use crate::dispatch::{Subscriber, SubscriberSet};
 
@@ -164,6 +164,9 @@ pub(super) fn run(shared: Arc<Shared>) {
     shared.worker_done.store(true, Ordering::Release);
     free_retired(&shared);
     shared.graveyard.clear();
+    // Only now, when a shutdown came from a subscriber: until here a flush
+    // had to wait for the events before the stop point.
+    mark_stopped(&shared);
     drop(consumer);
     // Events that raced in behind the stop point (see `drain_closed`).
     drain_closed(&shared);

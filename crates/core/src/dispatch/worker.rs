@@ -279,8 +279,11 @@ impl Dispatcher {
         if worker_started(s) {
             if WORKER_OF.with(|w| w.get()) == s.id {
                 // Called by a subscriber, on the worker: it finishes what is
-                // queued up to here once this callback returns.
+                // queued up to here once this callback returns, and only
+                // then marks the dispatcher stopped (see `delivery::run`):
+                // a flush meanwhile must wait for those events.
                 s.stop_at.store(s.queue.claimed(), Ordering::SeqCst);
+                return Ok(());
             } else {
                 let mut item = Item::Stop;
                 Counters::bump(&s.counters.control);
@@ -293,7 +296,7 @@ impl Dispatcher {
                 join_worker(s);
             }
         }
-        s.state.store(STOPPED, Ordering::SeqCst);
+        mark_stopped(s);
         drain_closed(s);
         Ok(())
     }
@@ -399,6 +402,13 @@ fn join_worker(s: &Shared) {
         // would be a runtime bug, and we are stopping.
         let _ = h.join();
     }
+}
+
+/// Nothing more will be delivered. A producer that sees this after its
+/// push drains the queue itself (see `enqueue_queued`), so it must be
+/// stored before the final [`drain_closed`].
+pub(super) fn mark_stopped(s: &Shared) {
+    s.state.store(STOPPED, Ordering::SeqCst);
 }
 
 /// Whether the worker was started, once shutdown began. Read under the lock
