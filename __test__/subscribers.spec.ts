@@ -86,6 +86,37 @@ test.serial('flush called from inside a subscriber resolves instead of waiting f
   sub.dispose()
 })
 
+test.serial('flush called after an await, from a scope a subscriber opened, resolves too', async (t) => {
+  let flushedInside = false
+  const name = unique('reentrant-scoped')
+  const sub = relay.subscribe(unique('scoped-flusher'), async (e) => {
+    if (e.name !== name) return
+    await sleep(1)
+    await relay.scope(unique('inside-subscriber'), async () => {
+      await sleep(1)
+      await relay.flush()
+    })
+    flushedInside = true
+  })
+  relay.mark(name)
+  await relay.flush()
+  t.true(flushedInside, 'the outer flush waited for the subscriber, whose own flush did not wait for itself')
+  sub.dispose()
+})
+
+test.serial('code a subscriber runs sees the root scope as its current scope', async (t) => {
+  const name = unique('where')
+  let parent: string | undefined
+  const sub = relay.subscribe(unique('where-sub'), (e) => {
+    if (e.name === name) parent = relay.currentScope().uuid
+  })
+  const root = relay.currentScope().uuid
+  relay.mark(name)
+  await relay.flush()
+  t.is(parent, root)
+  sub.dispose()
+})
+
 test.serial('a scope-local subscriber sees only events emitted while its scope is open', async (t) => {
   const seen: string[] = []
   const inside = unique('inside')

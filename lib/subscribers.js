@@ -2,15 +2,12 @@
 // Batched subscriber delivery (one JSON string per batch), fan-out with error
 // isolation, flush() that also waits for async subscribers, and stats.
 
-const { AsyncLocalStorage } = require('node:async_hooks')
-
 const native = require('../native.js')
 const { checkFunction, checkName, isThenable } = require('./errors.js')
-const { INTERNAL } = require('./context.js')
+const { INTERNAL, inDelivery, runDelivering } = require('./context.js')
 const { SUBSCRIBE_KEYS, registerOptions } = require('./options.js')
 const { Registration, deregister, scopeOptions } = require('./middleware.js')
 
-const delivering = new AsyncLocalStorage()
 const inflight = new Set()
 let subscriberErrors = 0
 
@@ -59,7 +56,7 @@ function subscribe(name, fn, options) {
   const onError = options === undefined ? undefined : options.onError
   if (onError !== undefined) checkFunction(onError, 'onError')
   const o = registerOptions(options, SUBSCRIBE_KEYS)
-  const deliver = (text) => delivering.run(true, fanOut, JSON.parse(text), fn, onError)
+  const deliver = (text) => runDelivering(fanOut, JSON.parse(text), fn, onError)
   native.subscribe(name, deliver, o)
   return new Registration(INTERNAL, 'subscriber', name, scopeOptions(options))
 }
@@ -72,7 +69,7 @@ function unsubscribe(name, options) {
 async function settleInflight() {
   // Called from inside a subscriber, waiting for subscribers would wait for
   // itself.
-  if (delivering.getStore() === true) return
+  if (inDelivery()) return
   if (inflight.size > 0) await Promise.allSettled([...inflight])
 }
 
@@ -99,7 +96,7 @@ function stats() {
 
 /** The batch handler plugin subscribers use (same delivery as subscribe()). */
 function deliverTo(fn, onError) {
-  return (text) => delivering.run(true, fanOut, JSON.parse(text), fn, onError)
+  return (text) => runDelivering(fanOut, JSON.parse(text), fn, onError)
 }
 
 module.exports = {
