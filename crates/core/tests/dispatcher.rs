@@ -464,10 +464,14 @@ fn a_flush_during_a_shutdown_from_a_subscriber_returns_after_the_queued_events_w
     let delivered = Arc::new(AtomicUsize::new(0));
     let (stopped_tx, stopped_rx) = std::sync::mpsc::channel::<()>();
     let stopped_tx = Mutex::new(Some(stopped_tx));
-    let (d, inner) = (delivered.clone(), rt.clone());
+    // Held until all ten are queued, so the shutdown comes after them.
+    let gate = Arc::new(Mutex::new(()));
+    let held = gate.lock().unwrap();
+    let (d, inner, g) = (delivered.clone(), rt.clone(), gate.clone());
     rt.register(Registration::new(
         "stopper",
         Middleware::Subscriber(subscriber_fn(move |_| {
+            drop(g.lock().unwrap());
             if let Some(tx) = stopped_tx.lock().unwrap().take() {
                 inner.shutdown().unwrap();
                 let _ = tx.send(());
@@ -480,6 +484,7 @@ fn a_flush_during_a_shutdown_from_a_subscriber_returns_after_the_queued_events_w
     for i in 0..10 {
         mark(&rt, "queued", json!(i));
     }
+    drop(held);
     stopped_rx
         .recv_timeout(Duration::from_secs(10))
         .expect("the subscriber shuts down");
