@@ -104,6 +104,26 @@ test.serial('flush called after an await, from a scope a subscriber opened, reso
   sub.dispose()
 })
 
+test.serial('flush called from an execution intercept of a call a subscriber makes resolves too', async (t) => {
+  let flushedInside = false
+  const name = unique('reentrant-call')
+  const tool = unique('called-by-subscriber')
+  const reg = relay.register('tool_execution_intercept', unique('flushing-intercept'), async (args, next, ctx) => {
+    if (ctx.name === tool) await relay.flush()
+    return next(args)
+  })
+  const sub = relay.subscribe(unique('calling-sub'), async (e) => {
+    if (e.name !== name) return
+    await relay.toolCall(tool, {}, async () => 'ok')
+    flushedInside = true
+  })
+  relay.mark(name)
+  await relay.flush()
+  t.true(flushedInside)
+  sub.dispose()
+  reg.dispose()
+})
+
 test.serial('code a subscriber runs sees the root scope as its current scope', async (t) => {
   const name = unique('where')
   let parent: string | undefined

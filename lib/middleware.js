@@ -4,7 +4,7 @@
 
 const native = require('../native.js')
 const { checkFunction, checkKeys, checkName, invalid, isThenable, settleable } = require('./errors.js')
-const { INTERNAL, childStack, handleNative, rootStack, runIn, stackNative } = require('./context.js')
+const { INTERNAL, childStack, currentStack, handleNative, runIn, stackNative } = require('./context.js')
 const { REGISTER_KEYS, registerOptions } = require('./options.js')
 const { asStream, toIterator } = require('./calls.js')
 
@@ -54,11 +54,14 @@ function wrapperFor(shape, fn) {
     case REWRITE:
       return (value, name, kind, uuid, parent, toolCallId, modelName) =>
         settleable(fn(value, new CallContext(INTERNAL, name, kind, uuid, parent, toolCallId, modelName)))
+    // Execution intercepts run in the call's child stack, which falls back
+    // to the stack they were called from (that of the caller, or the root
+    // when posted from another thread) once released: as a tool callback's.
     case EXEC:
       return (request, next, stack, name, kind, uuid, parent, toolCallId, modelName) =>
         settleable(
           runIn(
-            childStack(stack, rootStack()),
+            childStack(stack, currentStack()),
             fn,
             request,
             next,
@@ -68,7 +71,7 @@ function wrapperFor(shape, fn) {
     default:
       return (request, next, stack, name, kind, uuid, parent, toolCallId, modelName) => {
         const ctx = new CallContext(INTERNAL, name, kind, uuid, parent, toolCallId, modelName)
-        const out = runIn(childStack(stack, rootStack()), fn, request, nextStream(next), ctx)
+        const out = runIn(childStack(stack, currentStack()), fn, request, nextStream(next), ctx)
         return isThenable(out)
           ? Promise.resolve(out).then((v) => toIterator(v, 'a stream execution intercept'))
           : toIterator(out, 'a stream execution intercept')
