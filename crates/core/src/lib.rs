@@ -60,7 +60,7 @@ pub mod time;
 
 pub use dispatch::{subscriber_fn, Dispatcher, DispatcherStats, Subscriber};
 pub use error::{ErrorCode, RelayError, Result};
-pub use event::{DataSchema, ErrorStatus, Event, EventKind, Json, ScopePhase, Status};
+pub use event::{DataSchema, ErrorStatus, Event, EventKind, Json, Payload, ScopePhase, Status};
 pub use id::Uuid;
 pub use middleware::{CallContext, CallKind, JsonStream, LlmRequest, Next, Step, Verdict};
 pub use name::Name;

@@ -4,7 +4,7 @@ mod support;
 
 use nemo_relay_core::executor::block_on;
 use nemo_relay_core::{
-    Attributes, CallOptions, DataSchema, MarkOptions, PopOptions, Runtime, ScopeOptions,
+    Attributes, CallOptions, DataSchema, MarkOptions, Payload, PopOptions, Runtime, ScopeOptions,
     ScopePhase, ScopeStack, ScopeType,
 };
 use serde_json::json;
@@ -191,7 +191,7 @@ fn the_fast_writer_produces_exactly_the_canonical_serialization_for_every_shape(
                                 Some(json!({"tool_call_id": tricky})),
                             ][n % 3]
                                 .clone(),
-                            data: data.clone(),
+                            data: data.as_ref().map(Payload::new),
                             data_schema: (n % 4 == 0).then(|| {
                                 Box::new(DataSchema {
                                     name: tricky.into(),

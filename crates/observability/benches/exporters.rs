@@ -19,6 +19,14 @@
 //! timed chunks, so on a machine with few cores its CPU use shows up in the
 //! caller's numbers too.
 //!
+//! Criterion measures the variants one after the other, a few seconds each.
+//! This machine's speed drifts by more than the differences in question
+//! between such windows, so the bench then measures them *interleaved*:
+//! each round times one chunk of every variant, in rotating order, and the
+//! summary reports the median ns per call of each variant and the median of
+//! the per-round differences (exporters minus no subscriber), the number the
+//! target is about.
+//!
 //! Run: `cargo bench -p nemo-relay-observability --bench exporters`.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -151,6 +159,13 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    let variants: [(&str, &Runtime, &dyn Fn()); 3] = [
+        ("no_subscriber", &plain, &nothing),
+        ("noop_subscriber", &noop, &nothing),
+        ("atof_and_otlp", &exported, &exporters),
+    ];
+    interleaved(&variants, 400);
+
     otlp.flush().unwrap();
     let stats = exported.stats().dispatcher;
     assert_eq!(stats.dropped_full, 0, "the dispatcher kept up");
@@ -163,6 +178,43 @@ fn bench(c: &mut Criterion) {
         atof.stats().events,
         otlp.stats().exported
     );
+}
+
+/// Time one chunk of each variant per round, rotating which goes first,
+/// and print medians (see the module docs).
+fn interleaved(variants: &[(&str, &Runtime, &dyn Fn())], rounds: usize) {
+    let mut per_call: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); variants.len()];
+    let mut gap = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let mut this_round = vec![0.0; variants.len()];
+        for k in 0..variants.len() {
+            let i = (round + k) % variants.len();
+            let (_, rt, settle) = variants[i];
+            let ns = timed(rt, CHUNK, settle).as_nanos() as f64 / CHUNK as f64;
+            per_call[i].push(ns);
+            this_round[i] = ns;
+        }
+        gap.push(this_round[variants.len() - 1] - this_round[0]);
+    }
+    eprintln!(
+        "interleaved, {rounds} rounds of {CHUNK} calls per variant (median [p25 p75] ns/call):"
+    );
+    for (i, (name, _, _)) in variants.iter().enumerate() {
+        let (p25, p50, p75) = quartiles(&mut per_call[i]);
+        eprintln!("  {name:<16} {p50:>7.0} [{p25:.0} {p75:.0}]");
+    }
+    let (p25, p50, p75) = quartiles(&mut gap);
+    eprintln!(
+        "  {} - {}: {p50:.0} [{p25:.0} {p75:.0}] ns per call (target: within 1000)",
+        variants[variants.len() - 1].0,
+        variants[0].0
+    );
+}
+
+fn quartiles(v: &mut [f64]) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (at(0.25), at(0.5), at(0.75))
 }
 
 criterion_group!(benches, bench);

@@ -1,6 +1,6 @@
 //! Delivered events go back to an emitting thread to be freed.
 //!
-//! An event's payloads (`data`, `metadata`: JSON maps and strings) are
+//! An event's payloads (the text of `data`; `metadata`: JSON maps) are
 //! allocated by the thread that emits it and, naively, freed by the
 //! dispatcher thread after delivery. glibc's malloc handles that pattern
 //! badly: blocks freed by a foreign thread larger than its per-thread cache
@@ -10,7 +10,7 @@
 //! subscriber, that was more than half of the caller's cost.
 //!
 //! So the dispatcher does not free the payloads it delivered: it hands
-//! batches of them (only the JSON values that own heap memory; the event
+//! batches of them (only the parts that own heap memory; the event
 //! structs themselves stay put, moving them back would cost as many cache
 //! lines as sending them did) to the graveyard, and emitting threads pick
 //! them up and free a few per emit, on their own thread, where (for the
@@ -45,6 +45,16 @@ use crossbeam_utils::CachePadded;
 
 use crate::event::{Event, Json};
 
+/// The heap-owning part of a delivered event, on its way to be freed.
+// Never read: held only to be dropped, on the emitting thread.
+#[allow(dead_code)]
+pub(crate) enum Dead {
+    /// `metadata` or `category_profile`.
+    Json(Json),
+    /// The text of the `data` payload.
+    Text(Box<str>),
+}
+
 /// Payloads per batch handed back.
 pub(crate) const BATCH: usize = 64;
 /// Longest a partial batch stays with the dispatcher while events flow.
@@ -55,13 +65,13 @@ const MAX_WAITING: usize = 8;
 const PER_EMIT: usize = 4;
 
 thread_local! {
-    static STASH: RefCell<Vec<Json>> = const { RefCell::new(Vec::new()) };
+    static STASH: RefCell<Vec<Dead>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The dispatcher's batch in the making: payloads of delivered events, and
 /// when the oldest of them was added.
 pub(crate) struct Partial {
-    values: Vec<Json>,
+    values: Vec<Dead>,
     since: Option<Instant>,
 }
 
@@ -76,21 +86,29 @@ impl Partial {
     /// Move the heap-owning payloads of a delivered event here; hand the
     /// batch over once it is full.
     pub(crate) fn strip(&mut self, event: &mut Event, graveyard: &Graveyard) {
-        for slot in [
-            &mut event.data,
-            &mut event.metadata,
-            &mut event.category_profile,
-        ] {
+        if let Some(data) = event.data.take() {
+            // The parse, if a subscriber asked for one, was made on this
+            // thread: freed here, with the rest of the event.
+            let (text, _parsed) = data.into_parts();
+            if !text.is_empty() {
+                self.add(Dead::Text(text));
+            }
+        }
+        for slot in [&mut event.metadata, &mut event.category_profile] {
             if slot.as_ref().is_some_and(owns_heap) {
-                if self.values.is_empty() {
-                    self.since = Some(Instant::now());
-                }
-                self.values.extend(slot.take());
+                self.add(Dead::Json(slot.take().expect("checked")));
             }
         }
         if self.values.len() >= BATCH {
             graveyard.bury(&mut self.values);
         }
+    }
+
+    fn add(&mut self, dead: Dead) {
+        if self.values.is_empty() {
+            self.since = Some(Instant::now());
+        }
+        self.values.push(dead);
     }
 
     /// When the queue ran dry: hand over a partial batch that is
@@ -131,9 +149,9 @@ pub(crate) struct Graveyard {
 #[derive(Default)]
 struct Piles {
     /// Batches handed over (full, or partial ones that aged), oldest first.
-    waiting: VecDeque<Vec<Json>>,
+    waiting: VecDeque<Vec<Dead>>,
     /// Empty buffers for the dispatcher's next batches.
-    spare: Vec<Vec<Json>>,
+    spare: Vec<Vec<Dead>>,
 }
 
 impl Graveyard {
@@ -144,7 +162,7 @@ impl Graveyard {
     /// Dispatcher: hand over `dead` (left empty, with capacity for the next
     /// batch). When too many batches wait, the oldest is freed here, outside
     /// the lock.
-    pub(crate) fn bury(&self, dead: &mut Vec<Json>) {
+    pub(crate) fn bury(&self, dead: &mut Vec<Dead>) {
         if dead.is_empty() {
             return;
         }
@@ -216,9 +234,9 @@ impl Graveyard {
 mod tests {
     use super::*;
 
-    fn batch(n: usize) -> Vec<Json> {
+    fn batch(n: usize) -> Vec<Dead> {
         (0..n)
-            .map(|i| Json::String(format!("payload {i}")))
+            .map(|i| Dead::Text(format!("payload {i}").into()))
             .collect()
     }
 

@@ -17,7 +17,10 @@
 //! faster, for the dispatcher thread.
 
 mod canonical;
+mod payload;
 mod writer;
+
+pub use payload::Payload;
 
 use crate::id::Uuid;
 use crate::scope::{Attributes, ScopeType};
@@ -88,8 +91,9 @@ pub struct Event {
     pub category: Option<ScopeType>,
     /// Category-specific profile (`model_name`, `tool_call_id` …).
     pub category_profile: Option<Json>,
-    /// Payload: input (start), output (end) or mark data.
-    pub data: Option<Json>,
+    /// Payload: input (start), output (end) or mark data, as it was when
+    /// the event was emitted.
+    pub data: Option<Payload>,
     /// Optional schema tag for `data` (boxed: rare, and an event's size is
     /// paid on every emit, see the dispatcher's ring).
     pub data_schema: Option<Box<DataSchema>>,

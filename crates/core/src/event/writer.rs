@@ -40,7 +40,11 @@ impl Event {
         buf.extend_from_slice(b",\"category_profile\":");
         json(buf, self.category_profile.as_ref());
         buf.extend_from_slice(b",\"data\":");
-        json(buf, self.data.as_ref());
+        match &self.data {
+            // Already JSON text: copied as it is.
+            Some(p) => buf.extend_from_slice(p.text().as_bytes()),
+            None => buf.extend_from_slice(b"null"),
+        }
         buf.extend_from_slice(b",\"data_schema\":");
         match &self.data_schema {
             Some(s) => {

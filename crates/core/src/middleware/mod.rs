@@ -149,17 +149,43 @@ impl LlmRequest {
         "x-goog-api-key",
     ];
 
+    /// The start-event payload: [`to_event_json`](Self::to_event_json)'s
+    /// text, written straight from the request (no copy of its content).
+    pub(crate) fn event_payload(&self) -> crate::event::Payload {
+        struct Headers<'a>(&'a serde_json::Map<String, Json>);
+        impl serde::Serialize for Headers<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_map(self.0.iter().filter(|(k, _)| !LlmRequest::is_credential(k)))
+            }
+        }
+        #[derive(serde::Serialize)]
+        struct Form<'a> {
+            // Field order is key order: lexicographic, as in every payload.
+            content: &'a Json,
+            headers: Headers<'a>,
+        }
+        crate::event::Payload::serialized(&Form {
+            content: &self.content,
+            headers: Headers(&self.headers),
+        })
+    }
+
+    fn is_credential(header: &str) -> bool {
+        Self::CREDENTIAL_HEADERS
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(header))
+    }
+
     /// The event form `{"content": …, "headers": …}` with credential headers
     /// removed.
     pub fn to_event_json(&self) -> Json {
         let headers: serde_json::Map<String, Json> = self
             .headers
             .iter()
-            .filter(|(k, _)| {
-                !Self::CREDENTIAL_HEADERS
-                    .iter()
-                    .any(|c| c.eq_ignore_ascii_case(k))
-            })
+            .filter(|(k, _)| !Self::is_credential(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         serde_json::json!({ "content": self.content, "headers": headers })

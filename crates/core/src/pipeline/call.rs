@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use crate::dispatch::audience::Audience;
 use crate::error::{RelayError, Result};
-use crate::event::{merge_metadata, ErrorStatus, Json, ScopePhase, Status};
+use crate::event::{merge_metadata, ErrorStatus, Json, Payload, ScopePhase, Status};
 use crate::id::{uuid_v7_at, Uuid};
 use crate::middleware::{
     BoxFuture, CallContext, CallKind, ExecFn, GuardFn, LlmRequest, Next, RewriteFn, Step, Verdict,
@@ -175,7 +175,7 @@ pub(crate) trait Kind: Send + Sync + 'static {
     /// The unary execution intercepts of this kind.
     fn execution(r: &Registrations) -> &crate::registry::Registry<ExecFn<Self::Req, Json>>;
     /// Start-event payload for a request.
-    fn payload(req: Self::Req) -> Json;
+    fn payload(req: &Self::Req) -> Payload;
 }
 
 pub(crate) struct ToolKind;
@@ -189,8 +189,8 @@ impl Kind for ToolKind {
     fn execution(r: &Registrations) -> &crate::registry::Registry<ExecFn<Json, Json>> {
         &r.tool_execution
     }
-    fn payload(req: Json) -> Json {
-        req
+    fn payload(req: &Json) -> Payload {
+        Payload::new(req)
     }
 }
 
@@ -205,8 +205,8 @@ impl Kind for LlmKind {
     fn execution(r: &Registrations) -> &crate::registry::Registry<ExecFn<LlmRequest, Json>> {
         &r.llm_execution
     }
-    fn payload(req: LlmRequest) -> Json {
-        req.to_event_json()
+    fn payload(req: &LlmRequest) -> Payload {
+        req.event_payload()
     }
 }
 
@@ -395,7 +395,7 @@ impl<K: Kind> Call<K> {
                 Timestamp::now(),
                 Some(ScopeType::Guardrail),
                 profile,
-                Some(data),
+                Some(Payload::new(&data)),
                 self.metadata.clone(),
             );
         }
@@ -529,7 +529,7 @@ impl<K: Kind> Call<K> {
                 &handle,
                 ScopePhase::Start,
                 self.started_at,
-                data.map(K::payload),
+                data.as_ref().map(K::payload),
                 meta,
                 None,
             );
@@ -573,7 +573,7 @@ impl<K: Kind> Call<K> {
             handle,
             ScopePhase::End,
             ts,
-            data,
+            data.as_ref().map(Payload::new),
             meta,
             Some(Status::Ok),
         );
@@ -596,7 +596,7 @@ impl<K: Kind> Call<K> {
             handle,
             ScopePhase::End,
             ts,
-            handle.data().cloned(),
+            handle.data().map(Payload::new),
             meta,
             Some(status),
         );

@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 
 use crate::dispatch::audience::Audience;
 use crate::error::{RelayError, Result};
-use crate::event::{Json, ScopePhase, Status};
+use crate::event::{Json, Payload, ScopePhase, Status};
 use crate::id::uuid_v7_at;
 use crate::runtime::scopes::{check_name, check_object};
 use crate::runtime::Runtime;
@@ -89,7 +89,7 @@ impl<F, R, Fut> Observed<F, R, Fut> {
             &handle,
             ScopePhase::Start,
             started_at,
-            Some(K::payload(req.clone())),
+            Some(K::payload(&req)),
             handle.metadata().cloned(),
             None,
         );
@@ -108,8 +108,8 @@ impl<F, R, Fut> Observed<F, R, Fut> {
         let h = &self.handle;
         let at = Timestamp::now_after(h.started_at());
         let (data, status) = match out {
-            Ok(v) => (Some(v.clone()), Status::Ok),
-            Err(e) => (h.data().cloned(), error_status(e)),
+            Ok(v) => (Some(Payload::new(v)), Status::Ok),
+            Err(e) => (h.data().map(Payload::new), error_status(e)),
         };
         let meta = h.metadata().cloned();
         self.rt

@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use crate::error::{RelayError, Result};
-use crate::event::Json;
+use crate::event::{Json, Payload};
 use crate::middleware::{BoxFuture, JsonStream, LlmRequest};
 use crate::pipeline::call::{Call, CallOptions, CancelGuard, LlmKind};
 use crate::registry::Chain;
@@ -171,7 +171,7 @@ impl Stream for LlmStream {
                             Timestamp::now(),
                             None,
                             None,
-                            Some(serde_json::json!({ "chunk_index": this.count })),
+                            Some(chunk_payload(this.count)),
                             None,
                         );
                         this.chunks.push(chunk.clone());
@@ -241,4 +241,14 @@ impl std::fmt::Debug for LlmStream {
             .field("chunks", &self.count)
             .finish()
     }
+}
+
+/// `{"chunk_index": n}`, the payload of an `llm.chunk` mark, written
+/// without building a map (one per chunk).
+fn chunk_payload(index: u64) -> Payload {
+    #[derive(serde::Serialize)]
+    struct Chunk {
+        chunk_index: u64,
+    }
+    Payload::serialized(&Chunk { chunk_index: index })
 }

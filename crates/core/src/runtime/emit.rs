@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::dispatch::audience::Audience;
-use crate::event::{Event, EventKind, Json, ScopePhase, Status};
+use crate::event::{Event, EventKind, Json, Payload, ScopePhase, Status};
 use crate::id::{uuid_v7_at, Uuid};
 use crate::registry::Registrations;
 use crate::runtime::Runtime;
@@ -86,7 +86,7 @@ impl Runtime {
         handle: &ScopeHandle,
         phase: ScopePhase,
         timestamp: Timestamp,
-        data: Option<Json>,
+        data: Option<Payload>,
         metadata: Option<Json>,
         status: Option<Status>,
     ) {
@@ -119,7 +119,7 @@ impl Runtime {
         timestamp: Timestamp,
         category: Option<ScopeType>,
         category_profile: Option<Json>,
-        data: Option<Json>,
+        data: Option<Payload>,
         metadata: Option<Json>,
     ) {
         let event = Event {

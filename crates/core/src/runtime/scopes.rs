@@ -1,7 +1,7 @@
 //! Scope push/pop and marks.
 
 use crate::error::{RelayError, Result};
-use crate::event::{merge_metadata, DataSchema, Event, EventKind, Json, ScopePhase};
+use crate::event::{merge_metadata, DataSchema, Event, EventKind, Json, Payload, ScopePhase};
 use crate::id::{uuid_v7_at, Uuid};
 use crate::runtime::Runtime;
 use crate::scope::{Attributes, ScopeHandle, ScopeStack, ScopeType};
@@ -114,7 +114,7 @@ impl Runtime {
                     &handle,
                     ScopePhase::Start,
                     started_at,
-                    opts.input,
+                    opts.input.as_ref().map(Payload::new),
                     meta,
                     None,
                 );
@@ -142,7 +142,8 @@ impl Runtime {
                     .timestamp
                     .unwrap_or_else(|| Timestamp::now_after(handle.started_at()));
                 let meta = merge_metadata(handle.metadata(), opts.metadata);
-                self.emit_scope(&subs, handle, ScopePhase::End, ts, opts.output, meta, None);
+                let output = opts.output.as_ref().map(Payload::new);
+                self.emit_scope(&subs, handle, ScopePhase::End, ts, output, meta, None);
             }
         }
         Ok(())
@@ -166,7 +167,7 @@ impl Runtime {
             name: crate::name::Name::new(name),
             category: opts.category,
             category_profile: opts.category_profile,
-            data: opts.data,
+            data: opts.data.as_ref().map(Payload::new),
             data_schema: opts.data_schema.map(Box::new),
             metadata: opts.metadata,
             status: None,

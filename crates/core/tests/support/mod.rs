@@ -67,5 +67,5 @@ pub fn status(e: &Event) -> Option<String> {
 }
 
 pub fn data(e: &Event) -> Json {
-    e.data.clone().unwrap_or(Json::Null)
+    e.data.as_ref().map_or(Json::Null, |d| d.to_value())
 }

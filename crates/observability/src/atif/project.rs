@@ -252,7 +252,7 @@ impl<'p, 'a> Walk<'p, 'a> {
             self.push(e, step);
             return;
         }
-        let resp = e.data.clone().unwrap_or(Json::Null);
+        let resp = e.data.as_ref().map_or(Json::Null, |d| d.to_value());
         let profile_model = e
             .category_profile
             .as_ref()
@@ -264,7 +264,7 @@ impl<'p, 'a> Walk<'p, 'a> {
             .map(str::to_owned);
         step.reasoning_content = payload::reasoning(&resp);
         step.reasoning_effort = start
-            .and_then(|s| s.data.as_ref())
+            .and_then(|s| s.data.as_deref())
             .map(payload::request_body)
             .and_then(|b| b.get("reasoning_effort"))
             .cloned();
@@ -319,7 +319,7 @@ impl<'p, 'a> Walk<'p, 'a> {
         self.claimed.insert(id.clone());
         self.tool_call_of.insert(e.uuid, id.clone());
         if !self.call_step.contains_key(&id) {
-            let arguments = payload::normalize_arguments(e.data.as_ref().unwrap_or(&Json::Null));
+            let arguments = payload::normalize_arguments(e.data.as_deref().unwrap_or(&Json::Null));
             let call = ToolCall {
                 tool_call_id: id.clone(),
                 function_name: e.name.to_string(),
@@ -371,12 +371,14 @@ impl<'p, 'a> Walk<'p, 'a> {
             format!("error: {}", error_message(e))
         } else {
             extra.insert("status".into(), json!("ok"));
-            match &e.data {
-                Some(Json::String(s)) => s.clone(),
-                Some(other) => {
-                    extra.insert("tool_result".into(), other.clone());
-                    other.to_string()
-                }
+            match e.data.as_ref() {
+                Some(d) => match d.value() {
+                    Json::String(s) => s.clone(),
+                    other => {
+                        extra.insert("tool_result".into(), other.clone());
+                        d.text().to_owned()
+                    }
+                },
                 None => String::new(),
             }
         };
@@ -482,7 +484,7 @@ impl<'p, 'a> Walk<'p, 'a> {
         step.tool_calls = Some(vec![ToolCall {
             tool_call_id: id.clone(),
             function_name: e.name.to_string(),
-            arguments: payload::normalize_arguments(e.data.as_ref().unwrap_or(&Json::Null)),
+            arguments: payload::normalize_arguments(e.data.as_deref().unwrap_or(&Json::Null)),
             extra: None,
         }]);
         let idx = self.push(e, step);

@@ -6,7 +6,7 @@
 //! uuid. Given an ATOF file, you can find the span of any event in a trace
 //! viewer, and the other way round.
 
-use nemo_relay_core::{Json, Uuid};
+use nemo_relay_core::{Json, Payload, Uuid};
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue, KeyValue};
 
 /// Span id of the scope (or mark) with this uuid: its last 8 bytes.
@@ -76,6 +76,16 @@ impl Attrs {
         match v {
             Json::String(s) => self.str(key, s.clone()),
             other => self.str(key, other.to_string()),
+        }
+    }
+
+    /// An event payload as its JSON text (a string payload stays a plain
+    /// string): the text is copied as it is, nothing is parsed for it.
+    pub(crate) fn payload(&mut self, key: &str, v: &Payload) {
+        if v.text().starts_with('"') {
+            self.json(key, v.value());
+        } else {
+            self.str(key, v.text());
         }
     }
 

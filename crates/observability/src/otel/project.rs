@@ -14,7 +14,7 @@
 //! A failed scope (end metadata `otel.status_code = ERROR`) gets status
 //! ERROR with its description, `error.type`, and an `exception` event.
 
-use nemo_relay_core::{Event, Json, ScopeType};
+use nemo_relay_core::{Event, Json, Payload, ScopeType};
 use opentelemetry_proto::tonic::trace::v1::span::{Event as SpanEvent, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Status};
 use serde_json::json;
@@ -78,7 +78,7 @@ pub(crate) fn project(
 
 fn request_body(start: Option<&Event>) -> Option<&Json> {
     start
-        .and_then(|s| s.data.as_ref())
+        .and_then(|s| s.data.as_deref())
         .map(payload::request_body)
 }
 
@@ -138,12 +138,12 @@ fn genai(start: Option<&Event>, end: &Event, cfg: &Resolved, ctx: &Context<'_>) 
             a.str(g::CONVERSATION_ID, ctx.session);
             if cfg.capture_inputs {
                 if let Some(args) = start.and_then(|s| s.data.as_ref()) {
-                    a.json(g::TOOL_CALL_ARGUMENTS, args);
+                    a.payload(g::TOOL_CALL_ARGUMENTS, args);
                 }
             }
             if cfg.capture_outputs {
                 if let Some(out) = &end.data {
-                    a.json(g::TOOL_CALL_RESULT, out);
+                    a.payload(g::TOOL_CALL_RESULT, out);
                 }
             }
             (format!("execute_tool {}", end.name), SpanKind::Internal)
@@ -196,7 +196,7 @@ fn llm_genai(
         a.scalar(g::REQUEST_TOP_P, b.get("top_p"));
         a.scalar(g::REQUEST_SEED, b.get("seed"));
     }
-    let resp = end.data.as_ref().unwrap_or(&Json::Null);
+    let resp = end.data.as_deref().unwrap_or(&Json::Null);
     a.opt_str(g::RESPONSE_MODEL, payload::response_model(resp));
     a.opt_str(g::RESPONSE_ID, payload::response_id(resp));
     let reasons = payload::finish_reasons(resp);
@@ -279,14 +279,25 @@ fn oi_kind(t: Option<ScopeType>) -> (&'static str, SpanKind) {
     }
 }
 
-fn io_value(a: &mut Attrs, value_key: &str, mime_key: &str, v: &Json) {
-    let mime = if v.is_string() {
-        "text/plain"
-    } else {
-        "application/json"
+fn io_value(a: &mut Attrs, value_key: &str, mime_key: &str, v: Io<'_>) {
+    let mime = match v {
+        Io::Value(Json::String(_)) => "text/plain",
+        Io::Payload(p) if p.text().starts_with('"') => "text/plain",
+        _ => "application/json",
     };
-    a.json(value_key, v);
+    match v {
+        Io::Value(v) => a.json(value_key, v),
+        Io::Payload(p) => a.payload(value_key, p),
+    }
     a.str(mime_key, mime);
+}
+
+/// An input or output: a whole payload (its text is used as it is), or a
+/// value inside one (an LLM request's body).
+#[derive(Clone, Copy)]
+enum Io<'a> {
+    Payload(&'a Payload),
+    Value(&'a Json),
 }
 
 fn openinference(
@@ -307,8 +318,8 @@ fn openinference(
         a.json(oi::METADATA, &m);
     }
     let input = match end.category {
-        Some(ScopeType::Llm) => request_body(start),
-        _ => start.and_then(|s| s.data.as_ref()),
+        Some(ScopeType::Llm) => request_body(start).map(Io::Value),
+        _ => start.and_then(|s| s.data.as_ref()).map(Io::Payload),
     };
     if cfg.capture_inputs {
         if let Some(v) = input {
@@ -317,7 +328,12 @@ fn openinference(
     }
     if cfg.capture_outputs {
         if let Some(v) = &end.data {
-            io_value(&mut a, oi::OUTPUT_VALUE, oi::OUTPUT_MIME_TYPE, v);
+            io_value(
+                &mut a,
+                oi::OUTPUT_VALUE,
+                oi::OUTPUT_MIME_TYPE,
+                Io::Payload(v),
+            );
         }
     }
     match end.category {
@@ -329,7 +345,7 @@ fn openinference(
             a.str(oi::TOOL_CALL_FUNCTION_NAME, &*end.name);
             if cfg.capture_inputs {
                 if let Some(args) = start.and_then(|s| s.data.as_ref()) {
-                    a.str(oi::TOOL_CALL_FUNCTION_ARGUMENTS, args.to_string());
+                    a.str(oi::TOOL_CALL_FUNCTION_ARGUMENTS, args.text());
                 }
             }
         }
@@ -345,7 +361,7 @@ fn openinference(
 }
 
 fn llm_openinference(a: &mut Attrs, start: Option<&Event>, end: &Event, cfg: &Resolved) {
-    let resp = end.data.as_ref().unwrap_or(&Json::Null);
+    let resp = end.data.as_deref().unwrap_or(&Json::Null);
     let model = payload::response_model(resp).or_else(|| model_of(start, end));
     a.opt_str(oi::LLM_MODEL_NAME, model);
     if let Some(p) = provider_of(end) {

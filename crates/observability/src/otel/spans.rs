@@ -185,7 +185,7 @@ impl Tracker {
         }
         if self.cfg.capture_inputs {
             if let Some(d) = &e.data {
-                a.json(&format!("{}.data", relay::MARK_PREFIX), d);
+                a.payload(&format!("{}.data", relay::MARK_PREFIX), d);
             }
         }
         if e.category == Some(ScopeType::Guardrail) {
