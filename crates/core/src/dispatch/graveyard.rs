@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
+use crate::event::payload::Text;
 use crate::event::{Event, Json};
 
 /// The heap-owning part of a delivered event, on its way to be freed.
@@ -89,8 +90,8 @@ impl Partial {
         if let Some(data) = event.data.take() {
             // The parse, if a subscriber asked for one, was made on this
             // thread: freed here, with the rest of the event.
-            let (text, _parsed) = data.into_parts();
-            if !text.is_empty() {
+            // A short text lives in the event itself.
+            if let (Text::Heap(text), _parsed) = data.into_parts() {
                 self.add(Dead::Text(text));
             }
         }

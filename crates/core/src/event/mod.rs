@@ -17,7 +17,7 @@
 //! faster, for the dispatcher thread.
 
 mod canonical;
-mod payload;
+pub(crate) mod payload;
 mod writer;
 
 pub use payload::Payload;

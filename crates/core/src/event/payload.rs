@@ -19,6 +19,10 @@
 //! is, OTLP puts it in `input.value`/`output.value` attributes, the
 //! bindings hand it to JS or C as text.
 //!
+//! Short texts (up to [`INLINE`] bytes: numbers, `{"chunk_index":3}`, most
+//! marks' data) are stored in the payload itself, so they cost no
+//! allocation at all, and nothing travels back to be freed.
+//!
 //! Subscribers that need to look inside (ATIF, LLM usage in spans) call
 //! [`Payload::value`], which parses once per event and caches the result,
 //! so every subscriber of the event shares one parse. That parse happens on
@@ -38,10 +42,46 @@ use super::Json;
 
 /// An event payload: JSON text, parsed on demand (see the module docs).
 ///
-/// Cheap to move (two words); `clone` copies the text, not the parse.
+/// `clone` copies the text, not the parse.
 pub struct Payload {
-    text: Box<str>,
+    text: Text,
     parsed: OnceLock<Box<Json>>,
+}
+
+/// Longest text stored inline. The size keeps a queued event within four
+/// cache lines (see the dispatcher's `a_queued_event_fits_…` test).
+pub const INLINE: usize = 38;
+
+/// A payload's text: in place when short, else on the heap.
+#[derive(Clone)]
+pub(crate) enum Text {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+impl Text {
+    fn new(text: &str) -> Text {
+        if text.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            Text::Inline {
+                len: text.len() as u8,
+                bytes,
+            }
+        } else {
+            Text::Heap(text.into())
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // SAFETY: the first `len` bytes were copied from a `str`.
+            Text::Inline { len, bytes } => unsafe {
+                std::str::from_utf8_unchecked(&bytes[..*len as usize])
+            },
+            Text::Heap(s) => s,
+        }
+    }
 }
 
 thread_local! {
@@ -67,7 +107,7 @@ impl Payload {
 
     fn known(text: &str) -> Payload {
         Payload {
-            text: text.into(),
+            text: Text::new(text),
             parsed: OnceLock::new(),
         }
     }
@@ -94,7 +134,7 @@ impl Payload {
 
     /// The JSON text (compact, keys sorted).
     pub fn text(&self) -> &str {
-        &self.text
+        self.text.as_str()
     }
 
     /// The value, parsed on first use and cached (shared by every
@@ -102,7 +142,7 @@ impl Payload {
     pub fn value(&self) -> &Json {
         self.parsed.get_or_init(|| {
             // The text came from serializing a value: it always parses.
-            Box::new(serde_json::from_str(&self.text).unwrap_or(Json::Null))
+            Box::new(serde_json::from_str(self.text()).unwrap_or(Json::Null))
         })
     }
 
@@ -110,20 +150,21 @@ impl Payload {
     pub fn to_value(&self) -> Json {
         match self.parsed.get() {
             Some(v) => (**v).clone(),
-            None => serde_json::from_str(&self.text).unwrap_or(Json::Null),
+            None => serde_json::from_str(self.text()).unwrap_or(Json::Null),
         }
     }
 
     /// `value()[key]` for an object payload, without parsing when the text
     /// cannot contain the key.
     pub fn get(&self, key: &str) -> Option<&Json> {
-        if !self.text.starts_with('{') {
+        let text = self.text();
+        if !text.starts_with('{') {
             return None;
         }
         // Keys that need no escaping appear verbatim in the text: most
         // payloads are not parsed just to learn that they lack the key.
         let plain = !key.chars().any(|c| c == '"' || c == '\\' || c.is_control());
-        if plain && !self.text.contains(key) {
+        if plain && !text.contains(key) {
             return None;
         }
         self.value().get(key)
@@ -131,24 +172,24 @@ impl Payload {
 
     /// Whether the payload is JSON `null`.
     pub fn is_null(&self) -> bool {
-        &*self.text == "null"
+        self.text() == "null"
     }
 
     /// The text, and the parse if one was made (the thread that read the
     /// payload made it, and should free it).
-    pub(crate) fn into_parts(self) -> (Box<str>, Option<Box<Json>>) {
+    pub(crate) fn into_parts(self) -> (Text, Option<Box<Json>>) {
         (self.text, self.parsed.into_inner())
     }
 }
 
-fn to_text(value: &impl Serialize) -> Box<str> {
+fn to_text(value: &impl Serialize) -> Text {
     let write = |buf: &mut Vec<u8>| {
         buf.clear();
         // Serializing into memory fails only for non-string map keys, which
         // callers rule out (see `serialized`).
         let _ = serde_json::to_writer(&mut *buf, value);
         // SAFETY: serde_json writes UTF-8.
-        let text: Box<str> = unsafe { std::str::from_utf8_unchecked(buf) }.into();
+        let text = Text::new(unsafe { std::str::from_utf8_unchecked(buf) });
         if buf.capacity() > KEEP_BUF {
             *buf = Vec::new();
         }
@@ -193,7 +234,7 @@ impl Clone for Payload {
 
 impl PartialEq for Payload {
     fn eq(&self, other: &Payload) -> bool {
-        self.text == other.text
+        self.text() == other.text()
     }
 }
 
@@ -205,13 +246,13 @@ impl PartialEq<Json> for Payload {
 
 impl fmt::Debug for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Payload({})", self.text)
+        write!(f, "Payload({})", self.text())
     }
 }
 
 impl fmt::Display for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.text())
     }
 }
 
@@ -234,6 +275,18 @@ mod tests {
         assert_eq!(p.value(), &v);
         assert_eq!(p.to_value(), v);
         assert_eq!(p, v);
+    }
+
+    #[test]
+    fn short_and_long_texts_read_the_same_and_only_long_ones_are_on_the_heap() {
+        for n in [0, INLINE - 2, INLINE - 1, INLINE, INLINE + 40] {
+            let v = Json::String("é".repeat(n / 2) + &"x".repeat(n % 2));
+            let p = Payload::new(&v);
+            assert_eq!(p.text(), serde_json::to_string(&v).unwrap());
+            assert_eq!(p.value(), &v);
+            let heap = matches!(p.into_parts().0, Text::Heap(_));
+            assert_eq!(heap, serde_json::to_string(&v).unwrap().len() > INLINE);
+        }
     }
 
     #[test]
