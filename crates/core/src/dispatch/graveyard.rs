@@ -88,9 +88,9 @@ impl Partial {
     /// batch over once it is full.
     pub(crate) fn strip(&mut self, event: &mut Event, graveyard: &Graveyard) {
         if let Some(data) = event.data.take() {
+            // Only a heap text goes back: a short one lives in the event.
             // The parse, if a subscriber asked for one, was made on this
-            // thread: freed here, with the rest of the event.
-            // A short text lives in the event itself.
+            // thread and is freed here.
             if let (Text::Heap(text), _parsed) = data.into_parts() {
                 self.add(Dead::Text(text));
             }

@@ -96,20 +96,7 @@ const KEEP_BUF: usize = 64 << 10;
 impl Payload {
     /// The JSON text of `value`.
     pub fn new(value: &Json) -> Payload {
-        // Small scalars: no buffer needed.
-        match value {
-            Json::Null => Payload::known("null"),
-            Json::Bool(true) => Payload::known("true"),
-            Json::Bool(false) => Payload::known("false"),
-            _ => Payload::serialized(value),
-        }
-    }
-
-    fn known(text: &str) -> Payload {
-        Payload {
-            text: Text::new(text),
-            parsed: OnceLock::new(),
-        }
+        Payload::serialized(value)
     }
 
     /// The JSON text of `value`, whose serialization must write object keys

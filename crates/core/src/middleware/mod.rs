@@ -129,6 +129,35 @@ pub struct LlmRequest {
     pub content: Json,
 }
 
+/// The one definition of an LLM request's event form (see
+/// [`LlmRequest::to_event_json`]), serialized from the request itself.
+struct EventForm<'a>(&'a LlmRequest);
+
+impl serde::Serialize for EventForm<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Headers<'a>(&'a serde_json::Map<String, Json>);
+        impl serde::Serialize for Headers<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let is_credential = |k: &str| {
+                    LlmRequest::CREDENTIAL_HEADERS
+                        .iter()
+                        .any(|c| c.eq_ignore_ascii_case(k))
+                };
+                s.collect_map(self.0.iter().filter(|(k, _)| !is_credential(k)))
+            }
+        }
+        // Keys in lexicographic order, as in every payload.
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("content", &self.0.content)?;
+        m.serialize_entry("headers", &Headers(&self.0.headers))?;
+        m.end()
+    }
+}
+
 impl LlmRequest {
     /// A request with no headers.
     pub fn new(content: Json) -> Self {
@@ -149,46 +178,16 @@ impl LlmRequest {
         "x-goog-api-key",
     ];
 
-    /// The start-event payload: [`to_event_json`](Self::to_event_json)'s
+    /// The start-event payload: the [event form](Self::to_event_json)'s
     /// text, written straight from the request (no copy of its content).
     pub(crate) fn event_payload(&self) -> crate::event::Payload {
-        struct Headers<'a>(&'a serde_json::Map<String, Json>);
-        impl serde::Serialize for Headers<'_> {
-            fn serialize<S: serde::Serializer>(
-                &self,
-                s: S,
-            ) -> std::result::Result<S::Ok, S::Error> {
-                s.collect_map(self.0.iter().filter(|(k, _)| !LlmRequest::is_credential(k)))
-            }
-        }
-        #[derive(serde::Serialize)]
-        struct Form<'a> {
-            // Field order is key order: lexicographic, as in every payload.
-            content: &'a Json,
-            headers: Headers<'a>,
-        }
-        crate::event::Payload::serialized(&Form {
-            content: &self.content,
-            headers: Headers(&self.headers),
-        })
-    }
-
-    fn is_credential(header: &str) -> bool {
-        Self::CREDENTIAL_HEADERS
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(header))
+        crate::event::Payload::serialized(&EventForm(self))
     }
 
     /// The event form `{"content": …, "headers": …}` with credential headers
     /// removed.
     pub fn to_event_json(&self) -> Json {
-        let headers: serde_json::Map<String, Json> = self
-            .headers
-            .iter()
-            .filter(|(k, _)| !Self::is_credential(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        serde_json::json!({ "content": self.content, "headers": headers })
+        serde_json::to_value(EventForm(self)).expect("a JSON object always converts")
     }
 
     /// Parse the `{"content": …, "headers": {…}}` form used by bindings.
@@ -222,3 +221,21 @@ impl LlmRequest {
 /// A stream of JSON chunks (streaming LLM responses).
 pub type JsonStream =
     std::pin::Pin<Box<dyn futures_core::Stream<Item = Result<Json>> + Send + 'static>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_event_form_drops_credential_headers_as_a_value_and_as_payload_text() {
+        let mut req = LlmRequest::new(json!({"model": "m"}));
+        req.headers
+            .insert("Authorization".into(), json!("Bearer s"));
+        req.headers.insert("X-Api-Key".into(), json!("k"));
+        req.headers.insert("x-team".into(), json!("agents"));
+        let form = json!({"content": {"model": "m"}, "headers": {"x-team": "agents"}});
+        assert_eq!(req.to_event_json(), form);
+        assert_eq!(req.event_payload().text(), form.to_string());
+    }
+}
