@@ -64,9 +64,11 @@ pub use event::{DataSchema, ErrorStatus, Event, EventKind, Json, Payload, ScopeP
 pub use id::Uuid;
 pub use middleware::{CallContext, CallKind, JsonStream, LlmRequest, Next, Step, Verdict};
 pub use name::Name;
-pub use pipeline::{Aggregator, CallOptions, EndOptions, LlmStream, StreamOptions};
+pub use pipeline::{
+    Aggregator, CallExtension, CallOptions, CallSnapshot, EndOptions, LlmStream, StreamOptions,
+};
 pub use plugin::{PluginConfig, PluginHost};
-pub use registry::{Family, Middleware, Registration};
+pub use registry::{Family, Middleware, Origin, Registration};
 pub use runtime::{
     Activity, MarkOptions, PopOptions, Runtime, RuntimeConfig, RuntimeStats, ScopeOptions,
 };

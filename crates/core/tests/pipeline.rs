@@ -720,3 +720,95 @@ fn synchronous_callback_code_already_runs_inside_the_calls_scope() {
         "the caller's stack is untouched"
     );
 }
+
+#[test]
+fn a_call_given_a_snapshot_runs_exactly_the_middleware_it_holds() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    rt.register(Registration::new(
+        "before",
+        log_guard(&log, "before", Verdict::Allow),
+    ))
+    .unwrap();
+    let snapshot = rt.call_snapshot(Some(stack.clone()));
+    rt.register(Registration::new(
+        "after",
+        log_guard(&log, "after", Verdict::Allow),
+    ))
+    .unwrap();
+    let run = |snapshot| {
+        block_on(rt.tool_call(
+            "search",
+            json!({}),
+            CallOptions {
+                snapshot,
+                ..opts(&stack)
+            },
+            |_| async { Ok(json!(1)) },
+        ))
+        .unwrap()
+    };
+    run(Some(snapshot));
+    assert_eq!(*log.lock().unwrap(), ["before"]);
+    log.lock().unwrap().clear();
+    run(None);
+    assert_eq!(*log.lock().unwrap(), ["after", "before"]);
+}
+
+#[test]
+fn a_snapshot_tells_whether_anyone_listens_and_who_registered_each_middleware() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let mine = nemo_relay_core::Origin(7);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    rt.register(Registration::new("g", log_guard(&log, "g", Verdict::Allow)).origin(mine))
+        .unwrap();
+    let origins = |s: &nemo_relay_core::CallSnapshot| {
+        s.levels()
+            .flat_map(|l| l.tool.conditional.entries().iter().map(|e| e.origin))
+            .collect::<Vec<_>>()
+    };
+    let s = rt.call_snapshot(Some(stack.clone()));
+    assert!(!s.has_subscribers());
+    assert_eq!(origins(&s), [mine]);
+    let _rec = Recorder::install(&rt);
+    rt.register(Registration::new("h", log_guard(&log, "h", Verdict::Allow)))
+        .unwrap();
+    let s = rt.call_snapshot(Some(stack.clone()));
+    assert!(s.has_subscribers());
+    assert_eq!(origins(&s), [mine, nemo_relay_core::Origin::UNKNOWN]);
+}
+
+#[test]
+fn every_middleware_of_a_call_sees_the_extension_its_caller_gave() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    rt.register(Registration::new(
+        "peek",
+        Middleware::ToolConditionalExecution(guard(move |ctx, _: &Json| {
+            let tag = ctx
+                .extension
+                .as_ref()
+                .and_then(|e| e.0.downcast_ref::<&'static str>().copied());
+            s.lock().unwrap().push(tag);
+            Ok(Verdict::Allow)
+        })),
+    ))
+    .unwrap();
+    for extension in [Some(nemo_relay_core::CallExtension(Arc::new("node"))), None] {
+        block_on(rt.tool_call(
+            "search",
+            json!({}),
+            CallOptions {
+                extension,
+                ..opts(&stack)
+            },
+            |_| async { Ok(json!(1)) },
+        ))
+        .unwrap();
+    }
+    assert_eq!(*seen.lock().unwrap(), [Some("node"), None]);
+}

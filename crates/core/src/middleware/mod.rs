@@ -83,6 +83,9 @@ pub struct CallContext {
     /// The stack the call was made on (for bindings that re-establish the
     /// caller's scope context inside a callback).
     pub stack: ScopeStack,
+    /// The calling binding's own state for this call, if it gave one
+    /// ([`CallOptions::extension`](crate::CallOptions::extension)).
+    pub extension: Option<crate::pipeline::CallExtension>,
 }
 
 /// A conditional-execution guardrail over requests of type `R`.

@@ -46,6 +46,24 @@ pub struct CallOptions {
     pub tool_call_id: Option<String>,
     /// LLM calls: the model name.
     pub model_name: Option<String>,
+    /// The registrations to run, taken beforehand with
+    /// [`Runtime::call_snapshot`] (default: taken when the call starts).
+    /// With one, `stack` is ignored: the snapshot's stack is used.
+    pub snapshot: Option<super::CallSnapshot>,
+    /// State of the binding that makes the call, handed to every middleware
+    /// through [`CallContext::extension`]. The core never looks inside.
+    pub extension: Option<CallExtension>,
+}
+
+/// Opaque per-call state a binding gives its own middleware (see
+/// [`CallOptions::extension`]).
+#[derive(Clone)]
+pub struct CallExtension(pub Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for CallExtension {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallExtension(..)")
+    }
 }
 
 /// A bare call: the callback, run inside its lazily minted scope. Holds a
@@ -248,6 +266,7 @@ impl<K: Kind> Call<K> {
             metadata: handle.metadata().cloned(),
             tool_call_id: handle.tool_call_id().map(str::to_owned),
             model_name: handle.model_name().map(str::to_owned),
+            ..Default::default()
         };
         Self::build(
             rt,
@@ -265,13 +284,15 @@ impl<K: Kind> Call<K> {
     ) -> Result<Self> {
         check_name(name, K::CALL.as_str())?;
         check_object(&opts.metadata, "call metadata")?;
-        let stack = opts.stack.take().unwrap_or_else(ScopeStack::current);
-        let (top, locals) = stack.snapshot();
-        let global = rt.inner.global.load_full();
-        let subs = if rt.has_listeners() {
-            Runtime::subscribers_in(&global, &locals)
-        } else {
-            None
+        let super::CallSnapshot {
+            stack,
+            top,
+            locals,
+            global,
+            subs,
+        } = match opts.snapshot.take() {
+            Some(snapshot) => snapshot,
+            None => rt.call_snapshot(opts.stack.take()),
         };
         let started_at = existing.map_or_else(Timestamp::now, |(_, t)| t);
         let ctx = CallContext {
@@ -282,6 +303,7 @@ impl<K: Kind> Call<K> {
             tool_call_id: opts.tool_call_id.as_deref().map(Arc::from),
             model_name: opts.model_name.as_deref().map(Arc::from),
             stack,
+            extension: opts.extension.take(),
         };
         Ok(Call {
             rt: rt.clone(),

@@ -39,14 +39,16 @@
 mod call;
 mod manual;
 mod observed;
+mod snapshot;
 mod stream;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-pub use call::CallOptions;
+pub use call::{CallExtension, CallOptions};
 pub use manual::EndOptions;
+pub use snapshot::CallSnapshot;
 pub use stream::{Aggregator, LlmStream, StreamOptions};
 
 use crate::error::Result;
@@ -145,7 +147,13 @@ where
             // which borrows `name` for its whole life.
             let bare =
                 |opts, req, func| unsafe { call::run_bare::<K, _, _>(name, opts, req, func) };
-            let next = if rt.is_bare(K::CALL) {
+            // A snapshot taken by the caller decides: the full pipeline
+            // runs exactly what it holds.
+            let next = if opts.snapshot.is_some() {
+                Ok(Managed::Full(Box::into_pin(boxed_in_place(|| {
+                    full::<K, F, Fut>(rt, name, req, opts, func)
+                }))))
+            } else if rt.is_bare(K::CALL) {
                 bare(opts, req, func).map(Managed::Bare)
             } else if rt.is_observed_only(K::CALL) {
                 Observed::start::<K>(rt, name, opts, req, func).and_then(|o| match o {

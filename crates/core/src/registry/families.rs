@@ -9,7 +9,7 @@ use crate::error::{RelayError, Result};
 use crate::event::Json;
 use crate::id::Uuid;
 use crate::middleware::{ExecFn, GuardFn, JsonStream, LlmRequest, RewriteFn};
-use crate::registry::{Entry, Registry};
+use crate::registry::{Entry, Origin, Registry};
 use crate::scope::{ScopeHandle, ScopeStack};
 
 /// The one table of middleware families. Everything that differs per family
@@ -53,14 +53,14 @@ macro_rules! families {
 
         impl Registrations {
             /// A copy with one more registration.
-            pub fn inserted(&self, name: &str, priority: i32, break_chain: bool, mw: Middleware) -> Result<Self> {
+            pub fn inserted(&self, name: &str, meta: EntryMeta, mw: Middleware) -> Result<Self> {
                 if name.is_empty() {
                     return Err(RelayError::invalid("registration name must not be empty"));
                 }
                 let mut n = self.clone();
                 match mw {
                     $( Middleware::$variant(cb) => {
-                        n.$($field).+ = self.$($field).+.with(entry(name, priority, break_chain, cb))?
+                        n.$($field).+ = self.$($field).+.with(entry(name, meta, cb))?
                     } )*
                 }
                 n.sync_subscriber_set();
@@ -139,6 +139,8 @@ pub struct Registration {
     pub scope: Option<Uuid>,
     /// Stack the owning scope is looked up on (default: the current stack).
     pub stack: Option<ScopeStack>,
+    /// Who registers it. Default [`Origin::UNKNOWN`].
+    pub origin: Origin,
     /// The callback.
     pub middleware: Middleware,
 }
@@ -152,7 +154,23 @@ impl Registration {
             break_chain: false,
             scope: None,
             stack: None,
+            origin: Origin::UNKNOWN,
             middleware,
+        }
+    }
+
+    /// Tag it with the registering code's origin (see [`Origin`]).
+    pub fn origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// Its priority, break-chain flag and origin.
+    pub(crate) fn meta(&self) -> EntryMeta {
+        EntryMeta {
+            priority: self.priority,
+            break_chain: self.break_chain,
+            origin: self.origin,
         }
     }
 
@@ -239,11 +257,23 @@ pub struct Registrations {
     pub(crate) pinned: Option<Arc<PinnedSet>>,
 }
 
-fn entry<T>(name: &str, priority: i32, break_chain: bool, callback: T) -> Entry<T> {
+/// What a registry entry carries besides its name and callback.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EntryMeta {
+    /// Lower runs first.
+    pub priority: i32,
+    /// Request intercepts: skip later request intercepts after this one.
+    pub break_chain: bool,
+    /// Who registered it.
+    pub origin: Origin,
+}
+
+fn entry<T>(name: &str, meta: EntryMeta, callback: T) -> Entry<T> {
     Entry {
         name: Arc::from(name),
-        priority,
-        break_chain,
+        priority: meta.priority,
+        break_chain: meta.break_chain,
+        origin: meta.origin,
         callback,
     }
 }

@@ -24,7 +24,25 @@ use std::sync::Arc;
 
 use crate::error::{RelayError, Result};
 
-pub use families::{CallRegistries, Family, Middleware, Registration, Registrations};
+pub use families::{CallRegistries, EntryMeta, Family, Middleware, Registration, Registrations};
+
+/// Who registered a callback: a tag chosen by the code that registers it,
+/// [`Origin::UNKNOWN`] unless it says otherwise.
+///
+/// The core never interprets it. A binding tags what it registers so that,
+/// before a call starts, it can ask whether every middleware the call will
+/// run is its own (reading [`CallSnapshot::levels`]) and then skip work
+/// only it knows to be unneeded — the Node addon passes JS values between
+/// JS middleware without converting them to JSON.
+///
+/// [`CallSnapshot::levels`]: crate::pipeline::CallSnapshot::levels
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Origin(pub u64);
+
+impl Origin {
+    /// Untagged: matches no binding's own origin.
+    pub const UNKNOWN: Origin = Origin(0);
+}
 
 /// One registered callback.
 pub struct Entry<T> {
@@ -34,6 +52,8 @@ pub struct Entry<T> {
     pub priority: i32,
     /// For request intercepts: skip later request intercepts after this one.
     pub break_chain: bool,
+    /// Who registered it.
+    pub origin: Origin,
     /// The callback.
     pub callback: T,
 }
@@ -44,6 +64,7 @@ impl<T: Clone> Clone for Entry<T> {
             name: self.name.clone(),
             priority: self.priority,
             break_chain: self.break_chain,
+            origin: self.origin,
             callback: self.callback.clone(),
         }
     }
@@ -174,6 +195,7 @@ mod tests {
             name: name.into(),
             priority,
             break_chain: false,
+            origin: Origin::UNKNOWN,
             callback: 0,
         }
     }

@@ -172,13 +172,13 @@ impl Runtime {
     /// `not_found` if the owning scope is not open on the stack,
     /// `invalid_argument` for an empty name.
     pub fn register(&self, reg: Registration) -> Result<()> {
+        let meta = reg.meta();
         let Registration {
             name,
-            priority,
-            break_chain,
             scope,
             stack,
             middleware,
+            ..
         } = reg;
         let middleware = match middleware {
             Middleware::Subscriber(s) => {
@@ -196,12 +196,7 @@ impl Runtime {
             let _w = self.inner.write_lock.lock();
             match scope {
                 None => {
-                    let next = self.inner.global.load().inserted(
-                        &name,
-                        priority,
-                        break_chain,
-                        middleware,
-                    )?;
+                    let next = self.inner.global.load().inserted(&name, meta, middleware)?;
                     Displaced::Snapshot(self.publish(next))
                 }
                 Some(uuid) => {
@@ -215,7 +210,7 @@ impl Runtime {
                                 ))
                             })?;
                     let current = frame.locals().unwrap_or_default();
-                    let next = current.inserted(&name, priority, break_chain, middleware)?;
+                    let next = current.inserted(&name, meta, middleware)?;
                     Displaced::Local(frame.set_locals(Some(Arc::new(next))))
                 }
             }
@@ -301,7 +296,7 @@ impl Runtime {
                 }
             }
             for r in insertions {
-                next = next.inserted(&r.name, r.priority, r.break_chain, r.middleware)?;
+                next = next.inserted(&r.name, r.meta(), r.middleware)?;
             }
             self.publish(next)
         };

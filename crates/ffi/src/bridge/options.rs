@@ -202,6 +202,7 @@ impl CallJson {
             metadata: self.metadata,
             tool_call_id: self.tool_call_id,
             model_name: self.model_name,
+            ..Default::default()
         })
     }
 }
