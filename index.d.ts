@@ -182,10 +182,16 @@ export interface LlmRequestView {
 /**
  * Run a tool call through the managed pipeline: conditional guardrails,
  * request intercepts, start event, execution intercepts, `fn`, end event.
- * `fn` runs with the call as its current scope. Arguments and result are
- * converted with `JSON.stringify` semantics when something observes the call
- * (a subscriber or tool middleware); a call nothing observes hands `fn` the
- * caller's own `args` and resolves with `fn`'s own result, unconverted.
+ * `fn` runs with the call as its current scope.
+ *
+ * Values are converted with `JSON.stringify` semantics (and refused when JSON
+ * cannot represent them) only where they must leave JS: when someone
+ * subscribes, or when native middleware or a tool execution intercept is
+ * registered. Otherwise they pass through as they are: conditional
+ * guardrails and request intercepts written in JS get the caller's own
+ * `args`, `fn` gets what the last request intercept returned (or `args`),
+ * and the call resolves with `fn`'s own result. Middleware should therefore
+ * not mutate the value it is given; a request intercept returns a new one.
  */
 export declare function toolCall<R extends Json = Json>(
   name: string,

@@ -204,3 +204,101 @@ test.serial('middleware sees the call context', async (t) => {
   t.deepEqual(seen, { name: 'lookup', kind: 'tool', toolCallId: 'tc-9', uuid: 'string' })
   r.dispose()
 })
+
+// When nobody subscribes and every tool middleware is a JS guardrail or
+// request intercept, nothing has to leave JS: values pass through as they
+// are (Dates, class instances, the very same objects).
+test.serial('a tool call only JS guardrails and request intercepts see passes their values through untouched', async (t) => {
+  const args = { when: new Date(0) }
+  const rewritten = { when: new Date(1), by: 'intercept' }
+  const result = { at: new Date(2) }
+  const seen: unknown[] = []
+  const regs = [
+    relay.register('tool_conditional_execution', unique('look'), (a) => void seen.push(a)),
+    relay.register('tool_request_intercept', unique('swap'), (a) => (seen.push(a), rewritten)),
+    relay.register('tool_conditional_execution', unique('after'), (a) => void seen.push(a), { priority: 5 }),
+  ]
+  const name = unique('through')
+  let scope: string | undefined
+  const out = await relay.toolCall(name, args as never, (a) => {
+    seen.push(a)
+    scope = relay.currentScope().name
+    return result as never
+  })
+  t.is(out, result)
+  t.is(scope, name)
+  // Guardrails run first (both of them), then the intercept, then the tool.
+  t.is(seen.length, 4)
+  t.is(seen[0], args)
+  t.is(seen[1], args)
+  t.is(seen[2], args)
+  t.is(seen[3], rewritten)
+  for (const r of regs) r.dispose()
+})
+
+test.serial('a JS-only tool call keeps its values through asynchronous middleware and an asynchronous tool', async (t) => {
+  const args = { n: 1 }
+  const rewritten = { n: 2, when: new Date(0) }
+  const result = { ok: new Date(3) }
+  const regs = [
+    relay.register('tool_conditional_execution', unique('slow-look'), async (a: { n: number }) => {
+      await sleep(1)
+      return a === args
+    }),
+    relay.register('tool_request_intercept', unique('slow-swap'), async () => {
+      await sleep(1)
+      return rewritten
+    }),
+  ]
+  let got: unknown
+  const out = await relay.toolCall(unique('through-async'), args, async (a) => {
+    got = a
+    await sleep(1)
+    return result as never
+  })
+  t.is(got, rewritten)
+  t.is(out, result)
+  for (const r of regs) r.dispose()
+})
+
+test.serial('a JS-only tool call still rejects on a guardrail and on an intercept that returns nothing', async (t) => {
+  const guard = relay.register('tool_conditional_execution', unique('deny'), (a: { cmd: string }) =>
+    a.cmd === 'rm' ? 'no deleting' : undefined,
+  )
+  let ran = false
+  await t.throwsAsync(relay.toolCall('shell', { cmd: 'rm' }, () => (ran = true)), {
+    instanceOf: relay.GuardrailRejectedError,
+    message: /no deleting/,
+  })
+  t.false(ran)
+  const forgetful = relay.register('tool_request_intercept', unique('forgetful'), () => undefined as never)
+  await t.throwsAsync(relay.toolCall('shell', { cmd: 'ls' }, () => (ran = true)), {
+    code: 'ERR_RELAY_INVALID_ARGUMENT',
+    message: /returned undefined/,
+  } as never)
+  t.false(ran)
+  guard.dispose()
+  forgetful.dispose()
+})
+
+test.serial('a tool call that a subscriber or an execution intercept observes gets JSON copies instead', async (t) => {
+  const args = { when: new Date(0) }
+  const intercept = relay.register('tool_request_intercept', unique('pass'), (a) => a)
+  const copied = async () => {
+    let got: unknown
+    const out = await relay.toolCall(unique('copied'), args as never, (a) => {
+      got = a
+      return a
+    })
+    t.not(got, args)
+    t.deepEqual(got, { when: new Date(0).toISOString() })
+    t.deepEqual(out, got)
+  }
+  const sub = relay.subscribe(unique('observer'), () => {})
+  await copied()
+  sub.dispose()
+  const exec = relay.register('tool_execution_intercept', unique('wrap'), (req, next) => next(req))
+  await copied()
+  exec.dispose()
+  intercept.dispose()
+})

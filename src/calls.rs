@@ -12,8 +12,10 @@
 //! nested calls made inside a tool are parented to that tool.
 
 use napi_derive::napi;
+use nemo_relay_core::registry::Entry;
 use nemo_relay_core::{
-    Attributes, CallKind, EndOptions, Json, LlmRequest, RelayError, Runtime, ScopeHandle, Uuid,
+    Attributes, CallKind, CallSnapshot, EndOptions, Json, LlmRequest, Origin, RelayError, Runtime,
+    ScopeHandle, Uuid,
 };
 
 use crate::convert;
@@ -22,7 +24,9 @@ use crate::handles::{self, Native};
 use crate::js::{boundary, Arg, Js, Raw, Result, Value};
 use crate::middleware::Request;
 
-mod bare;
+pub(crate) mod direct;
+
+use direct::Mode;
 
 /// Options of a managed or manual call, as the facade passes them.
 #[napi(object, object_to_js = false)]
@@ -84,6 +88,7 @@ pub(crate) fn call_options(
             .flatten(),
         tool_call_id: o.tool_call_id,
         model_name: o.model_name,
+        ..Default::default()
     })
 }
 
@@ -103,22 +108,65 @@ pub fn tool_call(
 ) -> napi::Result<Raw> {
     boundary(env.raw(), |js| {
         let rt = Runtime::global();
-        let opts = call_options(js, stack.0, options)?;
+        let mut opts = call_options(js, stack.0, options)?;
         let token_out = token_out.map(|t| t.0);
-        if rt.is_bare(CallKind::Tool) {
-            return bare::run::<Json>(js, CallKind::Tool, name, tool.0, Some(args.0), token_out, {
-                move |name, cb| {
-                    Box::pin(async move { rt.tool_call(&name, Json::Null, opts, cb).await })
+        let js_args = args.0;
+        let (mode, args) = if rt.is_bare(CallKind::Tool) {
+            (Mode::Bare, Json::Null)
+        } else if rt.has_listeners() {
+            (
+                Mode::Managed,
+                convert::to_json(js, js_args, "tool arguments")?,
+            )
+        } else {
+            // Only middleware observes the call: when all of it is this
+            // realm's guardrails and request intercepts, no JSON is needed.
+            let snapshot = rt.call_snapshot(opts.stack.take());
+            let mode = if js_only(&snapshot, crate::realm::Realm::of(js)?.origin()) {
+                (Mode::Through, Json::Null)
+            } else {
+                (
+                    Mode::Managed,
+                    convert::to_json(js, js_args, "tool arguments")?,
+                )
+            };
+            opts.snapshot = Some(snapshot);
+            mode
+        };
+        let js_args = (mode != Mode::Managed).then_some(js_args);
+        direct::run::<Json>(
+            js,
+            CallKind::Tool,
+            name,
+            tool.0,
+            mode,
+            js_args,
+            token_out,
+            {
+                move |name, extension, cb| {
+                    opts.extension = extension;
+                    Box::pin(async move { rt.tool_call(&name, args, opts, cb).await })
                 }
-            })
-            .map(Raw);
-        }
-        let args = convert::to_json(js, args.0, "tool arguments")?;
-        bare::run::<Json>(js, CallKind::Tool, name, tool.0, None, token_out, {
-            move |name, cb| Box::pin(async move { rt.tool_call(&name, args, opts, cb).await })
-        })
+            },
+        )
         .map(Raw)
     })
+}
+
+/// Whether a tool call on `snapshot` is observed only by JS guardrails and
+/// request intercepts registered from the realm tagged `origin`: then its
+/// JS values can pass from stage to stage untouched. (Sanitizers need no
+/// check: with nobody subscribed they do not run.)
+fn js_only(snapshot: &CallSnapshot, origin: Origin) -> bool {
+    fn mine<T>(entries: &[Entry<T>], origin: Origin) -> bool {
+        entries.iter().all(|e| e.origin == origin)
+    }
+    !snapshot.has_subscribers()
+        && snapshot.levels().all(|level| {
+            level.tool_execution.is_empty()
+                && mine(level.tool.conditional.entries(), origin)
+                && mine(level.tool.request.entries(), origin)
+        })
 }
 
 /// Run a managed LLM call (`request` is `{ headers, content }`).
@@ -139,14 +187,15 @@ pub fn llm_call(
         let rt = Runtime::global();
         let request = LlmRequest::from_js(js, request.0, "the LLM request")?;
         let opts = call_options(js, stack.0, options)?;
-        bare::run::<LlmRequest>(
+        direct::run::<LlmRequest>(
             js,
             CallKind::Llm,
             name,
             provider.0,
+            Mode::Managed,
             None,
             token_out.map(|t| t.0),
-            move |name, cb| Box::pin(async move { rt.llm_call(&name, request, opts, cb).await }),
+            move |name, _, cb| Box::pin(async move { rt.llm_call(&name, request, opts, cb).await }),
         )
         .map(Raw)
     })

@@ -22,6 +22,7 @@ use nemo_relay_core::middleware::{ExecFn, GuardFn, RewriteFn};
 use nemo_relay_core::{CallContext, Family, Json, LlmRequest, Middleware, RelayError, Verdict};
 
 use crate::callbacks::{invoke, JsFn};
+use crate::calls::direct::Shared;
 use crate::convert;
 use crate::js::{Js, Result, Value};
 use crate::next;
@@ -57,6 +58,18 @@ fn value_and_ctx(js: Js, value: Value, ctx: &CallContext) -> Result<[Value; 7]> 
 pub(crate) trait Request: Clone + Send + Sync + 'static {
     fn to_js(&self, js: Js) -> Result<Value>;
     fn from_js(js: Js, v: Value, what: &str) -> Result<Self>;
+    /// What the core carries while the real request is held in JS.
+    fn placeholder() -> Self;
+}
+
+/// A rewrite must answer with a value.
+fn check_defined(js: Js, v: Value, what: &str) -> Result<()> {
+    if js.type_of(v)? == T::napi_undefined {
+        return Err(RelayError::invalid(format!(
+            "{what} returned undefined; return the (possibly changed) value"
+        )));
+    }
+    Ok(())
 }
 
 impl Request for Json {
@@ -64,12 +77,11 @@ impl Request for Json {
         convert::to_js(js, self)
     }
     fn from_js(js: Js, v: Value, what: &str) -> Result<Self> {
-        if js.type_of(v)? == T::napi_undefined {
-            return Err(RelayError::invalid(format!(
-                "{what} returned undefined; return the (possibly changed) value"
-            )));
-        }
+        check_defined(js, v, what)?;
         convert::to_json(js, v, what)
+    }
+    fn placeholder() -> Self {
+        Json::Null
     }
 }
 
@@ -88,6 +100,9 @@ impl Request for LlmRequest {
         let json = <Json as Request>::from_js(js, v, what)?;
         LlmRequest::from_json(json).map_err(|e| RelayError::invalid(format!("{what}: {e}")))
     }
+    fn placeholder() -> Self {
+        LlmRequest::default()
+    }
 }
 
 fn verdict(js: Js, v: Value, guardrail: &str) -> Result<Verdict> {
@@ -104,21 +119,60 @@ fn verdict(js: Js, v: Value, guardrail: &str) -> Result<Verdict> {
     }
 }
 
+/// The request a JS stage gets: in a through-mode call the JS value the
+/// call holds (`req` is a placeholder), else `req` converted.
+fn request_js<R: Request>(js: Js, ctx: &CallContext, req: &R) -> Result<Value> {
+    match Shared::through(ctx) {
+        Some(call) => call.request_js(js, req),
+        None => req.to_js(js),
+    }
+}
+
 fn guard<R: Request>(f: JsFn, name: Arc<str>) -> GuardFn<R> {
     Arc::new(move |ctx: &CallContext, req: &R| {
         let name = name.clone();
         invoke(
             &f,
-            |js| value_and_ctx(js, req.to_js(js)?, ctx),
+            |js| value_and_ctx(js, request_js(js, ctx, req)?, ctx),
             || {
                 let (req, ctx) = (req.clone(), ctx.clone());
-                Box::new(move |js| value_and_ctx(js, req.to_js(js)?, &ctx))
+                Box::new(move |js| value_and_ctx(js, request_js(js, &ctx, &req)?, &ctx))
             },
             move |js, v| verdict(js, v, &name),
         )
     })
 }
 
+/// A request intercept: in a through-mode call its JS answer becomes the
+/// call's request as it is, and the core keeps its placeholder.
+fn intercept<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
+    Arc::new(move |ctx: &CallContext, req: R| {
+        let what = what.clone();
+        let through = ctx.extension.clone();
+        invoke(
+            &f,
+            |js| value_and_ctx(js, request_js(js, ctx, &req)?, ctx),
+            || {
+                let (req, ctx) = (req.clone(), ctx.clone());
+                Box::new(move |js| value_and_ctx(js, request_js(js, &ctx, &req)?, &ctx))
+            },
+            move |js, v| {
+                let call = through.as_ref().and_then(|e| e.0.downcast_ref::<Shared>());
+                match call {
+                    Some(call) => {
+                        check_defined(js, v, &what)?;
+                        call.set_request(js, v)?;
+                        Ok(R::placeholder())
+                    }
+                    None => R::from_js(js, v, &what),
+                }
+            },
+        )
+    })
+}
+
+/// A sanitizer: rewrites a copy for an event (never in a through-mode
+/// call, which has no subscriber).
 fn rewrite<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
     Arc::new(move |ctx: &CallContext, value: R| {
         let what = what.clone();
@@ -148,7 +202,7 @@ pub(crate) fn build(family: Family, name: &str, f: JsFn) -> Result<Middleware> {
             Middleware::ToolConditionalExecution(guard(f, Arc::from(name)))
         }
         Family::ToolRequestIntercept => {
-            Middleware::ToolRequestIntercept(rewrite(f, label("tool request intercept")))
+            Middleware::ToolRequestIntercept(intercept(f, label("tool request intercept")))
         }
         Family::ToolSanitizeRequest => {
             Middleware::ToolSanitizeRequest(rewrite(f, label("tool sanitize-request guardrail")))
@@ -163,7 +217,7 @@ pub(crate) fn build(family: Family, name: &str, f: JsFn) -> Result<Middleware> {
             Middleware::LlmConditionalExecution(guard(f, Arc::from(name)))
         }
         Family::LlmRequestIntercept => {
-            Middleware::LlmRequestIntercept(rewrite(f, label("LLM request intercept")))
+            Middleware::LlmRequestIntercept(intercept(f, label("LLM request intercept")))
         }
         Family::LlmSanitizeRequest => {
             Middleware::LlmSanitizeRequest(rewrite(f, label("LLM sanitize-request guardrail")))

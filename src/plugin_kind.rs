@@ -184,7 +184,8 @@ pub fn plugin_context_register(
             let qualified = ctx.qualify(&name);
             let f = Arc::new(JsRef::new(js, callback.0)?);
             let mw = crate::middleware::build(family, &qualified, f)?;
-            ctx.register_with(options(Registration::new(name, mw), opts))
+            let origin = crate::realm::Realm::of(js)?.origin();
+            ctx.register_with(options(Registration::new(name, mw).origin(origin), opts))
         })
     })
 }

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::thread::{self, ThreadId};
 
 use napi::sys;
-use nemo_relay_core::RelayError;
+use nemo_relay_core::{Origin, RelayError};
 
 use crate::js::{Js, Result, Value};
 use crate::js_ref::JsRef;
@@ -51,7 +51,13 @@ pub(crate) struct Realm {
     /// outstanding the threadsafe function is ref'd, so Node does not exit
     /// under an `await` whose answer is still on its way from another thread.
     awaited: AtomicUsize,
+    /// The tag of the middleware registered from this realm (unique per
+    /// realm of the process, never reused).
+    origin: Origin,
 }
+
+/// The origin the next realm gets (0 is the core's "unknown").
+static NEXT_ORIGIN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 // SAFETY: `env` is only dereferenced on `thread` (checked by `on_thread`);
 // the threadsafe function is designed to be called from any thread.
@@ -135,6 +141,7 @@ impl Realm {
             tsfn,
             closed: AtomicBool::new(false),
             awaited: AtomicUsize::new(0),
+            origin: Origin(NEXT_ORIGIN.fetch_add(1, Ordering::Relaxed)),
         });
         let hook_arg = Arc::into_raw(realm.clone()) as *mut c_void;
         // SAFETY: the hook runs once at teardown and takes back this Arc.
@@ -147,6 +154,13 @@ impl Realm {
     pub(crate) fn current_js(&self) -> Option<Js> {
         let env = CURRENT.with(|c| c.get());
         (env == self.env && !env.is_null()).then_some(Js(env))
+    }
+
+    /// The tag of the middleware this realm registers: a managed call whose
+    /// every middleware carries it can pass JS values through (see
+    /// [`crate::calls`]).
+    pub(crate) fn origin(&self) -> Origin {
+        self.origin
     }
 
     /// The raw environment (only usable on the realm's thread).

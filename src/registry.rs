@@ -36,7 +36,9 @@ pub(crate) fn registration(
     mw: Middleware,
     o: Option<RegisterOptions>,
 ) -> Result<Registration> {
-    let mut reg = Registration::new(name, mw);
+    // Tagged as this realm's own: calls whose every middleware is can pass
+    // JS values through (see `crate::calls`).
+    let mut reg = Registration::new(name, mw).origin(crate::realm::Realm::of(js)?.origin());
     if let Some(o) = o {
         reg = reg
             .priority(o.priority.unwrap_or(0))

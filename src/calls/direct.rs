@@ -1,0 +1,318 @@
+//! Managed calls from JS: the callback called directly, and JS values passed
+//! through untouched when nothing but JS sees them.
+//!
+//! A managed call started in JS runs its core pipeline during the native
+//! entry (see [`crate::driver`]), so the JS callback is usually called while
+//! the caller's own values are still alive: directly, without a `napi_ref`,
+//! which is made only if the call is still running when the entry returns.
+//! What the callback and the middleware receive depends on who observes the
+//! call, decided when it starts:
+//!
+//! | mode | when | the core carries | JS stages and the callback get | the caller gets |
+//! |---|---|---|---|---|
+//! | [`Mode::Bare`] | [`Runtime::is_bare`]: nothing observes calls of its kind | a placeholder | the caller's arguments | the callback's own result |
+//! | [`Mode::Through`] | nobody subscribes, and every middleware in the call's snapshot is a JS guardrail or request intercept of this realm | a placeholder | the caller's arguments, then what each request intercept returned | the callback's own result |
+//! | [`Mode::Managed`] | anything else (subscribers, native middleware, execution intercepts) | JSON | JSON copies | a JSON copy of the result |
+//!
+//! In the first two modes no value is ever converted to JSON and back,
+//! which is most of what a small managed call costs otherwise. The JS
+//! values of a call (its request as the stages rewrite it, the callback's
+//! result) are kept in [`Shared`]: as the raw `napi_value` while the entry
+//! runs, as a reference once the call goes asynchronous. A through-mode
+//! call hands its `Shared` to its middleware as the call's
+//! [`CallExtension`], which is how a JS shim knows that the request it is
+//! given is a placeholder and where the real one is.
+//!
+//! A through-mode call runs on the snapshot it was checked on
+//! ([`nemo_relay_core::CallSnapshot`]), so no middleware registered
+//! meanwhile can see its placeholder. A bare call is checked on the
+//! runtime's counters: a registration made on another thread (a worker)
+//! can race with the check, so the core may still run the pipeline. The
+//! callback then feeds it a converted result, and the pipeline's own
+//! stages see the placeholder (the core documents that a racing
+//! registration may or may not apply).
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use nemo_relay_core::{
+    CallContext, CallExtension, CallKind, Json, RelayError, Runtime, ScopeStack, Step,
+};
+
+use crate::callbacks::{invoke, JsFn};
+use crate::convert;
+use crate::driver::{self, CoreFuture, IntoJs};
+use crate::handles::{self, Native};
+use crate::js::{Js, Result, Value};
+use crate::js_ref::JsRef;
+use crate::middleware::Request;
+use crate::promise;
+
+/// How a call treats its JS values (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Managed,
+    Bare,
+    Through,
+}
+
+/// A JS value of the native entry that received or produced it; read only
+/// while that entry runs (`Shared::in_entry`), on its thread.
+#[derive(Clone, Copy)]
+struct EntryValue(Value);
+
+// SAFETY: only dereferenced on the JS thread during the entry (checked by
+// `Shared::in_entry`).
+unsafe impl Send for EntryValue {}
+unsafe impl Sync for EntryValue {}
+
+/// A JS value a call keeps.
+enum Held {
+    /// During the entry: the value itself.
+    Entry(EntryValue),
+    /// After it: a reference.
+    Ref(Arc<JsRef>),
+}
+
+/// The state of one managed call started from JS.
+pub(crate) struct Shared {
+    env: usize,
+    mode: Mode,
+    kind: CallKind,
+    name: String,
+    func: EntryValue,
+    /// The native entry is still running: `Held::Entry` values are valid.
+    live: AtomicBool,
+    /// The core future completed.
+    finished: AtomicBool,
+    /// Bare and through modes: the request as JS.
+    request: Mutex<Option<Held>>,
+    /// The callback's own result, when it goes to the caller untouched.
+    result: Mutex<Option<Held>>,
+    /// The callback, kept for a call to it after the entry.
+    later: Mutex<Option<JsFn>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    /// The through-mode call a middleware runs for, if it is one.
+    pub(crate) fn through(ctx: &CallContext) -> Option<&Shared> {
+        let ext: &(dyn Any + Send + Sync) = &*ctx.extension.as_ref()?.0;
+        ext.downcast_ref::<Shared>()
+    }
+
+    fn what(&self) -> String {
+        match self.kind {
+            CallKind::Tool => format!("the result of tool '{}'", self.name),
+            _ => format!("the response of LLM '{}'", self.name),
+        }
+    }
+
+    fn in_entry(&self, js: Js) -> bool {
+        self.live.load(Ordering::Acquire) && js.0 as usize == self.env
+    }
+
+    fn hold(&self, js: Js, v: Value) -> Result<Held> {
+        Ok(if self.in_entry(js) {
+            Held::Entry(EntryValue(v))
+        } else {
+            Held::Ref(Arc::new(JsRef::new(js, v)?))
+        })
+    }
+
+    fn read(&self, js: Js, held: &Held) -> Result<Value> {
+        match held {
+            Held::Entry(v) if self.in_entry(js) => Ok(v.0),
+            Held::Entry(_) => Err(RelayError::Internal(
+                "a call's JS value was read after its entry without a reference".into(),
+            )),
+            Held::Ref(r) => r.value(js),
+        }
+    }
+
+    /// The request as the next JS stage (or the callback) gets it: the
+    /// held JS value, or `req` converted (managed mode).
+    pub(crate) fn request_js<R: Request>(&self, js: Js, req: &R) -> Result<Value> {
+        match &*lock(&self.request) {
+            Some(held) => self.read(js, held),
+            None => req.to_js(js),
+        }
+    }
+
+    /// A request intercept's answer becomes the request.
+    pub(crate) fn set_request(&self, js: Js, v: Value) -> Result<()> {
+        let held = self.hold(js, v)?;
+        *lock(&self.request) = Some(held);
+        Ok(())
+    }
+
+    /// Whether the callback's result goes to the caller as it is.
+    fn passes_result(&self) -> bool {
+        match self.mode {
+            Mode::Through => true,
+            // Checked again: a racing registration made the core run the
+            // pipeline, which then needs the result as JSON.
+            Mode::Bare => Runtime::global().is_bare(self.kind),
+            Mode::Managed => false,
+        }
+    }
+
+    /// What the core gets for the callback's result `v`.
+    fn take_result(&self, js: Js, v: Value) -> Result<Json> {
+        if self.passes_result() {
+            *lock(&self.result) = Some(self.hold(js, v)?);
+            return Ok(Json::Null);
+        }
+        convert::to_json(js, v, &self.what())
+    }
+
+    /// The callback, called by the core inside the call's scope.
+    fn call<R: Request>(self: &Arc<Self>, req: R) -> Step<nemo_relay_core::Result<Json>> {
+        let stack = ScopeStack::current();
+        if let Some(js) = crate::realm::current_env().filter(|js| self.in_entry(*js)) {
+            return self.call_now(js, &req, stack);
+        }
+        let Some(f) = lock(&self.later).clone() else {
+            return Step::ready(Err(RelayError::Internal(
+                "a call's callback ran after its entry without a reference".into(),
+            )));
+        };
+        let (now, later, parse) = (self.clone(), self.clone(), self.clone());
+        let now_stack = stack.clone();
+        invoke(
+            &f,
+            |js| {
+                Ok([
+                    now.request_js(js, &req)?,
+                    handles::insert(js, Native::Stack(now_stack))?,
+                ])
+            },
+            || {
+                let req = req.clone();
+                Box::new(move |js| {
+                    Ok([
+                        later.request_js(js, &req)?,
+                        handles::insert(js, Native::Stack(stack))?,
+                    ])
+                })
+            },
+            move |js, v| parse.take_result(js, v),
+        )
+    }
+
+    /// During the entry: call the JS function directly.
+    fn call_now<R: Request>(
+        &self,
+        js: Js,
+        req: &R,
+        stack: ScopeStack,
+    ) -> Step<nemo_relay_core::Result<Json>> {
+        let called = (|| {
+            let args = self.request_js(js, req)?;
+            let stack = handles::insert(js, Native::Stack(stack))?;
+            js.call(self.func.0, &[args, stack])
+        })();
+        let v = match called {
+            Ok(v) => v,
+            Err(e) => return Step::ready(Err(e)),
+        };
+        if self.passes_result() {
+            // A Promise too goes back as it is: the caller awaits it.
+            return Step::ready(self.take_result(js, v));
+        }
+        let what = self.what();
+        match js.is_promise(v) {
+            Ok(true) => match promise::await_promise(js, v, crate::callbacks::json(what)) {
+                Ok(slot) => Step::pending(slot),
+                Err(e) => Step::ready(Err(e)),
+            },
+            Ok(false) => Step::ready(convert::to_json(js, v, &what)),
+            Err(e) => Step::ready(Err(e)),
+        }
+    }
+
+    /// The entry is returning while the call still runs: keep its values.
+    fn outlive_entry(&self, js: Js) -> Result<()> {
+        for slot in [&self.request, &self.result] {
+            let mut held = lock(slot);
+            if let Some(Held::Entry(v)) = &*held {
+                *held = Some(Held::Ref(Arc::new(JsRef::new(js, v.0)?)));
+            }
+        }
+        *lock(&self.later) = Some(Arc::new(JsRef::new(js, self.func.0)?));
+        Ok(())
+    }
+}
+
+/// What a managed call from JS resolves to: the core's JSON result, or the
+/// callback's own value.
+struct Outcome {
+    json: Json,
+    own: Option<(Held, Arc<Shared>)>,
+}
+
+impl IntoJs for Outcome {
+    fn into_js(self, js: Js) -> Result<Value> {
+        match self.own {
+            Some((held, shared)) => shared.read(js, &held),
+            None => self.json.into_js(js),
+        }
+    }
+}
+
+/// The boxed callback a call's core future runs.
+pub(super) type Callback<R> = Box<dyn Fn(R) -> Step<nemo_relay_core::Result<Json>> + Send + Sync>;
+
+/// Run a managed call whose callback is `func`, in `mode` (`args` is the
+/// caller's JS request, for the bare and through modes).
+/// `start(name, extension, callback)` builds the core future; `extension`
+/// is the call's [`CallExtension`] in through mode.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run<R: Request>(
+    js: Js,
+    kind: CallKind,
+    name: String,
+    func: Value,
+    mode: Mode,
+    args: Option<Value>,
+    token_out: Option<Value>,
+    start: impl FnOnce(String, Option<CallExtension>, Callback<R>) -> CoreFuture<Json>,
+) -> Result<Value> {
+    let shared = Arc::new(Shared {
+        env: js.0 as usize,
+        mode,
+        kind,
+        name: name.clone(),
+        func: EntryValue(func),
+        live: AtomicBool::new(true),
+        finished: AtomicBool::new(false),
+        request: Mutex::new(args.map(|a| Held::Entry(EntryValue(a)))),
+        result: Mutex::new(None),
+        later: Mutex::new(None),
+    });
+    let extension = (mode == Mode::Through).then(|| CallExtension(shared.clone()));
+    let cb_shared = shared.clone();
+    let core = start(name, extension, Box::new(move |req: R| cb_shared.call(req)));
+    let fut_shared = shared.clone();
+    let fut: CoreFuture<Outcome> = Box::pin(async move {
+        let json = core.await?;
+        fut_shared.finished.store(true, Ordering::Release);
+        let own = lock(&fut_shared.result).take();
+        Ok(Outcome {
+            json,
+            own: own.map(|held| (held, fut_shared.clone())),
+        })
+    });
+    let out = driver::run(js, fut, token_out);
+    if !shared.finished.load(Ordering::Acquire) && out.is_ok() {
+        // Asynchronous: what a later stage or the callback needs must
+        // outlive this entry.
+        shared.outlive_entry(js)?;
+    }
+    shared.live.store(false, Ordering::Release);
+    out
+}
