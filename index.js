@@ -41,13 +41,17 @@ const errors = require('./lib/errors.js')
 
 // Native code builds its errors through this hook, so they are instances of
 // the classes in lib/errors.js; it must be installed before any native call.
-native.init({ makeError: errors.makeError })
+// Hooks are read when used: `makeCallContext` is added below, once its
+// module (which makes native calls as it loads) is loaded.
+const hooks = { makeError: errors.makeError, makeCallContext: undefined }
+native.init(hooks)
 
 const { RelayError, InvalidArgumentError, GuardrailRejectedError, ScopeStackError, invalid, checkName, checkFunction, checkKeys, isThenable } = errors
 const { createScopeStack, currentScopeStack, withScopeStack, ScopeStack, ScopeHandle, CallHandle } = require('./lib/context.js')
 const { pushScope, popScope, currentScope, scope, mark } = require('./lib/scopes.js')
 const { toolCall, llmCall, llmStreamCall, startToolCall, startLlmCall, LlmStream } = require('./lib/calls.js')
-const { register, deregister, registrations, CallContext, Registration, FAMILIES, wrapperFor } = require('./lib/middleware.js')
+const { register, deregister, registrations, CallContext, Registration, FAMILIES, wrapperFor, makeCallContext } = require('./lib/middleware.js')
+hooks.makeCallContext = makeCallContext
 const { subscribe, unsubscribe, flush, shutdown, stats, deliverTo } = require('./lib/subscribers.js')
 
 // Plugins and exporters share the internals above, so plugin middleware and

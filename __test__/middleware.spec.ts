@@ -215,7 +215,7 @@ test.serial('a tool call only JS guardrails and request intercepts see passes th
   const seen: unknown[] = []
   const regs = [
     relay.register('tool_conditional_execution', unique('look'), (a) => void seen.push(a)),
-    relay.register('tool_request_intercept', unique('swap'), (a) => (seen.push(a), rewritten)),
+    relay.register('tool_request_intercept', unique('swap'), (a) => (seen.push(a), rewritten as never)),
     relay.register('tool_conditional_execution', unique('after'), (a) => void seen.push(a), { priority: 5 }),
   ]
   const name = unique('through')
@@ -225,7 +225,7 @@ test.serial('a tool call only JS guardrails and request intercepts see passes th
     scope = relay.currentScope().name
     return result as never
   })
-  t.is(out, result)
+  t.is(out as unknown, result)
   t.is(scope, name)
   // Guardrails run first (both of them), then the intercept, then the tool.
   t.is(seen.length, 4)
@@ -247,7 +247,7 @@ test.serial('a JS-only tool call keeps its values through asynchronous middlewar
     }),
     relay.register('tool_request_intercept', unique('slow-swap'), async () => {
       await sleep(1)
-      return rewritten
+      return rewritten as never
     }),
   ]
   let got: unknown
@@ -257,7 +257,7 @@ test.serial('a JS-only tool call keeps its values through asynchronous middlewar
     return result as never
   })
   t.is(got, rewritten)
-  t.is(out, result)
+  t.is(out as unknown, result)
   for (const r of regs) r.dispose()
 })
 
@@ -301,4 +301,22 @@ test.serial('a tool call that a subscriber or an execution intercept observes ge
   await copied()
   exec.dispose()
   intercept.dispose()
+})
+
+test.serial('the middleware of one call share one frozen context object, and each call has its own', async (t) => {
+  const seen: relay.CallContext[] = []
+  const regs = [
+    relay.register('tool_conditional_execution', unique('ctx-a'), (_a, ctx) => void seen.push(ctx)),
+    relay.register('tool_request_intercept', unique('ctx-b'), (a, ctx) => (seen.push(ctx), a)),
+  ]
+  await relay.toolCall('first', {}, () => 1)
+  await relay.toolCall('second', {}, () => 2)
+  t.is(seen.length, 4)
+  t.is(seen[0], seen[1])
+  t.is(seen[2], seen[3])
+  t.not(seen[0], seen[2])
+  t.is(seen[0]?.name, 'first')
+  t.is(seen[2]?.name, 'second')
+  t.true(Object.isFrozen(seen[0]))
+  for (const r of regs) r.dispose()
 })

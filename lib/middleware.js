@@ -48,29 +48,24 @@ function nextStream(next) {
   return (request) => asStream(next(request))
 }
 
+/** The context of a call, once per call (native code caches it). */
+function makeCallContext(name, kind, uuid, parentUuid, toolCallId, modelName) {
+  return new CallContext(INTERNAL, name, kind, uuid, parentUuid, toolCallId, modelName)
+}
+
 function wrapperFor(shape, fn) {
   switch (shape) {
     case GUARD:
     case REWRITE:
-      return (value, name, kind, uuid, parent, toolCallId, modelName) =>
-        settleable(fn(value, new CallContext(INTERNAL, name, kind, uuid, parent, toolCallId, modelName)))
+      return (value, ctx) => settleable(fn(value, ctx))
     // Execution intercepts run in the call's child stack, which falls back
     // to the stack they were called from (that of the caller, or the root
     // when posted from another thread) once released: as a tool callback's.
     case EXEC:
-      return (request, next, stack, name, kind, uuid, parent, toolCallId, modelName) =>
-        settleable(
-          runIn(
-            childStack(stack, currentStack()),
-            fn,
-            request,
-            next,
-            new CallContext(INTERNAL, name, kind, uuid, parent, toolCallId, modelName),
-          ),
-        )
+      return (request, next, stack, ctx) =>
+        settleable(runIn(childStack(stack, currentStack()), fn, request, next, ctx))
     default:
-      return (request, next, stack, name, kind, uuid, parent, toolCallId, modelName) => {
-        const ctx = new CallContext(INTERNAL, name, kind, uuid, parent, toolCallId, modelName)
+      return (request, next, stack, ctx) => {
         const out = runIn(childStack(stack, currentStack()), fn, request, nextStream(next), ctx)
         return isThenable(out)
           ? Promise.resolve(out).then((v) => toIterator(v, 'a stream execution intercept'))
@@ -147,6 +142,7 @@ function registrations(family) {
 
 module.exports = {
   CallContext,
+  makeCallContext,
   FAMILIES,
   wrapperFor,
   scopeOptions,

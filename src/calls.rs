@@ -195,7 +195,10 @@ pub fn llm_call(
             Mode::Managed,
             None,
             token_out.map(|t| t.0),
-            move |name, _, cb| Box::pin(async move { rt.llm_call(&name, request, opts, cb).await }),
+            move |name, extension, cb| {
+                let opts = nemo_relay_core::CallOptions { extension, ..opts };
+                Box::pin(async move { rt.llm_call(&name, request, opts, cb).await })
+            },
         )
         .map(Raw)
     })

@@ -5,12 +5,12 @@
 //!
 //! | shape | native calls | wrapper returns (or a Promise of it) |
 //! |---|---|---|
-//! | guard (conditional execution) | `w(request, ...ctx)` | `undefined`/`null`/`true` = allow, `false` or a reason string = reject |
-//! | rewrite (request intercept, sanitizers) | `w(value, ...ctx)` | the value to use instead (JSON) |
-//! | exec (execution intercept) | `w(request, next, stack, ...ctx)` | the result (JSON) |
-//! | stream exec | `w(request, next, stack, ...ctx)` | an async iterator of chunks |
+//! | guard (conditional execution) | `w(request, ctx)` | `undefined`/`null`/`true` = allow, `false` or a reason string = reject |
+//! | rewrite (request intercept, sanitizers) | `w(value, ctx)` | the value to use instead (JSON) |
+//! | exec (execution intercept) | `w(request, next, stack, ctx)` | the result (JSON) |
+//! | stream exec | `w(request, next, stack, ctx)` | an async iterator of chunks |
 //!
-//! `...ctx` is the call context as six strings ([`ctx_args`]), `stack` the id
+//! `ctx` is the facade's `CallContext` object ([`ctx_value`]), `stack` the id
 //! of the call's child scope stack (see [`crate::handles::insert`]), in whose
 //! async context exec wrappers run and which they release when they settle.
 //! LLM requests cross as `{ headers, content }`.
@@ -27,31 +27,42 @@ use crate::convert;
 use crate::js::{Js, Result, Value};
 use crate::next;
 
-/// The call context as the wrapper's trailing arguments: name, kind, uuid,
-/// parent uuid, tool call id, model name (strings or `undefined`). Plain
-/// strings, not a handle: the facade builds the context object from them.
-pub(crate) fn ctx_args(js: Js, ctx: &CallContext) -> Result<[Value; 6]> {
+/// The call context as JS sees it: the facade's frozen `CallContext`, made
+/// by its `makeCallContext(name, kind, uuid, parentUuid, toolCallId,
+/// modelName)` hook. A call started from JS makes it once, for all its
+/// stages; other calls (streams, calls from other threads) once per stage.
+pub(crate) fn ctx_value(js: Js, ctx: &CallContext) -> Result<Value> {
+    match Shared::of(ctx) {
+        Some(call) => call.context_js(js, || make_ctx(js, ctx)),
+        None => make_ctx(js, ctx),
+    }
+}
+
+fn make_ctx(js: Js, ctx: &CallContext) -> Result<Value> {
+    let make = crate::realm::hook(js, c"makeCallContext")?.ok_or_else(|| {
+        RelayError::Internal("the facade did not register makeCallContext".into())
+    })?;
     let opt = |s: Option<&str>| match s {
         Some(s) => js.string(s),
         None => js.undefined(),
     };
-    // Uuids are formatted on the stack: no heap string per middleware call.
+    // Uuids are formatted on the stack: no heap string for them.
     let mut uuid = nemo_relay_core::Uuid::encode_buffer();
     let mut parent = nemo_relay_core::Uuid::encode_buffer();
-    Ok([
+    let args = [
         js.string(&ctx.name)?,
         js.string(ctx.kind.as_str())?,
         js.string(ctx.uuid.hyphenated().encode_lower(&mut uuid))?,
         js.string(ctx.parent_uuid.hyphenated().encode_lower(&mut parent))?,
         opt(ctx.tool_call_id.as_deref())?,
         opt(ctx.model_name.as_deref())?,
-    ])
+    ];
+    js.call(make, &args)
 }
 
-/// `[value, ...ctx_args]`.
-fn value_and_ctx(js: Js, value: Value, ctx: &CallContext) -> Result<[Value; 7]> {
-    let [a, b, c, d, e, f] = ctx_args(js, ctx)?;
-    Ok([value, a, b, c, d, e, f])
+/// `[value, ctx]`.
+fn value_and_ctx(js: Js, value: Value, ctx: &CallContext) -> Result<[Value; 2]> {
+    Ok([value, ctx_value(js, ctx)?])
 }
 
 /// How a request type crosses to JS and back.
@@ -122,7 +133,7 @@ fn verdict(js: Js, v: Value, guardrail: &str) -> Result<Verdict> {
 /// The request a JS stage gets: in a through-mode call the JS value the
 /// call holds (`req` is a placeholder), else `req` converted.
 fn request_js<R: Request>(js: Js, ctx: &CallContext, req: &R) -> Result<Value> {
-    match Shared::through(ctx) {
+    match Shared::of(ctx) {
         Some(call) => call.request_js(js, req),
         None => req.to_js(js),
     }
@@ -158,7 +169,7 @@ fn intercept<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
             },
             move |js, v| {
                 let call = through.as_ref().and_then(|e| e.0.downcast_ref::<Shared>());
-                match call {
+                match call.filter(|c| c.passes_request()) {
                     Some(call) => {
                         check_defined(js, v, &what)?;
                         call.set_request(js, v)?;

@@ -19,7 +19,7 @@ use crate::callbacks::{invoke, JsFn};
 use crate::driver::{self, IntoJs};
 use crate::handles::{self, Native};
 use crate::js::{self, Js, Result, Value};
-use crate::middleware::{ctx_args, Request};
+use crate::middleware::{ctx_value, Request};
 use crate::realm::with_env;
 
 /// Call exec wrapper `f(request, next, stack, ...ctx)` for one intercept.
@@ -54,18 +54,12 @@ fn args<R: Request, O: IntoJs>(
     next: Next<R, O>,
     ctx: &CallContext,
     stack: &ScopeStack,
-) -> Result<[Value; 9]> {
-    let [a, b, c, d, e, f] = ctx_args(js, ctx)?;
+) -> Result<[Value; 4]> {
     Ok([
         req.to_js(js)?,
         next_fn(js, next)?,
         handles::insert(js, Native::Stack(stack.clone()))?,
-        a,
-        b,
-        c,
-        d,
-        e,
-        f,
+        ctx_value(js, ctx)?,
     ])
 }
 

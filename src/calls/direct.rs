@@ -17,11 +17,12 @@
 //! In the first two modes no value is ever converted to JSON and back,
 //! which is most of what a small managed call costs otherwise. The JS
 //! values of a call (its request as the stages rewrite it, the callback's
-//! result) are kept in [`Shared`]: as the raw `napi_value` while the entry
-//! runs, as a reference once the call goes asynchronous. A through-mode
-//! call hands its `Shared` to its middleware as the call's
-//! [`CallExtension`], which is how a JS shim knows that the request it is
-//! given is a placeholder and where the real one is.
+//! result, the `CallContext` object its middleware share) are kept in
+//! [`Shared`]: as the raw `napi_value` while the entry runs, as a reference
+//! once the call goes asynchronous. Every call started here hands its
+//! `Shared` to its middleware as the call's [`CallExtension`], which is how
+//! a JS shim finds them, and knows (in through mode) that the request it is
+//! given is a placeholder.
 //!
 //! A through-mode call runs on the snapshot it was checked on
 //! ([`nemo_relay_core::CallSnapshot`]), so no middleware registered
@@ -90,6 +91,8 @@ pub(crate) struct Shared {
     request: Mutex<Option<Held>>,
     /// The callback's own result, when it goes to the caller untouched.
     result: Mutex<Option<Held>>,
+    /// The `CallContext` object the call's JS middleware get.
+    context: Mutex<Option<Held>>,
     /// The callback, kept for a call to it after the entry.
     later: Mutex<Option<JsFn>>,
 }
@@ -99,10 +102,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// The through-mode call a middleware runs for, if it is one.
-    pub(crate) fn through(ctx: &CallContext) -> Option<&Shared> {
+    /// The call started from JS that a middleware runs for, if it is one.
+    pub(crate) fn of(ctx: &CallContext) -> Option<&Shared> {
         let ext: &(dyn Any + Send + Sync) = &*ctx.extension.as_ref()?.0;
         ext.downcast_ref::<Shared>()
+    }
+
+    /// Whether request intercepts hand their JS answer on as it is.
+    pub(crate) fn passes_request(&self) -> bool {
+        self.mode == Mode::Through
+    }
+
+    /// The call's JS context object, made by `make` on first use.
+    pub(crate) fn context_js(&self, js: Js, make: impl FnOnce() -> Result<Value>) -> Result<Value> {
+        if let Some(held) = &*lock(&self.context) {
+            return self.read(js, held);
+        }
+        let v = make()?;
+        *lock(&self.context) = Some(self.hold(js, v)?);
+        Ok(v)
     }
 
     fn what(&self) -> String {
@@ -237,7 +255,7 @@ impl Shared {
 
     /// The entry is returning while the call still runs: keep its values.
     fn outlive_entry(&self, js: Js) -> Result<()> {
-        for slot in [&self.request, &self.result] {
+        for slot in [&self.request, &self.result, &self.context] {
             let mut held = lock(slot);
             if let Some(Held::Entry(v)) = &*held {
                 *held = Some(Held::Ref(Arc::new(JsRef::new(js, v.0)?)));
@@ -270,7 +288,8 @@ pub(super) type Callback<R> = Box<dyn Fn(R) -> Step<nemo_relay_core::Result<Json
 /// Run a managed call whose callback is `func`, in `mode` (`args` is the
 /// caller's JS request, for the bare and through modes).
 /// `start(name, extension, callback)` builds the core future; `extension`
-/// is the call's [`CallExtension`] in through mode.
+/// is the call's [`CallExtension`], which gives its middleware the call's
+/// [`Shared`] state.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run<R: Request>(
     js: Js,
@@ -292,9 +311,10 @@ pub(super) fn run<R: Request>(
         finished: AtomicBool::new(false),
         request: Mutex::new(args.map(|a| Held::Entry(EntryValue(a)))),
         result: Mutex::new(None),
+        context: Mutex::new(None),
         later: Mutex::new(None),
     });
-    let extension = (mode == Mode::Through).then(|| CallExtension(shared.clone()));
+    let extension = Some(CallExtension(shared.clone()));
     let cb_shared = shared.clone();
     let core = start(name, extension, Box::new(move |req: R| cb_shared.call(req)));
     let fut_shared = shared.clone();
