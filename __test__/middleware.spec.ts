@@ -320,3 +320,33 @@ test.serial('the middleware of one call share one frozen context object, and eac
   t.true(Object.isFrozen(seen[0]))
   for (const r of regs) r.dispose()
 })
+
+test.serial('a tool call made in a worker runs the main thread’s JS middleware and its own, each with its own context', async (t) => {
+  const { Worker } = await import('node:worker_threads')
+  const { fileURLToPath } = await import('node:url')
+  const seen: string[] = []
+  const main = relay.register('tool_conditional_execution', unique('main-guard'), (_a, ctx) => void seen.push(ctx.name))
+  const entry = fileURLToPath(new URL('../index.js', import.meta.url))
+  const code = `
+    const { parentPort } = require('node:worker_threads')
+    const relay = require(${JSON.stringify(entry)})
+    const own = relay.register('tool_request_intercept', 'worker-intercept', (a, ctx) => ({ ...a, by: ctx.name }), { priority: 1 })
+    // The main thread's guardrail answers through this thread's event
+    // loop, which nothing else keeps alive meanwhile.
+    const alive = setInterval(() => {}, 1000)
+    relay.toolCall('from-worker', { n: 1 }, (a) => a).then(
+      (out) => { own.dispose(); clearInterval(alive); parentPort.postMessage({ out }) },
+      (error) => { own.dispose(); clearInterval(alive); parentPort.postMessage({ error: String(error) }) },
+    )
+  `
+  const worker = new Worker(code, { eval: true })
+  const reply = await new Promise<{ out?: unknown; error?: string }>((resolve, reject) => {
+    worker.once('message', resolve)
+    worker.once('error', reject)
+  })
+  await worker.terminate()
+  main.dispose()
+  t.is(reply.error, undefined)
+  t.deepEqual(reply.out, { n: 1, by: 'from-worker' })
+  t.deepEqual(seen, ['from-worker'])
+})

@@ -114,7 +114,11 @@ impl Shared {
     }
 
     /// The call's JS context object, made by `make` on first use.
+    /// Middleware of another realm (a worker's, say) get their own.
     pub(crate) fn context_js(&self, js: Js, make: impl FnOnce() -> Result<Value>) -> Result<Value> {
+        if !self.own_realm(js) {
+            return make();
+        }
         if let Some(held) = &*lock(&self.context) {
             return self.read(js, held);
         }
@@ -131,7 +135,7 @@ impl Shared {
     }
 
     fn in_entry(&self, js: Js) -> bool {
-        self.live.load(Ordering::Acquire) && js.0 as usize == self.env
+        self.live.load(Ordering::Acquire) && self.own_realm(js)
     }
 
     fn hold(&self, js: Js, v: Value) -> Result<Held> {
@@ -156,9 +160,15 @@ impl Shared {
     /// held JS value, or `req` converted (managed mode).
     pub(crate) fn request_js<R: Request>(&self, js: Js, req: &R) -> Result<Value> {
         match &*lock(&self.request) {
-            Some(held) => self.read(js, held),
-            None => req.to_js(js),
+            Some(held) if self.own_realm(js) => self.read(js, held),
+            _ => req.to_js(js),
         }
+    }
+
+    /// Whether `js` is the environment the call was started from (whose
+    /// values it holds).
+    fn own_realm(&self, js: Js) -> bool {
+        js.0 as usize == self.env
     }
 
     /// A request intercept's answer becomes the request.
