@@ -186,8 +186,8 @@ export interface LlmRequestView {
  *
  * Values are converted with `JSON.stringify` semantics (and refused when JSON
  * cannot represent them) only where they must leave JS: when someone
- * subscribes, or when native middleware or a tool execution intercept is
- * registered. Otherwise they pass through as they are: conditional
+ * subscribes, or when native middleware, middleware registered on another
+ * thread (a worker) or a tool execution intercept is registered. Otherwise they pass through as they are: conditional
  * guardrails and request intercepts written in JS get the caller's own
  * `args`, `fn` gets what the last request intercept returned (or `args`),
  * and the call resolves with `fn`'s own result. Middleware should therefore
@@ -247,7 +247,12 @@ export declare function startLlmCall(name: string, request: LlmRequest, options?
 
 // ------------------------------------------------------------ middleware ---
 
-/** What middleware is told about the call it runs for. */
+/**
+ * What middleware is told about the call it runs for. The middleware of one
+ * `toolCall` or `llmCall` share one frozen object; other calls (streams,
+ * manually ended calls, calls made on another thread) may give each stage
+ * its own, so key per-call state on `uuid`, not on the object.
+ */
 export declare class CallContext {
   private constructor()
   /** Tool name or LLM route name. */

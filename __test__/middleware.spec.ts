@@ -324,8 +324,10 @@ test.serial('the middleware of one call share one frozen context object, and eac
 test.serial('a tool call made in a worker runs the main thread’s JS middleware and its own, each with its own context', async (t) => {
   const { Worker } = await import('node:worker_threads')
   const { fileURLToPath } = await import('node:url')
-  const seen: string[] = []
-  const main = relay.register('tool_conditional_execution', unique('main-guard'), (_a, ctx) => void seen.push(ctx.name))
+  const seen: unknown[] = []
+  // Registered from another realm than the call's: the call converts its
+  // values, so this guardrail gets a copy of the worker's arguments.
+  const main = relay.register('tool_conditional_execution', unique('main-guard'), (a, ctx) => void seen.push(ctx.name, a))
   const entry = fileURLToPath(new URL('../index.js', import.meta.url))
   const code = `
     const { parentPort } = require('node:worker_threads')
@@ -348,5 +350,24 @@ test.serial('a tool call made in a worker runs the main thread’s JS middleware
   main.dispose()
   t.is(reply.error, undefined)
   t.deepEqual(reply.out, { n: 1, by: 'from-worker' })
-  t.deepEqual(seen, ['from-worker'])
+  t.deepEqual(seen, ['from-worker', { n: 1 }])
+})
+
+test.serial('aborting a call that only JS guardrails observe, or that nothing observes, rejects it with the signal reason', async (t) => {
+  const abortWhilePending = async (name: string) => {
+    const controller = new AbortController()
+    let seenSignal: AbortSignal | undefined
+    const p = relay.toolCall(name, {}, (_a, { signal }) => {
+      seenSignal = signal
+      return new Promise<number>(() => {})
+    }, { signal: controller.signal })
+    await sleep(2)
+    controller.abort(new Error(`stop ${name}`))
+    await t.throwsAsync(p, { message: `stop ${name}` })
+    t.true(seenSignal?.aborted)
+  }
+  await abortWhilePending(unique('bare-abort'))
+  const guard = relay.register('tool_conditional_execution', unique('js-only'), () => undefined)
+  await abortWhilePending(unique('through-abort'))
+  guard.dispose()
 })

@@ -111,27 +111,25 @@ pub fn tool_call(
         let mut opts = call_options(js, stack.0, options)?;
         let token_out = token_out.map(|t| t.0);
         let js_args = args.0;
-        let (mode, args) = if rt.is_bare(CallKind::Tool) {
-            (Mode::Bare, Json::Null)
+        let mode = if rt.is_bare(CallKind::Tool) {
+            Mode::Bare
         } else if rt.has_listeners() {
-            (
-                Mode::Managed,
-                convert::to_json(js, js_args, "tool arguments")?,
-            )
+            Mode::Managed
         } else {
             // Only middleware observes the call: when all of it is this
             // realm's guardrails and request intercepts, no JSON is needed.
             let snapshot = rt.call_snapshot(opts.stack.take());
-            let mode = if js_only(&snapshot, crate::realm::Realm::of(js)?.origin()) {
-                (Mode::Through, Json::Null)
-            } else {
-                (
-                    Mode::Managed,
-                    convert::to_json(js, js_args, "tool arguments")?,
-                )
-            };
+            let js_only = js_only(&snapshot, crate::realm::Realm::of(js)?.origin());
             opts.snapshot = Some(snapshot);
-            mode
+            if js_only {
+                Mode::Through
+            } else {
+                Mode::Managed
+            }
+        };
+        let args = match mode {
+            Mode::Managed => convert::to_json(js, js_args, "tool arguments")?,
+            Mode::Bare | Mode::Through => Json::Null,
         };
         let js_args = (mode != Mode::Managed).then_some(js_args);
         direct::run::<Json>(

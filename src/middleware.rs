@@ -168,7 +168,7 @@ fn intercept<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
                 Box::new(move |js| value_and_ctx(js, request_js(js, &ctx, &req)?, &ctx))
             },
             move |js, v| {
-                let call = through.as_ref().and_then(|e| e.0.downcast_ref::<Shared>());
+                let call = through.as_ref().and_then(Shared::in_extension);
                 match call.filter(|c| c.passes_request()) {
                     Some(call) => {
                         check_defined(js, v, &what)?;

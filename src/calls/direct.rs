@@ -87,6 +87,9 @@ pub(crate) struct Shared {
     live: AtomicBool,
     /// The core future completed.
     finished: AtomicBool,
+    /// The caller passed an `AbortSignal`: the call must stay in flight
+    /// (with a token) while the callback's Promise is pending.
+    abortable: bool,
     /// Bare and through modes: the request as JS.
     request: Mutex<Option<Held>>,
     /// The callback's own result, when it goes to the caller untouched.
@@ -104,7 +107,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     /// The call started from JS that a middleware runs for, if it is one.
     pub(crate) fn of(ctx: &CallContext) -> Option<&Shared> {
-        let ext: &(dyn Any + Send + Sync) = &*ctx.extension.as_ref()?.0;
+        Self::in_extension(ctx.extension.as_ref()?)
+    }
+
+    /// The call state a [`CallExtension`] carries, if it is ours.
+    pub(crate) fn in_extension(ext: &CallExtension) -> Option<&Shared> {
+        let ext: &(dyn Any + Send + Sync) = &*ext.0;
         ext.downcast_ref::<Shared>()
     }
 
@@ -234,7 +242,7 @@ impl Shared {
 
     /// During the entry: call the JS function directly.
     fn call_now<R: Request>(
-        &self,
+        self: &Arc<Self>,
         js: Js,
         req: &R,
         stack: ScopeStack,
@@ -249,7 +257,15 @@ impl Shared {
             Err(e) => return Step::ready(Err(e)),
         };
         if self.passes_result() {
-            // A Promise too goes back as it is: the caller awaits it.
+            // A Promise too goes back as it is, for the caller to await;
+            // unless the call can be aborted, which needs it in flight.
+            if self.abortable && js.is_promise(v).unwrap_or(false) {
+                let me = self.clone();
+                return match promise::await_promise(js, v, move |js, v| me.take_result(js, v)) {
+                    Ok(slot) => Step::pending(slot),
+                    Err(e) => Step::ready(Err(e)),
+                };
+            }
             return Step::ready(self.take_result(js, v));
         }
         let what = self.what();
@@ -319,6 +335,7 @@ pub(super) fn run<R: Request>(
         func: EntryValue(func),
         live: AtomicBool::new(true),
         finished: AtomicBool::new(false),
+        abortable: token_out.is_some(),
         request: Mutex::new(args.map(|a| Held::Entry(EntryValue(a)))),
         result: Mutex::new(None),
         context: Mutex::new(None),
@@ -338,11 +355,14 @@ pub(super) fn run<R: Request>(
         })
     });
     let out = driver::run(js, fut, token_out);
-    if !shared.finished.load(Ordering::Acquire) && out.is_ok() {
-        // Asynchronous: what a later stage or the callback needs must
-        // outlive this entry.
-        shared.outlive_entry(js)?;
-    }
+    // Asynchronous: what a later stage or the callback needs must outlive
+    // this entry. (`live` goes false in any case: past this point no raw
+    // value of the entry may be read.)
+    let kept = match &out {
+        Ok(_) if !shared.finished.load(Ordering::Acquire) => shared.outlive_entry(js),
+        _ => Ok(()),
+    };
     shared.live.store(false, Ordering::Release);
+    kept?;
     out
 }

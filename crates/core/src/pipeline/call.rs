@@ -47,8 +47,10 @@ pub struct CallOptions {
     /// LLM calls: the model name.
     pub model_name: Option<String>,
     /// The registrations to run, taken beforehand with
-    /// [`Runtime::call_snapshot`] (default: taken when the call starts).
-    /// With one, `stack` is ignored: the snapshot's stack is used.
+    /// [`Runtime::call_snapshot`] on the same runtime (default: taken when
+    /// the call starts). With one, `stack` is ignored: the snapshot's stack
+    /// is used. A snapshot is for one call: options cloned with it run
+    /// every later call on the same, aging registrations.
     pub snapshot: Option<super::CallSnapshot>,
     /// State of the binding that makes the call, handed to every middleware
     /// through [`CallContext::extension`]. The core never looks inside.

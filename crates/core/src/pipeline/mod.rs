@@ -149,13 +149,10 @@ where
                 |opts, req, func| unsafe { call::run_bare::<K, _, _>(name, opts, req, func) };
             // A snapshot taken by the caller decides: the full pipeline
             // runs exactly what it holds.
-            let next = if opts.snapshot.is_some() {
-                Ok(Managed::Full(Box::into_pin(boxed_in_place(|| {
-                    full::<K, F, Fut>(rt, name, req, opts, func)
-                }))))
-            } else if rt.is_bare(K::CALL) {
+            let own_snapshot = opts.snapshot.is_none();
+            let next = if own_snapshot && rt.is_bare(K::CALL) {
                 bare(opts, req, func).map(Managed::Bare)
-            } else if rt.is_observed_only(K::CALL) {
+            } else if own_snapshot && rt.is_observed_only(K::CALL) {
                 Observed::start::<K>(rt, name, opts, req, func).and_then(|o| match o {
                     Ok(observed) => Ok(Managed::Observed(observed)),
                     Err((opts, req, func)) => bare(opts, req, func).map(Managed::Bare),
