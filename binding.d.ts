@@ -168,8 +168,11 @@ export interface EndCallOptions {
  */
 export declare function failCall(handle: number | ExternalObject<'ScopeHandle'>, error: unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: EndCallOptions | undefined | null): void
 
-/** The raw entries, for the facade: `{ pushScope, popScope, mark }`. */
-export declare function fastEntries(): { pushScope(stack: number | ExternalObject<'ScopeStack'>, name: string): number; popScope(stack: number | ExternalObject<'ScopeStack'>, handle: number | ExternalObject<'ScopeHandle'>): string; mark(stack: number | ExternalObject<'ScopeStack'>, name: string, dataJson?: string): void }
+/**
+ * The raw entries, for the facade: `{ pushScope, popScope, mark, toolCall,
+ * releaseHandle }`.
+ */
+export declare function fastEntries(): { pushScope(stack: number | ExternalObject<'ScopeStack'>, name: string): number; popScope(stack: number | ExternalObject<'ScopeStack'>, handle: number | ExternalObject<'ScopeHandle'>): string; mark(stack: number | ExternalObject<'ScopeStack'>, name: string, dataJson?: string): void; toolCall(name: string, args: unknown, tool: (args: unknown, stack: number) => unknown, stack: number | ExternalObject<'ScopeStack'>): unknown; releaseHandle(id: number): void }
 
 /**
  * Resolves once every event emitted before the call was handed to the JS

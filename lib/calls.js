@@ -3,6 +3,7 @@
 // AbortSignal wiring.
 
 const native = require('../native.js')
+const fast = require('./fast.js')
 const { checkFunction, checkName, invalid, isThenable, settleable } = require('./errors.js')
 const { llmCallsBare, toolCallsBare } = require('./activity.js')
 const {
@@ -26,13 +27,13 @@ function callbackWrapper(fn, signal, caller) {
   return (request, stack) => settleable(runIn(childStack(stack, caller), fn, request, ctx))
 }
 
-function startManaged(call, name, input, fn, options) {
+function startManaged(call, name, input, fn, options, fastCall = call) {
   checkName(name, 'call name')
   checkFunction(fn, 'the callback')
   const stack = currentStack()
   if (options === undefined) {
     try {
-      return Promise.resolve(call(name, input, callbackWrapper(fn, NEVER_ABORTED, stack), stackNative(stack)))
+      return Promise.resolve(fastCall(name, input, callbackWrapper(fn, NEVER_ABORTED, stack), stackNative(stack)))
     } catch (error) {
       return Promise.reject(error)
     }
@@ -107,7 +108,7 @@ function toolCall(name, args, fn, options) {
     checkFunction(fn, 'the callback')
     return bareToolCall(name, args, fn, currentStack())
   }
-  return startManaged(native.toolCall, name, args, fn, options)
+  return startManaged(native.toolCall, name, args, fn, options, fast.toolCall)
 }
 
 /** Run a unary LLM call (`request` is `{ headers?, content }`) through the managed pipeline. */

@@ -47,7 +47,7 @@ class ScopeStack {
     releaseStack = (stack) => {
       if (stack.#released) return
       stack.#released = true
-      if (stack.#native !== undefined) native.releaseHandle(stack.#native)
+      if (stack.#native !== undefined) fast.releaseHandle(stack.#native)
     }
     descendsFrom = (stack, ancestor) => {
       for (let s = stack; s !== undefined; s = s.#parent) if (s === ancestor) return true

@@ -107,47 +107,47 @@ pub fn tool_call(
     token_out: Option<Arg>,
 ) -> napi::Result<Raw> {
     boundary(env.raw(), |js| {
-        let rt = Runtime::global();
-        let mut opts = call_options(js, stack.0, options)?;
-        let token_out = token_out.map(|t| t.0);
-        let js_args = args.0;
-        let mode = if rt.is_bare(CallKind::Tool) {
-            Mode::Bare
-        } else if rt.has_listeners() {
-            Mode::Managed
+        let opts = call_options(js, stack.0, options)?;
+        run_tool_call(js, name, args.0, tool.0, opts, token_out.map(|t| t.0)).map(Raw)
+    })
+}
+
+/// The body of [`tool_call`], shared with its raw twin in [`crate::fast`].
+pub(crate) fn run_tool_call(
+    js: Js,
+    name: String,
+    js_args: Value,
+    tool: Value,
+    mut opts: nemo_relay_core::CallOptions,
+    token_out: Option<Value>,
+) -> Result<Value> {
+    let rt = Runtime::global();
+    let mode = if rt.is_bare(CallKind::Tool) {
+        Mode::Bare
+    } else if rt.has_listeners() {
+        Mode::Managed
+    } else {
+        // Only middleware observes the call: when all of it is this
+        // realm's guardrails and request intercepts, no JSON is needed.
+        let snapshot = rt.call_snapshot(opts.stack.take());
+        let js_only = js_only(&snapshot, crate::realm::Realm::of(js)?.origin());
+        opts.snapshot = Some(snapshot);
+        if js_only {
+            Mode::Through
         } else {
-            // Only middleware observes the call: when all of it is this
-            // realm's guardrails and request intercepts, no JSON is needed.
-            let snapshot = rt.call_snapshot(opts.stack.take());
-            let js_only = js_only(&snapshot, crate::realm::Realm::of(js)?.origin());
-            opts.snapshot = Some(snapshot);
-            if js_only {
-                Mode::Through
-            } else {
-                Mode::Managed
-            }
-        };
-        let args = match mode {
-            Mode::Managed => convert::to_json(js, js_args, "tool arguments")?,
-            Mode::Bare | Mode::Through => Json::Null,
-        };
-        let js_args = (mode != Mode::Managed).then_some(js_args);
-        direct::run::<Json>(
-            js,
-            CallKind::Tool,
-            name,
-            tool.0,
-            mode,
-            js_args,
-            token_out,
-            {
-                move |name, extension, cb| {
-                    opts.extension = extension;
-                    Box::pin(async move { rt.tool_call(&name, args, opts, cb).await })
-                }
-            },
-        )
-        .map(Raw)
+            Mode::Managed
+        }
+    };
+    let args = match mode {
+        Mode::Managed => convert::to_json(js, js_args, "tool arguments")?,
+        Mode::Bare | Mode::Through => Json::Null,
+    };
+    let js_args = (mode != Mode::Managed).then_some(js_args);
+    direct::run::<Json>(js, CallKind::Tool, name, tool, mode, js_args, token_out, {
+        move |name, extension, cb| {
+            opts.extension = extension;
+            Box::pin(async move { rt.tool_call(&name, args, opts, cb).await })
+        }
     })
 }
 

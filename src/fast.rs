@@ -5,7 +5,9 @@
 //! 3.16, a "native borrow scope" (thread-local bookkeeping and a guard) that
 //! together cost about as much as pushing and popping a scope in the core.
 //! For the calls an agent makes by the hundred thousand — opening and
-//! closing scopes, emitting marks — the facade uses the functions here
+//! closing scopes, emitting marks, managed tool calls without options and
+//! the release of their short-lived stack ids — the facade uses the
+//! functions here
 //! instead: plain `extern "C"` callbacks that read their arguments with
 //! [`Js::callback_args`] and do exactly what their `#[napi]` twins in
 //! [`crate::scopes`] do (same checks, same errors). The twins stay for the
@@ -114,17 +116,55 @@ unsafe extern "C" fn mark(env: sys::napi_env, info: sys::napi_callback_info) -> 
     }
 }
 
-/// The raw entries, for the facade: `{ pushScope, popScope, mark }`.
+/// `toolCall(name, args, tool, stack)`: a managed tool call without options
+/// (the result, or a Promise of it), as [`crate::calls::tool_call`].
+unsafe extern "C" fn tool_call(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: called by Node-API as a native callback.
+    unsafe {
+        entry::<4>(env, info, |js, [name, args, tool, stack]| {
+            if js.type_of(name)? != sys::ValueType::napi_string {
+                return Err(nemo_relay_core::RelayError::invalid(
+                    "call name must be a string",
+                ));
+            }
+            let name = js.to_string(name)?;
+            let opts = crate::calls::call_options(js, stack, None)?;
+            crate::calls::run_tool_call(js, name, args, tool, opts, None)
+        })
+    }
+}
+
+/// `releaseHandle(id)`: as [`crate::handles::release_handle`].
+unsafe extern "C" fn release_handle(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: called by Node-API as a native callback.
+    unsafe {
+        entry::<1>(env, info, |js, [id]| {
+            handles::release(js, id)?;
+            js.undefined()
+        })
+    }
+}
+
+/// The raw entries, for the facade: `{ pushScope, popScope, mark, toolCall,
+/// releaseHandle }`.
 #[napi(
-    ts_return_type = "{ pushScope(stack: number | ExternalObject<'ScopeStack'>, name: string): number; popScope(stack: number | ExternalObject<'ScopeStack'>, handle: number | ExternalObject<'ScopeHandle'>): string; mark(stack: number | ExternalObject<'ScopeStack'>, name: string, dataJson?: string): void }"
+    ts_return_type = "{ pushScope(stack: number | ExternalObject<'ScopeStack'>, name: string): number; popScope(stack: number | ExternalObject<'ScopeStack'>, handle: number | ExternalObject<'ScopeHandle'>): string; mark(stack: number | ExternalObject<'ScopeStack'>, name: string, dataJson?: string): void; toolCall(name: string, args: unknown, tool: (args: unknown, stack: number) => unknown, stack: number | ExternalObject<'ScopeStack'>): unknown; releaseHandle(id: number): void }"
 )]
 pub fn fast_entries(env: napi::Env) -> napi::Result<Raw> {
     boundary(env.raw(), |js| {
         let obj = js.object()?;
-        let entries: [(&std::ffi::CStr, sys::napi_callback); 3] = [
+        let entries: [(&std::ffi::CStr, sys::napi_callback); 5] = [
             (c"pushScope", Some(push_scope)),
             (c"popScope", Some(pop_scope)),
             (c"mark", Some(mark)),
+            (c"toolCall", Some(tool_call)),
+            (c"releaseHandle", Some(release_handle)),
         ];
         for (name, cb) in entries {
             let f = js.function(name, cb, ptr::null_mut(), None)?;
