@@ -87,7 +87,7 @@ unsafe extern "C" fn pop_scope(
                 handles::release(js, handle_arg)?;
             }
             let mut buf = nemo_relay_core::Uuid::encode_buffer();
-            js.string(handle.uuid().hyphenated().encode_lower(&mut buf))
+            js.ascii(handle.uuid().hyphenated().encode_lower(&mut buf))
         })
     }
 }

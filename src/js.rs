@@ -110,6 +110,18 @@ impl Js {
         Ok(v)
     }
 
+    /// A string known to be ASCII (uuids, wire names): made without UTF-8
+    /// decoding.
+    pub(crate) fn ascii(self, s: &str) -> Result<Value> {
+        debug_assert!(s.is_ascii());
+        let mut v = ptr::null_mut();
+        // SAFETY: ASCII is Latin-1; `s` has the given length.
+        self.check(unsafe {
+            sys::napi_create_string_latin1(self.0, s.as_ptr().cast(), s.len() as isize, &mut v)
+        })?;
+        Ok(v)
+    }
+
     pub(crate) fn object(self) -> Result<Value> {
         let mut v = ptr::null_mut();
         // SAFETY: valid env.

@@ -51,9 +51,9 @@ fn make_ctx(js: Js, ctx: &CallContext) -> Result<Value> {
     let mut parent = nemo_relay_core::Uuid::encode_buffer();
     let args = [
         js.string(&ctx.name)?,
-        js.string(ctx.kind.as_str())?,
-        js.string(ctx.uuid.hyphenated().encode_lower(&mut uuid))?,
-        js.string(ctx.parent_uuid.hyphenated().encode_lower(&mut parent))?,
+        js.ascii(ctx.kind.as_str())?,
+        js.ascii(ctx.uuid.hyphenated().encode_lower(&mut uuid))?,
+        js.ascii(ctx.parent_uuid.hyphenated().encode_lower(&mut parent))?,
         opt(ctx.tool_call_id.as_deref())?,
         opt(ctx.model_name.as_deref())?,
     ];

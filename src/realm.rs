@@ -70,6 +70,10 @@ struct Local {
     hooks: Option<JsRef>,
     /// `JSON.stringify` and `JSON.parse`, looked up once.
     json: Option<(JsRef, JsRef)>,
+    /// Hook functions already looked up: a property read by C-string name
+    /// makes and internalizes a V8 string each time, which cost as much as
+    /// the rest of building a call context.
+    hook_fns: Vec<(&'static std::ffi::CStr, JsRef)>,
 }
 
 thread_local! {
@@ -107,6 +111,7 @@ impl Realm {
                 realm: realm.clone(),
                 hooks: None,
                 json: None,
+                hook_fns: Vec::new(),
             })
         });
         Ok(realm)
@@ -270,6 +275,9 @@ unsafe extern "C" fn teardown(arg: *mut c_void) {
             if let Some(j) = local.json.take() {
                 std::mem::forget(j);
             }
+            for f in local.hook_fns.drain(..) {
+                std::mem::forget(f);
+            }
         }
     });
 }
@@ -281,25 +289,45 @@ pub(crate) fn set_hooks(js: Js, hooks: Value) -> Result<()> {
     LOCAL.with(|l| {
         if let Some(local) = l.borrow_mut().as_mut() {
             local.hooks = Some(hooks);
+            local.hook_fns.clear();
         }
     });
     Ok(())
 }
 
 /// A function from the facade's hooks object, if the facade registered it.
-pub(crate) fn hook(js: Js, name: &std::ffi::CStr) -> Result<Option<Value>> {
+/// Found functions are kept: the facade sets its hooks once, as it loads.
+pub(crate) fn hook(js: Js, name: &'static std::ffi::CStr) -> Result<Option<Value>> {
+    let cached = LOCAL.with(|l| {
+        l.borrow().as_ref().and_then(|l| {
+            l.hook_fns
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, f)| f.value(js))
+        })
+    });
+    if let Some(f) = cached {
+        return f.map(Some);
+    }
     let hooks = LOCAL.with(|l| {
         l.borrow()
             .as_ref()
             .and_then(|l| l.hooks.as_ref().map(|h| h.value(js)))
     });
-    match hooks {
-        None => Ok(None),
-        Some(h) => {
-            let f = js.get_named(h?, name)?;
-            Ok((js.type_of(f)? == sys::ValueType::napi_function).then_some(f))
-        }
+    let Some(hooks) = hooks else {
+        return Ok(None);
+    };
+    let f = js.get_named(hooks?, name)?;
+    if js.type_of(f)? != sys::ValueType::napi_function {
+        return Ok(None);
     }
+    let kept = JsRef::new(js, f)?;
+    LOCAL.with(|l| {
+        if let Some(local) = l.borrow_mut().as_mut() {
+            local.hook_fns.push((name, kept));
+        }
+    });
+    Ok(Some(f))
 }
 
 /// `(JSON.stringify, JSON.parse)` of this realm.
