@@ -2,7 +2,9 @@
 
 mod support;
 
+use nemo_relay_core::event::Layout;
 use nemo_relay_core::executor::block_on;
+use nemo_relay_core::Json;
 use nemo_relay_core::{
     Attributes, CallOptions, DataSchema, MarkOptions, Payload, PopOptions, Runtime, ScopeOptions,
     ScopePhase, ScopeStack, ScopeType,
@@ -204,6 +206,20 @@ fn the_fast_writer_produces_exactly_the_canonical_serialization_for_every_shape(
                         let mut fast = Vec::new();
                         event.write_json(&mut fast);
                         let canonical = serde_json::to_vec(&event).unwrap();
+                        // The row layout: the object's values in order,
+                        // without atof_version.
+                        let mut row = Vec::new();
+                        event.write_with(Layout::Row, &mut row);
+                        let row: Vec<Json> = serde_json::from_slice(&row).unwrap();
+                        let object: serde_json::Map<String, Json> =
+                            serde_json::from_slice(&canonical).unwrap();
+                        let values: Vec<Json> = object
+                            .into_iter()
+                            .filter(|(k, _)| k != "atof_version")
+                            .map(|(_, v)| v)
+                            .collect();
+                        assert_eq!(row, values);
+                        assert_eq!(row.len(), if i == 0 { 10 } else { 12 });
                         assert_eq!(
                             String::from_utf8(fast).unwrap(),
                             String::from_utf8(canonical).unwrap()

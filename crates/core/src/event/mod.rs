@@ -20,6 +20,8 @@ mod canonical;
 pub(crate) mod payload;
 mod writer;
 
+pub use writer::Layout;
+
 pub use payload::Payload;
 
 use crate::id::Uuid;
