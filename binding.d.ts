@@ -267,7 +267,8 @@ export declare function pluginContextQualify(local: string): string
 export declare function pluginContextRegister(family: string, name: string, callback: (...args: any[]) => unknown, options?: PluginRegisterOptions | undefined | null): void
 
 /**
- * Register subscriber `name` (`deliver(jsonArrayText)` receives each batch)
+ * Register subscriber `name` (`deliver(batchText)` receives each batch, as
+ * for `subscribe`)
  * through the lent context.
  */
 export declare function pluginContextSubscribe(name: string, deliver: (batch: string) => void, options?: PluginRegisterOptions | undefined | null): void
@@ -461,7 +462,10 @@ export declare function streamFeed(stream: ExternalObject<'Stream'>, pull: { ite
  */
 export declare function streamNext(stream: ExternalObject<'Stream'>, pull: { iter?: unknown; direct?: boolean }): unknown
 
-/** Register subscriber `name`: `deliver(jsonArrayText)` receives each batch. */
+/**
+ * Register subscriber `name`: `deliver(batchText)` receives each batch
+ * (`[atof_version, row, …]`, see [`Outbox`]).
+ */
 export declare function subscribe(name: string, deliver: (batch: string) => void, options?: RegisterOptions | undefined | null): void
 
 /** Run a managed tool call: the result, or a Promise of it. */

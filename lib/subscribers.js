@@ -21,6 +21,53 @@ function report(error, event, onError) {
   }
 }
 
+/**
+ * The events of a delivered batch, `[atofVersion, ...rows]`: each row is an
+ * event's values in key order without `atof_version` (10 for a mark, 12 for
+ * a scope event, which adds `attributes` and `scope_category`; see `Layout`
+ * in the core's event writer). Parsing rows and making the objects here
+ * costs about half of parsing the keyed objects.
+ */
+function eventsOf(text) {
+  const rows = JSON.parse(text)
+  const v = rows[0]
+  const events = new Array(rows.length - 1)
+  for (let i = 1; i < rows.length; i++) {
+    const r = rows[i]
+    events[i - 1] =
+      r.length === 10
+        ? {
+            atof_version: v,
+            category: r[0],
+            category_profile: r[1],
+            data: r[2],
+            data_schema: r[3],
+            kind: r[4],
+            metadata: r[5],
+            name: r[6],
+            parent_uuid: r[7],
+            timestamp: r[8],
+            uuid: r[9],
+          }
+        : {
+            atof_version: v,
+            attributes: r[0],
+            category: r[1],
+            category_profile: r[2],
+            data: r[3],
+            data_schema: r[4],
+            kind: r[5],
+            metadata: r[6],
+            name: r[7],
+            parent_uuid: r[8],
+            scope_category: r[9],
+            timestamp: r[10],
+            uuid: r[11],
+          }
+  }
+  return events
+}
+
 function fanOut(events, fn, onError) {
   for (let i = 0; i < events.length; i++) {
     const event = events[i]
@@ -56,7 +103,7 @@ function subscribe(name, fn, options) {
   const onError = options === undefined ? undefined : options.onError
   if (onError !== undefined) checkFunction(onError, 'onError')
   const o = registerOptions(options, SUBSCRIBE_KEYS)
-  const deliver = (text) => runDelivering(fanOut, JSON.parse(text), fn, onError)
+  const deliver = (text) => runDelivering(fanOut, eventsOf(text), fn, onError)
   native.subscribe(name, deliver, o)
   return new Registration(INTERNAL, 'subscriber', name, scopeOptions(options))
 }
@@ -96,7 +143,7 @@ function stats() {
 
 /** The batch handler plugin subscribers use (same delivery as subscribe()). */
 function deliverTo(fn, onError) {
-  return (text) => runDelivering(fanOut, JSON.parse(text), fn, onError)
+  return (text) => runDelivering(fanOut, eventsOf(text), fn, onError)
 }
 
 module.exports = {

@@ -190,7 +190,8 @@ pub fn plugin_context_register(
     })
 }
 
-/// Register subscriber `name` (`deliver(jsonArrayText)` receives each batch)
+/// Register subscriber `name` (`deliver(batchText)` receives each batch, as
+/// for `subscribe`)
 /// through the lent context.
 #[napi(
     ts_args_type = "name: string, deliver: (batch: string) => void, options?: PluginRegisterOptions | undefined | null"

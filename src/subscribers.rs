@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use napi_derive::napi;
+use nemo_relay_core::event::{Layout, ATOF_VERSION};
 use nemo_relay_core::{Event, Middleware, Runtime, Subscriber};
 
 use crate::js::{boundary, Arg, Js, Raw};
@@ -41,7 +42,11 @@ struct JsSubscriber {
     outbox: Arc<Mutex<Outbox>>,
 }
 
-/// Events waiting for the JS thread, as JSON arrays. The dispatcher writes
+/// Events waiting for the JS thread, as JSON arrays: `[atof_version, row,
+/// …]`, each event a row ([`Layout::Row`]) that the facade's `eventsOf`
+/// turns back into the event object. `JSON.parse` builds the rows in about
+/// half the time it takes to build the keyed objects (a typical mark: 0.75
+/// against 1.5 µs), and the facade makes each object from a literal. The dispatcher writes
 /// each event straight into the open array (one copy of its text, into a
 /// buffer sized from the last one, so it rarely grows) and ends a batch
 /// whenever its queue runs dry; with a busy JS thread that means batches of
@@ -107,13 +112,15 @@ impl Subscriber for JsSubscriber {
             }
             _ => {
                 let mut open = Vec::with_capacity((*hint).clamp(MIN_TEXT, MAX_TEXT + (64 << 10)));
-                open.push(b'[');
+                open.extend_from_slice(b"[\"");
+                open.extend_from_slice(ATOF_VERSION.as_bytes());
+                open.extend_from_slice(b"\",");
                 texts.push(open);
                 texts.last_mut().expect("just pushed")
             }
         };
         let before = open.len();
-        event.write_json(open);
+        event.write_with(Layout::Row, open);
         *bytes += open.len() - before + 1;
     }
 
@@ -154,7 +161,8 @@ impl Subscriber for JsSubscriber {
     }
 }
 
-/// Register subscriber `name`: `deliver(jsonArrayText)` receives each batch.
+/// Register subscriber `name`: `deliver(batchText)` receives each batch
+/// (`[atof_version, row, …]`, see [`Outbox`]).
 #[napi(
     ts_args_type = "name: string, deliver: (batch: string) => void, options?: RegisterOptions | undefined | null"
 )]
