@@ -150,12 +150,22 @@ impl Subscriber for JsSubscriber {
             let Ok(f) = deliver.value(js) else { return };
             for mut text in texts {
                 text.push(b']');
-                // serde_json writes UTF-8 and the event strings are UTF-8;
-                // the facade isolates subscriber errors, so a failure here
-                // is one lost batch, never the ones after it.
-                if let Ok(text) = std::str::from_utf8(&text) {
-                    let _ = js.string(text).and_then(|t| js.call(f, &[t]));
-                }
+                // Mostly ASCII (names, ids, timestamps): then V8 copies it
+                // as Latin-1 instead of decoding UTF-8, several times
+                // faster on a megabyte batch. serde_json writes UTF-8 and
+                // the event strings are UTF-8; the facade isolates
+                // subscriber errors, so a failure here is one lost batch,
+                // never the ones after it.
+                let t = if text.is_ascii() {
+                    // SAFETY: ASCII is UTF-8.
+                    js.ascii(unsafe { std::str::from_utf8_unchecked(&text) })
+                } else {
+                    match std::str::from_utf8(&text) {
+                        Ok(text) => js.string(text),
+                        Err(_) => continue,
+                    }
+                };
+                let _ = t.and_then(|t| js.call(f, &[t]));
             }
         }));
     }
