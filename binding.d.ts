@@ -188,8 +188,11 @@ export declare function flush(): Promise<void>
  */
 export declare function forkScopeStack(stack: number | ExternalObject<'ScopeStack'>): number
 
-/** Hand the facade's hooks object to native code (once per JS realm). */
-export declare function init(hooks: { makeError(code: string, message: string, details: object): Error }): void
+/**
+ * Hand the facade's hooks object to native code (once per JS realm). Each
+ * hook is looked up when first used and kept from then on.
+ */
+export declare function init(hooks: { makeError(code: string, message: string, details: object): Error; makeCallContext?: (name: string, kind: string, uuid: string, parentUuid: string, toolCallId?: string, modelName?: string) => object }): void
 
 /** Run a managed LLM call (`request` is `{ headers, content }`). */
 export declare function llmCall(name: string, request: unknown, provider: (request: unknown, stack: number) => unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null): unknown
@@ -411,9 +414,6 @@ export interface RelayStats {
   subscriberDropped: number
 }
 
-/** Release a short-lived handle (see [`insert`]) the facade is done with. */
-export declare function releaseHandle(id: number): void
-
 /** Everything a scope handle knows, as a plain object. */
 export declare function scopeInfo(handle: number | ExternalObject<'ScopeHandle'>): { uuid: string; parentUuid: string | undefined; name: string; type: string; attributes: string[]; toolCallId: string | undefined; modelName: string | undefined; data: unknown; metadata: unknown; startedAt: string }
 
@@ -463,8 +463,9 @@ export declare function streamFeed(stream: ExternalObject<'Stream'>, pull: { ite
 export declare function streamNext(stream: ExternalObject<'Stream'>, pull: { iter?: unknown; direct?: boolean }): unknown
 
 /**
- * Register subscriber `name`: `deliver(batchText)` receives each batch
- * (`[atof_version, row, …]`, see [`Outbox`]).
+ * Register subscriber `name`: `deliver(batchText)` receives each batch,
+ * `[atof_version, row, …]` (each row an event's values in key order; the
+ * facade's `eventsOf` makes the event objects).
  */
 export declare function subscribe(name: string, deliver: (batch: string) => void, options?: RegisterOptions | undefined | null): void
 

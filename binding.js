@@ -868,7 +868,6 @@ module.exports.popScope = nativeBinding.popScope
 module.exports.pushScope = nativeBinding.pushScope
 module.exports.register = nativeBinding.register
 module.exports.registrations = nativeBinding.registrations
-module.exports.releaseHandle = nativeBinding.releaseHandle
 module.exports.scopeInfo = nativeBinding.scopeInfo
 module.exports.scopeStackDepth = nativeBinding.scopeStackDepth
 module.exports.scopeStackTop = nativeBinding.scopeStackTop

@@ -41,8 +41,10 @@ const errors = require('./lib/errors.js')
 
 // Native code builds its errors through this hook, so they are instances of
 // the classes in lib/errors.js; it must be installed before any native call.
-// Hooks are read when used: `makeCallContext` is added below, once its
-// module (which makes native calls as it loads) is loaded.
+// A hook is looked up when first used and then kept: `makeCallContext` is
+// added below, once its module (which makes native calls as it loads) is
+// loaded, and before any call can use it. Reassigning a hook later has no
+// effect.
 const hooks = { makeError: errors.makeError, makeCallContext: undefined }
 native.init(hooks)
 

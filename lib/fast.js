@@ -1,5 +1,6 @@
 'use strict'
-// The hottest native entries (push/pop scope, mark) as raw Node-API
+// The hottest native entries (push/pop scope, mark, toolCall without
+// options, releaseHandle) as raw Node-API
 // functions: same behaviour as their binding.js twins, without napi-rs's
 // per-call machinery (see src/fast.rs). The twins serve the forms with
 // options.

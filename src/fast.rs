@@ -7,11 +7,12 @@
 //! For the calls an agent makes by the hundred thousand — opening and
 //! closing scopes, emitting marks, managed tool calls without options and
 //! the release of their short-lived stack ids — the facade uses the
-//! functions here
-//! instead: plain `extern "C"` callbacks that read their arguments with
-//! [`Js::callback_args`] and do exactly what their `#[napi]` twins in
-//! [`crate::scopes`] do (same checks, same errors). The twins stay for the
-//! rarer forms with options.
+//! functions here instead: plain `extern "C"` callbacks that read their
+//! arguments with [`Js::callback_args`] and run the same bodies as their
+//! `#[napi]` twins in [`crate::scopes`] and [`crate::calls`], which stay for
+//! the forms with options. (The facade checks names before either is
+//! called; an argument of the wrong type gets an `InvalidArgumentError`
+//! here, napi-rs's conversion error there.)
 
 use std::ptr;
 
@@ -86,8 +87,7 @@ unsafe extern "C" fn pop_scope(
             if js.type_of(handle_arg)? == sys::ValueType::napi_number {
                 handles::release(js, handle_arg)?;
             }
-            let mut buf = nemo_relay_core::Uuid::encode_buffer();
-            js.ascii(handle.uuid().hyphenated().encode_lower(&mut buf))
+            js.uuid(&handle.uuid())
         })
     }
 }
@@ -137,7 +137,8 @@ unsafe extern "C" fn tool_call(
     }
 }
 
-/// `releaseHandle(id)`: as [`crate::handles::release_handle`].
+/// `releaseHandle(id)`: release a short-lived handle (see
+/// [`handles::insert`]) the facade is done with.
 unsafe extern "C" fn release_handle(
     env: sys::napi_env,
     info: sys::napi_callback_info,

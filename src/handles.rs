@@ -211,12 +211,6 @@ pub(crate) fn stream(js: Js, v: Value) -> Result<Arc<StreamCell>> {
     }
 }
 
-/// Release a short-lived handle (see [`insert`]) the facade is done with.
-#[napi_derive::napi(ts_args_type = "id: number")]
-pub fn release_handle(env: napi::Env, id: crate::js::Arg) -> napi::Result<()> {
-    crate::js::boundary(env.raw(), |js| release(js, id.0))
-}
-
 /// An optional stack argument: `undefined` means "none".
 pub(crate) fn opt_stack(js: Js, v: Value) -> Result<Option<ScopeStack>> {
     if js.type_of(v)? == sys::ValueType::napi_undefined {

@@ -9,9 +9,10 @@ use napi_derive::napi;
 
 use crate::js::{boundary, Arg};
 
-/// Hand the facade's hooks object to native code (once per JS realm).
+/// Hand the facade's hooks object to native code (once per JS realm). Each
+/// hook is looked up when first used and kept from then on.
 #[napi(
-    ts_args_type = "hooks: { makeError(code: string, message: string, details: object): Error }"
+    ts_args_type = "hooks: { makeError(code: string, message: string, details: object): Error; makeCallContext?: (name: string, kind: string, uuid: string, parentUuid: string, toolCallId?: string, modelName?: string) => object }"
 )]
 pub fn init(env: napi::Env, hooks: Arg) -> napi::Result<()> {
     crate::allocator::configure();

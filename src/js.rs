@@ -122,6 +122,12 @@ impl Js {
         Ok(v)
     }
 
+    /// A uuid as its hyphenated lowercase string, formatted on the stack.
+    pub(crate) fn uuid(self, u: &nemo_relay_core::Uuid) -> Result<Value> {
+        let mut buf = nemo_relay_core::Uuid::encode_buffer();
+        self.ascii(u.hyphenated().encode_lower(&mut buf))
+    }
+
     pub(crate) fn object(self) -> Result<Value> {
         let mut v = ptr::null_mut();
         // SAFETY: valid env.

@@ -46,14 +46,11 @@ fn make_ctx(js: Js, ctx: &CallContext) -> Result<Value> {
         Some(s) => js.string(s),
         None => js.undefined(),
     };
-    // Uuids are formatted on the stack: no heap string for them.
-    let mut uuid = nemo_relay_core::Uuid::encode_buffer();
-    let mut parent = nemo_relay_core::Uuid::encode_buffer();
     let args = [
         js.string(&ctx.name)?,
         js.ascii(ctx.kind.as_str())?,
-        js.ascii(ctx.uuid.hyphenated().encode_lower(&mut uuid))?,
-        js.ascii(ctx.parent_uuid.hyphenated().encode_lower(&mut parent))?,
+        js.uuid(&ctx.uuid)?,
+        js.uuid(&ctx.parent_uuid)?,
         opt(ctx.tool_call_id.as_deref())?,
         opt(ctx.model_name.as_deref())?,
     ];

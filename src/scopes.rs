@@ -160,10 +160,7 @@ pub fn pop_scope(
         if js.type_of(handle_arg)? == napi::sys::ValueType::napi_number {
             handles::release(js, handle_arg)?;
         }
-        // Formatted on the stack: no heap string for a value JS copies anyway.
-        let mut buf = nemo_relay_core::Uuid::encode_buffer();
-        js.string(handle.uuid().hyphenated().encode_lower(&mut buf))
-            .map(Raw)
+        js.uuid(&handle.uuid()).map(Raw)
     })
 }
 

@@ -2,9 +2,9 @@
 //!
 //! ```text
 //!  dispatcher thread                                JS thread
-//!  on_event:     append canonical JSON to the open array of the outbox
+//!  on_event:     append the event's row to the open array of the outbox
 //!  on_batch_end: post a delivery task ──realm.post──▶ take every array →
-//!                (unless one is queued)                JSON.parse → fan out
+//!                (unless one is queued)                eventsOf → fan out
 //!  flush barrier reached ─────realm.post──▶ resolve flush()   (same FIFO queue)
 //! ```
 //!
@@ -112,9 +112,9 @@ impl Subscriber for JsSubscriber {
             }
             _ => {
                 let mut open = Vec::with_capacity((*hint).clamp(MIN_TEXT, MAX_TEXT + (64 << 10)));
-                open.extend_from_slice(b"[\"");
-                open.extend_from_slice(ATOF_VERSION.as_bytes());
-                open.extend_from_slice(b"\",");
+                open.push(b'[');
+                serde_json::to_writer(&mut open, ATOF_VERSION).expect("writing to a Vec");
+                open.push(b',');
                 texts.push(open);
                 texts.last_mut().expect("just pushed")
             }
@@ -171,8 +171,9 @@ impl Subscriber for JsSubscriber {
     }
 }
 
-/// Register subscriber `name`: `deliver(batchText)` receives each batch
-/// (`[atof_version, row, …]`, see [`Outbox`]).
+/// Register subscriber `name`: `deliver(batchText)` receives each batch,
+/// `[atof_version, row, …]` (each row an event's values in key order; the
+/// facade's `eventsOf` makes the event objects).
 #[napi(
     ts_args_type = "name: string, deliver: (batch: string) => void, options?: RegisterOptions | undefined | null"
 )]
