@@ -321,7 +321,7 @@ test.serial('the middleware of one call share one frozen context object, and eac
   for (const r of regs) r.dispose()
 })
 
-test.serial('a tool call made in a worker runs the main thread’s JS middleware and its own, each with its own context', async (t) => {
+test.serial('a tool call made in a worker runs the main thread’s JS middleware and its own, each with its own context, and waits for them', async (t) => {
   const { Worker } = await import('node:worker_threads')
   const { fileURLToPath } = await import('node:url')
   const seen: unknown[] = []
@@ -333,12 +333,11 @@ test.serial('a tool call made in a worker runs the main thread’s JS middleware
     const { parentPort } = require('node:worker_threads')
     const relay = require(${JSON.stringify(entry)})
     const own = relay.register('tool_request_intercept', 'worker-intercept', (a, ctx) => ({ ...a, by: ctx.name }), { priority: 1 })
-    // The main thread's guardrail answers through this thread's event
-    // loop, which nothing else keeps alive meanwhile.
-    const alive = setInterval(() => {}, 1000)
+    // Nothing else keeps this thread's event loop alive while the main
+    // thread's guardrail runs: the waiting call itself must.
     relay.toolCall('from-worker', { n: 1 }, (a) => a).then(
-      (out) => { own.dispose(); clearInterval(alive); parentPort.postMessage({ out }) },
-      (error) => { own.dispose(); clearInterval(alive); parentPort.postMessage({ error: String(error) }) },
+      (out) => { own.dispose(); parentPort.postMessage({ out }) },
+      (error) => { own.dispose(); parentPort.postMessage({ error: String(error) }) },
     )
   `
   const worker = new Worker(code, { eval: true })

@@ -55,6 +55,15 @@ where
     }
     let args = later();
     let (fill, slot) = promise::slot();
+    // Called from another realm's JS thread (a worker's call running the
+    // main thread's middleware, say): that realm waits for the answer.
+    let fill = match crate::realm::current_env() {
+        Some(here) => match crate::realm::Realm::of(here) {
+            Ok(caller) => fill.keep_alive(caller.awaiting(here)),
+            Err(_) => fill,
+        },
+        None => fill,
+    };
     let f = f.clone();
     let posted = realm.post(Box::new(move |js| match call(js, &f, args) {
         Err(e) => fill.complete(Err(e)),

@@ -30,8 +30,12 @@ struct State<T> {
 /// The receiving end: a future of the settled value.
 pub(crate) struct Slot<T>(Arc<Mutex<State<T>>>);
 
-/// The sending end; completing it wakes the receiver.
-pub(crate) struct Fill<T>(Option<Arc<Mutex<State<T>>>>);
+/// The sending end; completing it wakes the receiver. `keep` (see
+/// [`Fill::keep_alive`]) is dropped after the wake.
+pub(crate) struct Fill<T>(
+    Option<Arc<Mutex<State<T>>>>,
+    Option<Box<dyn std::any::Any + Send>>,
+);
 
 /// A connected pair.
 pub(crate) fn slot<T>() -> (Fill<T>, Slot<T>) {
@@ -40,10 +44,17 @@ pub(crate) fn slot<T>() -> (Fill<T>, Slot<T>) {
         waker: None,
         abandoned: false,
     }));
-    (Fill(Some(s.clone())), Slot(s))
+    (Fill(Some(s.clone()), None), Slot(s))
 }
 
 impl<T> Fill<T> {
+    /// Keep `guard` until this fill is completed or dropped, and drop it
+    /// only after the receiver was woken.
+    pub(crate) fn keep_alive(mut self, guard: impl std::any::Any + Send) -> Self {
+        self.1 = Some(Box::new(guard));
+        self
+    }
+
     pub(crate) fn complete(mut self, value: nemo_relay_core::Result<T>) {
         if let Some(s) = self.0.take() {
             let waker = {

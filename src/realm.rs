@@ -56,6 +56,24 @@ pub(crate) struct Realm {
     origin: Origin,
 }
 
+/// See [`Realm::awaiting`]. Its release is posted to the realm when it is
+/// dropped elsewhere: behind the wake-up of the call that waited, which the
+/// same queue delivers first.
+pub(crate) struct Awaiting(Arc<Realm>);
+
+impl Drop for Awaiting {
+    fn drop(&mut self) {
+        let realm = self.0.clone();
+        match realm.current_js() {
+            Some(js) => realm.release(js),
+            None => {
+                let r = realm.clone();
+                realm.post(Box::new(move |js| r.release(js)));
+            }
+        }
+    }
+}
+
 /// The origin the next realm gets (0 is the core's "unknown").
 static NEXT_ORIGIN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -221,6 +239,15 @@ impl Realm {
             // SAFETY: called on the realm's thread with its env.
             unsafe { sys::napi_unref_threadsafe_function(js.0, self.tsfn) };
         }
+    }
+
+    /// Keep this realm's event loop alive (on its thread) until the returned
+    /// guard is dropped, on any thread: for a call of this realm that waits
+    /// for work posted to another realm. Without it, a worker whose loop has
+    /// nothing else to do exits before the answer comes back.
+    pub(crate) fn awaiting(self: &Arc<Self>, js: Js) -> Awaiting {
+        self.hold(js);
+        Awaiting(self.clone())
     }
 
     /// Run `task` now if we are on the JS thread inside a native entry,
