@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use napi::sys::ValueType as T;
 use nemo_relay_core::middleware::{ExecFn, GuardFn, RewriteFn};
-use nemo_relay_core::{CallContext, Family, Json, LlmRequest, Middleware, RelayError, Verdict};
+use nemo_relay_core::{
+    CallContext, Family, Json, LlmRequest, Middleware, RelayError, Step, Verdict,
+};
 
 use crate::callbacks::{invoke, JsFn};
 use crate::calls::direct::Shared;
@@ -55,11 +57,6 @@ fn make_ctx(js: Js, ctx: &CallContext) -> Result<Value> {
         opt(ctx.model_name.as_deref())?,
     ];
     js.call(make, &args)
-}
-
-/// `[value, ctx]`.
-fn value_and_ctx(js: Js, value: Value, ctx: &CallContext) -> Result<[Value; 2]> {
-    Ok([value, ctx_value(js, ctx)?])
 }
 
 /// How a request type crosses to JS and back.
@@ -136,18 +133,36 @@ fn request_js<R: Request>(js: Js, ctx: &CallContext, req: &R) -> Result<Value> {
     }
 }
 
+/// A converted copy of `value`, whatever the call holds: what sanitizers
+/// rewrite.
+fn copy_js<R: Request>(js: Js, _: &CallContext, value: &R) -> Result<Value> {
+    value.to_js(js)
+}
+
+/// Call the stage wrapper `f(input, ctx)`: `input` makes its first
+/// argument from `value`, here or, posted, on `f`'s JS thread.
+fn call_stage<V: Clone + Send + 'static, T: Send + 'static>(
+    f: &JsFn,
+    ctx: &CallContext,
+    value: &V,
+    input: fn(Js, &CallContext, &V) -> Result<Value>,
+    parse: impl FnOnce(Js, Value) -> Result<T> + Send + 'static,
+) -> Step<nemo_relay_core::Result<T>> {
+    invoke(
+        f,
+        |js| Ok([input(js, ctx, value)?, ctx_value(js, ctx)?]),
+        || {
+            let (value, ctx) = (value.clone(), ctx.clone());
+            Box::new(move |js| Ok([input(js, &ctx, &value)?, ctx_value(js, &ctx)?]))
+        },
+        parse,
+    )
+}
+
 fn guard<R: Request>(f: JsFn, name: Arc<str>) -> GuardFn<R> {
     Arc::new(move |ctx: &CallContext, req: &R| {
         let name = name.clone();
-        invoke(
-            &f,
-            |js| value_and_ctx(js, request_js(js, ctx, req)?, ctx),
-            || {
-                let (req, ctx) = (req.clone(), ctx.clone());
-                Box::new(move |js| value_and_ctx(js, request_js(js, &ctx, &req)?, &ctx))
-            },
-            move |js, v| verdict(js, v, &name),
-        )
+        call_stage(&f, ctx, req, request_js, move |js, v| verdict(js, v, &name))
     })
 }
 
@@ -157,25 +172,17 @@ fn intercept<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
     Arc::new(move |ctx: &CallContext, req: R| {
         let what = what.clone();
         let through = ctx.extension.clone();
-        invoke(
-            &f,
-            |js| value_and_ctx(js, request_js(js, ctx, &req)?, ctx),
-            || {
-                let (req, ctx) = (req.clone(), ctx.clone());
-                Box::new(move |js| value_and_ctx(js, request_js(js, &ctx, &req)?, &ctx))
-            },
-            move |js, v| {
-                let call = through.as_ref().and_then(Shared::in_extension);
-                match call.filter(|c| c.passes_request()) {
-                    Some(call) => {
-                        check_defined(js, v, &what)?;
-                        call.set_request(js, v)?;
-                        Ok(R::placeholder())
-                    }
-                    None => R::from_js(js, v, &what),
+        call_stage(&f, ctx, &req, request_js, move |js, v| {
+            let call = through.as_ref().and_then(Shared::in_extension);
+            match call.filter(|c| c.passes_request()) {
+                Some(call) => {
+                    check_defined(js, v, &what)?;
+                    call.set_request(js, v)?;
+                    Ok(R::placeholder())
                 }
-            },
-        )
+                None => R::from_js(js, v, &what),
+            }
+        })
     })
 }
 
@@ -184,15 +191,9 @@ fn intercept<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
 fn rewrite<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
     Arc::new(move |ctx: &CallContext, value: R| {
         let what = what.clone();
-        invoke(
-            &f,
-            |js| value_and_ctx(js, value.to_js(js)?, ctx),
-            || {
-                let (value, ctx) = (value.clone(), ctx.clone());
-                Box::new(move |js| value_and_ctx(js, value.to_js(js)?, &ctx))
-            },
-            move |js, v| R::from_js(js, v, &what),
-        )
+        call_stage(&f, ctx, &value, copy_js, move |js, v| {
+            R::from_js(js, v, &what)
+        })
     })
 }
 
