@@ -127,6 +127,34 @@ fn a_fork_inherits_open_scopes_but_cannot_pop_them_and_does_not_leak_back() {
 }
 
 #[test]
+fn a_stack_of_100k_unended_scopes_is_freed_without_overflowing_a_small_thread_stack() {
+    // Users who leak `push_scope` build deep stacks; freeing one must not
+    // recurse once per frame. 256 KiB is far less than any default thread
+    // stack: a recursive drop of 100k frames needs several megabytes.
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let rt = Runtime::new();
+            let stack = ScopeStack::new();
+            for i in 0..100_000 {
+                push(&rt, &stack, if i % 2 == 0 { "even" } else { "odd" });
+            }
+            assert_eq!(stack.depth(), 100_000);
+            let fork = stack.fork();
+            drop(stack);
+            assert_eq!(
+                fork.depth(),
+                100_000,
+                "a fork keeps the shared frames alive"
+            );
+            drop(fork);
+        })
+        .unwrap()
+        .join()
+        .expect("dropping a deep stack must not overflow the thread's stack");
+}
+
+#[test]
 fn empty_scope_names_are_rejected() {
     let rt = Runtime::new();
     let err = rt

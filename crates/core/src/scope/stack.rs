@@ -72,6 +72,19 @@ impl Drop for Frame {
         if self.locals.get_mut().is_some() {
             FRAMES_WITH_LOCALS.fetch_sub(1, Ordering::AcqRel);
         }
+        // Unlink the parent chain in a loop. Left to the compiler, dropping
+        // the last reference to a deep chain recurses once per frame, and a
+        // program that leaks a few hundred thousand unended scopes would
+        // overflow the thread's stack (a crash, not an error) when the stack
+        // is finally dropped. Each frame we own outright is emptied of its
+        // parent before it drops, so no drop below this one recurses; at the
+        // first frame someone else still holds, `into_inner` just releases
+        // our reference and the walk stops. In the common case (a pop, the
+        // parent still on a stack) this costs one atomic decrement.
+        let mut next = self.parent.take();
+        while let Some(frame) = next {
+            next = Arc::into_inner(frame).and_then(|mut owned| owned.parent.take());
+        }
     }
 }
 
@@ -107,6 +120,7 @@ impl ScopeStack {
             tool_call_id: None,
             model_name: None,
             stack_id: id,
+            ended: Default::default(),
         }));
         Self::from_top(Self::frame(root, None), 0)
     }
