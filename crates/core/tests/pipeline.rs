@@ -622,6 +622,23 @@ fn manual_calls_emit_sanitized_start_and_end_events() {
 }
 
 #[test]
+fn a_manual_call_ends_once_and_a_second_end_or_failure_emits_nothing() {
+    let rt = Runtime::new();
+    let rec = Recorder::install(&rt);
+    let h = block_on(rt.tool_call_start("lookup", &json!({}), CallOptions::default())).unwrap();
+    block_on(rt.call_end(&h, &json!(1), EndOptions::default())).unwrap();
+    let again = block_on(rt.call_end(&h, &json!(2), EndOptions::default())).unwrap_err();
+    assert_eq!(again.code(), ErrorCode::NotFound);
+    let failed = rt
+        .call_failed(&h, &RelayError::callback("late"), EndOptions::default())
+        .unwrap_err();
+    assert_eq!(failed.code(), ErrorCode::NotFound);
+    rt.flush().unwrap();
+    assert_eq!(rec.trace(), ["start:lookup", "end:lookup"]);
+    assert_eq!(data(&rec.find("lookup", Some(ScopePhase::End))), json!(1));
+}
+
+#[test]
 fn middleware_may_register_middleware_without_deadlocking() {
     let rt = Runtime::new();
     let rt2 = rt.clone();

@@ -538,6 +538,7 @@ impl<K: Kind> Call<K> {
             tool_call_id: self.ctx.tool_call_id.clone(),
             model_name: self.ctx.model_name.clone(),
             stack_id: 0,
+            ended: Default::default(),
         }
     }
 

@@ -84,6 +84,7 @@ async fn end_ok<K: Kind>(
     opts: EndOptions,
 ) -> Result<()> {
     let call = Call::<K>::for_handle(rt, handle, opts.stack)?;
+    claim_end(handle)?;
     if call.subscribers().is_some() {
         call.finish_ok(handle, Some(output.clone()), opts.metadata, opts.timestamp)
             .await;
@@ -98,6 +99,21 @@ fn end_err<K: Kind>(
     opts: EndOptions,
 ) -> Result<()> {
     let call = Call::<K>::for_handle(rt, handle, opts.stack)?;
+    claim_end(handle)?;
     call.finish_err(handle, error, opts.metadata, opts.timestamp);
     Ok(())
+}
+
+/// A manually started call ends once: a second `call_end` / `call_failed`
+/// would emit a second end event for the same uuid, which every consumer
+/// (ATIF steps, OTLP spans) would turn into a duplicate.
+fn claim_end(handle: &ScopeHandle) -> Result<()> {
+    if handle.claim_end() {
+        Ok(())
+    } else {
+        Err(RelayError::NotFound(format!(
+            "call '{}' has already ended",
+            handle.name()
+        )))
+    }
 }

@@ -83,6 +83,7 @@ impl<F, R, Fut> Observed<F, R, Fut> {
             tool_call_id: opts.tool_call_id.as_deref().map(Arc::from),
             model_name: opts.model_name.as_deref().map(Arc::from),
             stack_id: 0,
+            ended: Default::default(),
         }));
         rt.emit_scope(
             &subs,

@@ -102,6 +102,7 @@ impl Runtime {
                 tool_call_id: None,
                 model_name: None,
                 stack_id: 0,
+                ended: Default::default(),
             },
             opts.parent,
         );

@@ -107,6 +107,7 @@ impl ChildTop for Recipe {
             tool_call_id: o.tool_call_id.as_deref().map(Arc::from),
             model_name: o.model_name.as_deref().map(Arc::from),
             stack_id: 0,
+            ended: Default::default(),
         }))
     }
 }

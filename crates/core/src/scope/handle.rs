@@ -1,5 +1,6 @@
 //! [`ScopeHandle`]: an opened scope, tool call or LLM call.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::event::Json;
@@ -31,6 +32,10 @@ pub(crate) struct HandleData {
     /// Id of the stack this scope was pushed on (0 = never pushed: manual or
     /// managed calls, or an implicit root).
     pub(crate) stack_id: u64,
+    /// Set by the first manual end (`call_end` / `call_failed`), so a call
+    /// started by hand emits exactly one end event however often the
+    /// application ends it.
+    pub(crate) ended: AtomicBool,
 }
 
 impl ScopeHandle {
@@ -73,6 +78,12 @@ impl ScopeHandle {
     /// Model name, for LLM handles.
     pub fn model_name(&self) -> Option<&str> {
         self.0.model_name.as_deref()
+    }
+
+    /// Claim the one end of a manually ended call: true for the first
+    /// caller only.
+    pub(crate) fn claim_end(&self) -> bool {
+        !self.0.ended.swap(true, Ordering::AcqRel)
     }
 
     pub(crate) fn name_ref(&self) -> crate::name::Name {
