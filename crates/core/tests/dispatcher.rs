@@ -234,6 +234,20 @@ fn shutdown_delivers_what_is_queued_is_idempotent_and_counts_later_events() {
 }
 
 #[test]
+fn subscribing_after_shutdown_is_refused_instead_of_silently_never_delivering() {
+    let rt = Runtime::new();
+    rt.shutdown().unwrap();
+    let err = rt
+        .register(Registration::new(
+            "late",
+            Middleware::Subscriber(subscriber_fn(|_| {})),
+        ))
+        .unwrap_err();
+    assert_eq!(err.code(), nemo_relay_core::ErrorCode::ShutDown);
+    assert!(!rt.has_listeners());
+}
+
+#[test]
 fn deregistering_a_subscriber_does_not_undeliver_queued_events() {
     let rt = Runtime::new();
     let gate = Arc::new(Mutex::new(()));

@@ -170,7 +170,8 @@ impl Runtime {
     ///
     /// Errors: `already_exists` for a duplicate name in that registry,
     /// `not_found` if the owning scope is not open on the stack,
-    /// `invalid_argument` for an empty name.
+    /// `invalid_argument` for an empty name, `shut_down` for a subscriber
+    /// registered after [`shutdown`](Self::shutdown).
     pub fn register(&self, reg: Registration) -> Result<()> {
         let meta = reg.meta();
         let Registration {
@@ -181,6 +182,11 @@ impl Runtime {
             ..
         } = reg;
         let middleware = match middleware {
+            // A subscriber added after shutdown would never be called:
+            // say so instead of accepting it silently.
+            Middleware::Subscriber(_) if self.inner.dispatcher.is_shut_down() => {
+                return Err(RelayError::ShutDown)
+            }
             Middleware::Subscriber(s) => {
                 Middleware::Subscriber(Counted::wrap(s, self.inner.activity.clone()))
             }
