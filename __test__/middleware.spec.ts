@@ -370,3 +370,65 @@ test.serial('aborting a call that only JS guardrails observe, or that nothing ob
   await abortWhilePending(unique('through-abort'))
   guard.dispose()
 })
+
+test.serial('a tool behind an execution intercept that awaits before next() still runs inside its call, under the scope-local guardrails of its scopes', async (t) => {
+  // A rate limiter: it awaits, then continues the chain from a later
+  // microtask. The tool must still see its own call as the current scope,
+  // and a nested call must be parented to it and checked by the guardrail
+  // its enclosing scope owns.
+  const limiter = relay.register('tool_execution_intercept', unique('rate-limit'), async (req, next) => {
+    await sleep(1)
+    return next(req)
+  })
+  const blocked: string[] = []
+  const outcome = await relay.scope('sandbox', {}, async (sandbox) => {
+    relay.register(
+      'tool_conditional_execution',
+      unique('no-shell'),
+      (_a, ctx) => (ctx.name === 'shell' ? (blocked.push(ctx.name), 'no shell in the sandbox') : undefined),
+      { scope: sandbox },
+    )
+    return relay.toolCall('agent-step', {}, async () => {
+      const inside = relay.currentScope()
+      // The result crosses as JSON (an execution intercept observes the
+      // call), so report the nested outcome as text.
+      const nested = await relay.toolCall('shell', { cmd: 'id' }, () => 'ran').then(
+        (out) => `ran: ${out}`,
+        (e: Error) => (e instanceof relay.GuardrailRejectedError ? 'rejected' : String(e)),
+      )
+      return { inside: inside.name, type: inside.type, nested }
+    })
+  })
+  limiter.dispose()
+  t.is(outcome.inside, 'agent-step')
+  t.is(outcome.type, 'tool')
+  t.is(outcome.nested, 'rejected')
+  t.deepEqual(blocked, ['shell'])
+})
+
+test.serial('when a worker exits, the middleware and subscribers it registered go with it', async (t) => {
+  const { Worker } = await import('node:worker_threads')
+  const { fileURLToPath } = await import('node:url')
+  const entry = fileURLToPath(new URL('../index.js', import.meta.url))
+  const guard = unique('worker-guard')
+  const sub = unique('worker-sub')
+  const code = `
+    const { parentPort } = require('node:worker_threads')
+    const relay = require(${JSON.stringify(entry)})
+    relay.register('tool_conditional_execution', ${JSON.stringify(guard)}, () => undefined)
+    relay.subscribe(${JSON.stringify(sub)}, () => {})
+    parentPort.postMessage('registered')
+  `
+  const worker = new Worker(code, { eval: true })
+  await new Promise((resolve, reject) => {
+    worker.once('message', resolve)
+    worker.once('error', reject)
+  })
+  t.true(relay.registrations('tool_conditional_execution').includes(guard))
+  t.true(relay.registrations('subscriber').includes(sub))
+  await new Promise((resolve) => worker.once('exit', resolve))
+  t.false(relay.registrations('tool_conditional_execution').includes(guard))
+  t.false(relay.registrations('subscriber').includes(sub))
+  // The main thread's calls no longer reach the dead worker's guardrail.
+  t.is(await relay.toolCall('after-worker', {}, () => 'ran'), 'ran')
+})

@@ -205,7 +205,9 @@ pub fn plugin_context_subscribe(
     boundary(env.raw(), |js| {
         with_lent(|ctx| {
             let mw = crate::subscribers::js_subscriber(js, deliver.0)?;
-            ctx.register_with(options(Registration::new(name, mw), opts))
+            // Tagged like middleware, so it goes when its realm does.
+            let origin = crate::realm::Realm::of(js)?.origin();
+            ctx.register_with(options(Registration::new(name, mw).origin(origin), opts))
         })
     })
 }

@@ -293,6 +293,12 @@ unsafe extern "C" fn teardown(arg: *mut c_void) {
     // SAFETY: `arg` is the Arc leaked in `Realm::create`.
     let realm = unsafe { Arc::from_raw(arg as *const Realm) };
     realm.closed.store(true, Ordering::Release);
+    // Everything this realm registered globally dies with it: a worker's
+    // middleware could only fail every later call of the other realms
+    // (`ERR_RELAY_CANCELLED`), and its subscribers only buffer events that
+    // no one will ever read. The realm is closed first, so the JS references
+    // the removed entries hold are let go without touching the dying heap.
+    nemo_relay_core::Runtime::global().deregister_origin(realm.origin);
     // References still held by the facade's hooks belong to this dying heap.
     LOCAL.with(|l| {
         if let Some(local) = l.borrow_mut().as_mut() {

@@ -115,3 +115,46 @@ fn every_middleware_of_a_call_sees_the_extension_its_caller_gave() {
     }
     assert_eq!(*seen.lock().unwrap(), [Some("node"), None]);
 }
+
+#[test]
+fn deregistering_an_origin_removes_its_middleware_and_subscribers_and_nothing_else() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let worker = Origin(9);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    rt.register(Registration::new("theirs", log_guard(&log, "theirs")).origin(worker))
+        .unwrap();
+    rt.register(Registration::new("ours", log_guard(&log, "ours")))
+        .unwrap();
+    let heard = Arc::new(Mutex::new(0usize));
+    let h = heard.clone();
+    rt.register(
+        Registration::new(
+            "their-log",
+            Middleware::Subscriber(nemo_relay_core::subscriber_fn(move |_| {
+                *h.lock().unwrap() += 1
+            })),
+        )
+        .origin(worker),
+    )
+    .unwrap();
+
+    assert!(rt.deregister_origin(worker));
+    assert!(!rt.deregister_origin(worker), "nothing is left to remove");
+    assert!(
+        !rt.deregister_origin(Origin::UNKNOWN),
+        "untagged entries are never removed"
+    );
+
+    block_on(rt.tool_call("search", json!({}), opts(&stack), |_| async {
+        Ok(json!(1))
+    }))
+    .unwrap();
+    rt.flush().unwrap();
+    assert_eq!(*log.lock().unwrap(), ["ours"]);
+    assert_eq!(*heard.lock().unwrap(), 0);
+    assert!(!rt.call_snapshot(Some(stack)).has_subscribers());
+    // The names are free again.
+    rt.register(Registration::new("theirs", log_guard(&log, "theirs")))
+        .unwrap();
+}

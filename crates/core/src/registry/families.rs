@@ -77,6 +77,22 @@ macro_rules! families {
                 Some(n)
             }
 
+            /// A copy without any registration tagged `origin`, in every
+            /// family, or `None` if there is none.
+            pub fn without_origin(&self, origin: Origin) -> Option<Self> {
+                let mut n = self.clone();
+                let mut removed = false;
+                $( if let Some(r) = self.$($field).+.without_origin(origin) {
+                    n.$($field).+ = r;
+                    removed = true;
+                } )*
+                if !removed {
+                    return None;
+                }
+                n.sync_subscriber_set();
+                Some(n)
+            }
+
             /// Registration names of one family, in run order.
             pub fn names(&self, family: Family) -> Vec<Arc<str>> {
                 match family {

@@ -127,6 +127,23 @@ impl<T: Clone> Registry<T> {
         Ok(Registry { entries: v.into() })
     }
 
+    /// A copy without the entries tagged `origin`, or `None` if there are
+    /// none.
+    pub fn without_origin(&self, origin: Origin) -> Option<Self> {
+        if !self.entries.iter().any(|e| e.origin == origin) {
+            return None;
+        }
+        let kept: Vec<Entry<T>> = self
+            .entries
+            .iter()
+            .filter(|e| e.origin != origin)
+            .cloned()
+            .collect();
+        Some(Registry {
+            entries: kept.into(),
+        })
+    }
+
     /// A copy without the entry named `name`, or `None` if there is none.
     pub fn without(&self, name: &str) -> Option<Self> {
         let at = self.entries.iter().position(|e| &*e.name == name)?;

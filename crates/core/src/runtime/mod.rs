@@ -236,6 +236,32 @@ impl Runtime {
         true
     }
 
+    /// Remove every global registration tagged `origin` (see
+    /// [`Registration::origin`]), in every family, as one atomic swap.
+    /// Returns whether any was removed.
+    ///
+    /// For a binding whose callbacks die with something the process
+    /// outlives, such as a Node.js worker thread: once that worker has
+    /// exited its middleware can only fail and its subscribers can only
+    /// buffer, so it deregisters everything it tagged. Events already queued
+    /// for those subscribers are still handed to them (and dropped by the
+    /// binding); [`Origin::UNKNOWN`] is never removed.
+    ///
+    /// [`Origin::UNKNOWN`]: crate::Origin::UNKNOWN
+    pub fn deregister_origin(&self, origin: crate::registry::Origin) -> bool {
+        if origin == crate::registry::Origin::UNKNOWN {
+            return false;
+        }
+        let _displaced = {
+            let _w = self.inner.write_lock.lock();
+            match self.inner.global.load().without_origin(origin) {
+                Some(next) => self.publish(next),
+                None => return false,
+            }
+        };
+        true
+    }
+
     /// Remove a scope-local registration owned by scope `scope` on `stack`
     /// (default: current). `Err(not_found)` if the scope is not open.
     pub fn deregister_local(
