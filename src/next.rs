@@ -57,15 +57,22 @@ fn args<R: Request, O: IntoJs>(
 ) -> Result<[Value; 4]> {
     Ok([
         req.to_js(js)?,
-        next_fn(js, next)?,
+        next_fn(js, next, stack.clone())?,
         handles::insert(js, Native::Stack(stack.clone()))?,
         ctx_value(js, ctx)?,
     ])
 }
 
 /// A JS function that continues the chain.
-fn next_fn<R: Request, O: IntoJs>(js: Js, next: Next<R, O>) -> Result<Value> {
-    let data = Box::into_raw(Box::new(next)) as *mut c_void;
+///
+/// It carries the call's child stack as well as the continuation: an
+/// intercept that awaits before calling `next` (a rate limiter, a cache
+/// lookup) calls it from a later microtask, where the core's current stack
+/// is no longer the call's. The rest of the chain, the callback included,
+/// must still run inside the call, or its nested calls would be parented to
+/// the root and escape the scope-local guardrails of the call's scopes.
+fn next_fn<R: Request, O: IntoJs>(js: Js, next: Next<R, O>, stack: ScopeStack) -> Result<Value> {
+    let data = Box::into_raw(Box::new((next, stack))) as *mut c_void;
     js.function(
         c"next",
         Some(call_next::<R, O>),
@@ -76,7 +83,7 @@ fn next_fn<R: Request, O: IntoJs>(js: Js, next: Next<R, O>) -> Result<Value> {
 
 unsafe extern "C" fn free_next<R, O>(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
     // SAFETY: `data` is the box leaked in `next_fn`, freed once by GC.
-    drop(unsafe { Box::from_raw(data as *mut Next<R, O>) });
+    drop(unsafe { Box::from_raw(data as *mut (Next<R, O>, ScopeStack)) });
 }
 
 unsafe extern "C" fn call_next<R: Request, O: IntoJs>(
@@ -87,10 +94,13 @@ unsafe extern "C" fn call_next<R: Request, O: IntoJs>(
     let out = with_env(js, || -> Result<Value> {
         // SAFETY: `info` belongs to this callback.
         let ([request], data) = unsafe { js.callback_args::<1>(info) }?;
-        // SAFETY: `data` is the `Next` box owned by this function object.
-        let next = unsafe { &*(data as *const Next<R, O>) };
+        // SAFETY: `data` is the box owned by this function object.
+        let (next, stack) = unsafe { &*(data as *const (Next<R, O>, ScopeStack)) };
         let request = R::from_js(js, request, "the argument of next()")?;
-        driver::run(js, Box::pin(next.run(request)), None)
+        // `run` may start the next stage at once, before its future is
+        // first polled: both run with the call's stack current.
+        let rest = stack.clone().sync_scope(|| next.run(request));
+        driver::run(js, Box::pin(stack.clone().scope(rest)), None)
     });
     match out {
         Ok(v) => v,
