@@ -85,6 +85,39 @@ test.serial('scope() with an async fn ends the scope when its Promise settles', 
   c.stop()
 })
 
+test.serial('scope() ends scopes its fn left open before its own, with the same status, and keeps the error fn threw', async (t) => {
+  const c = collect()
+  const outer = unique('outer')
+  const forgotten = unique('forgotten')
+  t.is(
+    relay.scope(outer, () => {
+      relay.pushScope(forgotten)
+      return 'value'
+    }),
+    'value',
+  )
+  const failing = unique('failing')
+  const leaked = unique('leaked')
+  await t.throwsAsync(
+    relay.scope(failing, async () => {
+      relay.pushScope(leaked)
+      await sleep(1)
+      throw new RangeError('the user error')
+    }),
+    { instanceOf: RangeError, message: 'the user error' },
+  )
+  const before = relay.currentScope().uuid
+  const events = await c.flushed()
+  t.is(endOf(events, forgotten).metadata?.['otel.status_code'], 'OK')
+  t.is(endOf(events, outer).metadata?.['otel.status_code'], 'OK')
+  t.is(endOf(events, leaked).metadata?.['otel.status_description'], 'the user error')
+  t.is(endOf(events, failing).metadata?.['otel.status_code'], 'ERROR')
+  const ends = events.filter((e) => e.kind === 'scope' && e.scope_category === 'end').map((e) => e.name)
+  t.true(ends.indexOf(forgotten) < ends.indexOf(outer), 'the abandoned scope ends first')
+  t.is(relay.currentScope().uuid, before, 'nothing stays open on the caller\'s stack')
+  c.stop()
+})
+
 test.serial('concurrent scope() branches that await get their own parents and never pop each other', async (t) => {
   const root = relay.pushScope(unique('root'))
   const seen: Array<[string, string | undefined, string]> = []

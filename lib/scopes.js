@@ -61,17 +61,24 @@ function scope(name, options, fn) {
   const handle = pushOn(fork, name, options)
   const finish = (status) => {
     try {
-      if (!handle.ended) handle.end(status)
+      if (!handle.ended) endWithAbandoned(fork, handle, status)
     } finally {
       releaseStack(fork)
     }
+  }
+  // When `fn` failed, its error is what the caller must see: a failure to
+  // end the scope afterwards must not replace it.
+  const fail = (error) => {
+    try {
+      finish(statusOf(error))
+    } catch {}
+    return error
   }
   let result
   try {
     result = context.run(fork, fn, handle)
   } catch (error) {
-    finish(statusOf(error))
-    throw error
+    throw fail(error)
   }
   if (isThenable(result)) {
     return Promise.resolve(result).then(
@@ -80,13 +87,32 @@ function scope(name, options, fn) {
         return value
       },
       (error) => {
-        finish(statusOf(error))
-        throw error
+        throw fail(error)
       },
     )
   }
   finish(OK)
   return result
+}
+
+/**
+ * End `handle`, and first any scope `fn` opened above it on `stack` and left
+ * open (a forgotten `end()`, or an early return past it), each with the same
+ * status. Without this the abandoned scopes never emit their end events and
+ * `handle` cannot end either (it is not on top). The common case, nothing
+ * abandoned, costs nothing extra.
+ */
+function endWithAbandoned(stack, handle, status) {
+  try {
+    handle.end(status)
+    return
+  } catch (error) {
+    if (error?.code !== 'ERR_RELAY_SCOPE_NOT_ON_TOP') throw error
+  }
+  // Only scopes above `handle` remain to end: the ones below it belong to
+  // the parent (the fork cannot pop them), so this loop cannot run away.
+  for (let top = stack.top; top.uuid !== handle.uuid; top = stack.top) top.end(status)
+  handle.end(status)
 }
 
 /** Emit a mark (a point-in-time event) under the current scope. */
