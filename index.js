@@ -70,6 +70,7 @@ const { plugins, ConfigCheck, PluginContext, PluginKindRegistration } = require(
   FAMILIES,
   wrapperFor,
   deliverTo,
+  checkPriority: require('./lib/options.js').checkPriority,
 })
 const { AtofExporter, AtifExporter, OtlpExporter } = require('./exporters.js')({ native, invalid, checkKeys })
 

@@ -63,4 +63,45 @@ function load() {
   }
 }
 
-module.exports = load()
+// napi-rs converts arguments before our Rust code sees them, and reports a
+// value of the wrong type with its own status name as `code`
+// (`StringExpected`, `InvalidArg`, …): no stable code of ours, not even a
+// TypeError. Every native function is wrapped once, here, so that such an
+// error reaches the user as an InvalidArgumentError
+// (ERR_RELAY_INVALID_ARGUMENT) whatever entry point it came through; the
+// napi-rs error stays its `cause`. Classes (the exporters) are left as they
+// are: their facade checks its options itself.
+const NAPI_ARGUMENT_CODES = new Set([
+  'InvalidArg', 'ObjectExpected', 'StringExpected', 'NameExpected', 'FunctionExpected', 'NumberExpected',
+  'BooleanExpected', 'ArrayExpected', 'BigintExpected', 'DateExpected', 'ArrayBufferExpected',
+  'DetachableArraybufferExpected',
+])
+
+function argumentError(error) {
+  if (error === null || typeof error !== 'object' || !NAPI_ARGUMENT_CODES.has(error.code)) return error
+  // Required here, not at the top: lib/errors.js is plain JS with no native
+  // dependency, but the loader above must not depend on the facade.
+  const { InvalidArgumentError } = require('./lib/errors.js')
+  return new InvalidArgumentError(error.message, { cause: error })
+}
+
+function guarded(f) {
+  return function (...args) {
+    try {
+      return f(...args)
+    } catch (error) {
+      throw argumentError(error)
+    }
+  }
+}
+
+function withArgumentErrors(binding) {
+  const out = {}
+  for (const [name, value] of Object.entries(binding)) {
+    const isClass = typeof value === 'function' && /^[A-Z]/.test(name)
+    out[name] = typeof value === 'function' && !isClass ? guarded(value) : value
+  }
+  return Object.freeze(out)
+}
+
+module.exports = withArgumentErrors(load())

@@ -24,7 +24,7 @@
 //   configuration stays active.
 
 module.exports = function createPlugins(internals) {
-  const { native, RelayError, invalid, checkName, checkFunction, checkKeys, isThenable, FAMILIES, wrapperFor, deliverTo } =
+  const { native, RelayError, invalid, checkName, checkFunction, checkKeys, isThenable, FAMILIES, wrapperFor, deliverTo, checkPriority } =
     internals
   const INTERNAL = Symbol('nemo-relay plugins internal')
 
@@ -193,7 +193,7 @@ module.exports = function createPlugins(internals) {
       let o
       if (options !== undefined) {
         checkKeys(options, REGISTER_KEYS, 'plugin registration option')
-        o = { priority: options.priority, breakChain: options.breakChain }
+        o = { priority: checkPriority(options.priority), breakChain: options.breakChain }
       }
       native.pluginContextRegister(family, name, wrapperFor(shape, fn), o)
       return this.qualify(name)
@@ -212,7 +212,7 @@ module.exports = function createPlugins(internals) {
         checkKeys(options, SUBSCRIBE_KEYS, 'plugin subscription option')
         onError = options.onError
         if (onError !== undefined) checkFunction(onError, 'onError')
-        o = { priority: options.priority }
+        o = { priority: checkPriority(options.priority) }
       }
       native.pluginContextSubscribe(name, deliverTo(fn, onError), o)
       return this.qualify(name)

@@ -432,3 +432,28 @@ test.serial('when a worker exits, the middleware and subscribers it registered g
   // The main thread's calls no longer reach the dead worker's guardrail.
   t.is(await relay.toolCall('after-worker', {}, () => 'ran'), 'ran')
 })
+
+test('options of the wrong type are InvalidArgumentErrors with a stable code, and register nothing', async (t) => {
+  const guard = unique('typed')
+  const bad: Array<[string, () => unknown]> = [
+    ['a string priority', () => relay.register('tool_conditional_execution', guard, () => undefined, { priority: 'high' as never })],
+    ['a priority past i32', () => relay.register('tool_conditional_execution', guard, () => undefined, { priority: 2 ** 31 })],
+    ['a fractional priority', () => relay.register('tool_conditional_execution', guard, () => undefined, { priority: 1.5 })],
+    ['a numeric breakChain', () => relay.register('tool_request_intercept', guard, (a) => a, { breakChain: 1 as never })],
+    ['null subscribe options', () => relay.subscribe(guard, () => undefined, null as never)],
+    ['a numeric family', () => relay.registrations(5 as never)],
+    ['a numeric toolCallId', () => relay.toolCall('typed', {}, () => 1, { toolCallId: 5 as never })],
+    ['string attributes', () => relay.pushScope('typed', { attributes: 'remote' as never })],
+  ]
+  for (const [what, attempt] of bad) {
+    const error = await t.throwsAsync(async () => attempt(), { instanceOf: relay.InvalidArgumentError }, what)
+    t.is(error?.code, 'ERR_RELAY_INVALID_ARGUMENT', what)
+  }
+  t.false(relay.registrations('tool_conditional_execution').includes(guard))
+  t.false(relay.registrations('tool_request_intercept').includes(guard))
+  t.false(relay.registrations('subscriber').includes(guard))
+  // The bounds themselves are valid priorities.
+  for (const priority of [-(2 ** 31), 2 ** 31 - 1]) {
+    relay.register('tool_conditional_execution', guard, () => undefined, { priority }).dispose()
+  }
+})

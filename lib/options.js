@@ -54,12 +54,27 @@ function callOptions(o) {
   }
 }
 
+const I32_MIN = -(2 ** 31)
+const I32_MAX = 2 ** 31 - 1
+/**
+ * A priority is a 32-bit integer. Checked here because the conversion to
+ * Rust's i32 would silently wrap 2**31 to a negative number (running the
+ * middleware first instead of last) and truncate 1.5.
+ */
+function checkPriority(priority) {
+  if (priority === undefined) return undefined
+  if (!Number.isInteger(priority) || priority < I32_MIN || priority > I32_MAX) {
+    throw invalid(`priority must be an integer from ${I32_MIN} to ${I32_MAX}, not ${String(priority)}`)
+  }
+  return priority
+}
+
 const REGISTER_KEYS = new Set(['priority', 'breakChain', 'scope'])
 const SUBSCRIBE_KEYS = new Set(['priority', 'scope', 'onError'])
 function registerOptions(o, keys) {
   if (o === undefined) return undefined
   checkKeys(o, keys, 'registration option')
-  const out = { priority: o.priority, breakChain: o.breakChain }
+  const out = { priority: checkPriority(o.priority), breakChain: o.breakChain }
   if (o.scope !== undefined) {
     if (!(o.scope instanceof ScopeHandle)) throw invalid('scope must be a ScopeHandle')
     out.scope = handleNative(o.scope)
@@ -76,4 +91,5 @@ module.exports = {
   REGISTER_KEYS,
   SUBSCRIBE_KEYS,
   registerOptions,
+  checkPriority,
 }

@@ -103,9 +103,10 @@ function fanOut(events, fn, onError) {
 function subscribe(name, fn, options) {
   checkName(name, 'subscriber name')
   checkFunction(fn, 'subscriber')
+  // Options are checked (null included) before any of them is read.
+  const o = registerOptions(options, SUBSCRIBE_KEYS)
   const onError = options === undefined ? undefined : options.onError
   if (onError !== undefined) checkFunction(onError, 'onError')
-  const o = registerOptions(options, SUBSCRIBE_KEYS)
   native.subscribe(name, deliverTo(fn, onError), o)
   return new Registration(INTERNAL, 'subscriber', name, scopeOptions(options))
 }
