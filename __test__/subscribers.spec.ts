@@ -4,7 +4,7 @@ import test from 'ava'
 
 import * as relay from '../index.mjs'
 import type { RelayEvent } from '../index.mjs'
-import { sleep, unique } from './relay-support.js'
+import { collect, sleep, unique } from './relay-support.js'
 import { repoRoot, runNode } from './support.js'
 
 test.serial('subscribers receive typed events in emission order after flush', async (t) => {
@@ -219,4 +219,18 @@ test('while the JS thread never yields, a subscriber buffers up to its bound and
   t.true(out.dropped > 0, 'the rest was dropped, not buffered without bound')
   t.is(out.seen + out.dropped + out.droppedFull, 20000, 'every event delivered or counted')
   t.true(out.ordered, 'what arrives is in emission order')
+})
+
+test.serial('numbers reach subscribers bit-identical, however many digits they need', async (t) => {
+  const c = collect()
+  const name = unique('floats')
+  const values = Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? Math.random() : Math.random() * 10 ** (i % 40 - 20)))
+  values.push(0.1 + 0.2, 5e-324, 1.7976931348623157e308, -0)
+  relay.mark(name, { data: values })
+  const events = await c.flushed()
+  const received = events.find((e) => e.kind === 'mark' && e.name === name)?.data as number[]
+  t.is(received.length, values.length)
+  const differing = values.filter((v, i) => !Object.is(v, received[i]) && !(v === 0 && received[i] === 0))
+  t.deepEqual(differing, [])
+  c.stop()
 })
