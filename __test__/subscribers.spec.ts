@@ -234,3 +234,23 @@ test.serial('numbers reach subscribers bit-identical, however many digits they n
   t.deepEqual(differing, [])
   c.stop()
 })
+
+test('a program that ends without flush() still delivers its last events to its subscribers, then exits', (t) => {
+  const run = runNode(
+    `
+    import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+    let seen = 0
+    relay.subscribe('to-the-end', (e) => {
+      seen++
+      // A Promise that never settles must not keep the process alive.
+      return new Promise(() => {})
+    })
+    process.on('exit', () => console.log(JSON.stringify({ seen })))
+    for (let i = 0; i < 1000; i++) relay.mark('last-words', { data: { i } })
+    relay.scope('late', () => relay.mark('inside'))
+    `,
+    repoRoot,
+  )
+  t.is(run.status, 0, run.stderr)
+  t.deepEqual(JSON.parse(run.stdout.trim()), { seen: 1003 })
+})

@@ -144,8 +144,33 @@ function stats() {
   return { ...native.stats(), subscriberErrors }
 }
 
+/**
+ * Events still on their way to JS subscribers when the program's event loop
+ * runs out of work would be lost: batches reach the JS thread through a
+ * queue that never keeps the process alive on its own (it must not: an
+ * idle subscriber would then keep every program running forever). So, once
+ * a JS subscriber exists, each time the loop empties ('beforeExit') we hand
+ * over what was emitted since the last time, which keeps the loop alive
+ * until it is delivered; when nothing new was emitted, the program exits.
+ * Only the hand-over is awaited: a subscriber Promise that never settles
+ * does not keep the process alive.
+ */
+let exitHookInstalled = false
+let handedOver = -1
+function deliverBeforeExit() {
+  const s = native.stats()
+  const seen = s.delivered + s.droppedFull + s.droppedClosed
+  if (s.queued === 0 && seen === handedOver) return
+  handedOver = seen
+  native.flush().then(undefined, () => {})
+}
+
 /** The batch handler plugin subscribers use (same delivery as subscribe()). */
 function deliverTo(fn, onError) {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true
+    process.on('beforeExit', deliverBeforeExit)
+  }
   return (text) => runDelivering(fanOut, eventsOf(text), fn, onError)
 }
 
