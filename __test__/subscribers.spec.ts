@@ -254,3 +254,25 @@ test('a program that ends without flush() still delivers its last events to its 
   t.is(run.status, 0, run.stderr)
   t.deepEqual(JSON.parse(run.stdout.trim()), { seen: 1003 })
 })
+
+test.serial('a subscriber removed in the middle of a batch receives no event after its removal', async (t) => {
+  const name = unique('burst')
+  const seenByDisposed: number[] = []
+  const seenByUnsubscribed: number[] = []
+  const disposed = relay.subscribe(unique('disposes-itself'), (e) => {
+    if (e.kind !== 'mark' || e.name !== name) return
+    seenByDisposed.push((e.data as { i: number }).i)
+    if (seenByDisposed.length === 3) disposed.dispose()
+  })
+  const other = unique('unsubscribed')
+  relay.subscribe(other, (e) => {
+    if (e.kind !== 'mark' || e.name !== name) return
+    seenByUnsubscribed.push((e.data as { i: number }).i)
+    if (seenByUnsubscribed.length === 5) relay.unsubscribe(other)
+  })
+  // One synchronous burst: the events arrive in one or a few batches.
+  for (let i = 0; i < 100; i++) relay.mark(name, { data: { i } })
+  await relay.flush()
+  t.deepEqual(seenByDisposed, [0, 1, 2])
+  t.deepEqual(seenByUnsubscribed, [0, 1, 2, 3, 4])
+})

@@ -117,12 +117,12 @@ let deliveryStack
  * enabled costs each Promise it creates from then on (a second one made
  * a 100-chunk stream 2.5x slower, with or without subscribers).
  */
-function runDelivering(fn, a, b, c) {
+function runDelivering(fn, a, b, c, d) {
   if (deliveryStack === undefined) {
     deliveryStack = new ScopeStack(INTERNAL, undefined, rootStack())
     releaseStack(deliveryStack)
   }
-  return context.run(deliveryStack, fn, a, b, c)
+  return context.run(deliveryStack, fn, a, b, c, d)
 }
 
 /** Whether the current code runs in a subscriber's delivery (see `runDelivering`). */

@@ -85,11 +85,13 @@ class Registration {
   #name
   #scopeOptions
   #active = true
-  constructor(token, family, name, scopeOpts) {
+  #onDispose
+  constructor(token, family, name, scopeOpts, onDispose) {
     if (token !== INTERNAL) throw new TypeError('use register() or subscribe()')
     this.#family = family
     this.#name = name
     this.#scopeOptions = scopeOpts
+    this.#onDispose = onDispose
   }
   get family() {
     return this.#family
@@ -101,6 +103,7 @@ class Registration {
   dispose() {
     if (!this.#active) return false
     this.#active = false
+    this.#onDispose?.()
     try {
       return native.deregister(this.#family, this.#name, this.#scopeOptions)
     } catch {

@@ -71,8 +71,11 @@ function eventsOf(text) {
   return events
 }
 
-function fanOut(events, fn, onError) {
+function fanOut(events, fn, onError, live) {
   for (let i = 0; i < events.length; i++) {
+    // Removed while this batch was being delivered (by itself or by another
+    // subscriber): not one event more.
+    if (!live.active) return
     const event = events[i]
     let r
     try {
@@ -107,13 +110,34 @@ function subscribe(name, fn, options) {
   const o = registerOptions(options, SUBSCRIBE_KEYS)
   const onError = options === undefined ? undefined : options.onError
   if (onError !== undefined) checkFunction(onError, 'onError')
-  native.subscribe(name, deliverTo(fn, onError), o)
-  return new Registration(INTERNAL, 'subscriber', name, scopeOptions(options))
+  const live = { active: true }
+  native.subscribe(name, deliverTo(fn, onError, live), o)
+  const scoped = scopeOptions(options)
+  if (scoped === undefined) globalSubscribers.set(name, live)
+  return new Registration(INTERNAL, 'subscriber', name, scoped, () => {
+    live.active = false
+    if (globalSubscribers.get(name) === live) globalSubscribers.delete(name)
+  })
 }
+
+/**
+ * The delivery switch of each global subscriber this realm registered, by
+ * name, so that `unsubscribe(name)` stops one in the middle of a batch as
+ * `dispose()` does.
+ */
+const globalSubscribers = new Map()
 
 /** Remove subscriber `name`. */
 function unsubscribe(name, options) {
-  return deregister('subscriber', name, options)
+  const removed = deregister('subscriber', name, options)
+  if (removed && options === undefined) {
+    const live = globalSubscribers.get(name)
+    if (live !== undefined) {
+      live.active = false
+      globalSubscribers.delete(name)
+    }
+  }
+  return removed
 }
 
 async function settleInflight() {
@@ -166,12 +190,14 @@ function deliverBeforeExit() {
 }
 
 /** The batch handler plugin subscribers use (same delivery as subscribe()). */
-function deliverTo(fn, onError) {
+function deliverTo(fn, onError, live = { active: true }) {
   if (!exitHookInstalled) {
     exitHookInstalled = true
     process.on('beforeExit', deliverBeforeExit)
   }
-  return (text) => runDelivering(fanOut, eventsOf(text), fn, onError)
+  return (text) => {
+    if (live.active) runDelivering(fanOut, eventsOf(text), fn, onError, live)
+  }
 }
 
 module.exports = {
