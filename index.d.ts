@@ -185,13 +185,15 @@ export interface LlmRequestView {
  * `fn` runs with the call as its current scope.
  *
  * Values are converted with `JSON.stringify` semantics (and refused when JSON
- * cannot represent them) only where they must leave JS: when someone
- * subscribes, or when native middleware, middleware registered on another
- * thread (a worker) or a tool execution intercept is registered. Otherwise they pass through as they are: conditional
- * guardrails and request intercepts written in JS get the caller's own
- * `args`, `fn` gets what the last request intercept returned (or `args`),
- * and the call resolves with `fn`'s own result. Middleware should therefore
- * not mutate the value it is given; a request intercept returns a new one.
+ * cannot represent them) only where they must leave JS: for the events when
+ * someone subscribes (sanitizers rewrite a copy of that), and for native
+ * middleware, middleware registered on another thread (a worker) or a tool
+ * execution intercept, which then get JSON copies, as does `fn`. Otherwise
+ * they pass through as they are, subscribed or not: conditional guardrails
+ * and request intercepts written in JS get the caller's own `args`, `fn` gets
+ * what the last request intercept returned (or `args`), and the call
+ * resolves with `fn`'s own result. Middleware should therefore not mutate
+ * the value it is given; a request intercept returns a new one.
  */
 export declare function toolCall<R extends Json = Json>(
   name: string,

@@ -66,9 +66,9 @@ test.serial('a throwing tool rejects the call with the very error object it thre
   c.stop()
 })
 
-// Arguments and results are converted to JSON when something observes the
-// call (a subscriber or middleware): these tests subscribe for that reason.
-// A bare call hands the tool the caller's own values (see the next tests).
+// Arguments and results are converted to JSON when the call's events need
+// them (someone subscribes): these tests subscribe for that reason. The tool
+// still gets the caller's own values, as in a bare call (see the next tests).
 test('non-JSON arguments and results of an observed call are rejected with ERR_RELAY_INVALID_ARGUMENT', async (t) => {
   const sub = relay.subscribe(unique('observer'), () => {})
   t.teardown(() => sub.dispose())
@@ -86,12 +86,24 @@ test('non-JSON arguments and results of an observed call are rejected with ERR_R
   } as never)
 })
 
-test('values of an observed call convert with JSON.stringify semantics: toJSON applies, undefined members are dropped', async (t) => {
-  const sub = relay.subscribe(unique('observer'), () => {})
-  t.teardown(() => sub.dispose())
+test.serial('a subscribed call hands the tool and the caller their own values, and its events record them with JSON.stringify semantics', async (t) => {
+  const c = collect()
   const when = new Date(0)
-  const out = await relay.toolCall(unique('json'), { when, skip: undefined, n: NaN } as never, (args) => args)
-  t.deepEqual(out, { when: when.toISOString(), n: null })
+  const args = { when, skip: undefined, n: NaN }
+  const result = { at: new Date(1) } as never
+  const name = unique('json')
+  let got: unknown
+  const out = await relay.toolCall(name, args as never, async (a) => {
+    got = a
+    await sleep(1)
+    return result
+  })
+  t.is(got, args, 'subscribing never changes what the tool receives')
+  t.is(out, result)
+  const events = await c.flushed()
+  t.deepEqual(startOf(events, name).data, { when: when.toISOString(), n: null })
+  t.deepEqual(endOf(events, name).data, { at: new Date(1).toISOString() })
+  c.stop()
 })
 
 test.serial('a bare tool call passes the original arguments and result through, in the call scope', async (t) => {

@@ -281,26 +281,34 @@ test.serial('a JS-only tool call still rejects on a guardrail and on an intercep
   forgetful.dispose()
 })
 
-test.serial('a tool call that a subscriber or an execution intercept observes gets JSON copies instead', async (t) => {
+test.serial('a tool call that an execution intercept observes gets JSON copies; subscribers and sanitizers change nothing the tool gets', async (t) => {
   const args = { when: new Date(0) }
-  const intercept = relay.register('tool_request_intercept', unique('pass'), (a) => a)
-  const copied = async () => {
-    let got: unknown
-    const out = await relay.toolCall(unique('copied'), args as never, (a) => {
-      got = a
-      return a
-    })
-    t.not(got, args)
-    t.deepEqual(got, { when: new Date(0).toISOString() })
-    t.deepEqual(out, got)
+  const c = collect()
+  const intercept = relay.register('tool_request_intercept', unique('pass'), (a: object) => ({ ...a, seen: true }))
+  const sanitizer = relay.register('tool_sanitize_request', unique('mask'), (a: object) => ({ ...a, when: '[masked]' }))
+  let got: unknown
+  const tool = (a: relay.Json) => {
+    got = a
+    return a
   }
-  const sub = relay.subscribe(unique('observer'), () => {})
-  await copied()
-  sub.dispose()
+  // Subscribed, with this thread's intercept and sanitizer: the tool gets
+  // the intercept's own object and the caller the tool's; the sanitizer
+  // rewrites only the event's copy.
+  const name = unique('own')
+  const own = await relay.toolCall(name, args as never, tool)
+  t.deepEqual(got, { when: args.when, seen: true })
+  t.true((got as { when: unknown }).when === args.when)
+  t.is(own as unknown, got)
+  const events = await c.flushed()
+  t.deepEqual(startOf(events, name).data, { when: '[masked]', seen: true })
+  // An execution intercept gets the request as JSON, and so does what it wraps.
   const exec = relay.register('tool_execution_intercept', unique('wrap'), (req, next) => next(req))
-  await copied()
-  exec.dispose()
-  intercept.dispose()
+  const copied = await relay.toolCall(unique('copied'), args as never, tool)
+  t.deepEqual(got, { when: new Date(0).toISOString(), seen: true })
+  t.deepEqual(copied, got)
+  t.not(copied, got)
+  for (const r of [exec, sanitizer, intercept]) r.dispose()
+  c.stop()
 })
 
 test.serial('the middleware of one call share one frozen context object, and each call has its own', async (t) => {

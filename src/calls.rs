@@ -124,22 +124,23 @@ pub(crate) fn run_tool_call(
     let rt = Runtime::global();
     let mode = if rt.is_bare(CallKind::Tool) {
         Mode::Bare
-    } else if rt.has_listeners() {
-        Mode::Managed
     } else {
-        // Only middleware observes the call: when all of it is this
-        // realm's guardrails and request intercepts, no JSON is needed.
+        // When every request the call's stages and callback get comes from
+        // this realm's JS, those values can pass through as they are: with
+        // nobody subscribed no JSON is needed at all; with subscribers only
+        // the events' copy is.
         let snapshot = rt.call_snapshot(opts.stack.take());
         let js_only = js_only(&snapshot, crate::realm::Realm::of(js)?.origin());
+        let subscribed = snapshot.has_subscribers();
         opts.snapshot = Some(snapshot);
-        if js_only {
-            Mode::Through
-        } else {
-            Mode::Managed
+        match (js_only, subscribed) {
+            (true, false) => Mode::Through,
+            (true, true) => Mode::Mirrored,
+            (false, _) => Mode::Managed,
         }
     };
     let args = match mode {
-        Mode::Managed => convert::to_json(js, js_args, "tool arguments")?,
+        Mode::Managed | Mode::Mirrored => convert::to_json(js, js_args, "tool arguments")?,
         Mode::Bare | Mode::Through => Json::Null,
     };
     let js_args = (mode != Mode::Managed).then_some(js_args);
@@ -151,20 +152,20 @@ pub(crate) fn run_tool_call(
     })
 }
 
-/// Whether a tool call on `snapshot` is observed only by JS guardrails and
-/// request intercepts registered from the realm tagged `origin`: then its
-/// JS values can pass from stage to stage untouched. (Sanitizers need no
-/// check: with nobody subscribed they do not run.)
+/// Whether the only middleware of a tool call on `snapshot` that sees or
+/// changes its real request are JS guardrails and request intercepts
+/// registered from the realm tagged `origin`: then its JS values can pass
+/// from stage to stage untouched. Sanitizers and subscribers need no check:
+/// they get copies made for the events, whoever registered them.
 fn js_only(snapshot: &CallSnapshot, origin: Origin) -> bool {
     fn mine<T>(entries: &[Entry<T>], origin: Origin) -> bool {
         entries.iter().all(|e| e.origin == origin)
     }
-    !snapshot.has_subscribers()
-        && snapshot.levels().all(|level| {
-            level.tool_execution.is_empty()
-                && mine(level.tool.conditional.entries(), origin)
-                && mine(level.tool.request.entries(), origin)
-        })
+    snapshot.levels().all(|level| {
+        level.tool_execution.is_empty()
+            && mine(level.tool.conditional.entries(), origin)
+            && mine(level.tool.request.entries(), origin)
+    })
 }
 
 /// Run a managed LLM call (`request` is `{ headers, content }`).

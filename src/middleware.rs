@@ -167,7 +167,8 @@ fn guard<R: Request>(f: JsFn, name: Arc<str>) -> GuardFn<R> {
 }
 
 /// A request intercept: in a through-mode call its JS answer becomes the
-/// call's request as it is, and the core keeps its placeholder.
+/// call's request as it is, and the core keeps its placeholder (in a
+/// mirrored call, a JSON copy).
 fn intercept<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
     Arc::new(move |ctx: &CallContext, req: R| {
         let what = what.clone();
@@ -175,6 +176,11 @@ fn intercept<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
         call_stage(&f, ctx, &req, request_js, move |js, v| {
             let call = through.as_ref().and_then(Shared::in_extension);
             match call.filter(|c| c.passes_request()) {
+                Some(call) if call.mirrors_request() => {
+                    let copy = R::from_js(js, v, &what)?;
+                    call.set_request(js, v)?;
+                    Ok(copy)
+                }
                 Some(call) => {
                     check_defined(js, v, &what)?;
                     call.set_request(js, v)?;
@@ -186,8 +192,8 @@ fn intercept<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
     })
 }
 
-/// A sanitizer: rewrites a copy for an event (never in a through-mode
-/// call, which has no subscriber).
+/// A sanitizer: rewrites a copy for an event, made from the JSON the core
+/// carries (never in a through-mode call, which has no subscriber).
 fn rewrite<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
     Arc::new(move |ctx: &CallContext, value: R| {
         let what = what.clone();

@@ -11,11 +11,16 @@
 //! | mode | when | the core carries | JS stages and the callback get | the caller gets |
 //! |---|---|---|---|---|
 //! | [`Mode::Bare`] | [`Runtime::is_bare`]: nothing observes calls of its kind | a placeholder | the caller's arguments | the callback's own result |
-//! | [`Mode::Through`] | nobody subscribes, and every middleware in the call's snapshot is a JS guardrail or request intercept of this realm | a placeholder | the caller's arguments, then what each request intercept returned | the callback's own result |
-//! | [`Mode::Managed`] | anything else (subscribers, native middleware, execution intercepts) | JSON | JSON copies | a JSON copy of the result |
+//! | [`Mode::Through`] | nobody subscribes, and every guardrail and request intercept in the call's snapshot is JS of this realm (and there is no execution intercept) | a placeholder | the caller's arguments, then what each request intercept returned | the callback's own result |
+//! | [`Mode::Mirrored`] | as through, but someone subscribes | JSON copies, for the events and the sanitizers | as through | the callback's own result |
+//! | [`Mode::Managed`] | anything else (native middleware or middleware of another realm that sees the request, execution intercepts) | JSON | JSON copies | a JSON copy of the result |
 //!
 //! In the first two modes no value is ever converted to JSON and back,
-//! which is most of what a small managed call costs otherwise. The JS
+//! which is most of what a small managed call costs otherwise. In mirrored
+//! mode each value is converted once, one way, for the events (sanitizers
+//! still get a copy of that). So a subscriber (an exporter, say) never
+//! changes what a tool receives or returns: only what observes the request
+//! itself does. The JS
 //! values of a call (its request as the stages rewrite it, the callback's
 //! result, the `CallContext` object its middleware share) are kept in
 //! [`Shared`]: as the raw `napi_value` while the entry runs, as a reference
@@ -56,6 +61,7 @@ pub(crate) enum Mode {
     Managed,
     Bare,
     Through,
+    Mirrored,
 }
 
 /// A JS value of the native entry that received or produced it; read only
@@ -118,7 +124,13 @@ impl Shared {
 
     /// Whether request intercepts hand their JS answer on as it is.
     pub(crate) fn passes_request(&self) -> bool {
-        self.mode == Mode::Through
+        matches!(self.mode, Mode::Through | Mode::Mirrored)
+    }
+
+    /// Whether the core carries a JSON copy of the JS request as well
+    /// (mirrored mode), rather than a placeholder.
+    pub(crate) fn mirrors_request(&self) -> bool {
+        self.mode == Mode::Mirrored
     }
 
     /// The call's JS context object, made by `make` on first use.
@@ -189,7 +201,7 @@ impl Shared {
     /// Whether the callback's result goes to the caller as it is.
     fn passes_result(&self) -> bool {
         match self.mode {
-            Mode::Through => true,
+            Mode::Through | Mode::Mirrored => true,
             // Checked again: a racing registration made the core run the
             // pipeline, which then needs the result as JSON.
             Mode::Bare => Runtime::global().is_bare(self.kind),
@@ -200,8 +212,15 @@ impl Shared {
     /// What the core gets for the callback's result `v`.
     fn take_result(&self, js: Js, v: Value) -> Result<Json> {
         if self.passes_result() {
+            // Mirrored: the end event needs the JSON form, and a result
+            // JSON cannot represent fails the call, as it would if the
+            // caller got the copy.
+            let json = match self.mode {
+                Mode::Mirrored => convert::to_json(js, v, &self.what())?,
+                _ => Json::Null,
+            };
             *lock(&self.result) = Some(self.hold(js, v)?);
-            return Ok(Json::Null);
+            return Ok(json);
         }
         convert::to_json(js, v, &self.what())
     }
@@ -258,8 +277,10 @@ impl Shared {
         };
         if self.passes_result() {
             // A Promise too goes back as it is, for the caller to await;
-            // unless the call can be aborted, which needs it in flight.
-            if self.abortable && js.is_promise(v).unwrap_or(false) {
+            // unless the call can be aborted, which needs it in flight, or
+            // its end event needs the value it settles with.
+            let in_flight = self.abortable || self.mode == Mode::Mirrored;
+            if in_flight && js.is_promise(v).unwrap_or(false) {
                 let me = self.clone();
                 return match promise::await_promise(js, v, move |js, v| me.take_result(js, v)) {
                     Ok(slot) => Step::pending(slot),

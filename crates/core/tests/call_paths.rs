@@ -40,12 +40,19 @@ fn shape(events: &[nemo_relay_core::Event]) -> Vec<Json> {
 
 #[test]
 fn a_call_only_subscribers_observe_emits_what_the_full_pipeline_emits() {
-    // Same calls twice: observed only, then with a middleware that does
-    // nothing, which takes them through every stage of the pipeline.
-    let run = |with_middleware: bool| {
+    // Same calls three times: observed only; observed only on a snapshot
+    // the caller took (as the Node addon does); then with a middleware that
+    // does nothing, which takes them through every stage of the pipeline.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Path {
+        Observed,
+        CallerSnapshot,
+        Full,
+    }
+    let run = |path: Path| {
         let rt = Runtime::new();
         let rec = Recorder::install(&rt);
-        if with_middleware {
+        if path == Path::Full {
             rt.register(Registration::new(
                 "noop",
                 Middleware::ToolRequestIntercept(rewrite(|_, a: Json| Ok(a))),
@@ -53,33 +60,36 @@ fn a_call_only_subscribers_observe_emits_what_the_full_pipeline_emits() {
             .unwrap();
         }
         let stack = ScopeStack::new();
-        let o = CallOptions {
+        let base = CallOptions {
             stack: Some(stack.clone()),
             tool_call_id: Some("call_9".into()),
             data: Some(json!({"app": "state"})),
             metadata: Some(json!({"caller": "test"})),
             ..Default::default()
         };
+        // A snapshot is for one call: each call takes its own.
+        let o = || CallOptions {
+            snapshot: (path == Path::CallerSnapshot).then(|| rt.call_snapshot(Some(stack.clone()))),
+            ..base.clone()
+        };
         let ok = block_on(
-            rt.tool_call("lookup", json!({"q": 1}), o.clone(), |a| async move {
+            rt.tool_call("lookup", json!({"q": 1}), o(), |a| async move {
                 Ok(json!({"got": a}))
             }),
         );
         assert!(ok.is_ok());
-        let failed = block_on(
-            rt.tool_call("lookup", json!({"q": 2}), o.clone(), |_| async {
-                Err::<Json, _>(RelayError::callback("nope"))
-            }),
-        );
+        let failed = block_on(rt.tool_call("lookup", json!({"q": 2}), o(), |_| async {
+            Err::<Json, _>(RelayError::callback("nope"))
+        }));
         assert!(failed.is_err());
-        let mut pending = Box::pin(rt.tool_call("lookup", json!({"q": 3}), o.clone(), |_| {
+        let mut pending = Box::pin(rt.tool_call("lookup", json!({"q": 3}), o(), |_| {
             std::future::pending::<nemo_relay_core::Result<Json>>()
         }));
         assert!(nemo_relay_core::executor::poll_once(pending.as_mut()).is_pending());
         drop(pending);
         // Cancelled with a nested call in flight: the inner call ends first.
         let inner_rt = rt.clone();
-        let mut outer = Box::pin(rt.tool_call("outer", json!({}), o, move |_| {
+        let mut outer = Box::pin(rt.tool_call("outer", json!({}), o(), move |_| {
             let rt = inner_rt.clone();
             async move {
                 rt.tool_call("inner", json!({}), CallOptions::default(), |_| {
@@ -98,9 +108,10 @@ fn a_call_only_subscribers_observe_emits_what_the_full_pipeline_emits() {
         );
         shape(&rec.events())
     };
-    let observed = run(false);
+    let observed = run(Path::Observed);
     assert_eq!(observed.len(), 10);
-    assert_eq!(observed, run(true));
+    assert_eq!(observed, run(Path::CallerSnapshot));
+    assert_eq!(observed, run(Path::Full));
 }
 
 /// Pending once (waking itself), then ready: middleware that answers later.

@@ -147,12 +147,16 @@ where
             // which borrows `name` for its whole life.
             let bare =
                 |opts, req, func| unsafe { call::run_bare::<K, _, _>(name, opts, req, func) };
-            // A snapshot taken by the caller decides: the full pipeline
-            // runs exactly what it holds.
-            let own_snapshot = opts.snapshot.is_none();
-            let next = if own_snapshot && rt.is_bare(K::CALL) {
+            // A snapshot taken by the caller decides: the call runs exactly
+            // what it holds (and when that is no middleware but some
+            // subscribers, it takes the observed path all the same).
+            let observed_only = match &opts.snapshot {
+                None => rt.is_observed_only(K::CALL),
+                Some(s) => s.has_subscribers() && s.runs_no_middleware(K::CALL),
+            };
+            let next = if opts.snapshot.is_none() && rt.is_bare(K::CALL) {
                 bare(opts, req, func).map(Managed::Bare)
-            } else if own_snapshot && rt.is_observed_only(K::CALL) {
+            } else if observed_only {
                 Observed::start::<K>(rt, name, opts, req, func).and_then(|o| match o {
                     Ok(observed) => Ok(Managed::Observed(observed)),
                     Err((opts, req, func)) => bare(opts, req, func).map(Managed::Bare),

@@ -65,10 +65,20 @@ impl<F, R, Fut> Observed<F, R, Fut> {
     {
         check_name(name, K::CALL.as_str())?;
         check_object(&opts.metadata, "call metadata")?;
-        let Some(subs) = rt.subscribers_for(&[]) else {
+        // A caller's snapshot says who listens and where the call stands;
+        // otherwise (no scope-local registration anywhere, the runtime
+        // checked) the global subscribers and the current stack.
+        let (subs, stack) = match opts.snapshot.take() {
+            Some(snapshot) => (snapshot.subs, snapshot.stack),
+            None => (
+                rt.subscribers_for(&[]),
+                opts.stack.take().unwrap_or_else(ScopeStack::current),
+            ),
+        };
+        let Some(subs) = subs else {
+            opts.stack = Some(stack);
             return Ok(Err((opts, req, func)));
         };
-        let stack = opts.stack.take().unwrap_or_else(ScopeStack::current);
         let parent = stack.top_frame();
         let started_at = Timestamp::now();
         let handle = ScopeHandle(Arc::new(HandleData {

@@ -53,6 +53,18 @@ impl CallSnapshot {
         self.subs.is_some()
     }
 
+    /// Whether no middleware of `kind` is registered at any level: a call
+    /// of that kind on this snapshot runs nothing but its callback (and
+    /// emits its events if [`has_subscribers`](Self::has_subscribers)).
+    pub fn runs_no_middleware(&self, kind: crate::middleware::CallKind) -> bool {
+        let at = match kind {
+            crate::middleware::CallKind::Tool => 0,
+            crate::middleware::CallKind::Llm | crate::middleware::CallKind::LlmStream => 1,
+        };
+        self.levels()
+            .all(|level| level.middleware_counts()[at] == 0)
+    }
+
     /// The registrations the call will merge: the global level first, then
     /// the scope-local levels from the outermost scope in.
     pub fn levels(&self) -> impl Iterator<Item = &Registrations> {

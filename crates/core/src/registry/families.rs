@@ -93,6 +93,13 @@ macro_rules! families {
                 Some(n)
             }
 
+            /// Number of registrations of one family.
+            pub fn count(&self, family: Family) -> usize {
+                match family {
+                    $( Family::$variant => self.$($field).+.entries().len(), )*
+                }
+            }
+
             /// Registration names of one family, in run order.
             pub fn names(&self, family: Family) -> Vec<Arc<str>> {
                 match family {
@@ -303,7 +310,7 @@ impl Registrations {
     /// Number of tool-kind and LLM-kind middleware registrations (every
     /// family except subscribers).
     pub(crate) fn middleware_counts(&self) -> [usize; 2] {
-        let count = |fs: &[Family]| fs.iter().map(|f| self.names(*f).len()).sum();
+        let count = |fs: &[Family]| fs.iter().map(|f| self.count(*f)).sum();
         [count(&Family::ALL[..5]), count(&Family::ALL[5..11])]
     }
 
