@@ -258,3 +258,75 @@ test.serial('a bare streaming call checks its request like an observed one', asy
     } as never)
   }
 })
+
+test.serial('aborting after the stream was returned rejects the pending next(), closes the provider and records a cancelled end', async (t) => {
+  const c = collect()
+  const name = unique('aborted-stream')
+  const controller = new AbortController()
+  let closed = false
+  let providerSignal: AbortSignal | undefined
+  const stream = await relay.llmStreamCall(
+    name,
+    { content: null },
+    (_req, { signal }) => {
+      providerSignal = signal
+      // A provider whose second chunk never comes. (An async generator
+      // could not be closed while it awaits: its return() would queue.)
+      let n = 0
+      const iterator: AsyncIterator<Json> = {
+        next: () => (n++ === 0 ? Promise.resolve({ done: false, value: 'first' }) : new Promise<never>(() => {})),
+        return: () => {
+          closed = true
+          return Promise.resolve({ done: true, value: undefined })
+        },
+      }
+      return { [Symbol.asyncIterator]: () => iterator }
+    },
+    { signal: controller.signal },
+  )
+  t.deepEqual(await stream.next(), { done: false, value: 'first' })
+  const pending = stream.next()
+  await sleep(1)
+  controller.abort(new Error('user pressed stop'))
+  await t.throwsAsync(pending, { message: 'user pressed stop' })
+  await t.throwsAsync(stream.next(), { message: 'user pressed stop' })
+  t.true(providerSignal?.aborted)
+  const events = await c.flushed()
+  t.is(endOf(events, name).metadata?.['otel.status_code'], 'ERROR')
+  await sleep(1)
+  t.true(closed, 'the provider was closed')
+  c.stop()
+})
+
+test.serial('many calls and streams sharing one AbortSignal are all cancelled by it, with no listener-leak warning', async (t) => {
+  const warnings: Error[] = []
+  const onWarning = (w: Error) => warnings.push(w)
+  process.on('warning', onWarning)
+  const controller = new AbortController()
+  const guard = relay.register('tool_conditional_execution', unique('observe'), () => undefined)
+  const sub = relay.subscribe(unique('observer'), () => {})
+  const finished = await Promise.all(
+    Array.from({ length: 5 }, (_, i) => relay.toolCall(unique('quick'), { i }, () => i, { signal: controller.signal })),
+  )
+  t.deepEqual(finished, [0, 1, 2, 3, 4])
+  const hanging = Array.from({ length: 30 }, () =>
+    relay.toolCall(unique('shared'), {}, () => new Promise<number>(() => {}), { signal: controller.signal }),
+  )
+  const streams = await Promise.all(
+    Array.from({ length: 5 }, () =>
+      relay.llmStreamCall(unique('shared-stream'), { content: null }, async function* () {
+        yield 1
+        await new Promise(() => {})
+      }, { signal: controller.signal }),
+    ),
+  )
+  await sleep(1)
+  controller.abort(new Error('everyone stops'))
+  for (const p of hanging) await t.throwsAsync(p, { message: 'everyone stops' })
+  for (const s of streams) await t.throwsAsync(s.next(), { message: 'everyone stops' })
+  await new Promise((r) => setImmediate(r))
+  process.off('warning', onWarning)
+  t.deepEqual(warnings.map((w) => w.name), [])
+  guard.dispose()
+  sub.dispose()
+})

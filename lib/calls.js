@@ -18,6 +18,7 @@ const {
   stackNative,
 } = require('./context.js')
 const { callOptions } = require('./options.js')
+const { onAbort } = require('./abort.js')
 
 const NEVER_ABORTED = new AbortController().signal
 
@@ -62,9 +63,8 @@ function startManaged(call, name, input, fn, options, fastCall = call) {
   }
   if (out.token === undefined) return Promise.resolve(result)
   const token = out.token
-  const onAbort = () => native.cancelCall(token, signal.reason)
-  signal.addEventListener('abort', onAbort, { once: true })
-  return result.finally(() => signal.removeEventListener('abort', onAbort))
+  const forget = onAbort(signal, (reason) => native.cancelCall(token, reason))
+  return result.finally(forget)
 }
 
 /**
@@ -120,6 +120,7 @@ const DONE = Object.freeze({ done: true, value: undefined })
 
 let streamOf
 let bareStreamOf
+let abortStreamWith
 /** Bare streams dropped before their end: their scopes are released. */
 const abandoned = new FinalizationRegistry(releaseStack)
 
@@ -150,12 +151,31 @@ class LlmStream {
   #pull = { iter: undefined, direct: false }
   /** A bare call's stack: the provider's iterator is pulled here, in JS. */
   #stack
+  /** `{ reason }` once the call's AbortSignal aborted. */
+  #aborted
+  /** The rejections of `next()` Promises pending while the signal may abort. */
+  #waiting
+  /** Removes this stream's cancellation from its signal. */
+  #forget
   constructor(token, stream) {
     if (token !== INTERNAL) throw new TypeError('use llmStreamCall() to start a stream')
     this.#native = stream
   }
   static {
     streamOf = (ext) => new LlmStream(INTERNAL, ext)
+    // The call's signal applies until the stream ends, not only until
+    // llmStreamCall resolves: aborting then closes the provider, records
+    // a cancelled end and rejects the pending and later next() calls with
+    // the signal's reason.
+    abortStreamWith = (s, signal) => {
+      if (signal.aborted) {
+        s.#abort(signal.reason)
+        return s
+      }
+      s.#waiting = new Set()
+      s.#forget = onAbort(signal, (reason) => s.#abort(reason))
+      return s
+    }
     bareStreamOf = (iter, stack) => {
       const s = new LlmStream(INTERNAL, undefined)
       s.#pull.iter = iter
@@ -301,8 +321,47 @@ class LlmStream {
       return Promise.reject(error)
     }
   }
+  #abort(reason) {
+    if (this.#aborted !== undefined) return
+    this.#aborted = { reason }
+    const waiting = this.#waiting
+    this.#waiting = undefined
+    this.#forget = undefined
+    this.close()
+    if (waiting !== undefined) for (const reject of waiting) reject(reason)
+  }
+  /** The stream reached its end or was closed: its signal no longer applies. */
+  #settled() {
+    if (this.#forget === undefined) return
+    this.#forget()
+    this.#forget = undefined
+    this.#waiting = undefined
+  }
   /** The next chunk. Calls made while one is pending are queued. */
   next() {
+    if (this.#aborted !== undefined) return Promise.reject(this.#aborted.reason)
+    const p = this.#queueNext()
+    if (this.#waiting === undefined) return p
+    // Abortable: the Promise also rejects when the signal aborts first, and
+    // the signal is let go once the stream ends.
+    return new Promise((resolve, reject) => {
+      const waiting = this.#waiting
+      waiting.add(reject)
+      p.then(
+        (r) => {
+          waiting.delete(reject)
+          if (r.done) this.#settled()
+          resolve(r)
+        },
+        (error) => {
+          waiting.delete(reject)
+          this.#settled()
+          reject(error)
+        },
+      )
+    })
+  }
+  #queueNext() {
     if (this.#inflight !== null) {
       let p
       const go = () => {
@@ -322,6 +381,7 @@ class LlmStream {
   }
   /** Same as `return()`, without a Promise. Idempotent. */
   close() {
+    this.#settled()
     if (this.#done) return
     if (this.#stack === undefined) {
       this.#done = true
@@ -374,7 +434,9 @@ function llmStreamCall(name, request, provider, options) {
     return bareLlmStreamCall(name, request, provider, currentStack())
   }
   const wrapped = (req, ctx) => toIterator(provider(req, ctx), 'the stream provider')
-  return startManaged(native.llmStreamCall, name, request, wrapped, options).then(streamOf)
+  const started = startManaged(native.llmStreamCall, name, request, wrapped, options).then(streamOf)
+  const signal = options?.signal
+  return signal === undefined ? started : started.then((stream) => abortStreamWith(stream, signal))
 }
 
 /**
