@@ -330,3 +330,28 @@ test.serial('many calls and streams sharing one AbortSignal are all cancelled by
   guard.dispose()
   sub.dispose()
 })
+
+test.serial('a stream provider runs in its call’s scope at every pull, whoever consumes it, observed or not', async (t) => {
+  const run = async () => {
+    const name = unique('provider-scope')
+    const seen: string[] = []
+    const stream = await relay.llmStreamCall(name, { content: null }, async function* () {
+      seen.push(relay.currentScope().name)
+      yield 1
+      await sleep(1)
+      seen.push(relay.currentScope().name)
+      yield 2
+    })
+    await relay.scope(unique('consumer'), async () => {
+      for await (const _ of stream);
+    })
+    t.deepEqual(seen, [name, name])
+  }
+  await run()
+  const sub = relay.subscribe(unique('observer'), () => {})
+  await run()
+  const intercept = relay.register('llm_request_intercept', unique('noop'), (r) => r)
+  await run()
+  intercept.dispose()
+  sub.dispose()
+})

@@ -28,13 +28,95 @@ function callbackWrapper(fn, signal, caller) {
   return (request, stack) => settleable(runIn(childStack(stack, caller), fn, request, ctx))
 }
 
-function startManaged(call, name, input, fn, options, fastCall = call) {
+/**
+ * Run a stream provider in the call's child stack, and every later pull of
+ * its iterator too (a provider's code runs at each `next()`, long after the
+ * call started, while the consumer may be anywhere): its marks, scopes and
+ * nested calls belong to the LLM call whoever consumes the stream. The
+ * child stack is released when the iterator ends, fails or is closed.
+ */
+function providerWrapper(provider, signal, caller) {
+  const ctx = { signal }
+  return (request, stack) => {
+    const child = childStack(stack, caller)
+    let iter
+    try {
+      iter = toIterator(context.run(child, provider, request, ctx), 'the stream provider')
+    } catch (error) {
+      releaseStack(child)
+      throw error
+    }
+    return new ScopedIterator(iter, child)
+  }
+}
+
+/** An iterator pulled in `stack` (see `providerWrapper`). */
+class ScopedIterator {
+  #iter
+  #stack
+  #end = () => {
+    if (this.#stack === undefined) return
+    releaseStack(this.#stack)
+    this.#stack = undefined
+  }
+  constructor(iter, stack) {
+    this.#iter = iter
+    this.#stack = stack
+  }
+  /**
+   * The next result, read here once (its getters may throw) and handed on
+   * as a plain object; the end of the iterator ends the stack.
+   */
+  next() {
+    const stack = this.#stack ?? currentStack()
+    let r
+    try {
+      r = context.run(stack, pullNext, this.#iter)
+      if (!isThenable(r)) return this.#settle(r)
+    } catch (error) {
+      this.#end()
+      throw error
+    }
+    return Promise.resolve(r).then(
+      (v) => this.#settle(v),
+      (error) => {
+        this.#end()
+        throw error
+      },
+    )
+  }
+  #settle(r) {
+    // Not an iterator result: handed on as it is, for the stream to report.
+    if (r === null || typeof r !== 'object') {
+      this.#end()
+      return r
+    }
+    let result
+    try {
+      result = readResult(r)
+    } catch (error) {
+      this.#end()
+      throw error
+    }
+    if (result.done) this.#end()
+    return result
+  }
+  return(value) {
+    const stack = this.#stack ?? currentStack()
+    this.#end()
+    const iter = this.#iter
+    if (typeof iter.return !== 'function') return DONE
+    return context.run(stack, () => iter.return(value))
+  }
+}
+
+function startManaged(call, name, input, fn, options, fastCall = call, wrap = callbackWrapper) {
   checkName(name, 'call name')
   checkFunction(fn, 'the callback')
   const stack = currentStack()
   if (options === undefined) {
     try {
-      return Promise.resolve(fastCall(name, input, callbackWrapper(fn, NEVER_ABORTED, stack), stackNative(stack)))
+      return Promise.resolve(fastCall(name, input, wrap(fn, NEVER_ABORTED, stack), stackNative(stack)))
     } catch (error) {
       return Promise.reject(error)
     }
@@ -48,7 +130,7 @@ function startManaged(call, name, input, fn, options, fastCall = call) {
   const signal = options.signal
   if (signal === undefined) {
     try {
-      return Promise.resolve(call(name, input, callbackWrapper(fn, NEVER_ABORTED, stack), stackNative(stack), o))
+      return Promise.resolve(call(name, input, wrap(fn, NEVER_ABORTED, stack), stackNative(stack), o))
     } catch (error) {
       return Promise.reject(error)
     }
@@ -57,7 +139,7 @@ function startManaged(call, name, input, fn, options, fastCall = call) {
   const out = {}
   let result
   try {
-    result = call(name, input, callbackWrapper(fn, signal, stack), stackNative(stack), o, out)
+    result = call(name, input, wrap(fn, signal, stack), stackNative(stack), o, out)
   } catch (error) {
     return Promise.reject(error)
   }
@@ -433,8 +515,8 @@ function llmStreamCall(name, request, provider, options) {
     checkName(name, 'call name')
     return bareLlmStreamCall(name, request, provider, currentStack())
   }
-  const wrapped = (req, ctx) => toIterator(provider(req, ctx), 'the stream provider')
-  const started = startManaged(native.llmStreamCall, name, request, wrapped, options).then(streamOf)
+  const call = native.llmStreamCall
+  const started = startManaged(call, name, request, provider, options, call, providerWrapper).then(streamOf)
   const signal = options?.signal
   return signal === undefined ? started : started.then((stream) => abortStreamWith(stream, signal))
 }
