@@ -86,6 +86,21 @@ test('non-JSON arguments and results of an observed call are rejected with ERR_R
   } as never)
 })
 
+test('values nested deeper than 127 levels are refused as nested too deeply, not as "not JSON"', async (t) => {
+  const sub = relay.subscribe(unique('observer'), () => {})
+  t.teardown(() => sub.dispose())
+  const nest = (depth: number) => {
+    let v: unknown = 1
+    for (let i = 0; i < depth; i++) v = i % 2 === 0 ? [v] : { v }
+    return v as never
+  }
+  for (const depth of [200, 20_000]) {
+    const e = await t.throwsAsync(relay.toolCall(unique('deep'), nest(depth), () => 1), { instanceOf: relay.InvalidArgumentError })
+    t.regex(e?.message ?? '', /nested too deeply/, `depth ${depth}`)
+  }
+  t.is(await relay.toolCall(unique('shallow'), nest(100), () => 'fine'), 'fine')
+})
+
 test.serial('a subscribed call hands the tool and the caller their own values, and its events record them with JSON.stringify semantics', async (t) => {
   const c = collect()
   const when = new Date(0)

@@ -91,15 +91,7 @@ class ScopedIterator {
       this.#end()
       return r
     }
-    let result
-    try {
-      result = readResult(r)
-    } catch (error) {
-      this.#end()
-      throw error
-    }
-    if (result.done) this.#end()
-    return result
+    return resultOrEnd(r, this.#end)
   }
   return(value) {
     const stack = this.#stack ?? currentStack()
@@ -215,6 +207,19 @@ function readResult(r) {
   return r.done === true ? DONE : { done: false, value: r.value }
 }
 
+/** `readResult(r)`, calling `end()` when that is the iterator's end or reading it fails. */
+function resultOrEnd(r, end) {
+  let result
+  try {
+    result = readResult(r)
+  } catch (error) {
+    end()
+    throw error
+  }
+  if (result.done) end()
+  return result
+}
+
 /**
  * The chunks of a streaming call, pulled one at a time.
  *
@@ -307,15 +312,7 @@ class LlmStream {
       this.#end()
       throw invalid('the stream provider\'s iterator must return objects { done, value }')
     }
-    let result
-    try {
-      result = readResult(r)
-    } catch (error) {
-      this.#end()
-      throw error
-    }
-    if (result.done) this.#end()
-    return result
+    return resultOrEnd(r, () => this.#end())
   }
   /** A bare stream is over: let go of its scope and its iterator. */
   #end() {

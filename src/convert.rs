@@ -37,18 +37,20 @@ pub(crate) fn to_json(js: Js, v: Value, what: &str) -> Result<Json> {
             let text = match js.call(stringify, &[v]) {
                 Ok(t) => t,
                 // `JSON.stringify` throws a TypeError for cycles and BigInts.
+                // A RangeError when it runs out of stack on a deep value.
                 Err(RelayError::Callback { message, .. }) => {
-                    return Err(RelayError::invalid(format!(
-                        "{what} is not JSON: {message}"
-                    )))
+                    return Err(if message.contains("Maximum call stack size exceeded") {
+                        too_deep(what)
+                    } else {
+                        RelayError::invalid(format!("{what} is not JSON: {message}"))
+                    })
                 }
                 Err(e) => return Err(e),
             };
             if js.type_of(text)? != T::napi_string {
                 return Ok(Json::Null); // e.g. an object whose toJSON returns undefined
             }
-            serde_json::from_str(&js.to_string(text)?)
-                .map_err(|e| RelayError::invalid(format!("{what} is not JSON: {e}")))
+            serde_json::from_str(&js.to_string(text)?).map_err(|e| parse_error(e, what))
         }
         T::napi_bigint => Err(RelayError::invalid(format!("{what} is not JSON: a BigInt"))),
         T::napi_symbol => Err(RelayError::invalid(format!("{what} is not JSON: a symbol"))),
@@ -117,7 +119,22 @@ pub(crate) fn from_text(js: Js, v: Value, what: &str) -> Result<Json> {
         )));
     }
     js.with_str(v, |text| {
-        serde_json::from_str(text)
-            .map_err(|e| RelayError::invalid(format!("{what} is not JSON: {e}")))
+        serde_json::from_str(text).map_err(|e| parse_error(e, what))
     })?
+}
+
+/// Text `JSON.stringify` made fails to parse for one reason only in
+/// practice: serde_json's nesting limit. Say that, not "not JSON": the value
+/// is JSON, just deeper than we accept.
+fn parse_error(e: serde_json::Error, what: &str) -> RelayError {
+    if e.to_string().starts_with("recursion limit exceeded") {
+        return too_deep(what);
+    }
+    RelayError::invalid(format!("{what} is not JSON: {e}"))
+}
+
+fn too_deep(what: &str) -> RelayError {
+    RelayError::invalid(format!(
+        "{what} is nested too deeply (more than 127 levels of arrays and objects)"
+    ))
 }
