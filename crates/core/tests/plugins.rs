@@ -517,3 +517,20 @@ fn singleton_kinds_reject_a_second_component() {
     assert_eq!(report.diagnostics[0].code, "plugin.duplicate_component");
     assert_eq!(report.diagnostics[0].component, Some(1));
 }
+
+#[test]
+fn a_batch_that_adds_a_subscriber_after_shutdown_is_refused_whole() {
+    let rt = nemo_relay_core::Runtime::new();
+    rt.shutdown().unwrap();
+    let err = rt
+        .apply(
+            &[],
+            vec![nemo_relay_core::Registration::new(
+                "late",
+                nemo_relay_core::Middleware::Subscriber(nemo_relay_core::subscriber_fn(|_| {})),
+            )],
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), nemo_relay_core::ErrorCode::ShutDown);
+    assert!(!rt.has_listeners());
+}

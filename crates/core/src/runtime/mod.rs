@@ -312,6 +312,13 @@ impl Runtime {
                 r
             })
             .collect();
+        if self.inner.dispatcher.is_shut_down()
+            && insertions
+                .iter()
+                .any(|r| matches!(r.middleware, Middleware::Subscriber(_)))
+        {
+            return Err(RelayError::ShutDown);
+        }
         if let Some(r) = insertions.iter().find(|r| r.scope.is_some()) {
             return Err(RelayError::invalid(format!(
                 "'{}': batched registrations are global; register scope-local middleware one by one",
