@@ -265,3 +265,32 @@ test.serial('aborting a pending call rejects it with the signal reason and recor
   t.false(ran)
   c.stop()
 })
+
+test.serial('a caller that changes its arguments while a guardrail is pending cannot make the tool run on what nobody approved or recorded', async (t) => {
+  const c = collect()
+  const guard = relay.register('tool_conditional_execution', unique('tmp-only'), async (a: { path: string }) => {
+    const ok = a.path.startsWith('/tmp/')
+    await sleep(1)
+    return ok ? undefined : 'outside /tmp'
+  })
+  const name = unique('rm')
+  const args = { path: '/tmp/x' }
+  const call = relay.toolCall(name, args, (a: { path: string }) => `removed ${a.path}`)
+  args.path = '/etc/passwd'
+  t.is(await call, 'removed /tmp/x')
+  const events = await c.flushed()
+  t.deepEqual(startOf(events, name).data, { path: '/tmp/x' })
+  guard.dispose()
+  c.stop()
+})
+
+test.serial('a call its own synchronous code aborts is cancelled all the same', async (t) => {
+  const controller = new AbortController()
+  const guard = relay.register('tool_conditional_execution', unique('observe'), () => undefined)
+  const call = relay.toolCall(unique('self-abort'), {}, () => {
+    controller.abort(new Error('stopped from inside'))
+    return new Promise<string>(() => {})
+  }, { signal: controller.signal })
+  await t.throwsAsync(call, { message: 'stopped from inside' })
+  guard.dispose()
+})

@@ -1,8 +1,11 @@
+import { pathToFileURL } from 'node:url'
+
 import test, { type ExecutionContext } from 'ava'
 
 import * as relay from '../index.mjs'
 import type { Json } from '../index.mjs'
 import { collect, endOf, sleep, unique } from './relay-support.js'
+import { repoRoot, runNode } from './support.js'
 
 test.serial('a streaming call yields the provider chunks and records them', async (t) => {
   const c = collect()
@@ -354,4 +357,53 @@ test.serial('a stream provider runs in its call’s scope at every pull, whoever
   await run()
   intercept.dispose()
   sub.dispose()
+})
+
+test.serial('a stream whose chunk cannot be recorded fails, and its provider is still closed', async (t) => {
+  const sub = relay.subscribe(unique('observer'), () => {})
+  let closed = false
+  const stream = await relay.llmStreamCall(unique('bigint-chunk'), { content: null }, async function* () {
+    try {
+      yield 1
+      yield 2n as never
+      yield 3
+    } finally {
+      closed = true
+    }
+  })
+  t.deepEqual(await stream.next(), { done: false, value: 1 })
+  await t.throwsAsync(stream.next(), { instanceOf: relay.InvalidArgumentError })
+  await sleep(5)
+  t.true(closed)
+  sub.dispose()
+})
+
+test('a stream dropped unfinished under a long-lived AbortSignal is still collected, and its provider closed', (t) => {
+  const run = runNode(
+    `
+    import v8 from 'node:v8'
+    import vm from 'node:vm'
+    import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+    v8.setFlagsFromString('--expose-gc')
+    const gc = vm.runInNewContext('gc')
+    relay.subscribe('observer', () => {})
+    const session = new AbortController()
+    let closed = 0
+    for (let i = 0; i < 20; i++) {
+      const s = await relay.llmStreamCall('chat', { content: null }, async function* () {
+        try { yield 1; yield 2 } finally { closed++ }
+      }, { signal: session.signal })
+      await s.next()
+    }
+    for (let i = 0; i < 10 && closed < 20; i++) {
+      gc()
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    console.log(JSON.stringify({ closed }))
+    process.exit(0)
+    `,
+    repoRoot,
+  )
+  t.is(run.status, 0, run.stderr)
+  t.true(JSON.parse(run.stdout.trim()).closed >= 18, run.stdout)
 })

@@ -93,12 +93,26 @@ class ScopedIterator {
     }
     return resultOrEnd(r, this.#end)
   }
+  /** Close the provider in the call's scope (its `finally` blocks belong to the call), then let the scope go. */
   return(value) {
     const stack = this.#stack ?? currentStack()
-    this.#end()
     const iter = this.#iter
-    if (typeof iter.return !== 'function') return DONE
-    return context.run(stack, () => iter.return(value))
+    if (typeof iter.return !== 'function') {
+      this.#end()
+      return DONE
+    }
+    let r
+    try {
+      r = context.run(stack, () => iter.return(value))
+    } catch (error) {
+      this.#end()
+      throw error
+    }
+    if (!isThenable(r)) {
+      this.#end()
+      return r
+    }
+    return Promise.resolve(r).finally(this.#end)
   }
 }
 
@@ -137,6 +151,12 @@ function startManaged(call, name, input, fn, options, fastCall = call, wrap = ca
   }
   if (out.token === undefined) return Promise.resolve(result)
   const token = out.token
+  // Aborted by the call's own synchronous part (the tool, a guardrail)
+  // before there was a listener to hear it.
+  if (signal.aborted) {
+    native.cancelCall(token, signal.reason)
+    return result
+  }
   const forget = onAbort(signal, (reason) => native.cancelCall(token, reason))
   return result.finally(forget)
 }
@@ -197,6 +217,8 @@ let bareStreamOf
 let abortStreamWith
 /** Bare streams dropped before their end: their scopes are released. */
 const abandoned = new FinalizationRegistry(releaseStack)
+/** Streams dropped before their end: their cancellations leave their signals. */
+const abandonedOnSignal = new FinalizationRegistry((forget) => forget())
 
 function pullNext(iter) {
   return iter.next()
@@ -260,7 +282,13 @@ class LlmStream {
         return s
       }
       s.#waiting = new Set()
-      s.#forget = onAbort(signal, (reason) => s.#abort(reason))
+      // Held weakly: a long-lived signal must not keep an abandoned stream
+      // (and its provider, and its open call) alive. When the stream is
+      // collected, its entry goes too.
+      const ref = new WeakRef(s)
+      const forget = onAbort(signal, (reason) => ref.deref()?.#abort(reason))
+      s.#forget = forget
+      abandonedOnSignal.register(s, forget, s)
       return s
     }
     bareStreamOf = (iter, stack) => {
@@ -406,6 +434,7 @@ class LlmStream {
     const waiting = this.#waiting
     this.#waiting = undefined
     this.#forget = undefined
+    abandonedOnSignal.unregister(this)
     this.close()
     if (waiting !== undefined) for (const reject of waiting) reject(reason)
   }
@@ -413,6 +442,7 @@ class LlmStream {
   #settled() {
     if (this.#forget === undefined) return
     this.#forget()
+    abandonedOnSignal.unregister(this)
     this.#forget = undefined
     this.#waiting = undefined
   }

@@ -60,7 +60,7 @@ fn make_ctx(js: Js, ctx: &CallContext) -> Result<Value> {
 }
 
 /// How a request type crosses to JS and back.
-pub(crate) trait Request: Clone + Send + Sync + 'static {
+pub(crate) trait Request: Clone + PartialEq + Send + Sync + 'static {
     fn to_js(&self, js: Js) -> Result<Value>;
     fn from_js(js: Js, v: Value, what: &str) -> Result<Self>;
     /// What the core carries while the real request is held in JS.

@@ -55,6 +55,8 @@ struct JsIterStream {
     pulls: Arc<Pulls>,
     pending: Option<Slot<Option<Json>>>,
     done: bool,
+    /// The iterator reached its own end: nothing is left to close.
+    finished: bool,
 }
 
 /// What one `next()` of the iterator gave: a chunk, the end, or an error.
@@ -236,6 +238,7 @@ impl JsIterStream {
             }),
             pending: None,
             done: false,
+            finished: false,
         }))
     }
 
@@ -340,8 +343,12 @@ impl JsIterStream {
             Ok(Some(chunk)) => Some(Ok(chunk)),
             Ok(None) => {
                 self.done = true;
+                self.finished = true;
                 None
             }
+            // The stream ends here, but the iterator may not have: a chunk
+            // JSON cannot represent leaves it suspended, so `drop` still
+            // closes it (its `finally` blocks run, its scope is let go).
             Err(e) => {
                 self.done = true;
                 Some(Err(e))
@@ -354,10 +361,11 @@ use std::future::Future;
 
 impl Drop for JsIterStream {
     fn drop(&mut self) {
-        if self.done {
+        if self.finished {
             return;
         }
-        // Closed early: let the provider clean up (`finally` blocks run).
+        // Closed early, or failed: let the provider clean up (`finally`
+        // blocks run). Closing an iterator whose `next()` threw is harmless.
         let iter = self.iter.clone();
         self.iter.realm().run_or_post(Box::new(move |js| {
             let _ = (|| -> Result<()> {

@@ -185,6 +185,25 @@ impl Shared {
         }
     }
 
+    /// The request the callback gets once the call has gone asynchronous.
+    ///
+    /// A mirrored call's events, and its guardrails' verdicts, were made
+    /// from the JSON copy taken when the request came in (or when the last
+    /// request intercept answered). If the caller's code changed the held
+    /// object since (it ran while a stage was pending), the tool must not
+    /// run on something nobody approved or recorded: it gets the copy then.
+    /// During the entry no other code can have run, so nothing is checked.
+    fn callback_request_js<R: Request>(&self, js: Js, req: &R) -> Result<Value> {
+        let v = self.request_js(js, req)?;
+        if self.mode != Mode::Mirrored || self.in_entry(js) || !self.own_realm(js) {
+            return Ok(v);
+        }
+        match R::from_js(js, v, "the request") {
+            Ok(now) if now == *req => Ok(v),
+            _ => req.to_js(js),
+        }
+    }
+
     /// Whether `js` is the environment the call was started from (whose
     /// values it holds).
     fn own_realm(&self, js: Js) -> bool {
@@ -242,7 +261,7 @@ impl Shared {
             &f,
             |js| {
                 Ok([
-                    now.request_js(js, &req)?,
+                    now.callback_request_js(js, &req)?,
                     handles::insert(js, Native::Stack(now_stack))?,
                 ])
             },
@@ -250,7 +269,7 @@ impl Shared {
                 let req = req.clone();
                 Box::new(move |js| {
                     Ok([
-                        later.request_js(js, &req)?,
+                        later.callback_request_js(js, &req)?,
                         handles::insert(js, Native::Stack(stack))?,
                     ])
                 })
