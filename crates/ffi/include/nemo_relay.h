@@ -890,7 +890,8 @@ NemoRelayStatus nemo_relay_deregister(int32_t family,
  * then the real callback) with `request_json` and writes its result to
  * `*out_json` (free with `nemo_relay_string_free`). May be called several
  * times (retries), synchronously, while the intercept that received `next`
- * is running.
+ * is running, from any thread: the rest of the chain runs inside the call
+ * either way.
  *
  * Errors: `CONTINUATION_EXPIRED` (the intercept already returned),
  * `INVALID_ARGUMENT` (a stream continuation: use

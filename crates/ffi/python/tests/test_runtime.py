@@ -191,3 +191,31 @@ def test_threads_with_their_own_stacks_do_not_interfere():
     for t in threads:
         t.join(timeout=60)
     assert errors == []
+
+
+def test_an_intercept_that_continues_on_another_thread_still_runs_the_tool_inside_its_call(stack, events):
+    # An intercept that hands the rest of the chain to a worker thread (a
+    # thread pool, a timeout wrapper) and waits for it: the tool must still
+    # run inside its call, so what it opens nests under the call.
+    def on_a_thread(ctx, req, next_):
+        out = {}
+        worker = threading.Thread(target=lambda: out.update(result=next_(req)))
+        worker.start()
+        worker.join()
+        return out["result"]
+
+    def tool(args):
+        nr.Stack.current().mark("inside-the-tool")
+        return {"ok": True}
+
+    nr.register_intercept(nr.Family.TOOL_EXECUTION_INTERCEPT, "threaded", on_a_thread)
+    try:
+        assert stack.tool_call("threaded-tool", {}, tool) == {"ok": True}
+    finally:
+        nr.deregister(nr.Family.TOOL_EXECUTION_INTERCEPT, "threaded")
+    nr.flush()
+    import json
+    parsed = [json.loads(e) for e in events]
+    call = next(e for e in parsed if e["name"] == "threaded-tool" and e.get("scope_category") == "start")
+    mark = next(e for e in parsed if e["name"] == "inside-the-tool")
+    assert mark["parent_uuid"] == call["uuid"]

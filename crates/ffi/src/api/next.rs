@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use nemo_relay_core::{Json, LlmRequest};
 
 use crate::bridge::handles::NemoRelayStream;
-use crate::bridge::next::{lookup, AnyNext, NemoRelayNext};
+use crate::bridge::next::{lookup, AnyNext, Leased, NemoRelayNext};
 use crate::bridge::run;
 use crate::bridge::stream::StreamCell;
 use crate::bridge::wire::WireValue;
@@ -19,7 +19,8 @@ use crate::conventions::status::NemoRelayStatus;
 /// then the real callback) with `request_json` and writes its result to
 /// `*out_json` (free with `nemo_relay_string_free`). May be called several
 /// times (retries), synchronously, while the intercept that received `next`
-/// is running.
+/// is running, from any thread: the rest of the chain runs inside the call
+/// either way.
 ///
 /// Errors: `CONTINUATION_EXPIRED` (the intercept already returned),
 /// `INVALID_ARGUMENT` (a stream continuation: use
@@ -39,9 +40,17 @@ pub unsafe extern "C" fn nemo_relay_next_run(
         // SAFETY (all blocks): per the function contract.
         let out = unsafe { out_slot(out_json, "out_json") }?;
         let text = unsafe { str_arg(request_json, "request_json") }?;
-        let result = match lookup(next)? {
-            AnyNext::Tool(next) => run(next.run(parse::<Json>(text)?))?,
-            AnyNext::Llm(next) => run(next.run(parse::<LlmRequest>(text)?))?,
+        let Leased { next, stack } = lookup(next)?;
+        // In the call's stack, whichever thread continues (see `Leased`).
+        let result = match next {
+            AnyNext::Tool(next) => {
+                let request = parse::<Json>(text)?;
+                stack.sync_scope(|| run(next.run(request)))?
+            }
+            AnyNext::Llm(next) => {
+                let request = parse::<LlmRequest>(text)?;
+                stack.sync_scope(|| run(next.run(request)))?
+            }
             AnyNext::Stream(_) => {
                 return Err(FfiError::invalid_argument(
                     "next",
@@ -71,13 +80,18 @@ pub unsafe extern "C" fn nemo_relay_next_run_stream(
         // SAFETY (all blocks): per the function contract.
         let out = unsafe { out_slot(out_stream, "out_stream") }?;
         let text = unsafe { str_arg(request_json, "request_json") }?;
-        let AnyNext::Stream(next) = lookup(next)? else {
+        let Leased {
+            next: AnyNext::Stream(next),
+            stack,
+        } = lookup(next)?
+        else {
             return Err(FfiError::invalid_argument(
                 "next",
                 "not a stream continuation; use nemo_relay_next_run",
             ));
         };
-        let stream = run(next.run(parse::<LlmRequest>(text)?))?;
+        let request = parse::<LlmRequest>(text)?;
+        let stream = stack.sync_scope(|| run(next.run(request)))?;
         out.write(into_boxed_handle::<NemoRelayStream>(StreamCell::new(
             stream,
         )));

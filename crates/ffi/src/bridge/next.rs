@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use nemo_relay_core::{Json, JsonStream, LlmRequest, Next, RelayError};
+use nemo_relay_core::{Json, JsonStream, LlmRequest, Next, RelayError, ScopeStack};
 
 use crate::conventions::error::{FfiError, FfiResult};
 
@@ -32,12 +32,29 @@ pub enum AnyNext {
     Stream(Next<LlmRequest, JsonStream>),
 }
 
-fn table() -> &'static Mutex<HashMap<usize, AnyNext>> {
-    static TABLE: OnceLock<Mutex<HashMap<usize, AnyNext>>> = OnceLock::new();
+/// A published continuation and the stack of the call it continues.
+///
+/// The intercept is invoked inside its call's child stack, which is current
+/// on the invoking thread only. C code may continue from another thread
+/// (a pool, a goroutine, a timeout wrapper) while the callback waits: the
+/// rest of the chain must still run inside the call, or the tool's scopes,
+/// marks and nested calls would land under that thread's own stack and
+/// escape the scope-local middleware of the call's scopes. So the stack is
+/// captured with the continuation and made current wherever it runs.
+#[derive(Clone)]
+pub struct Leased {
+    /// The continuation.
+    pub next: AnyNext,
+    /// The call's child stack.
+    pub stack: ScopeStack,
+}
+
+fn table() -> &'static Mutex<HashMap<usize, Leased>> {
+    static TABLE: OnceLock<Mutex<HashMap<usize, Leased>>> = OnceLock::new();
     TABLE.get_or_init(Default::default)
 }
 
-fn lock() -> std::sync::MutexGuard<'static, HashMap<usize, AnyNext>> {
+fn lock() -> std::sync::MutexGuard<'static, HashMap<usize, Leased>> {
     // No code panics while holding the lock; recover anyway rather than
     // poison every later intercept.
     table().lock().unwrap_or_else(|p| p.into_inner())
@@ -51,10 +68,12 @@ static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(TOKEN_STEP);
 pub struct Lease(usize);
 
 impl Lease {
-    /// Publishes `next` for the duration of one callback.
+    /// Publishes `next` for the duration of one callback, with the stack
+    /// current now (the call's: intercepts are invoked inside it).
     pub fn new(next: AnyNext) -> Self {
         let token = NEXT_TOKEN.fetch_add(TOKEN_STEP, Ordering::Relaxed);
-        lock().insert(token, next);
+        let stack = ScopeStack::current();
+        lock().insert(token, Leased { next, stack });
         Lease(token)
     }
 
@@ -74,7 +93,7 @@ impl Drop for Lease {
 
 /// Resolves a `next` argument: NULL is `NULL_POINTER`, an expired or unknown
 /// token `CONTINUATION_EXPIRED`.
-pub fn lookup(next: *const NemoRelayNext) -> FfiResult<AnyNext> {
+pub fn lookup(next: *const NemoRelayNext) -> FfiResult<Leased> {
     if next.is_null() {
         return Err(FfiError::null_pointer("next"));
     }
