@@ -203,6 +203,45 @@ test.serial('1,000 concurrent async tool calls in separate scopes all have the r
   c.stop()
 })
 
+test.serial('1,000 concurrent subscribed calls through asynchronous JS middleware each get their own rewritten arguments and the right parent', async (t) => {
+  const c = collect()
+  const prefix = unique('async-fanout')
+  const guard = relay.register('tool_conditional_execution', unique('slow-guard'), async (a: { i: number }) => {
+    await sleep(a.i % 3)
+    return undefined
+  })
+  const intercept = relay.register('tool_request_intercept', unique('slow-intercept'), async (a: { i: number }) => {
+    await sleep(a.i % 2)
+    return { ...a, doubled: a.i * 2 }
+  })
+  const parents = new Map<string, string>()
+  const results = await Promise.all(
+    Array.from({ length: 1000 }, (_, i) =>
+      relay.scope(`${prefix}-scope-${i}`, async (s) => {
+        parents.set(`${prefix}-tool-${i}`, s.uuid)
+        return relay.toolCall(`${prefix}-tool-${i}`, { i }, async (args: { i: number; doubled: number }) => {
+          await sleep(i % 4)
+          t.is(relay.currentScope().parentUuid, s.uuid)
+          return { i: args.i, doubled: args.doubled }
+        })
+      }),
+    ),
+  )
+  t.deepEqual(results, Array.from({ length: 1000 }, (_, i) => ({ i, doubled: i * 2 })))
+  const events = await c.flushed()
+  const tools = events.filter((e) => e.kind === 'scope' && e.name.startsWith(`${prefix}-tool-`))
+  t.is(tools.length, 2000)
+  for (const e of tools) {
+    t.is(e.parent_uuid, parents.get(e.name) ?? 'missing', e.name)
+    const i = Number(e.name.slice(`${prefix}-tool-`.length))
+    // The start event records the rewritten request; the end event the result.
+    t.deepEqual(e.data, { i, doubled: i * 2 }, e.name)
+  }
+  guard.dispose()
+  intercept.dispose()
+  c.stop()
+})
+
 test.serial('an LLM call passes the request to the provider and strips credentials from events', async (t) => {
   const c = collect()
   const name = unique('chat')
