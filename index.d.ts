@@ -156,7 +156,11 @@ export interface CallOptions {
   modelName?: string
   /**
    * Aborts the call: its Promise rejects with `signal.reason`, the runtime
-   * records a cancelled end event, and the callback sees the signal.
+   * records a cancelled end event, and the callback sees the signal. For a
+   * streaming call it applies until the stream ends: aborting then closes
+   * the provider and rejects the pending and later `next()`. Many calls may
+   * share one signal (it gets one listener, which holds no finished or
+   * abandoned call).
    */
   signal?: AbortSignal
 }
@@ -400,6 +404,10 @@ export interface SubscribeOptions {
 /**
  * Receive every event, in emission order, after it happened (in batches, on
  * the JS thread). `fn` may return a Promise, which `flush()` waits for.
+ * A program that ends without `flush()` still delivers what it emitted
+ * before exiting (it does not wait for the Promises subscribers return).
+ * Removing a subscriber (`dispose()`, or `unsubscribe(name)` for a global
+ * one) stops its delivery at once, even in the middle of a batch.
  */
 export declare function subscribe(
   name: string,
