@@ -85,10 +85,14 @@ function argumentError(error) {
   return new InvalidArgumentError(error.message, { cause: error })
 }
 
+// Fixed arity (no native function takes more than six arguments): a rest
+// parameter would allocate an array on every call, and stream steps call
+// natively several times per chunk. Trailing undefined arguments read as
+// absent ones in napi-rs.
 function guarded(f) {
-  return function (...args) {
+  return function (a, b, c, d, e, g) {
     try {
-      return f(...args)
+      return f(a, b, c, d, e, g)
     } catch (error) {
       throw argumentError(error)
     }
