@@ -81,7 +81,9 @@ function argumentError(error) {
   if (error === null || typeof error !== 'object' || !NAPI_ARGUMENT_CODES.has(error.code)) return error
   // Required here, not at the top: lib/errors.js is plain JS with no native
   // dependency, but the loader above must not depend on the facade.
-  const { InvalidArgumentError } = require('./lib/errors.js')
+  const { InvalidArgumentError, isUserError } = require('./lib/errors.js')
+  // A user callback's own error passes through unchanged, whatever its code.
+  if (isUserError(error)) return error
   return new InvalidArgumentError(error.message, { cause: error })
 }
 

@@ -465,3 +465,20 @@ test('options of the wrong type are InvalidArgumentErrors with a stable code, an
     relay.register('tool_conditional_execution', guard, () => undefined, { priority }).dispose()
   }
 })
+
+test.serial('a callback’s own error reaches the caller unchanged, even one carrying a napi-rs status code', async (t) => {
+  // What another napi-rs addon used inside a tool throws: it must not be
+  // mistaken for a bad argument of ours.
+  const foreign = () => Object.assign(new Error('from another addon'), { code: 'InvalidArg' })
+  const observe = relay.register('tool_conditional_execution', unique('observe'), () => undefined)
+  // With options and without: the two native entry points.
+  for (const options of [undefined, { toolCallId: 'call_1' }]) {
+    const fromTool = foreign()
+    t.is(await t.throwsAsync(relay.toolCall(unique('tool-throws'), {}, () => { throw fromTool }, options)), fromTool)
+  }
+  observe.dispose()
+  const fromGuard = foreign()
+  const guard = relay.register('tool_conditional_execution', unique('guard-throws'), () => { throw fromGuard })
+  t.is(await t.throwsAsync(relay.toolCall(unique('guarded'), {}, () => 1, { toolCallId: 'call_2' })), fromGuard)
+  guard.dispose()
+})

@@ -4,7 +4,7 @@
 
 const native = require('../native.js')
 const fast = require('./fast.js')
-const { checkFunction, checkName, invalid, isThenable, settleable } = require('./errors.js')
+const { checkFunction, checkName, invalid, isThenable, settleable, userThrew } = require('./errors.js')
 const { llmCallsBare, toolCallsBare } = require('./activity.js')
 const {
   CallHandle,
@@ -41,7 +41,13 @@ function providerWrapper(provider, signal, caller) {
     const child = childStack(stack, caller)
     let iter
     try {
-      iter = toIterator(context.run(child, provider, request, ctx), 'the stream provider')
+      iter = context.run(child, provider, request, ctx)
+    } catch (error) {
+      releaseStack(child)
+      throw userThrew(error)
+    }
+    try {
+      iter = toIterator(iter, 'the stream provider')
     } catch (error) {
       releaseStack(child)
       throw error
@@ -72,11 +78,11 @@ class ScopedIterator {
     let r
     try {
       r = context.run(stack, pullNext, this.#iter)
-      if (!isThenable(r)) return this.#settle(r)
     } catch (error) {
       this.#end()
-      throw error
+      throw userThrew(error)
     }
+    if (!isThenable(r)) return this.#settle(r)
     return Promise.resolve(r).then(
       (v) => this.#settle(v),
       (error) => {

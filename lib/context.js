@@ -6,7 +6,7 @@ const { AsyncLocalStorage } = require('node:async_hooks')
 
 const native = require('../native.js')
 const fast = require('./fast.js')
-const { checkFunction, checkKeys, invalid, isThenable } = require('./errors.js')
+const { checkFunction, checkKeys, invalid, isThenable, userThrew } = require('./errors.js')
 
 const INTERNAL = Symbol('nemo-relay internal')
 const context = new AsyncLocalStorage()
@@ -86,7 +86,7 @@ function runIn(stack, fn, a, b, c) {
     r = context.run(stack, fn, a, b, c)
   } catch (error) {
     releaseStack(stack)
-    throw error
+    throw userThrew(error)
   }
   if (isThenable(r)) {
     return Promise.resolve(r).finally(() => releaseStack(stack))

@@ -99,7 +99,28 @@ function settleable(value) {
   return isThenable(value) && !(value instanceof Promise) ? Promise.resolve(value) : value
 }
 
+/**
+ * Values thrown by user callbacks (tools, providers, middleware) while a
+ * native call ran them. They reach the caller as they are, so the wrapper
+ * that turns napi-rs argument errors into InvalidArgumentError (native.js)
+ * must leave them alone, even one that happens to carry a napi-rs code
+ * (`InvalidArg`, say, from another addon the tool uses).
+ */
+const thrownByUser = new WeakSet()
+
+/** Remember `error` as thrown by user code (see `thrownByUser`). */
+function userThrew(error) {
+  if (error !== null && (typeof error === 'object' || typeof error === 'function')) thrownByUser.add(error)
+  return error
+}
+
+function isUserError(error) {
+  return thrownByUser.has(error)
+}
+
 module.exports = {
+  userThrew,
+  isUserError,
   RelayError,
   InvalidArgumentError,
   GuardrailRejectedError,

@@ -3,7 +3,7 @@
 // they see, and registrations.
 
 const native = require('../native.js')
-const { checkFunction, checkKeys, checkName, invalid, isThenable, settleable } = require('./errors.js')
+const { checkFunction, checkKeys, checkName, invalid, isThenable, settleable, userThrew } = require('./errors.js')
 const { INTERNAL, childStack, currentStack, handleNative, runIn, stackNative } = require('./context.js')
 const { REGISTER_KEYS, registerOptions } = require('./options.js')
 const { asStream, toIterator } = require('./calls.js')
@@ -57,7 +57,13 @@ function wrapperFor(shape, fn) {
   switch (shape) {
     case GUARD:
     case REWRITE:
-      return (value, ctx) => settleable(fn(value, ctx))
+      return (value, ctx) => {
+        try {
+          return settleable(fn(value, ctx))
+        } catch (error) {
+          throw userThrew(error)
+        }
+      }
     // Execution intercepts run in the call's child stack, which falls back
     // to the stack they were called from (that of the caller, or the root
     // when posted from another thread) once released: as a tool callback's.
