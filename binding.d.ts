@@ -414,6 +414,9 @@ export interface RelayStats {
   subscriberDropped: number
 }
 
+/** Whether the scope has ended, through this handle or any other. */
+export declare function scopeEnded(handle: number | ExternalObject<'ScopeHandle'>): boolean
+
 /** Everything a scope handle knows, as a plain object. */
 export declare function scopeInfo(handle: number | ExternalObject<'ScopeHandle'>): { uuid: string; parentUuid: string | undefined; name: string; type: string; attributes: string[]; toolCallId: string | undefined; modelName: string | undefined; data: unknown; metadata: unknown; startedAt: string }
 

@@ -868,6 +868,7 @@ module.exports.popScope = nativeBinding.popScope
 module.exports.pushScope = nativeBinding.pushScope
 module.exports.register = nativeBinding.register
 module.exports.registrations = nativeBinding.registrations
+module.exports.scopeEnded = nativeBinding.scopeEnded
 module.exports.scopeInfo = nativeBinding.scopeInfo
 module.exports.scopeStackDepth = nativeBinding.scopeStackDepth
 module.exports.scopeStackTop = nativeBinding.scopeStackTop

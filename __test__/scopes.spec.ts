@@ -201,3 +201,25 @@ test('bad scope arguments are TypeErrors with the ERR_RELAY_INVALID_ARGUMENT cod
   t.is((error as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
   t.regex(error?.message ?? '', /circular/)
 })
+
+test.serial('a scope ended through another handle reads as ended, and disposing it does nothing', (t) => {
+  const before = relay.currentScope().uuid
+  const handle = relay.pushScope(unique('ended-elsewhere'))
+  relay.currentScope().end()
+  t.true(handle.ended)
+  t.notThrows(() => handle[Symbol.dispose]())
+  t.is(relay.currentScope().uuid, before)
+})
+
+test.serial('scope() whose fn ended the scope itself, through any handle, returns normally', (t) => {
+  const before = relay.currentScope().uuid
+  t.is(relay.scope(unique('self-ended'), () => {
+    relay.currentScope().end()
+    return 'fine'
+  }), 'fine')
+  t.is(relay.scope(unique('self-ended-same-handle'), (s) => {
+    s.end()
+    return 'also fine'
+  }), 'also fine')
+  t.is(relay.currentScope().uuid, before)
+})

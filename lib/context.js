@@ -233,6 +233,7 @@ function nativeHandle(handle) {
 }
 
 /** An open scope. `end()` (or `using`) closes it. */
+let endedHere
 class ScopeHandle extends Handle {
   #stack
   #ended = false
@@ -241,12 +242,17 @@ class ScopeHandle extends Handle {
     super(handle)
     this.#stack = stack
   }
+  static {
+    /** Whether this very handle ended its scope (no native call). */
+    endedHere = (h) => h.#ended
+  }
   /** The stack this scope is open on. */
   get stack() {
     return this.#stack
   }
-  /** Whether `end()` was called. */
+  /** Whether the scope has ended, through this handle or another (`currentScope().end()`). */
   get ended() {
+    if (!this.#ended && native.scopeEnded(handleNative(this))) this.#ended = true
     return this.#ended
   }
   /** Close the scope (it must be the innermost open one) and emit its end event. */
@@ -258,9 +264,9 @@ class ScopeHandle extends Handle {
     setEndedUuid(this, uuid)
     this.#ended = true
   }
-  /** `using scope = relay.pushScope(...)`: ends the scope unless already ended. */
+  /** `using scope = relay.pushScope(...)`: ends the scope unless it has ended (through any handle). */
   [Symbol.dispose]() {
-    if (!this.#ended) this.end()
+    if (!this.ended) this.end()
   }
 }
 
@@ -315,5 +321,6 @@ module.exports = {
   handleNative,
   Handle,
   ScopeHandle,
+  endedHere,
   CallHandle,
 }

@@ -4,7 +4,7 @@
 const native = require('../native.js')
 const fast = require('./fast.js')
 const { checkFunction, checkKeys, checkName, invalid, isThenable } = require('./errors.js')
-const { INTERNAL, ScopeHandle, childStack, context, currentStack, releaseStack, stackNative } = require('./context.js')
+const { INTERNAL, ScopeHandle, childStack, context, currentStack, endedHere, releaseStack, stackNative } = require('./context.js')
 const { MARK_KEYS, parentUuid, pushOptions } = require('./options.js')
 const { listening } = require('./activity.js')
 const { optionalJsonText } = require('./json.js')
@@ -61,7 +61,10 @@ function scope(name, options, fn) {
   const handle = pushOn(fork, name, options)
   const finish = (status) => {
     try {
-      if (!handle.ended) endWithAbandoned(fork, handle, status)
+      if (!endedHere(handle)) endWithAbandoned(fork, handle, status)
+    } catch (error) {
+      // `fn` ended the scope itself, through another handle: nothing to do.
+      if (!(error?.code === 'ERR_RELAY_NOT_FOUND' && handle.ended)) throw error
     } finally {
       releaseStack(fork)
     }

@@ -283,6 +283,12 @@ pub fn scope_info(env: napi::Env, handle: Arg) -> napi::Result<Raw> {
     })
 }
 
+/// Whether the scope has ended, through this handle or any other.
+#[napi(ts_args_type = "handle: number | ExternalObject<'ScopeHandle'>")]
+pub fn scope_ended(env: napi::Env, handle: Arg) -> napi::Result<bool> {
+    boundary(env.raw(), |js| Ok(handles::scope(js, handle.0)?.is_ended()))
+}
+
 /// A scope type by name, with the valid names in the error.
 fn parse_scope_type(name: &str) -> Result<ScopeType> {
     name.parse::<ScopeType>().map_err(|_| {

@@ -68,6 +68,24 @@ fn popping_a_scope_that_is_not_on_top_fails_and_changes_nothing() {
 }
 
 #[test]
+fn every_copy_of_a_scope_handle_sees_that_it_ended() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let h = push(&rt, &stack, "once");
+    let seen_elsewhere = stack.top();
+    assert!(!h.is_ended());
+    pop(&rt, &stack, &seen_elsewhere).unwrap();
+    assert!(h.is_ended());
+    // A failed pop ends nothing.
+    let a = push(&rt, &stack, "a");
+    let b = push(&rt, &stack, "b");
+    assert!(pop(&rt, &stack, &a).is_err());
+    assert!(!a.is_ended());
+    pop(&rt, &stack, &b).unwrap();
+    pop(&rt, &stack, &a).unwrap();
+}
+
+#[test]
 fn popping_a_scope_twice_reports_not_found() {
     let rt = Runtime::new();
     let stack = ScopeStack::new();

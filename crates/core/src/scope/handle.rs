@@ -32,9 +32,9 @@ pub(crate) struct HandleData {
     /// Id of the stack this scope was pushed on (0 = never pushed: manual or
     /// managed calls, or an implicit root).
     pub(crate) stack_id: u64,
-    /// Set by the first manual end (`call_end` / `call_failed`), so a call
-    /// started by hand emits exactly one end event however often the
-    /// application ends it.
+    /// Set when the scope ends: popped from its stack, or (a call started
+    /// by hand) by the first `call_end` / `call_failed`, so that such a
+    /// call emits exactly one end event however often it is ended.
     pub(crate) ended: AtomicBool,
 }
 
@@ -78,6 +78,12 @@ impl ScopeHandle {
     /// Model name, for LLM handles.
     pub fn model_name(&self) -> Option<&str> {
         self.0.model_name.as_deref()
+    }
+
+    /// Whether the scope has ended: popped, or (a manually started call)
+    /// ended. Every clone of a handle agrees, whichever of them ended it.
+    pub fn is_ended(&self) -> bool {
+        self.0.ended.load(Ordering::Acquire)
     }
 
     /// Claim the one end of a manually ended call: true for the first

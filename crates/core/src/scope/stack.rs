@@ -239,6 +239,7 @@ impl ScopeStack {
             }
             st.top = top.parent.clone().expect("non-root frame has a parent");
             drop(st);
+            top.handle.0.ended.store(true, Ordering::Release);
             return Ok(top.set_locals(None));
         }
         // Not on top: explain precisely what is wrong.
