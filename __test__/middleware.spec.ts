@@ -1,8 +1,11 @@
+import { pathToFileURL } from 'node:url'
+
 import test from 'ava'
 
 import * as relay from '../index.mjs'
 import type { Family } from '../index.mjs'
 import { collect, endOf, sleep, startOf, unique } from './relay-support.js'
+import { repoRoot, runNode } from './support.js'
 
 // Every test here registers global middleware, so they run one at a time and
 // each removes what it registered.
@@ -481,4 +484,43 @@ test.serial('a callback’s own error reaches the caller unchanged, even one car
   const guard = relay.register('tool_conditional_execution', unique('guard-throws'), () => { throw fromGuard })
   t.is(await t.throwsAsync(relay.toolCall(unique('guarded'), {}, () => 1, { toolCallId: 'call_2' })), fromGuard)
   guard.dispose()
+})
+
+test('terminating workers whose middleware calls are running settles every call, and the process still exits', (t) => {
+  // Workers register an execution intercept and a subscriber; the main
+  // thread keeps calling through them while they are terminated. Every call
+  // must settle (a result, or ERR_RELAY_CANCELLED) and nothing may keep the
+  // process alive. Before, some calls waited forever (and the process never
+  // exited), and a post racing the teardown could abort the process.
+  const worker = `
+    const relay = require(${JSON.stringify(`${repoRoot}/index.js`)})
+    relay.register('tool_execution_intercept', 'w' + Math.random(), (a, next) => next(a))
+    relay.subscribe('s' + Math.random(), () => {})
+    require('node:worker_threads').parentPort.postMessage('ready')
+  `
+  const run = runNode(
+    `
+    import { Worker } from 'node:worker_threads'
+    import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+    const worker = ${JSON.stringify(worker)}
+    let stuck = 0
+    for (let round = 0; round < 40; round++) {
+      const ws = [0, 1, 2].map(() => new Worker(worker, { eval: true, execArgv: [] }))
+      await Promise.all(ws.map((w) => new Promise((r) => w.once('message', r))))
+      const calls = []
+      let stop = false
+      setTimeout(() => { stop = true; ws.forEach((w) => w.terminate()) }, round % 10)
+      while (!stop) {
+        for (let i = 0; i < 20; i++) calls.push(relay.toolCall('t', { i }, (a) => a).catch(() => {}))
+        await new Promise((r) => setImmediate(r))
+      }
+      const settled = await Promise.race([Promise.all(calls).then(() => true), new Promise((r) => setTimeout(r, 2000, false))])
+      if (!settled) stuck++
+    }
+    console.log(JSON.stringify({ stuck }))
+    `,
+    repoRoot,
+  )
+  t.is(run.status, 0, run.stderr)
+  t.deepEqual(JSON.parse(run.stdout.trim()), { stuck: 0 })
 })

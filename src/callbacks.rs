@@ -64,6 +64,10 @@ where
         },
         None => fill,
     };
+    // If that realm goes away before it answers, the caller is told so.
+    if let Some(receiver) = fill.abandoner() {
+        realm.watch(receiver);
+    }
     let f = f.clone();
     let posted = realm.post(Box::new(move |js| match call(js, &f, args) {
         Err(e) => fill.complete(Err(e)),

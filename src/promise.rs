@@ -25,17 +25,40 @@ struct State<T> {
     waker: Option<Waker>,
     /// The sending side is gone without a value.
     abandoned: bool,
+    /// See [`Fill::keep_alive`]: dropped once the receiver has its answer
+    /// (a value, or word that none will come), after it was woken.
+    keep: Option<Box<dyn std::any::Any + Send>>,
+}
+
+/// A waiting receiver that can be told its answer will never come: what a
+/// realm that is going away does to the work it was asked for (see
+/// [`crate::realm::Realm::watch`]).
+pub(crate) trait Abandon: Send + Sync {
+    fn abandon(&self);
+}
+
+impl<T: Send> Abandon for Mutex<State<T>> {
+    fn abandon(&self) {
+        let (waker, keep) = {
+            let mut st = self.lock().unwrap_or_else(|p| p.into_inner());
+            if st.value.is_some() {
+                return;
+            }
+            st.abandoned = true;
+            (st.waker.take(), st.keep.take())
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        drop(keep);
+    }
 }
 
 /// The receiving end: a future of the settled value.
 pub(crate) struct Slot<T>(Arc<Mutex<State<T>>>);
 
-/// The sending end; completing it wakes the receiver. `keep` (see
-/// [`Fill::keep_alive`]) is dropped after the wake.
-pub(crate) struct Fill<T>(
-    Option<Arc<Mutex<State<T>>>>,
-    Option<Box<dyn std::any::Any + Send>>,
-);
+/// The sending end; completing it wakes the receiver.
+pub(crate) struct Fill<T>(Option<Arc<Mutex<State<T>>>>);
 
 /// A connected pair.
 pub(crate) fn slot<T>() -> (Fill<T>, Slot<T>) {
@@ -43,29 +66,45 @@ pub(crate) fn slot<T>() -> (Fill<T>, Slot<T>) {
         value: None,
         waker: None,
         abandoned: false,
+        keep: None,
     }));
-    (Fill(Some(s.clone()), None), Slot(s))
+    (Fill(Some(s.clone())), Slot(s))
+}
+
+impl<T: Send + 'static> Fill<T> {
+    /// A handle that abandons this fill's receiver, for as long as the
+    /// receiver waits.
+    pub(crate) fn abandoner(&self) -> Option<std::sync::Weak<dyn Abandon>> {
+        self.0.as_ref().map(|s| {
+            let w: std::sync::Weak<dyn Abandon> = Arc::downgrade(s) as std::sync::Weak<dyn Abandon>;
+            w
+        })
+    }
 }
 
 impl<T> Fill<T> {
-    /// Keep `guard` until this fill is completed or dropped, and drop it
-    /// only after the receiver was woken.
-    pub(crate) fn keep_alive(mut self, guard: impl std::any::Any + Send) -> Self {
-        self.1 = Some(Box::new(guard));
+    /// Keep `guard` until the receiver has its answer: this fill is
+    /// completed or dropped, or its realm abandons it. It is dropped only
+    /// after the receiver was woken.
+    pub(crate) fn keep_alive(self, guard: impl std::any::Any + Send) -> Self {
+        if let Some(s) = &self.0 {
+            s.lock().unwrap_or_else(|p| p.into_inner()).keep = Some(Box::new(guard));
+        }
         self
     }
 
     pub(crate) fn complete(mut self, value: nemo_relay_core::Result<T>) {
         if let Some(s) = self.0.take() {
-            let waker = {
+            let (waker, keep) = {
                 let mut st = s.lock().unwrap_or_else(|p| p.into_inner());
                 st.value = Some(value);
-                st.waker.take()
+                (st.waker.take(), st.keep.take())
             };
             // Wake with the lock released: the waker may poll right here.
             if let Some(w) = waker {
                 w.wake();
             }
+            drop(keep);
         }
     }
 }
@@ -73,14 +112,15 @@ impl<T> Fill<T> {
 impl<T> Drop for Fill<T> {
     fn drop(&mut self) {
         if let Some(s) = self.0.take() {
-            let waker = {
+            let (waker, keep) = {
                 let mut st = s.lock().unwrap_or_else(|p| p.into_inner());
                 st.abandoned = true;
-                st.waker.take()
+                (st.waker.take(), st.keep.take())
             };
             if let Some(w) = waker {
                 w.wake();
             }
+            drop(keep);
         }
     }
 }

@@ -27,7 +27,7 @@ use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::thread::{self, ThreadId};
 
 use napi::sys;
@@ -35,6 +35,7 @@ use nemo_relay_core::{Origin, RelayError};
 
 use crate::js::{Js, Result, Value};
 use crate::js_ref::JsRef;
+use crate::promise::Abandon;
 
 /// Work to run on a realm's JS thread.
 pub(crate) type Task = Box<dyn FnOnce(Js) + Send>;
@@ -47,6 +48,21 @@ pub(crate) struct Realm {
     /// Set when the environment is torn down: posts fail, references leak
     /// instead of being released into a dead heap.
     closed: AtomicBool,
+    /// Held (shared) by every call into the threadsafe function from any
+    /// thread, and (exclusive) by the teardown while it sets `closed`. Node
+    /// frees the threadsafe function right after our teardown hook runs, so
+    /// checking `closed` and then calling it must be one step: without the
+    /// lock, a thread that saw the realm open could call into a function
+    /// already freed (seen: SIGABRT in uv_mutex_unlock when a worker was
+    /// terminated while other threads posted to it).
+    gate: RwLock<()>,
+    /// Receivers waiting on work posted to this realm. If the realm goes
+    /// away first (a worker terminated mid-call), that work will never
+    /// answer: whatever holds its sending side may be stranded in the dying
+    /// heap (a `then` callback of a Promise that never settles), so the
+    /// teardown abandons every receiver still waiting, and its caller gets
+    /// `ERR_RELAY_CANCELLED` instead of waiting forever.
+    watched: Mutex<Vec<Weak<dyn Abandon>>>,
     /// Operations a JS caller awaits (`flush()`, `shutdown()`): while any is
     /// outstanding the threadsafe function is ref'd, so Node does not exit
     /// under an `await` whose answer is still on its way from another thread.
@@ -163,6 +179,8 @@ impl Realm {
             thread: thread::current().id(),
             tsfn,
             closed: AtomicBool::new(false),
+            gate: RwLock::new(()),
+            watched: Mutex::new(Vec::new()),
             awaited: AtomicUsize::new(0),
             origin: Origin(NEXT_ORIGIN.fetch_add(1, Ordering::Relaxed)),
         });
@@ -203,12 +221,14 @@ impl Realm {
     /// Queue `task` to run on the JS thread. Never blocks. Returns `false`
     /// (dropping the task) once the environment is gone.
     pub(crate) fn post(&self, task: Task) -> bool {
+        let _open = self.gate.read().unwrap_or_else(|p| p.into_inner());
         if self.is_closed() {
             return false;
         }
         let data = Box::into_raw(Box::new(task)) as *mut c_void;
-        // SAFETY: the tsfn lives until the environment is torn down; after
-        // that the call fails and we take the task back.
+        // SAFETY: the realm is open and stays so while `_open` is held (the
+        // teardown waits for it), so the tsfn has not been freed; a call
+        // Node refuses hands the task back.
         let status = unsafe {
             sys::napi_call_threadsafe_function(
                 self.tsfn,
@@ -224,9 +244,22 @@ impl Realm {
         true
     }
 
+    /// Abandon `receiver` if this realm goes away before it is answered
+    /// (see `watched`). Answered receivers are pruned as the list grows.
+    pub(crate) fn watch(&self, receiver: Weak<dyn Abandon>) {
+        let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        if watched.len() >= 64 && watched.len().is_power_of_two() {
+            watched.retain(|w| w.strong_count() > 0);
+        }
+        watched.push(receiver);
+    }
+
     /// Keep the process alive until the matching [`release`](Self::release):
     /// a JS caller awaits something another thread will post back.
     pub(crate) fn hold(&self, js: Js) {
+        if self.is_closed() {
+            return;
+        }
         if self.awaited.fetch_add(1, Ordering::AcqRel) == 0 {
             // SAFETY: called on the realm's thread with its env.
             unsafe { sys::napi_ref_threadsafe_function(js.0, self.tsfn) };
@@ -235,6 +268,9 @@ impl Realm {
 
     /// End a [`hold`](Self::hold) (on the JS thread).
     pub(crate) fn release(&self, js: Js) {
+        if self.is_closed() {
+            return;
+        }
         if self.awaited.fetch_sub(1, Ordering::AcqRel) == 1 {
             // SAFETY: called on the realm's thread with its env.
             unsafe { sys::napi_unref_threadsafe_function(js.0, self.tsfn) };
@@ -292,13 +328,22 @@ unsafe extern "C" fn run_task(
 unsafe extern "C" fn teardown(arg: *mut c_void) {
     // SAFETY: `arg` is the Arc leaked in `Realm::create`.
     let realm = unsafe { Arc::from_raw(arg as *const Realm) };
-    realm.closed.store(true, Ordering::Release);
     // Everything this realm registered globally dies with it: a worker's
     // middleware could only fail every later call of the other realms
     // (`ERR_RELAY_CANCELLED`), and its subscribers only buffer events that
-    // no one will ever read. The realm is closed first, so the JS references
-    // the removed entries hold are let go without touching the dying heap.
+    // no one will ever read. Removed while the realm is still open (cleanup
+    // hooks run while the environment is valid, so the JS references the
+    // removed entries hold are deleted normally, here on its thread).
     nemo_relay_core::Runtime::global().deregister_origin(realm.origin);
+    {
+        // Wait for posts in progress; none starts after this (see `gate`).
+        let _closing = realm.gate.write().unwrap_or_else(|p| p.into_inner());
+        realm.closed.store(true, Ordering::Release);
+    }
+    let watched = std::mem::take(&mut *realm.watched.lock().unwrap_or_else(|p| p.into_inner()));
+    for receiver in watched.iter().filter_map(Weak::upgrade) {
+        receiver.abandon();
+    }
     // References still held by the facade's hooks belong to this dying heap.
     LOCAL.with(|l| {
         if let Some(local) = l.borrow_mut().as_mut() {
