@@ -407,3 +407,24 @@ test('a stream dropped unfinished under a long-lived AbortSignal is still collec
   t.is(run.status, 0, run.stderr)
   t.true(JSON.parse(run.stdout.trim()).closed >= 18, run.stdout)
 })
+
+test('options whose getters throw reject the streaming call once, leaving no unhandled rejection', (t) => {
+  const run = runNode(
+    `
+    import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+    relay.subscribe('observer', () => {})
+    const options = { get signal() { throw new Error('getter boom') } }
+    let caught
+    try {
+      await relay.llmStreamCall('chat', { content: 'hi' }, function* () { yield 1 }, options)
+    } catch (e) {
+      caught = e.message
+    }
+    await new Promise((r) => setTimeout(r, 50))
+    console.log(JSON.stringify({ caught }))
+    `,
+    repoRoot,
+  )
+  t.is(run.status, 0, run.stderr)
+  t.deepEqual(JSON.parse(run.stdout.trim()), { caught: 'getter boom' })
+})

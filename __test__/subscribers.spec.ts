@@ -276,3 +276,27 @@ test.serial('a subscriber removed in the middle of a batch receives no event aft
   t.deepEqual(seenByDisposed, [0, 1, 2])
   t.deepEqual(seenByUnsubscribed, [0, 1, 2, 3, 4])
 })
+
+test.serial('a subscriber returning an object whose then getter throws is isolated, reported, and keeps receiving', async (t) => {
+  const name = unique('then-getter')
+  let seen = 0
+  const reported: unknown[] = []
+  const sub = relay.subscribe(
+    unique('odd-return'),
+    (e) => {
+      if (e.kind !== 'mark' || e.name !== name) return
+      seen++
+      return {
+        get then() {
+          throw new Error('then getter')
+        },
+      } as never
+    },
+    { onError: (error) => reported.push(error) },
+  )
+  for (let i = 0; i < 5; i++) relay.mark(name, { data: { i } })
+  await relay.flush()
+  t.is(seen, 5)
+  t.is(reported.length, 5)
+  sub.dispose()
+})

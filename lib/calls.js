@@ -548,9 +548,16 @@ function llmStreamCall(name, request, provider, options) {
     checkName(name, 'call name')
     return bareLlmStreamCall(name, request, provider, currentStack())
   }
+  // Read once, before anything starts: a throwing getter rejects the call,
+  // and leaves no second, unhandled rejection behind.
+  let signal
+  try {
+    signal = options?.signal
+  } catch (error) {
+    return Promise.reject(error)
+  }
   const call = native.llmStreamCall
   const started = startManaged(call, name, request, provider, options, call, providerWrapper).then(streamOf)
-  const signal = options?.signal
   return signal === undefined ? started : started.then((stream) => abortStreamWith(stream, signal))
 }
 

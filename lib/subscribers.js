@@ -78,13 +78,17 @@ function fanOut(events, fn, onError, live) {
     if (!live.active) return
     const event = events[i]
     let r
+    let thenable
     try {
       r = fn(event)
+      // Inside the isolation too: a returned object whose `then` getter
+      // throws is this subscriber's error, not the end of its delivery.
+      thenable = isThenable(r)
     } catch (error) {
       report(error, event, onError)
       continue
     }
-    if (isThenable(r)) {
+    if (thenable) {
       const p = Promise.resolve(r).then(
         () => inflight.delete(p),
         (error) => {

@@ -212,6 +212,10 @@ fn config_errors_name_the_offending_field() {
     assert_eq!(err.path, "filename");
     let err = AtofConfig::from_json(json!({"unknown": 1})).unwrap_err();
     assert!(err.message.contains("unknown"), "{err}");
+    // Allocated up front: past the bound it is an error, not an abort.
+    let err = AtofConfig::from_json(json!({"max_pending_batches": 1e15 as u64})).unwrap_err();
+    assert_eq!(err.path, "max_pending_batches");
+    assert!(AtofConfig::from_json(json!({"max_pending_batches": 65536})).is_ok());
     let ok = AtofConfig::from_json(json!({"output_directory": "x", "rotation": {"max_bytes": 10}}))
         .unwrap();
     assert_eq!(

@@ -21,6 +21,10 @@ use nemo_relay_core::{Json, Timestamp};
 
 use crate::config::{parse, ConfigError};
 
+/// The largest `max_pending_batches` accepted: a writer that falls this far
+/// behind needs a faster disk, not a longer queue.
+pub const MAX_PENDING_BATCHES: usize = 1 << 16;
+
 /// Settings of an [`AtofExporter`](super::AtofExporter).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -105,6 +109,15 @@ impl AtofConfig {
         }
         if self.max_pending_batches == 0 {
             return Err(ConfigError::at("max_pending_batches", "must be positive"));
+        }
+        // The hand-off to the writer thread is allocated up front, slot by
+        // slot: an unbounded value would abort the process on allocation
+        // (1e15 asked for 32 PB) instead of failing here.
+        if self.max_pending_batches > MAX_PENDING_BATCHES {
+            return Err(ConfigError::at(
+                "max_pending_batches",
+                format!("must be at most {MAX_PENDING_BATCHES}"),
+            ));
         }
         Ok(())
     }
