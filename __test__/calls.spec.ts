@@ -333,3 +333,20 @@ test.serial('a call its own synchronous code aborts is cancelled all the same', 
   await t.throwsAsync(call, { message: 'stopped from inside' })
   guard.dispose()
 })
+
+test.serial('text cut in the middle of an emoji is recorded with U+FFFD and never fails a subscribed call', async (t) => {
+  const c = collect()
+  const cut = 'héllo 😀'.slice(0, 7) // ends with a lone high surrogate
+  const lowFirst = '\udc00 tail'
+  const name = unique('summarize')
+  const result = { summary: cut, list: [lowFirst, '😀 whole'] }
+  const out = await relay.toolCall(name, { text: cut }, () => result)
+  t.is(out, result, 'the caller gets the tool’s own value')
+  relay.mark(name, { data: { cut } })
+  const events = await c.flushed()
+  t.deepEqual(startOf(events, name).data, { text: 'héllo \ufffd' })
+  t.deepEqual(endOf(events, name).data, { summary: 'héllo \ufffd', list: ['\ufffd tail', '😀 whole'] })
+  const mark = events.find((e) => e.kind === 'mark' && e.name === name)
+  t.deepEqual(mark?.data, { cut: 'héllo \ufffd' })
+  c.stop()
+})

@@ -50,7 +50,7 @@ pub(crate) fn to_json(js: Js, v: Value, what: &str) -> Result<Json> {
             if js.type_of(text)? != T::napi_string {
                 return Ok(Json::Null); // e.g. an object whose toJSON returns undefined
             }
-            serde_json::from_str(&js.to_string(text)?).map_err(|e| parse_error(e, what))
+            parse(&js.to_string(text)?, what)
         }
         T::napi_bigint => Err(RelayError::invalid(format!("{what} is not JSON: a BigInt"))),
         T::napi_symbol => Err(RelayError::invalid(format!("{what} is not JSON: a symbol"))),
@@ -118,9 +118,68 @@ pub(crate) fn from_text(js: Js, v: Value, what: &str) -> Result<Json> {
             "{what} must arrive as JSON text"
         )));
     }
-    js.with_str(v, |text| {
-        serde_json::from_str(text).map_err(|e| parse_error(e, what))
-    })?
+    js.with_str(v, |text| parse(text, what))?
+}
+
+/// JSON text from `JSON.stringify`, parsed. It escapes a lone surrogate
+/// (text cut in the middle of an emoji, common in LLM output) as `\udXXX`,
+/// which serde_json refuses: Rust strings are UTF-8. Such a string becomes
+/// U+FFFD, as a top-level string crossing the boundary does. Only text that
+/// failed to parse is scanned, so the common case pays nothing.
+fn parse(text: &str, what: &str) -> Result<Json> {
+    serde_json::from_str(text).or_else(|e| match without_lone_surrogates(text) {
+        Some(clean) => serde_json::from_str(&clean).map_err(|e| parse_error(e, what)),
+        None => Err(parse_error(e, what)),
+    })
+}
+
+/// `text` with every escaped lone surrogate (`\uD800`–`\uDFFF` not part of
+/// a high-low pair) replaced by `\ufffd`, or `None` if it has none.
+fn without_lone_surrogates(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let hex4 = |at: usize| -> Option<u16> {
+        let digits = std::str::from_utf8(b.get(at..at + 4)?).ok()?;
+        u16::from_str_radix(digits, 16).ok()
+    };
+    let escape_at = |at: usize| -> Option<u16> {
+        (b.get(at) == Some(&b'\\') && b.get(at + 1) == Some(&b'u'))
+            .then(|| hex4(at + 2))
+            .flatten()
+    };
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let Some(unit) = escape_at(i) else {
+            i += 2; // any other escape, `\\` included
+            continue;
+        };
+        let lone = match unit {
+            0xD800..=0xDBFF => {
+                if matches!(escape_at(i + 6), Some(0xDC00..=0xDFFF)) {
+                    i += 12; // a pair: one character, left as it is
+                    continue;
+                }
+                true
+            }
+            0xDC00..=0xDFFF => true,
+            _ => false,
+        };
+        if lone {
+            let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            o.push_str(&text[copied..i]);
+            o.push_str("\\ufffd");
+            copied = i + 6;
+        }
+        i += 6;
+    }
+    let mut out = out?;
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 /// Text `JSON.stringify` made fails to parse for one reason only in
