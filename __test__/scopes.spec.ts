@@ -188,6 +188,17 @@ test.serial('a mark checks its options whether or not anyone listens', (t) => {
   }
 })
 
+test.serial('a mark with dataSchema null is a mark without one', async (t) => {
+  const c = collect()
+  const name = unique('null-schema')
+  relay.mark(name, { data: 1, dataSchema: null as never })
+  const events = await c.flushed()
+  const mark = events.find((e) => e.kind === 'mark' && e.name === name)
+  t.is(mark?.data, 1)
+  t.is(mark?.data_schema ?? null, null)
+  c.stop()
+})
+
 test('bad scope arguments are TypeErrors with the ERR_RELAY_INVALID_ARGUMENT code', (t) => {
   for (const bad of [() => relay.pushScope(''), () => relay.pushScope('x', { typo: 1 } as never), () => relay.pushScope('x', { type: 'robot' as never })]) {
     const error = t.throws(bad, { instanceOf: TypeError })

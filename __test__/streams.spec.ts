@@ -428,3 +428,26 @@ test('options whose getters throw reject the streaming call once, leaving no unh
   t.is(run.status, 0, run.stderr)
   t.deepEqual(JSON.parse(run.stdout.trim()), { caught: 'getter boom' })
 })
+
+test.serial('an iterator result with any truthy done ends the stream, as for await would', async (t) => {
+  const provider = () => {
+    let n = 0
+    const iterator = {
+      next: () => Promise.resolve(n++ === 0 ? { done: 0, value: 'only' } : { done: 1, value: 'never' }),
+    }
+    return { [Symbol.asyncIterator]: () => iterator } as never
+  }
+  const collectAll = async () => {
+    const stream = await relay.llmStreamCall(unique('truthy-done'), { content: null }, provider)
+    const chunks: Json[] = []
+    for await (const chunk of stream) chunks.push(chunk)
+    return chunks
+  }
+  t.deepEqual(await collectAll(), ['only'], 'bare')
+  const sub = relay.subscribe(unique('observer'), () => {})
+  t.deepEqual(await collectAll(), ['only'], 'observed')
+  const exec = relay.register('llm_stream_execution_intercept', unique('wrap'), (req, next) => next(req))
+  t.deepEqual(await collectAll(), ['only'], 'through a stream intercept')
+  exec.dispose()
+  sub.dispose()
+})

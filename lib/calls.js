@@ -232,7 +232,8 @@ function pullNext(iter) {
 
 /** What an iterator result says, read once (its getters may throw). */
 function readResult(r) {
-  return r.done === true ? DONE : { done: false, value: r.value }
+  // Any truthy `done` ends the iteration, as it does for `for await`.
+  return r.done ? DONE : { done: false, value: r.value }
 }
 
 /** `readResult(r)`, calling `end()` when that is the iterator's end or reading it fails. */

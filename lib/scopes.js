@@ -132,7 +132,9 @@ function mark(name, options) {
   // so a payload JSON cannot represent is reported only when someone
   // listens (as for a bare call's arguments).
   if (!listening()) return
-  const { dataSchema, metadata, category, categoryProfile } = options
+  const { metadata, category, categoryProfile } = options
+  // null says "none", as an absent key does.
+  const dataSchema = options.dataSchema ?? undefined
   const data = optionalJsonText(options.data, 'mark data')
   // The common mark carries only data: skip the options object natively.
   if (parent === undefined && dataSchema === undefined && metadata === undefined && category === undefined && categoryProfile === undefined) {

@@ -187,6 +187,15 @@ impl Js {
         Ok(b)
     }
 
+    /// Whether `v` is truthy, as `if (v)` would say (it may run no user
+    /// code: coercion to boolean never does).
+    pub(crate) fn truthy(self, v: Value) -> Result<bool> {
+        let mut b = ptr::null_mut();
+        // SAFETY: valid env and value.
+        self.check(unsafe { sys::napi_coerce_to_bool(self.0, v, &mut b) })?;
+        self.to_bool(b)
+    }
+
     /// A JS string as a Rust `String` (lone surrogates become U+FFFD).
     pub(crate) fn to_string(self, v: Value) -> Result<String> {
         let mut len = 0;

@@ -144,8 +144,9 @@ fn iter_result(js: Js, r: Value, pulls: &Pulls) -> Result<Option<Json>> {
     if js.type_of(r)? != T::napi_object {
         return Err(not_a_result(what));
     }
+    // Any truthy `done` ends the iteration, as it does for `for await`.
     let done = js.get_named(r, c"done")?;
-    if js.type_of(done)? == T::napi_boolean && js.to_bool(done)? {
+    if js.truthy(done)? {
         return Ok(None);
     }
     let value = js.get_named(r, c"value")?;
