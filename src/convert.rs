@@ -122,8 +122,8 @@ pub(crate) fn from_text(js: Js, v: Value, what: &str) -> Result<Json> {
 }
 
 /// JSON text from `JSON.stringify`, parsed. It escapes a lone surrogate
-/// (text cut in the middle of an emoji, common in LLM output) as `\udXXX`,
-/// which serde_json refuses: Rust strings are UTF-8. Such a string becomes
+/// (text cut in the middle of an emoji, common in LLM output) as, say,
+/// `\ud83d`, which serde_json refuses: Rust strings are UTF-8. Such a string becomes
 /// U+FFFD, as a top-level string crossing the boundary does. Only text that
 /// failed to parse is scanned, so the common case pays nothing.
 fn parse(text: &str, what: &str) -> Result<Json> {
