@@ -36,11 +36,25 @@ fn status_error(status: sys::napi_status) -> RelayError {
 impl Js {
     /// Turn a status into a result. A pending exception (a throwing getter,
     /// a `toJSON`, a callback) is taken and carried as a callback error.
+    ///
+    /// Some Node-API functions report a JS exception under another status
+    /// (`napi_coerce_to_string` on an object without a usable `toString`
+    /// says `napi_string_expected`) and leave it pending: it would be thrown
+    /// at the caller when the native function returns, past every error
+    /// this crate makes. So any failure takes a pending exception.
     pub(crate) fn check(self, status: sys::napi_status) -> Result<()> {
         match status {
             sys::Status::napi_ok => Ok(()),
             sys::Status::napi_pending_exception => Err(self.take_exception()),
-            s => Err(status_error(s)),
+            s => {
+                let mut pending = false;
+                // SAFETY: `self.0` is the live env of this thread.
+                let asked = unsafe { sys::napi_is_exception_pending(self.0, &mut pending) };
+                if asked == sys::Status::napi_ok && pending {
+                    return Err(self.take_exception());
+                }
+                Err(status_error(s))
+            }
         }
     }
 
