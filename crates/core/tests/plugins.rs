@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use nemo_relay_core::executor::block_on;
 use nemo_relay_core::middleware::rewrite;
-use nemo_relay_core::plugin::{ComponentConfig, FnPluginKind, Level, PluginConfig, PluginHost};
+use nemo_relay_core::plugin::{
+    ComponentConfig, FnPluginKind, Level, PluginConfig, PluginHost, MAX_DOCUMENT_BYTES,
+};
 use nemo_relay_core::{
     CallOptions, ErrorCode, Family, Json, LlmRequest, Middleware, Registration, RelayError,
     Runtime, ScopePhase,
@@ -464,6 +466,31 @@ unknown_field = "error"
     std::fs::write(&toml_path, "version = [").unwrap();
     let err = PluginConfig::load(&toml_path).unwrap_err();
     assert!(err.to_string().contains("plugins.toml"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_configuration_path_that_is_not_a_small_text_file_is_refused_instead_of_read_forever() {
+    // An endless device: read up to the limit, then refused.
+    #[cfg(unix)]
+    {
+        let err = PluginConfig::load("/dev/zero").unwrap_err();
+        assert_eq!(err.code().as_str(), "invalid_argument", "{err}");
+        assert!(err.to_string().contains("at most 16 MiB"), "{err}");
+    }
+    let dir = std::env::temp_dir().join(format!("nemo-relay-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("plugins.json");
+    std::fs::write(&big, vec![b' '; (MAX_DOCUMENT_BYTES + 1) as usize]).unwrap();
+    assert!(PluginConfig::load(&big)
+        .unwrap_err()
+        .to_string()
+        .contains("at most"));
+    let binary = dir.join("plugins.toml");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
+    let err = PluginConfig::load(&binary).unwrap_err();
+    assert_eq!(err.code().as_str(), "invalid_argument");
+    assert!(err.to_string().contains("UTF-8"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

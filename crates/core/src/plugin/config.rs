@@ -13,6 +13,9 @@ use crate::event::Json;
 /// The only document version this runtime understands.
 pub const SUPPORTED_VERSION: i64 = 1;
 
+/// The largest plugin configuration file [`PluginConfig::load`] reads: 16 MiB.
+pub const MAX_DOCUMENT_BYTES: u64 = 16 << 20;
+
 /// How to treat one class of problem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PolicyLevel {
@@ -203,10 +206,31 @@ impl PluginConfig {
 
     /// Load a `.toml` or `.json` file (by extension; other names are tried
     /// as TOML).
+    ///
+    /// A configuration document is small: a file larger than
+    /// [`MAX_DOCUMENT_BYTES`] is refused after reading that much, so that a
+    /// wrong path (a log file, `/dev/zero`) fails instead of reading forever.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        use std::io::Read;
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| RelayError::NotFound(format!("cannot read {}: {e}", path.display())))?;
+        let cannot = |e: std::io::Error| {
+            RelayError::NotFound(format!("cannot read {}: {e}", path.display()))
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .map_err(cannot)?
+            .take(MAX_DOCUMENT_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(cannot)?;
+        if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
+            return Err(RelayError::invalid(format!(
+                "{}: a plugin configuration is at most {} MiB",
+                path.display(),
+                MAX_DOCUMENT_BYTES >> 20
+            )));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|e| RelayError::invalid(format!("{}: not UTF-8 text: {e}", path.display())))?;
         let parsed = if path.extension().is_some_and(|e| e == "json") {
             Self::from_json_str(&text)
         } else {

@@ -47,7 +47,7 @@ mod host;
 mod kind;
 
 pub use check::ConfigCheck;
-pub use config::{ComponentConfig, PluginConfig, Policy, PolicyLevel};
+pub use config::{ComponentConfig, PluginConfig, Policy, PolicyLevel, MAX_DOCUMENT_BYTES};
 pub use context::PluginContext;
 pub use diagnostics::{ConfigReport, Diagnostic, Level};
 pub use host::{ActivationReport, ComponentReport, PluginHost};
