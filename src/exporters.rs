@@ -57,9 +57,9 @@ fn to_relay(js: Js, e: ExportError) -> RelayError {
         ExportError::Config(c) => RelayError::invalid(c.to_string()),
         ExportError::ShutDown => RelayError::ShutDown,
         ExportError::Timeout => RelayError::Timeout,
-        // The runtime's own message says whether the name was taken.
-        ExportError::Register(m) if m.contains("already") => RelayError::AlreadyExists(m),
-        ExportError::Register(m) => RelayError::invalid(m),
+        // The runtime's own error, with its code (a name taken, a runtime
+        // shut down).
+        ExportError::Register(e) => e,
         other @ (ExportError::Io(_) | ExportError::Export(_)) => {
             export_failed(js, other.to_string())
         }

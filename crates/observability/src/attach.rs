@@ -28,7 +28,7 @@ impl Attachments {
         sub: Arc<dyn Subscriber>,
     ) -> Result<(), ExportError> {
         rt.register(Registration::new(name, Middleware::Subscriber(sub)))
-            .map_err(|e| ExportError::Register(e.to_string()))?;
+            .map_err(ExportError::Register)?;
         self.0.lock().push((rt.clone(), name.to_owned()));
         Ok(())
     }

@@ -5,7 +5,7 @@
 /// Errors never reach the agent's calls: exporters run on the dispatcher
 /// thread or their own threads, store the first failure, and report it when
 /// the application asks (`flush`, `shutdown`, `export`).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ExportError {
     /// Configuration was rejected (see [`crate::ConfigError`]).
     #[error("invalid configuration: {0}")]
@@ -23,9 +23,11 @@ pub enum ExportError {
     /// The exporter was shut down.
     #[error("exporter is shut down")]
     ShutDown,
-    /// Registering with the runtime failed.
+    /// Registering with the runtime failed: the runtime's own error (the
+    /// name is taken, the runtime was shut down, …), so that bindings can
+    /// report its stable code.
     #[error("registration failed: {0}")]
-    Register(String),
+    Register(nemo_relay_core::RelayError),
 }
 
 impl From<std::io::Error> for ExportError {

@@ -194,6 +194,9 @@ fn config_from(value: serde_json::Value) -> FfiResult<AtifConfig> {
 
 fn export_error(err: ExportError) -> FfiError {
     let status = match &err {
+        // The runtime's own error keeps its status (a name taken, a
+        // runtime shut down).
+        ExportError::Register(e) => return FfiError::from(e.clone()),
         ExportError::Config(_) => NemoRelayStatus::InvalidArgument,
         ExportError::Export(_) => NemoRelayStatus::NotFound,
         ExportError::Timeout => NemoRelayStatus::Timeout,
