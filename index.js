@@ -52,7 +52,7 @@ const { RelayError, InvalidArgumentError, GuardrailRejectedError, ScopeStackErro
 const { createScopeStack, currentScopeStack, withScopeStack, ScopeStack, ScopeHandle, CallHandle } = require('./lib/context.js')
 const { pushScope, popScope, currentScope, scope, mark } = require('./lib/scopes.js')
 const { toolCall, llmCall, llmStreamCall, startToolCall, startLlmCall, LlmStream } = require('./lib/calls.js')
-const { register, deregister, registrations, CallContext, Registration, FAMILIES, wrapperFor, makeCallContext } = require('./lib/middleware.js')
+const { register, deregister, registrations, CallContext, Registration, FAMILIES, shapeOf, wrapperFor, makeCallContext } = require('./lib/middleware.js')
 hooks.makeCallContext = makeCallContext
 const { subscribe, unsubscribe, flush, shutdown, stats, deliverTo } = require('./lib/subscribers.js')
 
@@ -68,9 +68,11 @@ const { plugins, ConfigCheck, PluginContext, PluginKindRegistration } = require(
   checkKeys,
   isThenable,
   FAMILIES,
+  shapeOf,
   wrapperFor,
   deliverTo,
   checkPriority: require('./lib/options.js').checkPriority,
+  show: errors.show,
 })
 const { AtofExporter, AtifExporter, OtlpExporter } = require('./exporters.js')({ native, invalid, checkKeys })
 

@@ -78,12 +78,20 @@ const NAPI_ARGUMENT_CODES = new Set([
 ])
 
 function argumentError(error) {
-  if (error === null || typeof error !== 'object' || !NAPI_ARGUMENT_CODES.has(error.code)) return error
+  if (error === null || typeof error !== 'object') return error
   // Required here, not at the top: lib/errors.js is plain JS with no native
   // dependency, but the loader above must not depend on the facade.
   const { InvalidArgumentError, isUserError } = require('./lib/errors.js')
-  // A user callback's own error passes through unchanged, whatever its code.
+  // A user callback's own error passes through unchanged, whatever its code
+  // (and without reading it: a user's `code` getter may throw).
   if (isUserError(error)) return error
+  let code
+  try {
+    code = error.code
+  } catch {
+    return error
+  }
+  if (!NAPI_ARGUMENT_CODES.has(code)) return error
   return new InvalidArgumentError(error.message, { cause: error })
 }
 

@@ -24,7 +24,7 @@
 //   configuration stays active.
 
 module.exports = function createPlugins(internals) {
-  const { native, RelayError, invalid, checkName, checkFunction, checkKeys, isThenable, FAMILIES, wrapperFor, deliverTo, checkPriority } =
+  const { native, RelayError, invalid, checkName, checkFunction, checkKeys, isThenable, FAMILIES, shapeOf, wrapperFor, deliverTo, checkPriority, show } =
     internals
   const INTERNAL = Symbol('nemo-relay plugins internal')
 
@@ -133,7 +133,7 @@ module.exports = function createPlugins(internals) {
       if (this.#config === null || typeof this.#config !== 'object' || !Object.hasOwn(this.#config, field)) return undefined
       const value = this.#config[field]
       if (ok(value)) return value
-      this.error(field, 'plugin.invalid_type', `'${field}' must be ${expected}, got ${JSON.stringify(value)}`)
+      this.error(field, 'plugin.invalid_type', `'${String(field)}' must be ${String(expected)}, got ${show(value)}`)
       return undefined
     }
   }
@@ -184,9 +184,9 @@ module.exports = function createPlugins(internals) {
      */
     register(family, name, fn, options) {
       this.#live()
-      const shape = FAMILIES[family]
+      const shape = shapeOf(family)
       if (shape === undefined) {
-        throw invalid(`unknown middleware family '${family}' (one of: ${Object.keys(FAMILIES).join(', ')})`)
+        throw invalid(`unknown middleware family ${show(family)} (one of: ${Object.keys(FAMILIES).join(', ')})`)
       }
       checkName(name, 'registration name')
       checkFunction(fn, 'middleware')

@@ -527,9 +527,11 @@ class LlmStream {
 
 function toIterator(value, what) {
   if (value !== null && typeof value === 'object') {
-    if (typeof value[Symbol.asyncIterator] === 'function') return value[Symbol.asyncIterator]()
-    if (typeof value[Symbol.iterator] === 'function') return value[Symbol.iterator]()
-    if (typeof value.next === 'function') return value
+    let iter = value
+    if (typeof value[Symbol.asyncIterator] === 'function') iter = value[Symbol.asyncIterator]()
+    else if (typeof value[Symbol.iterator] === 'function') iter = value[Symbol.iterator]()
+    // What the iterable protocol returned must itself be an iterator.
+    if (iter !== null && typeof iter === 'object' && typeof iter.next === 'function') return iter
   }
   throw invalid(`${what} must return an AsyncIterable of chunks`)
 }

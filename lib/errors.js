@@ -94,6 +94,36 @@ function isThenable(value) {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
 }
 
+/**
+ * `value` as error-message text, whatever it is. Building a message must
+ * never throw in place of the error it reports: template literals throw on
+ * a Symbol, `String()` on an object without a usable `toString`, and
+ * `JSON.stringify` on a BigInt or a cycle.
+ */
+function show(value) {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
+    case 'symbol':
+    case 'bigint':
+      return value.toString() + (typeof value === 'bigint' ? 'n' : '')
+    case 'function':
+      return 'a function'
+    case 'object':
+      if (value === null) return 'null'
+      if (Array.isArray(value)) return 'an array'
+      try {
+        const text = JSON.stringify(value)
+        if (typeof text === 'string' && text.length <= 80) return text
+      } catch {
+        // A cycle, a BigInt inside, a throwing getter or toJSON.
+      }
+      return 'an object'
+    default:
+      return String(value)
+  }
+}
+
 // Native code awaits real Promises only; adopt any other thenable.
 function settleable(value) {
   return isThenable(value) && !(value instanceof Promise) ? Promise.resolve(value) : value
@@ -119,6 +149,7 @@ function isUserError(error) {
 }
 
 module.exports = {
+  show,
   userThrew,
   isUserError,
   RelayError,

@@ -3,7 +3,7 @@
 // they see, and registrations.
 
 const native = require('../native.js')
-const { checkFunction, checkKeys, checkName, invalid, isThenable, settleable, userThrew } = require('./errors.js')
+const { checkFunction, checkKeys, checkName, invalid, isThenable, settleable, show, userThrew } = require('./errors.js')
 const { INTERNAL, childStack, currentStack, handleNative, runIn, stackNative } = require('./context.js')
 const { REGISTER_KEYS, registerOptions } = require('./options.js')
 const { asStream, toIterator } = require('./calls.js')
@@ -29,6 +29,11 @@ const GUARD = 0
 const REWRITE = 1
 const EXEC = 2
 const STREAM_EXEC = 3
+
+/** The shape of middleware `family`, or undefined for anything else (`toString` included). */
+function shapeOf(family) {
+  return typeof family === 'string' && Object.hasOwn(FAMILIES, family) ? FAMILIES[family] : undefined
+}
 
 const FAMILIES = {
   tool_conditional_execution: GUARD,
@@ -126,9 +131,9 @@ class Registration {
  * belongs to that open scope and vanishes when it ends.
  */
 function register(family, name, fn, options) {
-  const shape = FAMILIES[family]
+  const shape = shapeOf(family)
   if (shape === undefined) {
-    throw invalid(`unknown middleware family '${family}' (one of: ${Object.keys(FAMILIES).join(', ')})`)
+    throw invalid(`unknown middleware family ${show(family)} (one of: ${Object.keys(FAMILIES).join(', ')})`)
   }
   checkName(name, 'registration name')
   checkFunction(fn, 'middleware')
@@ -139,6 +144,8 @@ function register(family, name, fn, options) {
 
 /** Remove registration `name` of `family` (scope-local with `{ scope }`). */
 function deregister(family, name, options) {
+  checkName(family, 'middleware family')
+  checkName(name, 'registration name')
   if (options === undefined) return native.deregister(family, name)
   checkKeys(options, new Set(['scope']), 'deregistration option')
   return native.deregister(family, name, scopeOptions(options))
@@ -146,6 +153,7 @@ function deregister(family, name, options) {
 
 /** Names of the global registrations of `family`, in run order. */
 function registrations(family) {
+  checkName(family, 'middleware family')
   return native.registrations(family)
 }
 
@@ -153,6 +161,7 @@ module.exports = {
   CallContext,
   makeCallContext,
   FAMILIES,
+  shapeOf,
   wrapperFor,
   scopeOptions,
   Registration,

@@ -2,7 +2,7 @@
 // Options objects: validated (unknown keys are rejected) and normalised into
 // the strict shapes native code takes.
 
-const { checkKeys, invalid } = require('./errors.js')
+const { checkKeys, invalid, show } = require('./errors.js')
 const { Handle, ScopeHandle, handleNative, stackNative } = require('./context.js')
 
 const SCOPE_TYPES = new Set([
@@ -23,7 +23,7 @@ const PUSH_KEYS = new Set(['type', 'parent', 'attributes', 'input', 'data', 'met
 function pushOptions(o) {
   checkKeys(o, PUSH_KEYS, 'scope option')
   if (o.type !== undefined && !SCOPE_TYPES.has(o.type)) {
-    throw invalid(`unknown scope type '${o.type}' (one of: ${[...SCOPE_TYPES].join(', ')})`)
+    throw invalid(`unknown scope type ${show(o.type)} (one of: ${[...SCOPE_TYPES].join(', ')})`)
   }
   return {
     type: o.type,
@@ -64,7 +64,7 @@ const I32_MAX = 2 ** 31 - 1
 function checkPriority(priority) {
   if (priority === undefined) return undefined
   if (!Number.isInteger(priority) || priority < I32_MIN || priority > I32_MAX) {
-    throw invalid(`priority must be an integer from ${I32_MIN} to ${I32_MAX}, not ${String(priority)}`)
+    throw invalid(`priority must be an integer from ${I32_MIN} to ${I32_MAX}, not ${show(priority)}`)
   }
   return priority
 }
