@@ -278,6 +278,25 @@ test.serial('a manual tool call emits the start and end events the application a
   c.stop()
 })
 
+test.serial('a manual call fails with any thrown value, even one that cannot be printed, and records the failure', async (t) => {
+  const c = collect()
+  const hostile = [
+    Object.create(null),
+    new Proxy({}, { get: () => { throw new Error('proxy') } }),
+    { toString: () => { throw new Error('toString') } },
+    Symbol('s'),
+  ]
+  const names: string[] = []
+  for (const error of hostile) {
+    const call = await relay.startToolCall(unique('fails'), {})
+    names.push(call.name)
+    t.notThrows(() => call.fail(error))
+  }
+  const events = await c.flushed()
+  for (const name of names) t.is(endOf(events, name).metadata?.['otel.status_code'], 'ERROR', name)
+  c.stop()
+})
+
 test.serial('aborting a pending call rejects it with the signal reason and records a cancelled end', async (t) => {
   const c = collect()
   const name = unique('abortable')

@@ -2,10 +2,12 @@ import test from 'ava'
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 
 import * as relay from '../index.mjs'
 import type { RelayEvent } from '../index.mjs'
 import { collect, unique } from './relay-support.js'
+import { repoRoot, runNode } from './support.js'
 
 // Exporters subscribe to the process-wide runtime: one test at a time.
 
@@ -109,4 +111,30 @@ test.serial('the observability plugin writes ATOF and ATIF files and completes t
   t.is(lines.length, 4)
   const [file] = readdirSync(path.join(dir, 'atif'))
   t.is(JSON.parse(readFileSync(path.join(dir, 'atif', file ?? ''), 'utf8')).schema_version, 'ATIF-v1.7')
+})
+
+test('after shutdown, what was emitted before it is delivered and new subscribers and exporters are refused with ERR_RELAY_SHUT_DOWN', (t) => {
+  // shutdown() ends the process-wide runtime: a process of its own.
+  const dir = tempDir()
+  const run = runNode(
+    `
+    import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+    let seen = 0
+    relay.subscribe('before', () => { seen++ })
+    for (let i = 0; i < 100; i++) relay.mark('m', { data: { i } })
+    await relay.shutdown()
+    const codeOf = (f) => { try { f(); return 'none' } catch (e) { return e.code } }
+    const out = {
+      seen,
+      subscribe: codeOf(() => relay.subscribe('after', () => {})),
+      atof: codeOf(() => new relay.AtofExporter({ path: ${JSON.stringify(path.join(dir, 'late.jsonl'))} }).register()),
+      atif: codeOf(() => new relay.AtifExporter({ dir: ${JSON.stringify(dir)} }).register()),
+    }
+    await relay.flush()
+    console.log(JSON.stringify(out))
+    `,
+    repoRoot,
+  )
+  t.is(run.status, 0, run.stderr)
+  t.deepEqual(JSON.parse(run.stdout), { seen: 100, subscribe: 'ERR_RELAY_SHUT_DOWN', atof: 'ERR_RELAY_SHUT_DOWN', atif: 'ERR_RELAY_SHUT_DOWN' })
 })

@@ -428,6 +428,9 @@ test.serial('when a worker exits, the middleware and subscribers it registered g
     const relay = require(${JSON.stringify(entry)})
     relay.register('tool_conditional_execution', ${JSON.stringify(guard)}, () => undefined)
     relay.subscribe(${JSON.stringify(sub)}, () => {})
+    // Stays alive until told to go: otherwise it may be gone (and its
+    // registrations with it) before the main thread looks.
+    parentPort.once('message', () => parentPort.close())
     parentPort.postMessage('registered')
   `
   const worker = new Worker(code, { eval: true })
@@ -437,7 +440,9 @@ test.serial('when a worker exits, the middleware and subscribers it registered g
   })
   t.true(relay.registrations('tool_conditional_execution').includes(guard))
   t.true(relay.registrations('subscriber').includes(sub))
-  await new Promise((resolve) => worker.once('exit', resolve))
+  const exited = new Promise((resolve) => worker.once('exit', resolve))
+  worker.postMessage('go')
+  await exited
   t.false(relay.registrations('tool_conditional_execution').includes(guard))
   t.false(relay.registrations('subscriber').includes(sub))
   // The main thread's calls no longer reach the dead worker's guardrail.
@@ -466,6 +471,37 @@ test('options of the wrong type are InvalidArgumentErrors with a stable code, an
   // The bounds themselves are valid priorities.
   for (const priority of [-(2 ** 31), 2 ** 31 - 1]) {
     relay.register('tool_conditional_execution', guard, () => undefined, { priority }).dispose()
+  }
+})
+
+test('families and names of any other type are refused with ERR_RELAY_INVALID_ARGUMENT, never with a bare TypeError', (t) => {
+  const cyclic: unknown[] = []
+  cyclic.push(cyclic)
+  for (const bad of [Symbol('family'), Object.create(null), cyclic, 7n]) {
+    t.throws(() => relay.register('toString' as never, unique('n'), () => undefined), { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
+    const code = { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never
+    t.throws(() => relay.register(bad as never, unique('n'), () => undefined), code)
+    t.throws(() => relay.registrations(bad as never), code)
+    t.throws(() => relay.deregister(bad as never, 'n'), code)
+    t.throws(() => relay.deregister('tool_request_intercept', bad as never), code)
+    t.throws(() => relay.unsubscribe(bad as never), code)
+  }
+})
+
+test.serial('an error whose code getter throws still reaches the caller unchanged', async (t) => {
+  const thrown = {
+    message: 'hostile',
+    get code(): string {
+      throw new Error('the code getter')
+    },
+  }
+  for (const family of ['tool_conditional_execution', 'llm_conditional_execution'] as const) {
+    const r = relay.register(family, unique('hostile'), () => {
+      throw thrown
+    })
+    const call = family.startsWith('tool') ? relay.toolCall(unique('t'), {}, () => 1) : relay.llmCall(unique('l'), { content: {} }, () => 1)
+    t.is(await call.then(() => undefined, (e: unknown) => e), thrown, family)
+    r.dispose()
   }
 })
 

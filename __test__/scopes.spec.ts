@@ -206,6 +206,12 @@ test('bad scope arguments are TypeErrors with the ERR_RELAY_INVALID_ARGUMENT cod
     t.true(error instanceof relay.InvalidArgumentError)
     t.true(error instanceof relay.RelayError)
   }
+  // Values a message cannot simply interpolate (a template literal throws
+  // on a Symbol, String() on an object without toString).
+  for (const type of [Symbol('agent'), Object.create(null), 10n]) {
+    const error = t.throws(() => relay.pushScope('x', { type: type as never }), { instanceOf: relay.InvalidArgumentError })
+    t.regex(error?.message ?? '', /unknown scope type/)
+  }
   const cyclic: Record<string, unknown> = {}
   cyclic.self = cyclic
   const error = t.throws(() => relay.pushScope('cyclic', { input: cyclic as never }))

@@ -94,6 +94,14 @@ test.serial('a stream execution intercept transforms chunks as they flow', async
 test.serial('a provider that does not return an iterable rejects with ERR_RELAY_INVALID_ARGUMENT', async (t) => {
   const e = await t.throwsAsync(relay.llmStreamCall(unique('bad'), { content: null }, () => 42 as never))
   t.is((e as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
+  // An iterable whose iterator method returns no iterator.
+  for (const iterator of [null, 1, {}]) {
+    const provider = () => ({ [Symbol.asyncIterator]: () => iterator }) as never
+    const call = async () => {
+      for await (const _ of await relay.llmStreamCall(unique('bad-iterator'), { content: null }, provider));
+    }
+    await t.throwsAsync(call, { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never, String(iterator))
+  }
 })
 
 test.serial('a synchronous iterable provider streams its chunks', async (t) => {
