@@ -4,7 +4,7 @@ import test, { type ExecutionContext } from 'ava'
 
 import * as relay from '../index.mjs'
 import type { Json } from '../index.mjs'
-import { collect, endOf, sleep, unique } from './relay-support.js'
+import { collect, endOf, sleep, startOf, unique } from './relay-support.js'
 import { repoRoot, runNode } from './support.js'
 
 test.serial('a streaming call yields the provider chunks and records them', async (t) => {
@@ -365,6 +365,37 @@ test.serial('a stream provider runs in its call’s scope at every pull, whoever
   await run()
   intercept.dispose()
   sub.dispose()
+})
+
+test.serial('a stream execution intercept runs in its call’s scope at every pull, whoever consumes the stream', async (t) => {
+  const c = collect()
+  const name = unique('intercepted-stream')
+  const seen: string[] = []
+  const markName = unique('from-intercept')
+  const intercept = relay.register('llm_stream_execution_intercept', unique('scoped'), async function* (request, next) {
+    for await (const chunk of await next(request)) {
+      seen.push(relay.currentScope().name)
+      relay.mark(markName)
+      yield chunk
+    }
+    seen.push(relay.currentScope().name)
+  })
+  const stream = await relay.llmStreamCall(name, { content: null }, async function* () {
+    yield 1
+    await sleep(1)
+    yield 2
+  })
+  await relay.scope(unique('consumer'), async () => {
+    for await (const _ of stream);
+  })
+  intercept.dispose()
+  t.deepEqual(seen, [name, name, name])
+  const events = await c.flushed()
+  const call = startOf(events, name)
+  const marks = events.filter((e) => e.name === markName)
+  t.is(marks.length, 2)
+  for (const m of marks) t.is(m.parent_uuid, call.uuid)
+  c.stop()
 })
 
 test.serial('a stream whose chunk cannot be recorded fails, and its provider is still closed', async (t) => {

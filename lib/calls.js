@@ -46,14 +46,29 @@ function providerWrapper(provider, signal, caller) {
       releaseStack(child)
       throw userThrew(error)
     }
+    return scopedIterator(iter, child, 'the stream provider')
+  }
+}
+
+/**
+ * What a stream provider or stream execution intercept returned, as an
+ * iterator pulled in `child` (released if it is no iterator). A Promise of
+ * one (an async intercept) gives a Promise of the iterator.
+ */
+function scopedIterator(value, child, what) {
+  const wrap = (v) => {
     try {
-      iter = toIterator(iter, 'the stream provider')
+      return new ScopedIterator(toIterator(v, what), child)
     } catch (error) {
       releaseStack(child)
       throw error
     }
-    return new ScopedIterator(iter, child)
   }
+  if (!isThenable(value)) return wrap(value)
+  return Promise.resolve(value).then(wrap, (error) => {
+    releaseStack(child)
+    throw error
+  })
 }
 
 /** An iterator pulled in `stack` (see `providerWrapper`). */
@@ -645,6 +660,7 @@ module.exports = {
   llmCall,
   LlmStream,
   toIterator,
+  scopedIterator,
   asStream,
   llmStreamCall,
   startToolCall,

@@ -3,10 +3,10 @@
 // they see, and registrations.
 
 const native = require('../native.js')
-const { checkFunction, checkKeys, checkName, invalid, isThenable, settleable, show, userThrew } = require('./errors.js')
-const { INTERNAL, childStack, currentStack, handleNative, runIn, stackNative } = require('./context.js')
+const { checkFunction, checkKeys, checkName, invalid, settleable, show, userThrew } = require('./errors.js')
+const { INTERNAL, childStack, context, currentStack, handleNative, releaseStack, runIn, stackNative } = require('./context.js')
 const { REGISTER_KEYS, registerOptions } = require('./options.js')
-const { asStream, toIterator } = require('./calls.js')
+const { asStream, scopedIterator } = require('./calls.js')
 
 /** What middleware is told about the call it runs for. */
 class CallContext {
@@ -75,12 +75,21 @@ function wrapperFor(shape, fn) {
     case EXEC:
       return (request, next, stack, ctx) =>
         settleable(runIn(childStack(stack, currentStack()), fn, request, next, ctx))
+    // A stream execution intercept's iterator runs at every pull, long
+    // after it was made: pulled in the call's child stack, as a provider's
+    // is, whoever consumes the stream (its marks and nested calls belong to
+    // the call). The stack is released when the iterator ends.
     default:
       return (request, next, stack, ctx) => {
-        const out = runIn(childStack(stack, currentStack()), fn, request, nextStream(next), ctx)
-        return isThenable(out)
-          ? Promise.resolve(out).then((v) => toIterator(v, 'a stream execution intercept'))
-          : toIterator(out, 'a stream execution intercept')
+        const child = childStack(stack, currentStack())
+        let out
+        try {
+          out = context.run(child, fn, request, nextStream(next), ctx)
+        } catch (error) {
+          releaseStack(child)
+          throw userThrew(error)
+        }
+        return scopedIterator(out, child, 'a stream execution intercept')
       }
   }
 }
