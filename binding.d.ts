@@ -194,7 +194,12 @@ export declare function forkScopeStack(stack: number | ExternalObject<'ScopeStac
  */
 export declare function init(hooks: { makeError(code: string, message: string, details: object): Error; makeCallContext?: (name: string, kind: string, uuid: string, parentUuid: string, toolCallId?: string, modelName?: string) => object }): void
 
-/** Run a managed LLM call (`request` is `{ headers, content }`). */
+/**
+ * Run a managed LLM call. `request` is the facade's view of the caller's
+ * request, `{ headers, content }` (checked, headers defaulted), which the
+ * stages and the provider get as it is when only this realm's JS sees it,
+ * as a tool's arguments are.
+ */
 export declare function llmCall(name: string, request: unknown, provider: (request: unknown, stack: number) => unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null): unknown
 
 /**

@@ -206,7 +206,18 @@ export declare function toolCall<R extends Json = Json>(
   options?: CallOptions,
 ): Promise<R>
 
-/** Run a unary LLM call through the managed pipeline. */
+/**
+ * Run a unary LLM call through the managed pipeline. `fn` (the provider)
+ * gets `{ headers, content }` (headers `{}` when absent) and runs with the
+ * call as its current scope.
+ *
+ * Values pass through and are converted as for {@link toolCall}: `fn` gets
+ * the caller's own `content` and headers (or what the last request
+ * intercept returned, checked as a request), and the call resolves with
+ * `fn`'s own response, unless native middleware, middleware registered on
+ * another thread or an LLM execution intercept sees the request; then they
+ * are JSON copies. Events record a JSON copy.
+ */
 export declare function llmCall<R extends Json = Json>(
   name: string,
   request: LlmRequest,

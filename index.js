@@ -45,13 +45,14 @@ const errors = require('./lib/errors.js')
 // added below, once its module (which makes native calls as it loads) is
 // loaded, and before any call can use it. Reassigning a hook later has no
 // effect.
-const hooks = { makeError: errors.makeError, makeCallContext: undefined }
+const hooks = { makeError: errors.makeError, makeCallContext: undefined, llmRequestView: undefined }
 native.init(hooks)
 
 const { RelayError, InvalidArgumentError, GuardrailRejectedError, ScopeStackError, invalid, checkName, checkFunction, checkKeys, isThenable } = errors
 const { createScopeStack, currentScopeStack, withScopeStack, ScopeStack, ScopeHandle, CallHandle } = require('./lib/context.js')
 const { pushScope, popScope, currentScope, scope, mark } = require('./lib/scopes.js')
-const { toolCall, llmCall, llmStreamCall, startToolCall, startLlmCall, LlmStream } = require('./lib/calls.js')
+const { toolCall, llmCall, llmStreamCall, startToolCall, startLlmCall, LlmStream, llmRequestView } = require('./lib/calls.js')
+hooks.llmRequestView = llmRequestView
 const { register, deregister, registrations, CallContext, Registration, FAMILIES, shapeOf, wrapperFor, makeCallContext } = require('./lib/middleware.js')
 hooks.makeCallContext = makeCallContext
 const { subscribe, unsubscribe, flush, shutdown, stats, deliverTo } = require('./lib/subscribers.js')

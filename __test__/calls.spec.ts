@@ -260,6 +260,72 @@ test.serial('an LLM call passes the request to the provider and strips credentia
   c.stop()
 })
 
+test.serial('an LLM call hands the provider the caller’s own values and the caller the provider’s own response, whoever observes it with JS', async (t) => {
+  class Completion {
+    constructor(readonly text: string) {}
+    get upper(): string {
+      return this.text.toUpperCase()
+    }
+  }
+  const image = new Uint8Array([1, 2, 3])
+  const content = { at: new Date(0), image }
+  const check = async (label: string) => {
+    let got: { headers: Record<string, unknown>; content: unknown } | undefined
+    const response = new Completion('hi')
+    const out = await relay.llmCall(unique('own-values'), { content: content as never }, async (request) => {
+      got = request as never
+      await sleep(1)
+      return response as never
+    })
+    t.is(got?.content, content, `${label}: the provider gets the caller's content`)
+    t.deepEqual(got?.headers, {}, `${label}: headers default to {}`)
+    t.is(out as unknown, response, `${label}: the caller gets the provider's response`)
+  }
+  await check('bare')
+  const guard = relay.register('llm_conditional_execution', unique('guard'), (request) => {
+    t.is((request as { content: unknown }).content, content)
+    return undefined
+  })
+  await check('a JS guardrail')
+  const c = collect()
+  await check('a subscriber')
+  guard.dispose()
+  const events = await c.flushed()
+  const start = events.find((e) => e.kind === 'scope' && e.scope_category === 'start' && e.category === 'llm' && e.name.startsWith('own-values'))
+  t.deepEqual(start?.data, { content: { at: new Date(0).toISOString(), image: { 0: 1, 1: 2, 2: 3 } }, headers: {} }, 'events record a JSON copy')
+  c.stop()
+  // A request intercept's answer is checked and shaped as a request, not converted.
+  const replacement = { kind: 'replaced', image }
+  const intercept = relay.register('llm_request_intercept', unique('swap'), () => ({ content: replacement as never }))
+  let seen: unknown
+  await relay.llmCall(unique('swapped'), { content: content as never }, (request) => {
+    seen = request
+    return null
+  })
+  t.is((seen as { content: unknown }).content, replacement)
+  t.deepEqual((seen as { headers: unknown }).headers, {})
+  intercept.dispose()
+  const bad = relay.register('llm_request_intercept', unique('bad'), () => ({ content: 1, extra: true }))
+  await t.throwsAsync(relay.llmCall(unique('bad-answer'), { content: content as never }, () => null), {
+    code: 'ERR_RELAY_INVALID_ARGUMENT',
+    message: /unknown LLM request field 'extra'/,
+  } as never)
+  bad.dispose()
+})
+
+test.serial('an LLM call an execution intercept observes gives the provider and the caller JSON copies', async (t) => {
+  const exec = relay.register('llm_execution_intercept', unique('exec'), (request, next) => next(request))
+  const content = { at: new Date(0) }
+  let got: unknown
+  const out = await relay.llmCall(unique('copied'), { content: content as never }, (request) => {
+    got = (request as { content: unknown }).content
+    return { when: new Date(1) } as never
+  })
+  t.deepEqual(got, { at: new Date(0).toISOString() })
+  t.deepEqual(out, { when: new Date(1).toISOString() })
+  exec.dispose()
+})
+
 test.serial('a manual tool call emits the start and end events the application asks for', async (t) => {
   const c = collect()
   const name = unique('manual')

@@ -478,9 +478,9 @@ test('families and names of any other type are refused with ERR_RELAY_INVALID_AR
   const cyclic: unknown[] = []
   cyclic.push(cyclic)
   for (const bad of [Symbol('family'), Object.create(null), cyclic, 7n]) {
-    t.throws(() => relay.register('toString' as never, unique('n'), () => undefined), { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
+    t.throws(() => relay.register('toString' as never, unique('n'), (() => undefined) as never), { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
     const code = { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never
-    t.throws(() => relay.register(bad as never, unique('n'), () => undefined), code)
+    t.throws(() => relay.register(bad as never, unique('n'), (() => undefined) as never), code)
     t.throws(() => relay.registrations(bad as never), code)
     t.throws(() => relay.deregister(bad as never, 'n'), code)
     t.throws(() => relay.deregister('tool_request_intercept', bad as never), code)

@@ -183,15 +183,15 @@ function startManaged(call, name, input, fn, options, fastCall = call, wrap = ca
 }
 
 /**
- * A bare tool call, run here: nothing observes it (no subscriber, no tool
- * middleware anywhere), so the core's managed pipeline would only run `fn`
- * in the call's own scope, with the caller's own values. The scope is
- * built natively only if `fn` asks for it, or when `fn` returns a Promise:
- * the call's place (its parent) is fixed when it starts, not when the
- * tool's later code first needs it.
+ * A bare call of `kind` ('tool' or 'llm'), run here: nothing observes it
+ * (no subscriber, no middleware of its kind anywhere), so the core's
+ * managed pipeline would only run `fn` in the call's own scope, with the
+ * caller's own values. The scope is built natively only if `fn` asks for
+ * it, or when `fn` returns a Promise: the call's place (its parent) is
+ * fixed when it starts, not when the callback's later code first needs it.
  */
-function bareToolCall(name, args, fn, parent) {
-  const stack = bareCallStack('tool', name, parent)
+function bareCall(kind, name, args, fn, parent) {
+  const stack = bareCallStack(kind, name, parent)
   let r
   try {
     r = context.run(stack, fn, args, { signal: NEVER_ABORTED })
@@ -221,14 +221,28 @@ function toolCall(name, args, fn, options) {
   if (options === undefined && toolCallsBare()) {
     checkName(name, 'call name')
     checkFunction(fn, 'the callback')
-    return bareToolCall(name, args, fn, currentStack())
+    return bareCall('tool', name, args, fn, currentStack())
   }
   return startManaged(native.toolCall, name, args, fn, options, fast.toolCall)
 }
 
-/** Run a unary LLM call (`request` is `{ headers?, content }`) through the managed pipeline. */
+/**
+ * Run a unary LLM call (`request` is `{ headers?, content }`) through the
+ * managed pipeline. The provider gets `{ headers, content }` holding the
+ * caller's own values, and the caller the provider's own response, unless
+ * native middleware or an execution intercept sees them (as for tools).
+ */
 function llmCall(name, request, fn, options) {
-  return startManaged(native.llmCall, name, request, fn, options)
+  let view
+  try {
+    checkName(name, 'call name')
+    checkFunction(fn, 'the callback')
+    view = llmRequestView(request)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  if (options === undefined && llmCallsBare()) return bareCall('llm', name, view, fn, currentStack())
+  return startManaged(native.llmCall, name, view, fn, options)
 }
 
 const DONE = Object.freeze({ done: true, value: undefined })
@@ -609,8 +623,7 @@ function bareLlmStreamCall(name, request, provider, parent) {
  * it): `{ headers, content }`, headers `{}` when absent. Values are the
  * caller's own: nothing observes the call, so nothing is converted.
  */
-function llmRequestView(request) {
-  const what = 'the LLM request'
+function llmRequestView(request, what = 'the LLM request') {
   if (request === null || typeof request !== 'object' || Array.isArray(request)) {
     throw invalid(`${what}: LLM request must be an object {content, headers}`)
   }
@@ -661,6 +674,7 @@ module.exports = {
   LlmStream,
   toIterator,
   scopedIterator,
+  llmRequestView,
   asStream,
   llmStreamCall,
   startToolCall,

@@ -122,23 +122,7 @@ pub(crate) fn run_tool_call(
     token_out: Option<Value>,
 ) -> Result<Value> {
     let rt = Runtime::global();
-    let mode = if rt.is_bare(CallKind::Tool) {
-        Mode::Bare
-    } else {
-        // When every request the call's stages and callback get comes from
-        // this realm's JS, those values can pass through as they are: with
-        // nobody subscribed no JSON is needed at all; with subscribers only
-        // the events' copy is.
-        let snapshot = rt.call_snapshot(opts.stack.take());
-        let js_only = js_only(&snapshot, crate::realm::Realm::of(js)?.origin());
-        let subscribed = snapshot.has_subscribers();
-        opts.snapshot = Some(snapshot);
-        match (js_only, subscribed) {
-            (true, false) => Mode::Through,
-            (true, true) => Mode::Mirrored,
-            (false, _) => Mode::Managed,
-        }
-    };
+    let mode = mode_of(js, CallKind::Tool, &mut opts)?;
     let args = match mode {
         Mode::Managed | Mode::Mirrored => convert::to_json(js, js_args, "tool arguments")?,
         Mode::Bare | Mode::Through => Json::Null,
@@ -152,23 +136,56 @@ pub(crate) fn run_tool_call(
     })
 }
 
-/// Whether the only middleware of a tool call on `snapshot` that sees or
-/// changes its real request are JS guardrails and request intercepts
-/// registered from the realm tagged `origin`: then its JS values can pass
-/// from stage to stage untouched. Sanitizers and subscribers need no check:
-/// they get copies made for the events, whoever registered them.
-fn js_only(snapshot: &CallSnapshot, origin: Origin) -> bool {
-    fn mine<T>(entries: &[Entry<T>], origin: Origin) -> bool {
-        entries.iter().all(|e| e.origin == origin)
+/// How a managed call of `kind` started from JS now treats its JS values
+/// (see [`direct`]). Unless the call is bare, the call snapshot the choice
+/// was made on is put in `opts`: the call runs exactly that.
+fn mode_of(js: Js, kind: CallKind, opts: &mut nemo_relay_core::CallOptions) -> Result<Mode> {
+    let rt = Runtime::global();
+    if rt.is_bare(kind) {
+        return Ok(Mode::Bare);
     }
-    snapshot.levels().all(|level| {
-        level.tool_execution.is_empty()
-            && mine(level.tool.conditional.entries(), origin)
-            && mine(level.tool.request.entries(), origin)
+    // When every request the call's stages and callback get comes from this
+    // realm's JS, those values can pass through as they are: with nobody
+    // subscribed no JSON is needed at all; with subscribers only the
+    // events' copy is.
+    let snapshot = rt.call_snapshot(opts.stack.take());
+    let js_only = js_only(&snapshot, kind, crate::realm::Realm::of(js)?.origin());
+    let subscribed = snapshot.has_subscribers();
+    opts.snapshot = Some(snapshot);
+    Ok(match (js_only, subscribed) {
+        (true, false) => Mode::Through,
+        (true, true) => Mode::Mirrored,
+        (false, _) => Mode::Managed,
     })
 }
 
-/// Run a managed LLM call (`request` is `{ headers, content }`).
+/// Whether the only middleware of a call of `kind` on `snapshot` that sees
+/// or changes its real request are JS guardrails and request intercepts
+/// registered from the realm tagged `origin`: then its JS values can pass
+/// from stage to stage untouched. Sanitizers and subscribers need no check:
+/// they get copies made for the events, whoever registered them.
+fn js_only(snapshot: &CallSnapshot, kind: CallKind, origin: Origin) -> bool {
+    fn mine<T>(entries: &[Entry<T>], origin: Origin) -> bool {
+        entries.iter().all(|e| e.origin == origin)
+    }
+    snapshot.levels().all(|level| match kind {
+        CallKind::Tool => {
+            level.tool_execution.is_empty()
+                && mine(level.tool.conditional.entries(), origin)
+                && mine(level.tool.request.entries(), origin)
+        }
+        _ => {
+            level.llm_execution.is_empty()
+                && mine(level.llm.conditional.entries(), origin)
+                && mine(level.llm.request.entries(), origin)
+        }
+    })
+}
+
+/// Run a managed LLM call. `request` is the facade's view of the caller's
+/// request, `{ headers, content }` (checked, headers defaulted), which the
+/// stages and the provider get as it is when only this realm's JS sees it,
+/// as a tool's arguments are.
 #[napi(
     ts_args_type = "name: string, request: unknown, provider: (request: unknown, stack: number) => unknown, stack: number | ExternalObject<'ScopeStack'> | undefined, options?: CallOptions | undefined | null, tokenOut?: object | undefined | null",
     ts_return_type = "unknown"
@@ -184,19 +201,26 @@ pub fn llm_call(
 ) -> napi::Result<Raw> {
     boundary(env.raw(), |js| {
         let rt = Runtime::global();
-        let request = LlmRequest::from_js(js, request.0, "the LLM request")?;
-        let opts = call_options(js, stack.0, options)?;
+        let mut opts = call_options(js, stack.0, options)?;
+        let mode = mode_of(js, CallKind::Llm, &mut opts)?;
+        let core_request = match mode {
+            Mode::Managed | Mode::Mirrored => {
+                LlmRequest::from_js(js, request.0, "the LLM request")?
+            }
+            Mode::Bare | Mode::Through => LlmRequest::placeholder(),
+        };
+        let js_request = (mode != Mode::Managed).then_some(request.0);
         direct::run::<LlmRequest>(
             js,
             CallKind::Llm,
             name,
             provider.0,
-            Mode::Managed,
-            None,
+            mode,
+            js_request,
             token_out.map(|t| t.0),
             move |name, extension, cb| {
-                let opts = nemo_relay_core::CallOptions { extension, ..opts };
-                Box::pin(async move { rt.llm_call(&name, request, opts, cb).await })
+                opts.extension = extension;
+                Box::pin(async move { rt.llm_call(&name, core_request, opts, cb).await })
             },
         )
         .map(Raw)

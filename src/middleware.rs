@@ -65,6 +65,10 @@ pub(crate) trait Request: Clone + PartialEq + Send + Sync + 'static {
     fn from_js(js: Js, v: Value, what: &str) -> Result<Self>;
     /// What the core carries while the real request is held in JS.
     fn placeholder() -> Self;
+    /// A request intercept's JS answer as the next stage gets it, when the
+    /// call passes its JS values through: checked (and, for an LLM request,
+    /// normalized) as [`Request::from_js`] would, but not converted.
+    fn pass_js(js: Js, v: Value, what: &str) -> Result<Value>;
 }
 
 /// A rewrite must answer with a value.
@@ -88,6 +92,10 @@ impl Request for Json {
     fn placeholder() -> Self {
         Json::Null
     }
+    fn pass_js(js: Js, v: Value, what: &str) -> Result<Value> {
+        check_defined(js, v, what)?;
+        Ok(v)
+    }
 }
 
 impl Request for LlmRequest {
@@ -107,6 +115,16 @@ impl Request for LlmRequest {
     }
     fn placeholder() -> Self {
         LlmRequest::default()
+    }
+    /// The facade's `llmRequestView(request, what)` hook: the same checks
+    /// as [`LlmRequest::from_json`], and `{ headers, content }` with the
+    /// caller's own values (headers `{}` when absent), which is the shape a
+    /// provider gets in every mode.
+    fn pass_js(js: Js, v: Value, what: &str) -> Result<Value> {
+        let view = crate::realm::hook(js, c"llmRequestView")?.ok_or_else(|| {
+            RelayError::Internal("the facade did not register llmRequestView".into())
+        })?;
+        js.call(view, &[v, js.string(what)?])
     }
 }
 
@@ -178,12 +196,11 @@ fn intercept<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
             match call.filter(|c| c.passes_request()) {
                 Some(call) if call.mirrors_request() => {
                     let copy = R::from_js(js, v, &what)?;
-                    call.set_request(js, v)?;
+                    call.set_request(js, R::pass_js(js, v, &what)?)?;
                     Ok(copy)
                 }
                 Some(call) => {
-                    check_defined(js, v, &what)?;
-                    call.set_request(js, v)?;
+                    call.set_request(js, R::pass_js(js, v, &what)?)?;
                     Ok(R::placeholder())
                 }
                 None => R::from_js(js, v, &what),

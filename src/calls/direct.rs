@@ -11,9 +11,14 @@
 //! | mode | when | the core carries | JS stages and the callback get | the caller gets |
 //! |---|---|---|---|---|
 //! | [`Mode::Bare`] | [`Runtime::is_bare`]: nothing observes calls of its kind | a placeholder | the caller's arguments | the callback's own result |
-//! | [`Mode::Through`] | nobody subscribes, and every guardrail and request intercept in the call's snapshot is JS of this realm (and there is no execution intercept) | a placeholder | the caller's arguments, then what each request intercept returned | the callback's own result |
+//! | [`Mode::Through`] | nobody subscribes, and every guardrail and request intercept of the call's kind in its snapshot is JS of this realm (and there is no execution intercept) | a placeholder | the caller's arguments, then what each request intercept returned | the callback's own result |
 //! | [`Mode::Mirrored`] | as through, but someone subscribes | JSON copies, for the events and the sanitizers | as through | the callback's own result |
 //! | [`Mode::Managed`] | anything else (native middleware or middleware of another realm that sees the request, execution intercepts) | JSON | JSON copies | a JSON copy of the result |
+//!
+//! Tool calls and unary LLM calls both work this way; an LLM call's JS
+//! request is the facade's `{ headers, content }` view of the caller's, and
+//! a request intercept's answer is checked and shaped the same way
+//! ([`crate::middleware::Request::pass_js`]).
 //!
 //! In the first two modes no value is ever converted to JSON and back,
 //! which is most of what a small managed call costs otherwise. In mirrored
