@@ -398,6 +398,64 @@ test.serial('a stream execution intercept runs in its call’s scope at every pu
   c.stop()
 })
 
+test.serial('a stream execution intercept registered on another thread wraps this thread’s streams, and this one wraps that thread’s', async (t) => {
+  const { Worker } = await import('node:worker_threads')
+  const { fileURLToPath } = await import('node:url')
+  const entry = fileURLToPath(new URL('../index.js', import.meta.url))
+  const c = collect()
+  // The worker's intercept wraps our provider: each side's iterator is
+  // pulled on its own thread.
+  const code = `
+    const { parentPort } = require('node:worker_threads')
+    const relay = require(${JSON.stringify(entry)})
+    const own = relay.register('llm_stream_execution_intercept', 'worker-upper', async function* (request, next) {
+      for await (const chunk of await next(request)) yield String(chunk).toUpperCase()
+    })
+    parentPort.on('message', async (m) => {
+      if (m === 'stop') { own.dispose(); parentPort.close(); return }
+      try {
+        const got = []
+        for await (const chunk of await relay.llmStreamCall('from-worker', { content: null }, function* () { yield 'x'; yield 'y' })) got.push(chunk)
+        parentPort.postMessage({ got })
+      } catch (error) {
+        parentPort.postMessage({ error: String(error) })
+      }
+    })
+    parentPort.postMessage('ready')
+  `
+  const worker = new Worker(code, { eval: true })
+  const next = () =>
+    new Promise<unknown>((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
+  t.is(await next(), 'ready')
+  const name = unique('wrapped-by-worker')
+  const got: unknown[] = []
+  for await (const chunk of await relay.llmStreamCall(name, { content: null }, async function* () {
+    yield 'a'
+    await sleep(1)
+    yield 'b'
+  })) got.push(chunk)
+  t.deepEqual(got, ['A', 'B'])
+  // Ours wraps the worker's streams too (both intercepts run there).
+  const mine = relay.register('llm_stream_execution_intercept', unique('main-suffix'), async function* (request, next) {
+    for await (const chunk of await next(request)) yield `${String(chunk)}!`
+  })
+  const reply = next()
+  worker.postMessage('go')
+  const out = (await reply) as { got?: unknown[]; error?: string }
+  mine.dispose()
+  worker.postMessage('stop')
+  await new Promise((resolve) => worker.once('exit', resolve))
+  t.is(out.error, undefined)
+  // Upper-cased and suffixed, in whichever order the two wrap.
+  t.deepEqual(out.got, ['X!', 'Y!'])
+  const events = await c.flushed()
+  t.is(endOf(events, name).metadata?.['otel.status_code'], 'OK')
+  c.stop()
+})
+
 test.serial('a stream whose chunk cannot be recorded fails, and its provider is still closed', async (t) => {
   const sub = relay.subscribe(unique('observer'), () => {})
   let closed = false

@@ -13,8 +13,10 @@
 //! (`streamFeed`). That keeps each chunk to plain JS promise work plus native
 //! calls, with no native-to-JS call, no `then` callbacks and no native
 //! Promise per chunk. Polled anywhere else (a native intercept polling on
-//! another thread), it calls `next()` through the realm and attaches native
-//! `then` callbacks, as any JS Promise awaited from Rust.
+//! another thread, or another realm's caller: a worker's intercept wraps
+//! the main thread's provider, say), it calls `next()` through the realm
+//! and attaches native `then` callbacks, as any JS Promise awaited from
+//! Rust.
 //!
 //! Nothing is read ahead either way: `next()` is called only when the
 //! caller asks for a chunk, so a slow consumer slows the provider down
@@ -318,7 +320,11 @@ impl Stream for JsIterStream {
             if let Some(pulled) = fed {
                 return Poll::Ready(this.outcome(pulled));
             }
-            if ask_facade(&this.pulls) {
+            // Only the facade of the iterator's own realm can pull it: a
+            // stream of another thread's JS (a worker's stream execution
+            // intercept, or the provider such an intercept wraps) is pulled
+            // through its realm instead.
+            if this.iter.realm().current_js().is_some() && ask_facade(&this.pulls) {
                 // The facade pulls and feeds the result back, then polls again.
                 return Poll::Pending;
             }
