@@ -529,6 +529,37 @@ fn dropping_a_call_midway_emits_a_cancelled_end_event() {
 }
 
 #[test]
+fn a_call_dropped_while_its_sanitize_response_runs_still_ends_cancelled() {
+    let rt = Runtime::new();
+    let rec = Recorder::install(&rt);
+    rt.register(Registration::new(
+        "slow-redaction",
+        Middleware::ToolSanitizeResponse(Arc::new(|_, v: Json| {
+            Step::pending(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                Ok(v)
+            })
+        })),
+    ))
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let call = rt.tool_call("t", json!({}), CallOptions::default(), |_| async {
+            Ok(json!("done"))
+        });
+        let timed_out = tokio::time::timeout(std::time::Duration::from_millis(10), call).await;
+        assert!(timed_out.is_err());
+    });
+    rt.flush().unwrap();
+    assert_eq!(rec.trace(), ["start:t", "end:t"]);
+    let end = rec.find("t", Some(ScopePhase::End));
+    assert_eq!(end.metadata_str("error.type"), Some("cancelled"));
+}
+
+#[test]
 fn duplicate_registration_names_are_rejected_and_deregister_says_whether_it_removed() {
     let rt = Runtime::new();
     let mw = || Middleware::ToolRequestIntercept(rewrite(|_, v: Json| Ok(v)));

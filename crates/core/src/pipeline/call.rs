@@ -648,11 +648,12 @@ impl<K: Kind> Call<K> {
             let top = Prepared(self.handle_data());
             return self.execute_leased(top, chain, req, func, None).await;
         };
+        // Armed until the end event goes out: a call dropped while its
+        // sanitize-response guardrails run (an abort) still ends, cancelled.
         let mut guard = CancelGuard::new(self, &handle);
         let out = self
             .execute_leased(handle.clone(), chain, req, func, None)
             .await;
-        guard.disarm();
         match &out {
             Ok(v) if self.subs.is_some() => {
                 let sanitizers = self.chain(|f| &f.sanitize_response);
@@ -665,10 +666,14 @@ impl<K: Kind> Call<K> {
                         Box::pin(self.sanitize(sanitizers, v.clone()));
                     sanitized.await
                 };
+                guard.disarm();
                 self.end_ok(&handle, data, failure, None, None);
             }
-            Ok(_) => {}
-            Err(e) => self.finish_err(&handle, e, None, None),
+            Ok(_) => guard.disarm(),
+            Err(e) => {
+                guard.disarm();
+                self.finish_err(&handle, e, None, None)
+            }
         }
         out
     }
