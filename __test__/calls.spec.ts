@@ -344,6 +344,29 @@ test.serial('a manual tool call emits the start and end events the application a
   c.stop()
 })
 
+test.serial('ending a manual call wrongly rejects its Promise, never throws, and leaves the call open', async (t) => {
+  const call = await relay.startToolCall(unique('manual-end'), {})
+  for (const metadata of [5, 'text', [1], true]) {
+    let end: Promise<void> | undefined
+    t.notThrows(() => {
+      end = call.end(1, { metadata: metadata as never })
+    })
+    await t.throwsAsync(end!, { code: 'ERR_RELAY_INVALID_ARGUMENT', message: /metadata must be a JSON object/ } as never)
+    t.throws(() => call.fail(new Error('x'), { metadata: metadata as never }), { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
+  }
+  let typo: Promise<void> | undefined
+  t.notThrows(() => {
+    typo = call.end(1, { metdata: {} } as never)
+  })
+  await t.throwsAsync(typo!, { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
+  await call.end(1)
+  let again: Promise<void> | undefined
+  t.notThrows(() => {
+    again = call.end(2)
+  })
+  await t.throwsAsync(again!, { code: 'ERR_RELAY_NOT_FOUND' } as never)
+})
+
 test.serial('a manual call fails with any thrown value, even one that cannot be printed, and records the failure', async (t) => {
   const c = collect()
   const hostile = [

@@ -278,10 +278,17 @@ class CallHandle extends Handle {
     super(handle)
     this.#stack = stack
   }
-  /** Emit the success end event with `output` (sanitizers apply). */
+  /**
+   * Emit the success end event with `output` (sanitizers apply). Every
+   * failure (bad options, a call already ended) rejects the Promise.
+   */
   end(output, options) {
-    const o = options === undefined ? undefined : endOptions(options)
-    return Promise.resolve(native.endCall(handleNative(this), output, stackNative(this.#stack), o))
+    try {
+      const o = options === undefined ? undefined : endOptions(options)
+      return Promise.resolve(native.endCall(handleNative(this), output, stackNative(this.#stack), o))
+    } catch (error) {
+      return Promise.reject(error)
+    }
   }
   /** Emit the failure end event for `error`. */
   fail(error, options) {

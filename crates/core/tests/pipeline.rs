@@ -670,6 +670,29 @@ fn a_manual_call_ends_once_and_a_second_end_or_failure_emits_nothing() {
 }
 
 #[test]
+fn a_manual_call_end_refuses_metadata_that_is_not_an_object_and_stays_open() {
+    let rt = Runtime::new();
+    let rec = Recorder::install(&rt);
+    let h = block_on(rt.tool_call_start("lookup", &json!({}), CallOptions::default())).unwrap();
+    let with = |metadata: Json| EndOptions {
+        metadata: Some(metadata),
+        ..Default::default()
+    };
+    for bad in [json!(5), json!("text"), json!([1]), json!(true)] {
+        let e = block_on(rt.call_end(&h, &json!(1), with(bad.clone()))).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidArgument, "{bad}");
+        let e = rt
+            .call_failed(&h, &RelayError::callback("x"), with(bad.clone()))
+            .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidArgument, "{bad}");
+    }
+    // Nothing was consumed: the call still ends, once.
+    block_on(rt.call_end(&h, &json!(1), with(json!({"rows": 3})))).unwrap();
+    rt.flush().unwrap();
+    assert_eq!(rec.trace(), ["start:lookup", "end:lookup"]);
+}
+
+#[test]
 fn middleware_may_register_middleware_without_deadlocking() {
     let rt = Runtime::new();
     let rt2 = rt.clone();

@@ -6,6 +6,7 @@ use crate::error::{RelayError, Result};
 use crate::event::Json;
 use crate::middleware::LlmRequest;
 use crate::pipeline::call::{Call, CallOptions, Kind, LlmKind, ToolKind};
+use crate::runtime::scopes::check_object;
 use crate::runtime::Runtime;
 use crate::scope::{ScopeHandle, ScopeStack, ScopeType};
 use crate::time::Timestamp;
@@ -51,6 +52,7 @@ impl Runtime {
         output: &Json,
         opts: EndOptions,
     ) -> Result<()> {
+        check_object(&opts.metadata, "call end metadata")?;
         match handle.scope_type() {
             ScopeType::Tool => end_ok::<ToolKind>(self, handle, output, opts).await,
             ScopeType::Llm => end_ok::<LlmKind>(self, handle, output, opts).await,
@@ -67,6 +69,7 @@ impl Runtime {
         error: &RelayError,
         opts: EndOptions,
     ) -> Result<()> {
+        check_object(&opts.metadata, "call end metadata")?;
         match handle.scope_type() {
             ScopeType::Tool => end_err::<ToolKind>(self, handle, error, opts),
             ScopeType::Llm => end_err::<LlmKind>(self, handle, error, opts),
