@@ -34,8 +34,11 @@ test.serial('the ATOF file holds every emitted event, in order, once flush resol
   )
   t.deepEqual(lines, emitted)
   t.is(atof.stats().events, lines.length)
-  await atof.shutdown()
-  await atof.shutdown() // idempotent
+  // Registered twice with one runtime, it would write every event twice.
+  t.throws(() => atof.register({ name: unique('atof-again') }), { code: 'ERR_RELAY_ALREADY_EXISTS' } as never)
+  await Promise.all([atof.shutdown(), atof.shutdown()]) // idempotent, also at once
+  // A shut-down exporter writes nothing: it cannot subscribe again.
+  t.throws(() => atof.register({ name: unique('atof-late') }), { code: 'ERR_RELAY_SHUT_DOWN' } as never)
   c.stop()
 })
 

@@ -11,25 +11,46 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use nemo_relay_core::{Family, Middleware, Registration, Runtime, Subscriber};
+use nemo_relay_core::{Family, Middleware, Registration, RelayError, Runtime, Subscriber};
 
 use crate::ExportError;
 
 /// The runtimes (and registration names) an exporter is attached to.
 #[derive(Default)]
-pub(crate) struct Attachments(Mutex<Vec<(Runtime, String)>>);
+pub(crate) struct Attachments(Mutex<State>);
+
+#[derive(Default)]
+struct State {
+    list: Vec<(Runtime, String)>,
+    /// Detached for good (the exporter shut down): no more attaching.
+    closed: bool,
+}
 
 impl Attachments {
     /// Register `sub` on `rt` as global subscriber `name`.
+    ///
+    /// Refused once the exporter has shut down (its subscriber would take
+    /// events nobody writes, under a name it holds forever), and on a
+    /// runtime it is already attached to (every event would be written
+    /// twice).
     pub(crate) fn attach(
         &self,
         rt: &Runtime,
         name: &str,
         sub: Arc<dyn Subscriber>,
     ) -> Result<(), ExportError> {
+        let mut state = self.0.lock();
+        if state.closed {
+            return Err(ExportError::ShutDown);
+        }
+        if let Some((_, as_name)) = state.list.iter().find(|(r, _)| r.same_as(rt)) {
+            return Err(ExportError::Register(RelayError::AlreadyExists(format!(
+                "this exporter is registered with this runtime already, as '{as_name}'"
+            ))));
+        }
         rt.register(Registration::new(name, Middleware::Subscriber(sub)))
             .map_err(ExportError::Register)?;
-        self.0.lock().push((rt.clone(), name.to_owned()));
+        state.list.push((rt.clone(), name.to_owned()));
         Ok(())
     }
 
@@ -44,15 +65,26 @@ impl Attachments {
     /// Deregister from every attached runtime, then flush it: events
     /// emitted before the deregistration carry us in their subscriber
     /// snapshot, and the flush waits until they have all been delivered.
+    ///
+    /// The lock is held throughout, so a concurrent `detach_all` (two
+    /// `shutdown()`s at once) returns only once those events are delivered:
+    /// otherwise it would find nothing to detach and let its caller close
+    /// the files while they are still arriving.
     pub(crate) fn detach_all(&self) {
-        let all = std::mem::take(&mut *self.0.lock());
-        for (rt, name) in all {
+        let mut state = self.0.lock();
+        state.closed = true;
+        for (rt, name) in std::mem::take(&mut state.list) {
             rt.deregister(Family::Subscriber, &name);
             let _ = rt.flush();
         }
     }
 
     fn runtimes(&self) -> Vec<Runtime> {
-        self.0.lock().iter().map(|(rt, _)| rt.clone()).collect()
+        self.0
+            .lock()
+            .list
+            .iter()
+            .map(|(rt, _)| rt.clone())
+            .collect()
     }
 }

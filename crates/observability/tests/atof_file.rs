@@ -242,3 +242,55 @@ fn an_unwritable_directory_is_reported_when_the_exporter_is_created() {
         "{err:?}"
     );
 }
+
+#[test]
+fn two_shutdowns_at_once_both_wait_until_every_earlier_event_is_written() {
+    for round in 0..5 {
+        let dir = scratch_dir(&format!("atof-double-shutdown-{round}"));
+        let rt = Runtime::new();
+        let atof = Arc::new(AtofExporter::new(config(&dir)).unwrap());
+        atof.register(&rt).unwrap();
+        for i in 0..5_000 {
+            rt.mark(&format!("m{i}"), Default::default()).unwrap();
+        }
+        let both: Vec<_> = (0..2)
+            .map(|_| {
+                let atof = atof.clone();
+                std::thread::spawn(move || atof.shutdown())
+            })
+            .collect();
+        for t in both {
+            t.join().unwrap().unwrap();
+        }
+        let dropped = rt.stats().dispatcher.dropped_full;
+        assert_eq!(atof.stats().dropped_after_shutdown, 0, "round {round}");
+        assert_eq!(
+            read_jsonl(&atof.files()).len() as u64 + dropped,
+            5_000,
+            "round {round}"
+        );
+    }
+}
+
+#[test]
+fn a_shut_down_exporter_cannot_register_again_and_one_runtime_takes_an_exporter_once() {
+    let dir = scratch_dir("atof-register-rules");
+    let rt = Runtime::new();
+    let atof = AtofExporter::new(config(&dir)).unwrap();
+    atof.register_as(&rt, "first").unwrap();
+    let twice = atof.register_as(&rt, "second").unwrap_err();
+    assert!(
+        matches!(&twice, nemo_relay_observability::ExportError::Register(e) if e.code().as_str() == "already_exists"),
+        "{twice}"
+    );
+    // Another runtime is another audience.
+    atof.register_as(&Runtime::new(), "first").unwrap();
+    atof.shutdown().unwrap();
+    assert!(matches!(
+        atof.register_as(&rt, "third"),
+        Err(nemo_relay_observability::ExportError::ShutDown)
+    ));
+    assert!(rt
+        .registrations(nemo_relay_core::Family::Subscriber)
+        .is_empty());
+}

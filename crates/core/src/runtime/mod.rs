@@ -117,6 +117,12 @@ impl Runtime {
         GLOBAL.get_or_init(Runtime::new)
     }
 
+    /// Whether `self` and `other` are handles of the same runtime (clones
+    /// share one).
+    pub fn same_as(&self, other: &Runtime) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Whether any subscriber (global or scope-local) is registered. When
     /// not, emitting an event costs exactly this one atomic load.
     #[inline]
