@@ -522,6 +522,39 @@ test.serial('a callback’s own error reaches the caller unchanged, even one car
   guard.dispose()
 })
 
+test.serial('calls racing with a worker that exits normally fail as cancelled when they reach its middleware, never as a callback failure', async (t) => {
+  const { Worker } = await import('node:worker_threads')
+  const { fileURLToPath } = await import('node:url')
+  const entry = fileURLToPath(new URL('../index.js', import.meta.url))
+  const codes = new Map<string, number>()
+  let settled = 0
+  for (let round = 0; round < 10; round++) {
+    const guard = unique('exiting-guard')
+    // Registers, says so, and ends: its event loop has nothing left to do.
+    const worker = new Worker(
+      `const relay = require(${JSON.stringify(entry)})
+       relay.register('tool_request_intercept', ${JSON.stringify(guard)}, (a) => a)
+       require('node:worker_threads').parentPort.postMessage('ready')`,
+      { eval: true },
+    )
+    await new Promise((resolve) => worker.once('message', resolve))
+    const deadline = Date.now() + 2000
+    while (relay.registrations('tool_request_intercept').includes(guard) && Date.now() < deadline) {
+      const outcomes = await Promise.allSettled(Array.from({ length: 10 }, () => relay.toolCall('racing', { a: 1 }, (a) => a)))
+      for (const o of outcomes) {
+        settled++
+        if (o.status === 'rejected') {
+          const code = String((o.reason as { code?: string }).code)
+          codes.set(code, (codes.get(code) ?? 0) + 1)
+        }
+      }
+    }
+    await worker.terminate()
+  }
+  t.true(settled > 0)
+  t.deepEqual([...codes.keys()].filter((code) => code !== 'ERR_RELAY_CANCELLED'), [], JSON.stringify([...codes]))
+})
+
 test('terminating workers whose middleware calls are running settles every call, and the process still exits', (t) => {
   // Workers register an execution intercept and a subscriber; the main
   // thread keeps calling through them while they are terminated. Every call

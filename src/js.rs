@@ -68,6 +68,15 @@ impl Js {
         thread_local! {
             static DESCRIBING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
         }
+        // Node-API also says "pending exception" when the environment can
+        // no longer run JS (a worker on its way out), with nothing pending:
+        // that call was cut off, nothing was thrown.
+        let mut pending = false;
+        // SAFETY: `self.0` is the live env of this thread (type invariant).
+        let asked = unsafe { sys::napi_is_exception_pending(self.0, &mut pending) };
+        if asked == sys::Status::napi_ok && !pending {
+            return crate::realm::gone();
+        }
         let mut exc = ptr::null_mut();
         // SAFETY: `self.0` is the live env of this thread (type invariant).
         let status = unsafe { sys::napi_get_and_clear_last_exception(self.0, &mut exc) };
