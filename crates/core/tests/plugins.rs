@@ -44,6 +44,45 @@ fn headers_component() -> Json {
 }
 
 #[test]
+fn an_empty_allow_list_allows_no_tool_and_says_so_when_validated() {
+    let (rt, host) = host();
+    let cfg = doc(json!({"components": [{"kind": "policy", "config": {"allow": []}}]}));
+    assert_eq!(
+        codes(&host, &cfg),
+        [(Level::Warning, "policy.empty_allow".to_owned())]
+    );
+    host.initialize(&cfg).unwrap();
+    let rejected = block_on(rt.tool_call(
+        "anything",
+        json!({}),
+        CallOptions::default(),
+        |_| async { Ok(Json::Null) },
+    ))
+    .unwrap_err();
+    assert!(rejected.to_string().contains("allow list"), "{rejected}");
+}
+
+#[test]
+fn header_injection_refuses_what_is_no_http_header() {
+    let (_, host) = host();
+    for (name, value) in [
+        ("x-ok\r\nx-evil", "v"),
+        ("", "v"),
+        ("x team", "v"),
+        ("x-team", "a\r\nx-evil: 1"),
+    ] {
+        let cfg = doc(json!({"components": [
+            {"kind": "header-injection", "config": {"headers": {name: value}}}
+        ]}));
+        assert_eq!(
+            codes(&host, &cfg),
+            [(Level::Error, "plugin.invalid_value".to_owned())],
+            "{name:?}: {value:?}"
+        );
+    }
+}
+
+#[test]
 fn a_valid_document_has_no_diagnostics() {
     let (_, host) = host();
     let cfg = doc(json!({

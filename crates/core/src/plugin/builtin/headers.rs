@@ -27,12 +27,28 @@ impl PluginKind for HeaderInjection {
             match h.as_object() {
                 Some(obj) => {
                     for (k, v) in obj {
-                        if !v.is_string() {
+                        // What an HTTP client would refuse (or, worse, send
+                        // as two headers) is refused here, before any call.
+                        if !is_header_name(k) {
                             check.error(
+                                &format!("headers.{k}"),
+                                "plugin.invalid_value",
+                                format!("'{}' is not an HTTP header name", k.escape_debug()),
+                            );
+                        }
+                        match v.as_str() {
+                            None => check.error(
                                 &format!("headers.{k}"),
                                 "plugin.invalid_type",
                                 format!("header '{k}' must be a string, got {v}"),
-                            );
+                            ),
+                            Some(s) if s.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) => check
+                                .error(
+                                    &format!("headers.{k}"),
+                                    "plugin.invalid_value",
+                                    format!("header '{k}' must not contain CR, LF or NUL"),
+                                ),
+                            Some(_) => {}
                         }
                     }
                 }
@@ -80,4 +96,12 @@ impl PluginKind for HeaderInjection {
                 .priority(priority),
         )
     }
+}
+
+/// An HTTP header field name: a non-empty token (RFC 9110 §5.1).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

@@ -2,9 +2,9 @@
 //!
 //! | kind | installs | config |
 //! |---|---|---|
-//! | `header-injection` | an LLM request intercept adding headers | `headers` (object of strings, required), `overwrite` (bool, default true), `llm_names` (array, default all calls), `priority` (int) |
+//! | `header-injection` | an LLM request intercept adding headers | `headers` (object of strings, required; names must be HTTP tokens, values free of CR/LF/NUL), `overwrite` (bool, default true), `llm_names` (array, default all calls), `priority` (int) |
 //! | `redaction` | sanitize guardrails redacting emitted payloads | `fields` (names, case-insensitive), `patterns` (`email`, `api_key`, `bearer_token`, `credit_card` or a regex), `replacement` (default `"[REDACTED]"`), `targets` (`tool_request`, `tool_response`, `llm_request`, `llm_response`; default all) |
-//! | `policy` | tool conditional-execution guardrails | `allow`, `deny` (tool-name globs with `*`), `max_calls_per_scope` (per parent scope) |
+//! | `policy` | tool conditional-execution guardrails | `allow`, `deny` (tool-name globs with `*`; a given `allow` list is all that may run, so an empty one allows nothing), `max_calls_per_scope` (per parent scope) |
 
 mod headers;
 mod policy;

@@ -36,6 +36,13 @@ impl PluginKind for ToolPolicy {
         let budget = check.typed("max_calls_per_scope", "a positive integer", |v| {
             v.as_u64().is_some_and(|n| n > 0 && n <= u32::MAX as u64)
         });
+        if allow.as_ref().is_some_and(|a| a.is_empty()) {
+            check.warn(
+                "allow",
+                "policy.empty_allow",
+                "an empty 'allow' list allows no tool: every tool call is rejected",
+            );
+        }
         if allow.is_none() && deny.is_none() && budget.is_none() {
             check.error(
                 "allow",
@@ -47,8 +54,11 @@ impl PluginKind for ToolPolicy {
 
     fn register(&self, config: &Json, ctx: &mut PluginContext) -> Result<()> {
         let list = |field: &str| config_strings(config, field);
-        let (allow, deny) = (list("allow"), list("deny"));
-        if !allow.is_empty() || !deny.is_empty() {
+        // An `allow` list, once given, is the whole list of what may run:
+        // an empty one allows nothing (it must not fail open).
+        let allow = config.get("allow").is_some().then(|| list("allow"));
+        let deny = list("deny");
+        if allow.is_some() || !deny.is_empty() {
             ctx.register(
                 "allow-deny",
                 Middleware::ToolConditionalExecution(guard(move |call, _: &Json| {
@@ -58,7 +68,10 @@ impl PluginKind for ToolPolicy {
                             "tool '{name}' is denied by policy"
                         )));
                     }
-                    if !allow.is_empty() && !allow.iter().any(|p| glob_match(p, name)) {
+                    if allow
+                        .as_ref()
+                        .is_some_and(|a| !a.iter().any(|p| glob_match(p, name)))
+                    {
                         return Ok(Verdict::Reject(format!(
                             "tool '{name}' is not in the policy's allow list"
                         )));
