@@ -271,6 +271,23 @@ impl OtlpConfig {
             }
         }
         headers.extend(self.headers.clone());
+        // Checked now, not at the first export: a bad header would fail
+        // every batch, or (CR/LF in it) inject a header of its own.
+        for (name, value) in &headers {
+            let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            if name.is_empty() || !name.bytes().all(token) {
+                return Err(ConfigError::at(
+                    format!("headers.{name}"),
+                    format!("'{}' is not an HTTP header name", name.escape_debug()),
+                ));
+            }
+            if value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
+                return Err(ConfigError::at(
+                    format!("headers.{name}"),
+                    "a header value must not contain CR, LF or NUL",
+                ));
+            }
+        }
 
         let timeout_ms = match self.timeout_millis {
             Some(t) => t,
@@ -469,6 +486,28 @@ mod tests {
         assert_eq!(r.endpoint, "http://cfg:1/v1/traces");
         assert_eq!(r.protocol, Protocol::HttpJson);
         assert_eq!(r.timeout, Duration::from_millis(7));
+    }
+
+    #[test]
+    fn headers_that_http_cannot_carry_are_refused_at_configuration() {
+        for (name, value) in [
+            ("x-a\nx-b", "1"),
+            ("x a", "1"),
+            ("", "1"),
+            ("x-a", "1\r\nx-b: 2"),
+        ] {
+            let c = OtlpConfig {
+                headers: [(name.to_owned(), value.to_owned())].into(),
+                ..Default::default()
+            };
+            let e = c.resolve_with(env(&[])).unwrap_err();
+            assert_eq!(e.path, format!("headers.{name}"), "{name:?}");
+        }
+        // Percent-decoded environment values are checked too.
+        let e = OtlpConfig::default()
+            .resolve_with(env(&[("OTEL_EXPORTER_OTLP_HEADERS", "x=a%0Db")]))
+            .unwrap_err();
+        assert!(e.message.contains("CR, LF"), "{e:?}");
     }
 
     #[test]
