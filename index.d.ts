@@ -406,7 +406,12 @@ export type RelayEvent = ScopeEvent | MarkEvent
 
 export interface SubscribeOptions {
   priority?: number
-  /** Receive only events emitted while this scope is open (removed when it ends). */
+  /**
+   * Receive only the events of this scope and what runs inside it while it
+   * is open (removed when it ends). A call started inside it still delivers
+   * its end event here, even when that comes after the scope ended: a
+   * subscriber never sees a call start without its end.
+   */
   scope?: ScopeHandle
   /** Called when the subscriber throws or rejects (it is isolated either way). */
   onError?: (error: unknown, event: RelayEvent) => void
