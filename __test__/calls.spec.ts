@@ -313,6 +313,44 @@ test.serial('an LLM call hands the provider the caller’s own values and the ca
   bad.dispose()
 })
 
+test.serial('every mode of an LLM call reads the request as JSON does: toJSON, own fields only, omitted members, throwing getters', async (t) => {
+  class Request {
+    model = 'm'
+    toJSON() {
+      return { content: 'from toJSON' }
+    }
+  }
+  const inherited = Object.create({ headers: { authorization: 'inherited' } }, { content: { value: 'own', enumerable: true } })
+  const throwing = {
+    get content(): unknown {
+      throw new Error('boom')
+    },
+  }
+  const modes: Array<[string, () => () => void]> = [
+    ['bare', () => () => {}],
+    ['through', () => { const r = relay.register('llm_conditional_execution', unique('g'), () => undefined); return () => r.dispose() }],
+    ['mirrored', () => { const s = relay.subscribe(unique('s'), () => {}); return () => s.dispose() }],
+    ['managed', () => { const r = relay.register('llm_execution_intercept', unique('x'), (q, next) => next(q)); return () => r.dispose() }],
+  ]
+  for (const [mode, setUp] of modes) {
+    const tearDown = setUp()
+    const provider = (request: unknown) => request as never
+    const out = (await relay.llmCall(unique(mode), new Request() as never, provider)) as unknown as { content: unknown }
+    t.is(out.content, 'from toJSON', mode)
+    const own = (await relay.llmCall(unique(mode), inherited, provider)) as unknown as { headers: object }
+    t.deepEqual(own.headers, {}, `${mode}: inherited headers are no field`)
+    const omitted = (await relay.llmCall(unique(mode), { content: 1, skip: undefined, s: Symbol('s'), f() {} } as never, provider)) as unknown as { content: unknown }
+    t.is(omitted.content, 1, mode)
+    await t.throwsAsync(relay.llmCall(unique(mode), throwing as never, provider), { code: 'ERR_RELAY_INVALID_ARGUMENT', message: /not JSON: boom/ } as never, mode)
+    tearDown()
+  }
+  // A request intercept's answer is read the same way.
+  const answer = relay.register('llm_request_intercept', unique('answer'), () => new Request() as never)
+  const seen = (await relay.llmCall(unique('answered'), { content: 0 }, (request) => request as never)) as unknown as { content: unknown }
+  t.is(seen.content, 'from toJSON')
+  answer.dispose()
+})
+
 test.serial('an LLM call an execution intercept observes gives the provider and the caller JSON copies', async (t) => {
   const exec = relay.register('llm_execution_intercept', unique('exec'), (request, next) => next(request))
   const content = { at: new Date(0) }

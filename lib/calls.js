@@ -4,7 +4,7 @@
 
 const native = require('../native.js')
 const fast = require('./fast.js')
-const { checkFunction, checkName, invalid, isThenable, settleable, userThrew } = require('./errors.js')
+const { checkFunction, checkName, invalid, isThenable, settleable, show, userThrew } = require('./errors.js')
 const { llmCallsBare, toolCallsBare } = require('./activity.js')
 const {
   CallHandle,
@@ -52,10 +52,12 @@ function providerWrapper(provider, signal, caller) {
 
 /**
  * What a stream provider or stream execution intercept returned, as an
- * iterator pulled in `child` (released if it is no iterator). A Promise of
- * one (an async intercept) gives a Promise of the iterator.
+ * iterator pulled in `child` (released if it is no iterator). With
+ * `promised` (an async execution intercept may answer with a Promise of
+ * its iterator), a Promise of one gives a Promise of the iterator; a
+ * provider must return the iterable itself, observed or not.
  */
-function scopedIterator(value, child, what) {
+function scopedIterator(value, child, what, promised = false) {
   const wrap = (v) => {
     try {
       return new ScopedIterator(toIterator(v, what), child)
@@ -64,7 +66,7 @@ function scopedIterator(value, child, what) {
       throw error
     }
   }
-  if (!isThenable(value)) return wrap(value)
+  if (!promised || !isThenable(value)) return wrap(value)
   return Promise.resolve(value).then(wrap, (error) => {
     releaseStack(child)
     throw error
@@ -233,10 +235,10 @@ function toolCall(name, args, fn, options) {
  * native middleware or an execution intercept sees them (as for tools).
  */
 function llmCall(name, request, fn, options) {
+  checkName(name, 'call name')
+  checkFunction(fn, 'the callback')
   let view
   try {
-    checkName(name, 'call name')
-    checkFunction(fn, 'the callback')
     view = llmRequestView(request)
   } catch (error) {
     return Promise.reject(error)
@@ -619,26 +621,60 @@ function bareLlmStreamCall(name, request, provider, parent) {
 }
 
 /**
- * What a provider receives for `request` (checked as the native path checks
- * it): `{ headers, content }`, headers `{}` when absent. Values are the
- * caller's own: nothing observes the call, so nothing is converted.
+ * What a provider (and JS middleware) receives for `request`: `{ headers,
+ * content }`, headers `{}` when absent, holding the caller's own values.
+ * Its shape is read as native code reads the request's JSON, so that every
+ * mode of a call accepts and refuses the same requests: `toJSON` is
+ * honoured, only own enumerable string keys count, members JSON leaves out
+ * (undefined, functions, symbols) are no fields, and a getter that throws
+ * makes the request "not JSON".
  */
 function llmRequestView(request, what = 'the LLM request') {
-  if (request === null || typeof request !== 'object' || Array.isArray(request)) {
-    throw invalid(`${what}: LLM request must be an object {content, headers}`)
+  let fields
+  try {
+    fields = jsonFields(request, '')
+  } catch (error) {
+    throw invalid(`${what} is not JSON: ${error instanceof Error ? error.message : show(error)}`)
   }
-  const { headers, content } = request
-  if (headers !== undefined && headers !== null && (typeof headers !== 'object' || Array.isArray(headers))) {
-    throw invalid(`${what}: LLM request 'headers' must be an object`)
+  if (fields === undefined) throw invalid(`${what}: LLM request must be an object {content, headers}`)
+  let headers
+  let content = null
+  for (const [key, value] of fields) {
+    if (key === 'content') content = value
+    else if (key === 'headers') headers = value
+    else throw invalid(`${what}: unknown LLM request field '${key}' (expected 'content' and 'headers')`)
   }
-  for (const key of Object.keys(request)) {
-    // Members JSON leaves out (undefined, functions) are not fields.
-    const value = request[key]
-    if (key !== 'content' && key !== 'headers' && value !== undefined && typeof value !== 'function') {
-      throw invalid(`${what}: unknown LLM request field '${key}' (expected 'content' and 'headers')`)
+  if (headers !== undefined && headers !== null) {
+    let headerFields
+    try {
+      headerFields = jsonFields(headers, 'headers')
+    } catch (error) {
+      throw invalid(`${what} is not JSON: ${error instanceof Error ? error.message : show(error)}`)
     }
+    if (headerFields === undefined) throw invalid(`${what}: LLM request 'headers' must be an object`)
+    // A headers object that is not plain (a class, one with toJSON) is
+    // handed on as JSON sees it.
+    if (headerFields.source !== headers) headers = Object.fromEntries(headerFields)
   }
-  return { headers: headers ?? {}, content: content === undefined ? null : content }
+  return { headers: headers ?? {}, content }
+}
+
+/**
+ * The fields `JSON.stringify` would write for `value` (under `key`), as
+ * `[key, value]` pairs with a `source` property (the object they were read
+ * from, after `toJSON`), or `undefined` when it writes no object.
+ */
+function jsonFields(value, key) {
+  if (value !== null && typeof value === 'object' && typeof value.toJSON === 'function') value = value.toJSON(key)
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined
+  const fields = []
+  for (const k of Object.keys(value)) {
+    const v = value[k]
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue
+    fields.push([k, v])
+  }
+  fields.source = value
+  return fields
 }
 
 function startManual(kind, name, input, options) {
