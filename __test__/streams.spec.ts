@@ -94,6 +94,16 @@ test.serial('a stream execution intercept transforms chunks as they flow', async
 test.serial('a provider that does not return an iterable rejects with ERR_RELAY_INVALID_ARGUMENT', async (t) => {
   const e = await t.throwsAsync(relay.llmStreamCall(unique('bad'), { content: null }, () => 42 as never))
   t.is((e as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
+  // A Promise of an iterable, observed or not.
+  const promised = () => Promise.resolve([1, 2]) as never
+  await t.throwsAsync(async () => {
+    for await (const _ of await relay.llmStreamCall(unique('promised'), { content: null }, promised));
+  }, { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
+  const guard = relay.register('llm_conditional_execution', unique('observe'), () => undefined)
+  await t.throwsAsync(async () => {
+    for await (const _ of await relay.llmStreamCall(unique('promised'), { content: null }, promised));
+  }, { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
+  guard.dispose()
   // An iterable whose iterator method returns no iterator.
   for (const iterator of [null, 1, {}]) {
     const provider = () => ({ [Symbol.asyncIterator]: () => iterator }) as never

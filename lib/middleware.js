@@ -89,7 +89,7 @@ function wrapperFor(shape, fn) {
           releaseStack(child)
           throw userThrew(error)
         }
-        return scopedIterator(out, child, 'a stream execution intercept')
+        return scopedIterator(out, child, 'a stream execution intercept', true)
       }
   }
 }
