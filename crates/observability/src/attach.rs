@@ -17,7 +17,14 @@ use crate::ExportError;
 
 /// The runtimes (and registration names) an exporter is attached to.
 #[derive(Default)]
-pub(crate) struct Attachments(Mutex<State>);
+pub(crate) struct Attachments {
+    state: Mutex<State>,
+    /// Held through a whole [`Attachments::detach_all`], flushes included.
+    /// A lock of its own, never `state`'s: a subscriber may call the
+    /// exporter's `flush()` (which reads `state`) on the dispatcher thread
+    /// that such a flush waits for.
+    detaching: Mutex<()>,
+}
 
 #[derive(Default)]
 struct State {
@@ -39,7 +46,7 @@ impl Attachments {
         name: &str,
         sub: Arc<dyn Subscriber>,
     ) -> Result<(), ExportError> {
-        let mut state = self.0.lock();
+        let mut state = self.state.lock();
         if state.closed {
             return Err(ExportError::ShutDown);
         }
@@ -66,21 +73,25 @@ impl Attachments {
     /// emitted before the deregistration carry us in their subscriber
     /// snapshot, and the flush waits until they have all been delivered.
     ///
-    /// The lock is held throughout, so a concurrent `detach_all` (two
-    /// `shutdown()`s at once) returns only once those events are delivered:
+    /// Concurrent calls (two `shutdown()`s at once) run one after the
+    /// other, so the second returns only once those events are delivered:
     /// otherwise it would find nothing to detach and let its caller close
     /// the files while they are still arriving.
     pub(crate) fn detach_all(&self) {
-        let mut state = self.0.lock();
-        state.closed = true;
-        for (rt, name) in std::mem::take(&mut state.list) {
+        let _one_at_a_time = self.detaching.lock();
+        let all = {
+            let mut state = self.state.lock();
+            state.closed = true;
+            std::mem::take(&mut state.list)
+        };
+        for (rt, name) in all {
             rt.deregister(Family::Subscriber, &name);
             let _ = rt.flush();
         }
     }
 
     fn runtimes(&self) -> Vec<Runtime> {
-        self.0
+        self.state
             .lock()
             .list
             .iter()

@@ -167,11 +167,16 @@ impl OtlpExporter {
     /// are not sent (a span is only complete at its end).
     pub fn shutdown(&self) -> Result<(), ExportError> {
         self.attachments.detach_all();
-        let Some(thread) = self.thread.lock().take() else {
-            return Ok(());
-        };
-        self.exporter.stop();
-        let _ = thread.join();
+        {
+            // Held until the thread is gone: a concurrent shutdown (or
+            // flush) waits for the spans this one is sending, then reports
+            // the same outcome.
+            let mut thread = self.thread.lock();
+            if let Some(thread) = thread.take() {
+                self.exporter.stop();
+                let _ = thread.join();
+            }
+        }
         match self.exporter.stats().last_error {
             Some(e) if self.exporter.stats().dropped_export_failed > 0 => {
                 Err(ExportError::Export(e))
