@@ -70,6 +70,7 @@ fn header_injection_refuses_what_is_no_http_header() {
         ("", "v"),
         ("x team", "v"),
         ("x-team", "a\r\nx-evil: 1"),
+        ("x-team", "bell\u{7}"),
     ] {
         let cfg = doc(json!({"components": [
             {"kind": "header-injection", "config": {"headers": {name: value}}}

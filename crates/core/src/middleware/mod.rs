@@ -221,6 +221,25 @@ impl LlmRequest {
     }
 }
 
+/// Whether `name` can be sent as an HTTP header field name: a non-empty
+/// token (RFC 9110 §5.1). LLM request headers usually end up on the wire,
+/// so configuration that sets them checks them with this.
+pub fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Whether `value` can be sent as an HTTP header field value: no control
+/// characters but horizontal tab (CR and LF would start a header of their
+/// own), which is what HTTP clients refuse.
+pub fn is_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
 /// A stream of JSON chunks (streaming LLM responses).
 pub type JsonStream =
     std::pin::Pin<Box<dyn futures_core::Stream<Item = Result<Json>> + Send + 'static>>;

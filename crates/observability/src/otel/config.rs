@@ -47,6 +47,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use nemo_relay_core::middleware::{is_header_name, is_header_value};
 use nemo_relay_core::Json;
 
 use crate::config::{parse, ConfigError};
@@ -274,17 +275,16 @@ impl OtlpConfig {
         // Checked now, not at the first export: a bad header would fail
         // every batch, or (CR/LF in it) inject a header of its own.
         for (name, value) in &headers {
-            let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-            if name.is_empty() || !name.bytes().all(token) {
+            if !is_header_name(name) {
                 return Err(ConfigError::at(
                     format!("headers.{name}"),
                     format!("'{}' is not an HTTP header name", name.escape_debug()),
                 ));
             }
-            if value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
+            if !is_header_value(value) {
                 return Err(ConfigError::at(
                     format!("headers.{name}"),
-                    "a header value must not contain CR, LF or NUL",
+                    "a header value must not contain control characters",
                 ));
             }
         }
@@ -495,6 +495,7 @@ mod tests {
             ("x a", "1"),
             ("", "1"),
             ("x-a", "1\r\nx-b: 2"),
+            ("x-a", "\u{1}"),
         ] {
             let c = OtlpConfig {
                 headers: [(name.to_owned(), value.to_owned())].into(),
@@ -507,7 +508,7 @@ mod tests {
         let e = OtlpConfig::default()
             .resolve_with(env(&[("OTEL_EXPORTER_OTLP_HEADERS", "x=a%0Db")]))
             .unwrap_err();
-        assert!(e.message.contains("CR, LF"), "{e:?}");
+        assert!(e.message.contains("control characters"), "{e:?}");
     }
 
     #[test]

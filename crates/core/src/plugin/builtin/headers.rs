@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::event::Json;
-use crate::middleware::{LlmRequest, Step};
+use crate::middleware::{is_header_name, is_header_value, LlmRequest, Step};
 use crate::plugin::builtin::{glob_match, string_list};
 use crate::plugin::{ConfigCheck, PluginContext, PluginKind};
 use crate::registry::{Middleware, Registration};
@@ -42,12 +42,11 @@ impl PluginKind for HeaderInjection {
                                 "plugin.invalid_type",
                                 format!("header '{k}' must be a string, got {v}"),
                             ),
-                            Some(s) if s.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) => check
-                                .error(
-                                    &format!("headers.{k}"),
-                                    "plugin.invalid_value",
-                                    format!("header '{k}' must not contain CR, LF or NUL"),
-                                ),
+                            Some(s) if !is_header_value(s) => check.error(
+                                &format!("headers.{k}"),
+                                "plugin.invalid_value",
+                                format!("header '{k}' must not contain control characters"),
+                            ),
                             Some(_) => {}
                         }
                     }
@@ -96,12 +95,4 @@ impl PluginKind for HeaderInjection {
                 .priority(priority),
         )
     }
-}
-
-/// An HTTP header field name: a non-empty token (RFC 9110 §5.1).
-fn is_header_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
