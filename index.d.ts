@@ -408,9 +408,10 @@ export interface SubscribeOptions {
   priority?: number
   /**
    * Receive only the events of this scope and what runs inside it while it
-   * is open (removed when it ends). A call started inside it still delivers
-   * its end event here, even when that comes after the scope ended: a
-   * subscriber never sees a call start without its end.
+   * is open (removed when it ends). A managed call (`toolCall`, `llmCall`,
+   * `llmStreamCall`) started inside it still delivers its end event here,
+   * even when that comes after the scope ended. A manual call
+   * (`startToolCall`) ended after the scope ended does not.
    */
   scope?: ScopeHandle
   /** Called when the subscriber throws or rejects (it is isolated either way). */
@@ -690,11 +691,19 @@ export interface PluginConfigError extends RelayError {
 
 /** What every exporter does. Failed writes reject with `ERR_RELAY_EXPORT_FAILED`. */
 declare abstract class Exporter implements AsyncDisposable {
-  /** Subscribe to the runtime's events (default name `nemo_relay.<format>`). */
+  /**
+   * Subscribe to the runtime's events (default name `nemo_relay.<format>`).
+   * Throws `ERR_RELAY_ALREADY_EXISTS` when the name is taken or this
+   * exporter is registered already (it would write every event twice), and
+   * `ERR_RELAY_SHUT_DOWN` once it (or the runtime) was shut down.
+   */
   register(options?: { name?: string }): this
   /** Resolves once everything emitted so far has been exported. */
   flush(): Promise<void>
-  /** Unsubscribe and finish every write. Idempotent. */
+  /**
+   * Unsubscribe and finish every write. Idempotent: a second call, even a
+   * concurrent one, resolves once the first has finished.
+   */
   shutdown(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }

@@ -477,7 +477,9 @@ test('options of the wrong type are InvalidArgumentErrors with a stable code, an
 test('families and names of any other type are refused with ERR_RELAY_INVALID_ARGUMENT, never with a bare TypeError', (t) => {
   const cyclic: unknown[] = []
   cyclic.push(cyclic)
-  for (const bad of [Symbol('family'), Object.create(null), cyclic, 7n]) {
+  const { proxy: revoked, revoke } = Proxy.revocable({}, {})
+  revoke()
+  for (const bad of [Symbol('family'), Object.create(null), cyclic, 7n, revoked]) {
     t.throws(() => relay.register('toString' as never, unique('n'), (() => undefined) as never), { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
     const code = { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never
     t.throws(() => relay.register(bad as never, unique('n'), (() => undefined) as never), code)
@@ -553,6 +555,8 @@ test.serial('calls racing with a worker that exits normally fail as cancelled wh
   }
   t.true(settled > 0)
   t.deepEqual([...codes.keys()].filter((code) => code !== 'ERR_RELAY_CANCELLED'), [], JSON.stringify([...codes]))
+  // The race was there to lose: some calls did reach an exiting worker.
+  t.true((codes.get('ERR_RELAY_CANCELLED') ?? 0) > 0, JSON.stringify([...codes]))
 })
 
 test('terminating workers whose middleware calls are running settles every call, and the process still exits', (t) => {

@@ -111,8 +111,9 @@ function show(value) {
       return 'a function'
     case 'object':
       if (value === null) return 'null'
-      if (Array.isArray(value)) return 'an array'
       try {
+        // Array.isArray throws too, on a revoked Proxy.
+        if (Array.isArray(value)) return 'an array'
         const text = JSON.stringify(value)
         if (typeof text === 'string' && text.length <= 80) return text
       } catch {

@@ -1,9 +1,16 @@
 //! The facade's hooks.
 //!
 //! The facade calls `init` once when it loads, handing native code the few
-//! JS functions it needs: `makeError(code, message, details)` builds the
-//! `RelayError` subclass for a code (so errors thrown from native code are
-//! instances of the facade's classes).
+//! JS functions it needs:
+//!
+//! * `makeError(code, message, details)` builds the `RelayError` subclass
+//!   for a code (so errors thrown from native code are instances of the
+//!   facade's classes);
+//! * `makeCallContext(...)` builds the `CallContext` object middleware get
+//!   ([`crate::middleware::ctx_value`]);
+//! * `llmRequestView(request, what)` checks an LLM request and gives the
+//!   `{ headers, content }` view of it that providers get
+//!   ([`crate::middleware::Request::pass_js`]).
 
 use napi_derive::napi;
 
@@ -12,7 +19,7 @@ use crate::js::{boundary, Arg};
 /// Hand the facade's hooks object to native code (once per JS realm). Each
 /// hook is looked up when first used and kept from then on.
 #[napi(
-    ts_args_type = "hooks: { makeError(code: string, message: string, details: object): Error; makeCallContext?: (name: string, kind: string, uuid: string, parentUuid: string, toolCallId?: string, modelName?: string) => object }"
+    ts_args_type = "hooks: { makeError(code: string, message: string, details: object): Error; makeCallContext?: (name: string, kind: string, uuid: string, parentUuid: string, toolCallId?: string, modelName?: string) => object; llmRequestView?: (request: unknown, what: string) => object }"
 )]
 pub fn init(env: napi::Env, hooks: Arg) -> napi::Result<()> {
     crate::allocator::configure();

@@ -476,8 +476,9 @@ NemoRelayStatus nemo_relay_atif_exporter_create(const char *options_json,
  * Subscribes the exporter to the runtime as global subscriber `name`
  * (NULL: `"nemo_relay.atif"`). Two exporters need two names.
  *
- * Errors: `ALREADY_EXISTS` (the name is taken), `NULL_POINTER`,
- * `INVALID_UTF8`.
+ * Errors: `ALREADY_EXISTS` (the name is taken, or this exporter is
+ * registered already), `SHUT_DOWN` (the exporter or the runtime was shut
+ * down), `NULL_POINTER`, `INVALID_UTF8`.
  *
  * # Safety
  * Pointers are NULL or valid as documented in the header conventions.

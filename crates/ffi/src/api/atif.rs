@@ -20,7 +20,7 @@
 
 use std::ffi::c_char;
 
-use nemo_relay_core::{Family, Runtime};
+use nemo_relay_core::Runtime;
 use nemo_relay_observability::atif::{AtifConfig, AtifExporter, DEFAULT_NAME};
 use nemo_relay_observability::ExportError;
 
@@ -71,8 +71,9 @@ pub unsafe extern "C" fn nemo_relay_atif_exporter_create(
 /// Subscribes the exporter to the runtime as global subscriber `name`
 /// (NULL: `"nemo_relay.atif"`). Two exporters need two names.
 ///
-/// Errors: `ALREADY_EXISTS` (the name is taken), `NULL_POINTER`,
-/// `INVALID_UTF8`.
+/// Errors: `ALREADY_EXISTS` (the name is taken, or this exporter is
+/// registered already), `SHUT_DOWN` (the exporter or the runtime was shut
+/// down), `NULL_POINTER`, `INVALID_UTF8`.
 ///
 /// # Safety
 /// Pointers are NULL or valid as documented in the header conventions.
@@ -86,18 +87,7 @@ pub unsafe extern "C" fn nemo_relay_atif_exporter_register(
         let exporter = unsafe { boxed_ref(exporter, "exporter") }?;
         let name = unsafe { opt_str_arg(name, "name") }?.unwrap_or(DEFAULT_NAME);
         let runtime = Runtime::global();
-        exporter.register_as(runtime, name).map_err(|err| {
-            // The exporter reports every registration failure as text;
-            // recover the one a caller can act on.
-            let taken = runtime
-                .registrations(Family::Subscriber)
-                .iter()
-                .any(|n| &**n == name);
-            match (taken, err) {
-                (true, err) => FfiError::new(NemoRelayStatus::AlreadyExists, err.to_string()),
-                (false, err) => export_error(err),
-            }
-        })
+        exporter.register_as(runtime, name).map_err(export_error)
     })
 }
 
