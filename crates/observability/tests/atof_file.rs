@@ -294,3 +294,38 @@ fn a_shut_down_exporter_cannot_register_again_and_one_runtime_takes_an_exporter_
         .registrations(nemo_relay_core::Family::Subscriber)
         .is_empty());
 }
+
+#[test]
+fn a_subscriber_that_flushes_the_exporter_while_it_shuts_down_does_not_deadlock() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let dir = scratch_dir("atof-flush-in-subscriber");
+    let rt = Runtime::new();
+    let atof = Arc::new(AtofExporter::new(config(&dir)).unwrap());
+    atof.register(&rt).unwrap();
+    // Another subscriber, on the same dispatcher thread, flushes the
+    // exporter for every event (as an application's checkpointing might).
+    let weak = Arc::downgrade(&atof);
+    rt.register(nemo_relay_core::Registration::new(
+        "checkpoint",
+        nemo_relay_core::Middleware::Subscriber(nemo_relay_core::subscriber_fn(move |_| {
+            if let Some(atof) = weak.upgrade() {
+                let _ = atof.flush();
+            }
+        })),
+    ))
+    .unwrap();
+    for i in 0..200 {
+        rt.mark(&format!("m{i}"), Default::default()).unwrap();
+    }
+    let (done, finished) = mpsc::channel();
+    let shutting = atof.clone();
+    std::thread::spawn(move || {
+        let _ = shutting.shutdown();
+        let _ = done.send(());
+    });
+    assert!(
+        finished.recv_timeout(Duration::from_secs(20)).is_ok(),
+        "shutdown and the flushing subscriber deadlocked"
+    );
+}
