@@ -466,6 +466,42 @@ test.serial('a stream execution intercept registered on another thread wraps thi
   c.stop()
 })
 
+test.serial('a streaming call hands the provider the caller’s own request values unless a stream execution intercept sees them', async (t) => {
+  const content = { at: new Date(0), image: new Uint8Array([1, 2]) }
+  const seen = async (label: string) => {
+    let got: { headers: unknown; content: unknown } | undefined
+    const stream = await relay.llmStreamCall(unique('own-request'), { content: content as never }, async function* (request) {
+      await sleep(1)
+      got = request as never
+      yield 1
+    })
+    for await (const _ of stream);
+    t.deepEqual(got?.headers, {}, `${label}: headers default to {}`)
+    return got?.content
+  }
+  t.is(await seen('bare'), content)
+  const guard = relay.register('llm_conditional_execution', unique('guard'), async (request) => {
+    await sleep(1)
+    t.is((request as { content: unknown }).content, content)
+    return undefined
+  })
+  t.is(await seen('an async JS guardrail'), content)
+  const c = collect()
+  t.is(await seen('a subscriber'), content)
+  guard.dispose()
+  const events = await c.flushed()
+  const start = events.find((e) => e.kind === 'scope' && e.scope_category === 'start' && e.name.startsWith('own-request'))
+  t.deepEqual(start?.data, { content: { at: new Date(0).toISOString(), image: { 0: 1, 1: 2 } }, headers: {} }, 'events record a JSON copy')
+  c.stop()
+  const replacement = { replaced: true }
+  const intercept = relay.register('llm_request_intercept', unique('swap'), () => ({ content: replacement as never }))
+  t.is(await seen('a request intercept'), replacement)
+  intercept.dispose()
+  const exec = relay.register('llm_stream_execution_intercept', unique('exec'), (request, next) => next(request))
+  t.deepEqual(await seen('a stream execution intercept'), { at: new Date(0).toISOString(), image: { 0: 1, 1: 2 } })
+  exec.dispose()
+})
+
 test.serial('a stream whose chunk cannot be recorded fails, and its provider is still closed', async (t) => {
   const sub = relay.subscribe(unique('observer'), () => {})
   let closed = false

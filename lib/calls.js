@@ -585,18 +585,20 @@ function llmStreamCall(name, request, provider, options) {
   // Read once, before anything starts: a throwing getter rejects the call,
   // and leaves no second, unhandled rejection behind.
   let signal
+  let view
   try {
     signal = options?.signal
+    view = llmRequestView(request)
   } catch (error) {
     return Promise.reject(error)
   }
   const call = native.llmStreamCall
-  const started = startManaged(call, name, request, provider, options, call, providerWrapper).then(streamOf)
+  const started = startManaged(call, name, view, provider, options, call, providerWrapper).then(streamOf)
   return signal === undefined ? started : started.then((stream) => abortStreamWith(stream, signal))
 }
 
 /**
- * A bare streaming call, run here (see `bareToolCall`): the provider is
+ * A bare streaming call, run here (see `bareCall`): the provider is
  * called and pulled in the call's own scope, which is built at once (a
  * stream's chunks come later, when the caller's flow may have moved on).
  */

@@ -26,7 +26,7 @@ use crate::middleware::Request;
 
 pub(crate) mod direct;
 
-use direct::Mode;
+pub(crate) use direct::Mode;
 
 /// Options of a managed or manual call, as the facade passes them.
 #[napi(object, object_to_js = false)]
@@ -139,7 +139,11 @@ pub(crate) fn run_tool_call(
 /// How a managed call of `kind` started from JS now treats its JS values
 /// (see [`direct`]). Unless the call is bare, the call snapshot the choice
 /// was made on is put in `opts`: the call runs exactly that.
-fn mode_of(js: Js, kind: CallKind, opts: &mut nemo_relay_core::CallOptions) -> Result<Mode> {
+pub(crate) fn mode_of(
+    js: Js,
+    kind: CallKind,
+    opts: &mut nemo_relay_core::CallOptions,
+) -> Result<Mode> {
     let rt = Runtime::global();
     if rt.is_bare(kind) {
         return Ok(Mode::Bare);
@@ -174,8 +178,13 @@ fn js_only(snapshot: &CallSnapshot, kind: CallKind, origin: Origin) -> bool {
                 && mine(level.tool.conditional.entries(), origin)
                 && mine(level.tool.request.entries(), origin)
         }
-        _ => {
+        CallKind::Llm => {
             level.llm_execution.is_empty()
+                && mine(level.llm.conditional.entries(), origin)
+                && mine(level.llm.request.entries(), origin)
+        }
+        CallKind::LlmStream => {
+            level.llm_stream_execution.is_empty()
                 && mine(level.llm.conditional.entries(), origin)
                 && mine(level.llm.request.entries(), origin)
         }

@@ -34,11 +34,13 @@ use napi::sys::ValueType as T;
 use napi_derive::napi;
 use nemo_relay_core::middleware::ExecFn;
 use nemo_relay_core::{
-    CallContext, Json, JsonStream, LlmRequest, RelayError, Runtime, ScopeStack, StreamOptions,
+    CallContext, CallExtension, CallKind, Json, JsonStream, LlmRequest, RelayError, Runtime,
+    ScopeStack, StreamOptions,
 };
 
 use crate::callbacks::{invoke, JsFn};
-use crate::calls::{call_options, CallOptions};
+use crate::calls::direct::Shared;
+use crate::calls::{call_options, CallOptions, Mode};
 use crate::convert;
 use crate::driver;
 use crate::handles::{self, Native};
@@ -424,37 +426,62 @@ pub fn llm_stream_call(
     token_out: Option<Arg>,
 ) -> napi::Result<Raw> {
     boundary(env.raw(), |js| {
-        let request = LlmRequest::from_js(js, request.0, "the LLM request")?;
+        let mut call = call_options(js, stack.0, options)?;
+        // As for unary calls: when only this realm's JS sees the request,
+        // the provider gets the caller's own values (the view), and the
+        // core carries a JSON copy only if someone subscribes.
+        let mode = crate::calls::mode_of(js, CallKind::LlmStream, &mut call)?;
+        let core_request = match mode {
+            Mode::Managed | Mode::Mirrored => {
+                LlmRequest::from_js(js, request.0, "the LLM request")?
+            }
+            Mode::Bare | Mode::Through => LlmRequest::placeholder(),
+        };
+        let held = (mode != Mode::Managed).then_some(request.0);
+        let shared = Shared::for_stream(js, mode, name.clone(), provider.0, held);
+        call.extension = Some(CallExtension(shared.clone()));
         let provider: JsFn = Arc::new(JsRef::new(js, provider.0)?);
         let opts = StreamOptions {
-            call: call_options(js, stack.0, options)?,
+            call,
             aggregate: None,
         };
         let what: Arc<str> = Arc::from(format!("streaming LLM provider '{name}'"));
+        let cb_shared = shared.clone();
+        let fut_shared = shared.clone();
         let fut = async move {
-            Runtime::global()
-                .llm_stream_call(&name, request, opts, move |req: LlmRequest| {
+            let stream = Runtime::global()
+                .llm_stream_call(&name, core_request, opts, move |req: LlmRequest| {
                     let stack = ScopeStack::current();
                     let what = what.clone();
+                    let later = cb_shared.clone();
+                    let now = &cb_shared;
                     invoke(
                         &provider,
                         |js| {
                             Ok([
-                                req.to_js(js)?,
+                                now.callback_request_js(js, &req)?,
                                 handles::insert(js, Native::Stack(stack.clone()))?,
                             ])
                         },
                         || {
                             let (req, stack) = (req.clone(), stack.clone());
                             Box::new(move |js| {
-                                Ok([req.to_js(js)?, handles::insert(js, Native::Stack(stack))?])
+                                Ok([
+                                    later.callback_request_js(js, &req)?,
+                                    handles::insert(js, Native::Stack(stack))?,
+                                ])
                             })
                         },
                         move |js, v| JsIterStream::boxed(js, v, what),
                     )
                 })
-                .await
+                .await;
+            fut_shared.finish();
+            stream
         };
-        driver::run(js, Box::pin(fut), token_out.map(|t| t.0)).map(Raw)
+        let out = driver::run(js, Box::pin(fut), token_out.map(|t| t.0));
+        let running = out.is_ok() && !shared.is_finished();
+        shared.leave_entry(js, running)?;
+        out.map(Raw)
     })
 }

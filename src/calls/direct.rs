@@ -15,9 +15,11 @@
 //! | [`Mode::Mirrored`] | as through, but someone subscribes | JSON copies, for the events and the sanitizers | as through | the callback's own result |
 //! | [`Mode::Managed`] | anything else (native middleware or middleware of another realm that sees the request, execution intercepts) | JSON | JSON copies | a JSON copy of the result |
 //!
-//! Tool calls and unary LLM calls both work this way; an LLM call's JS
-//! request is the facade's `{ headers, content }` view of the caller's, and
-//! a request intercept's answer is checked and shaped the same way
+//! Tool calls and unary LLM calls both work this way, and so do the requests
+//! of streaming LLM calls ([`Shared::for_stream`]; a streaming call's
+//! execution intercepts are stream intercepts). An LLM call's JS request is
+//! the facade's `{ headers, content }` view of the caller's, and a request
+//! intercept's answer is checked and shaped the same way
 //! ([`crate::middleware::Request::pass_js`]).
 //!
 //! In the first two modes no value is ever converted to JSON and back,
@@ -190,6 +192,78 @@ impl Shared {
         }
     }
 
+    /// The state of a streaming LLM call started from JS in `mode`
+    /// (`request`: the facade's view of the caller's request, unless the
+    /// call is managed). Its middleware and its provider share the request
+    /// as a unary call's do; the provider is called through
+    /// [`Shared::callback_request_js`], the stream itself is not kept here.
+    pub(crate) fn for_stream(
+        js: Js,
+        mode: Mode,
+        name: String,
+        provider: Value,
+        request: Option<Value>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared::new(
+            js,
+            mode,
+            CallKind::LlmStream,
+            name,
+            provider,
+            request,
+            false,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        js: Js,
+        mode: Mode,
+        kind: CallKind,
+        name: String,
+        func: Value,
+        request: Option<Value>,
+        abortable: bool,
+    ) -> Shared {
+        Shared {
+            env: js.0 as usize,
+            mode,
+            kind,
+            name,
+            func: EntryValue(func),
+            live: AtomicBool::new(true),
+            finished: AtomicBool::new(false),
+            abortable,
+            request: Mutex::new(request.map(|a| Held::Entry(EntryValue(a)))),
+            result: Mutex::new(None),
+            context: Mutex::new(None),
+            later: Mutex::new(None),
+        }
+    }
+
+    /// The call's core future completed: nothing of it outlives the entry.
+    pub(crate) fn finish(&self) {
+        self.finished.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Shared::finish`] was called.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// The native entry that started the call returns: past this point no
+    /// raw value of the entry may be read, so what a call still running
+    /// needs (`running`) is kept by reference.
+    pub(crate) fn leave_entry(&self, js: Js, running: bool) -> Result<()> {
+        let kept = if running {
+            self.outlive_entry(js)
+        } else {
+            Ok(())
+        };
+        self.live.store(false, Ordering::Release);
+        kept
+    }
+
     /// The request the callback gets once the call has gone asynchronous.
     ///
     /// A mirrored call's events, and its guardrails' verdicts, were made
@@ -198,7 +272,7 @@ impl Shared {
     /// object since (it ran while a stage was pending), the tool must not
     /// run on something nobody approved or recorded: it gets the copy then.
     /// During the entry no other code can have run, so nothing is checked.
-    fn callback_request_js<R: Request>(&self, js: Js, req: &R) -> Result<Value> {
+    pub(crate) fn callback_request_js<R: Request>(&self, js: Js, req: &R) -> Result<Value> {
         let v = self.request_js(js, req)?;
         if self.mode != Mode::Mirrored || self.in_entry(js) || !self.own_realm(js) {
             return Ok(v);
@@ -372,27 +446,22 @@ pub(super) fn run<R: Request>(
     token_out: Option<Value>,
     start: impl FnOnce(String, Option<CallExtension>, Callback<R>) -> CoreFuture<Json>,
 ) -> Result<Value> {
-    let shared = Arc::new(Shared {
-        env: js.0 as usize,
+    let shared = Arc::new(Shared::new(
+        js,
         mode,
         kind,
-        name: name.clone(),
-        func: EntryValue(func),
-        live: AtomicBool::new(true),
-        finished: AtomicBool::new(false),
-        abortable: token_out.is_some(),
-        request: Mutex::new(args.map(|a| Held::Entry(EntryValue(a)))),
-        result: Mutex::new(None),
-        context: Mutex::new(None),
-        later: Mutex::new(None),
-    });
+        name.clone(),
+        func,
+        args,
+        token_out.is_some(),
+    ));
     let extension = Some(CallExtension(shared.clone()));
     let cb_shared = shared.clone();
     let core = start(name, extension, Box::new(move |req: R| cb_shared.call(req)));
     let fut_shared = shared.clone();
     let fut: CoreFuture<Outcome> = Box::pin(async move {
         let json = core.await?;
-        fut_shared.finished.store(true, Ordering::Release);
+        fut_shared.finish();
         let own = lock(&fut_shared.result).take();
         Ok(Outcome {
             json,
@@ -401,13 +470,8 @@ pub(super) fn run<R: Request>(
     });
     let out = driver::run(js, fut, token_out);
     // Asynchronous: what a later stage or the callback needs must outlive
-    // this entry. (`live` goes false in any case: past this point no raw
-    // value of the entry may be read.)
-    let kept = match &out {
-        Ok(_) if !shared.finished.load(Ordering::Acquire) => shared.outlive_entry(js),
-        _ => Ok(()),
-    };
-    shared.live.store(false, Ordering::Release);
-    kept?;
+    // this entry.
+    let running = out.is_ok() && !shared.is_finished();
+    shared.leave_entry(js, running)?;
     out
 }
