@@ -502,6 +502,33 @@ test.serial('a streaming call hands the provider the caller’s own request valu
   exec.dispose()
 })
 
+test.serial('a streaming call hands the caller the provider’s own chunks unless a stream execution intercept sees them', async (t) => {
+  const chunks = [{ at: new Date(0) }, new Uint8Array([1])]
+  const got = async () => {
+    const out: unknown[] = []
+    for await (const chunk of await relay.llmStreamCall(unique('own-chunks'), { content: null }, () => chunks as never)) out.push(chunk)
+    return out
+  }
+  const same = (out: unknown[], label: string) => out.forEach((chunk, i) => t.is(chunk, chunks[i], label))
+  same(await got(), 'bare')
+  const guard = relay.register('llm_conditional_execution', unique('guard'), () => undefined)
+  same(await got(), 'a JS guardrail')
+  // Nothing records a chunk here, so a chunk JSON cannot represent passes as in a bare call.
+  const big: unknown[] = []
+  for await (const chunk of await relay.llmStreamCall(unique('bigint'), { content: null }, () => [10n] as never)) big.push(chunk)
+  t.deepEqual(big, [10n])
+  const c = collect()
+  same(await got(), 'a subscriber')
+  guard.dispose()
+  const events = await c.flushed()
+  const end = events.find((e) => e.kind === 'scope' && e.scope_category === 'end' && e.name.startsWith('own-chunks'))
+  t.deepEqual(end?.data, { chunks: [{ at: new Date(0).toISOString() }, { 0: 1 }] }, 'events record JSON copies')
+  c.stop()
+  const exec = relay.register('llm_stream_execution_intercept', unique('exec'), (request, next) => next(request))
+  t.deepEqual(await got(), [{ at: new Date(0).toISOString() }, { 0: 1 }])
+  exec.dispose()
+})
+
 test.serial('a stream whose chunk cannot be recorded fails, and its provider is still closed', async (t) => {
   const sub = relay.subscribe(unique('observer'), () => {})
   let closed = false

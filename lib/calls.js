@@ -296,6 +296,13 @@ class LlmStream {
   /** The latest pending step; a `next()` made meanwhile waits for it. */
   #inflight = null
   #pull = { iter: undefined, direct: false }
+  /**
+   * With nothing wrapping the provider (`#pull.direct`), the chunk fed last
+   * (`{ value }`): the chunk the caller gets is that very value, not the
+   * copy native code carries for the events (or its placeholder when
+   * nothing records them), as a tool's caller gets the tool's own result.
+   */
+  #fed
   /** A bare call's stack: the provider's iterator is pulled here, in JS. */
   #stack
   /** `{ reason }` once the call's AbortSignal aborted. */
@@ -419,7 +426,9 @@ class LlmStream {
         continue
       }
       if (answer instanceof Promise) return this.#later(answer, (v) => v)
-      return { done: false, value: answer }
+      const fed = this.#fed
+      this.#fed = undefined
+      return { done: false, value: fed === undefined ? answer : fed.value }
     }
   }
   #feed(r) {
@@ -431,6 +440,7 @@ class LlmStream {
       // A throwing getter fails the call like a throwing next().
       return native.streamFeed(this.#native, this.#pull, 2, error)
     }
+    if (!result.done && this.#pull.direct) this.#fed = { value: result.value }
     return native.streamFeed(this.#native, this.#pull, result.done ? 1 : 0, result.value)
   }
   /** Continue stepping once `p` settles; `onError` turns a rejection into an answer. */

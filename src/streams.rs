@@ -76,6 +76,21 @@ pub(crate) struct Pulls {
     what: Arc<str>,
     /// Names a chunk in conversion errors (built once, not per chunk).
     chunk_what: Box<str>,
+    /// Chunks are converted to JSON. Not in a through-mode call (nothing
+    /// records them, and the caller gets the provider's own values, see
+    /// the facade's `LlmStream`): the core then carries placeholders.
+    convert: bool,
+}
+
+impl Pulls {
+    /// A chunk the iterator gave, as the core carries it.
+    fn chunk(&self, js: Js, value: Value) -> Result<Json> {
+        if self.convert {
+            convert::to_json(js, value, &self.chunk_what)
+        } else {
+            Ok(Json::Null)
+        }
+    }
 }
 
 impl Pulls {
@@ -89,7 +104,7 @@ impl Pulls {
     /// rejected (`value` is the error), 3 when it gave a non-object.
     pub(crate) fn feed(&self, js: Js, outcome: u32, value: Value) {
         let pulled = match outcome {
-            0 => convert::to_json(js, value, &self.chunk_what).map(Some),
+            0 => self.chunk(js, value).map(Some),
             1 => Ok(None),
             2 => Err(crate::errors::from_thrown(js, value)),
             _ => Err(not_a_result(&self.what)),
@@ -154,7 +169,7 @@ fn iter_result(js: Js, r: Value, pulls: &Pulls) -> Result<Option<Json>> {
         return Ok(None);
     }
     let value = js.get_named(r, c"value")?;
-    convert::to_json(js, value, &pulls.chunk_what).map(Some)
+    pulls.chunk(js, value).map(Some)
 }
 
 unsafe extern "C" fn release_pulls(
@@ -218,7 +233,7 @@ fn then_callbacks(
 }
 
 impl JsIterStream {
-    fn boxed(js: Js, iter: Value, what: Arc<str>) -> Result<JsonStream> {
+    fn boxed(js: Js, iter: Value, what: Arc<str>, convert: bool) -> Result<JsonStream> {
         let t = js.type_of(iter)?;
         let next = if t == T::napi_object {
             js.get_named(iter, c"next")?
@@ -239,6 +254,7 @@ impl JsIterStream {
                 fed: Mutex::new(None),
                 iter,
                 chunk_what: format!("a chunk of {what}").into(),
+                convert,
                 what,
             }),
             pending: None,
@@ -404,7 +420,7 @@ pub(crate) fn stream_exec(f: JsFn, what: String) -> ExecFn<LlmRequest, JsonStrea
     Arc::new(move |ctx: &CallContext, req: LlmRequest, next| {
         let what = what.clone();
         crate::next::invoke_exec(&f, ctx, req, next, move |js, v| {
-            JsIterStream::boxed(js, v, what)
+            JsIterStream::boxed(js, v, what, true)
         })
     })
 }
@@ -446,6 +462,9 @@ pub fn llm_stream_call(
             aggregate: None,
         };
         let what: Arc<str> = Arc::from(format!("streaming LLM provider '{name}'"));
+        // Nothing records a through-mode call's chunks, and its caller gets
+        // the provider's own values: they are not converted.
+        let convert = !matches!(mode, Mode::Through | Mode::Bare);
         let cb_shared = shared.clone();
         let fut_shared = shared.clone();
         let fut = async move {
@@ -472,7 +491,7 @@ pub fn llm_stream_call(
                                 ])
                             })
                         },
-                        move |js, v| JsIterStream::boxed(js, v, what),
+                        move |js, v| JsIterStream::boxed(js, v, what, convert),
                     )
                 })
                 .await;
