@@ -240,6 +240,12 @@ export declare class LlmStream implements AsyncIterableIterator<Json>, AsyncDisp
 /**
  * Run a streaming LLM call. `provider` returns an (async) iterable of chunks;
  * the result pulls them one at a time through the pipeline.
+ *
+ * Values pass through as for {@link llmCall}: the provider gets the
+ * caller's own request values and the caller the provider's own chunks,
+ * unless native middleware, middleware of another thread or a stream
+ * execution intercept sees them (they then get JSON copies). Events record
+ * JSON copies.
  */
 export declare function llmStreamCall(
   name: string,
