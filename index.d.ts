@@ -242,10 +242,11 @@ export declare class LlmStream implements AsyncIterableIterator<Json>, AsyncDisp
  * the result pulls them one at a time through the pipeline.
  *
  * Values pass through as for {@link llmCall}: the provider gets the
- * caller's own request values and the caller the provider's own chunks,
- * unless native middleware, middleware of another thread or a stream
- * execution intercept sees them (they then get JSON copies). Events record
- * JSON copies.
+ * caller's own request values unless native middleware, middleware of
+ * another thread or a stream execution intercept sees the request, and the
+ * caller gets the provider's own chunks unless a stream execution
+ * intercept wraps the provider; otherwise they get JSON copies. Events
+ * record JSON copies.
  */
 export declare function llmStreamCall(
   name: string,
