@@ -466,9 +466,8 @@ pub fn llm_stream_call(
         // the provider's own values: they are not converted.
         let convert = !matches!(mode, Mode::Through | Mode::Bare);
         let cb_shared = shared.clone();
-        let fut_shared = shared.clone();
         let fut = async move {
-            let stream = Runtime::global()
+            Runtime::global()
                 .llm_stream_call(&name, core_request, opts, move |req: LlmRequest| {
                     let stack = ScopeStack::current();
                     let what = what.clone();
@@ -478,7 +477,7 @@ pub fn llm_stream_call(
                         &provider,
                         |js| {
                             Ok([
-                                now.callback_request_js(js, &req)?,
+                                now.request_js(js, &req)?,
                                 handles::insert(js, Native::Stack(stack.clone()))?,
                             ])
                         },
@@ -486,7 +485,7 @@ pub fn llm_stream_call(
                             let (req, stack) = (req.clone(), stack.clone());
                             Box::new(move |js| {
                                 Ok([
-                                    later.callback_request_js(js, &req)?,
+                                    later.request_js(js, &req)?,
                                     handles::insert(js, Native::Stack(stack))?,
                                 ])
                             })
@@ -494,13 +493,13 @@ pub fn llm_stream_call(
                         move |js, v| JsIterStream::boxed(js, v, what, convert),
                     )
                 })
-                .await;
-            fut_shared.finish();
-            stream
+                .await
         };
         let out = driver::run(js, Box::pin(fut), token_out.map(|t| t.0));
-        let running = out.is_ok() && !shared.is_finished();
-        shared.leave_entry(js, running)?;
+        // A stream's call outlives this entry even when the stream was made
+        // at once: its stream intercepts' `next` and its sanitize-response
+        // guardrails run later, with the call's values.
+        shared.leave_entry(js, out.is_ok())?;
         out.map(Raw)
     })
 }

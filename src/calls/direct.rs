@@ -183,11 +183,27 @@ impl Shared {
         }
     }
 
-    /// The request as the next JS stage (or the callback) gets it: the
-    /// held JS value, or `req` converted (managed mode).
+    /// The request as the next JS stage or the callback gets it: the held
+    /// JS value, or `req` converted (managed mode).
+    ///
+    /// A mirrored call's events and its guardrails' verdicts were made from
+    /// the JSON copy `req`, taken when the request came in (or when the last
+    /// request intercept answered). If the caller's code changed the held
+    /// object since (it ran while a stage was pending), no later stage and
+    /// no tool may act on something nobody approved or recorded: they get
+    /// the copy. During the entry only the call's own stages have run (and
+    /// middleware must not change what it is given), so nothing is checked;
+    /// a through-mode call has no copy to check against.
     pub(crate) fn request_js<R: Request>(&self, js: Js, req: &R) -> Result<Value> {
-        match &*lock(&self.request) {
-            Some(held) if self.own_realm(js) => self.read(js, held),
+        let v = match &*lock(&self.request) {
+            Some(held) if self.own_realm(js) => self.read(js, held)?,
+            _ => return req.to_js(js),
+        };
+        if self.mode != Mode::Mirrored || self.in_entry(js) {
+            return Ok(v);
+        }
+        match R::from_js(js, v, "the request") {
+            Ok(now) if now == *req => Ok(v),
             _ => req.to_js(js),
         }
     }
@@ -196,7 +212,7 @@ impl Shared {
     /// (`request`: the facade's view of the caller's request, unless the
     /// call is managed). Its middleware and its provider share the request
     /// as a unary call's do; the provider is called through
-    /// [`Shared::callback_request_js`], the stream itself is not kept here.
+    /// [`Shared::request_js`], the stream itself is not kept here.
     pub(crate) fn for_stream(
         js: Js,
         mode: Mode,
@@ -241,16 +257,6 @@ impl Shared {
         }
     }
 
-    /// The call's core future completed: nothing of it outlives the entry.
-    pub(crate) fn finish(&self) {
-        self.finished.store(true, Ordering::Release);
-    }
-
-    /// Whether [`Shared::finish`] was called.
-    pub(crate) fn is_finished(&self) -> bool {
-        self.finished.load(Ordering::Acquire)
-    }
-
     /// The native entry that started the call returns: past this point no
     /// raw value of the entry may be read, so what a call still running
     /// needs (`running`) is kept by reference.
@@ -262,25 +268,6 @@ impl Shared {
         };
         self.live.store(false, Ordering::Release);
         kept
-    }
-
-    /// The request the callback gets once the call has gone asynchronous.
-    ///
-    /// A mirrored call's events, and its guardrails' verdicts, were made
-    /// from the JSON copy taken when the request came in (or when the last
-    /// request intercept answered). If the caller's code changed the held
-    /// object since (it ran while a stage was pending), the tool must not
-    /// run on something nobody approved or recorded: it gets the copy then.
-    /// During the entry no other code can have run, so nothing is checked.
-    pub(crate) fn callback_request_js<R: Request>(&self, js: Js, req: &R) -> Result<Value> {
-        let v = self.request_js(js, req)?;
-        if self.mode != Mode::Mirrored || self.in_entry(js) || !self.own_realm(js) {
-            return Ok(v);
-        }
-        match R::from_js(js, v, "the request") {
-            Ok(now) if now == *req => Ok(v),
-            _ => req.to_js(js),
-        }
     }
 
     /// Whether `js` is the environment the call was started from (whose
@@ -340,7 +327,7 @@ impl Shared {
             &f,
             |js| {
                 Ok([
-                    now.callback_request_js(js, &req)?,
+                    now.request_js(js, &req)?,
                     handles::insert(js, Native::Stack(now_stack))?,
                 ])
             },
@@ -348,7 +335,7 @@ impl Shared {
                 let req = req.clone();
                 Box::new(move |js| {
                     Ok([
-                        later.callback_request_js(js, &req)?,
+                        later.request_js(js, &req)?,
                         handles::insert(js, Native::Stack(stack))?,
                     ])
                 })
@@ -461,7 +448,7 @@ pub(super) fn run<R: Request>(
     let fut_shared = shared.clone();
     let fut: CoreFuture<Outcome> = Box::pin(async move {
         let json = core.await?;
-        fut_shared.finish();
+        fut_shared.finished.store(true, Ordering::Release);
         let own = lock(&fut_shared.result).take();
         Ok(Outcome {
             json,
@@ -471,7 +458,7 @@ pub(super) fn run<R: Request>(
     let out = driver::run(js, fut, token_out);
     // Asynchronous: what a later stage or the callback needs must outlive
     // this entry.
-    let running = out.is_ok() && !shared.is_finished();
+    let running = out.is_ok() && !shared.finished.load(Ordering::Acquire);
     shared.leave_entry(js, running)?;
     out
 }
