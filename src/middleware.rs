@@ -111,7 +111,12 @@ impl Request for LlmRequest {
     }
     fn from_js(js: Js, v: Value, what: &str) -> Result<Self> {
         let json = <Json as Request>::from_js(js, v, what)?;
-        LlmRequest::from_json(json).map_err(|e| RelayError::invalid(format!("{what}: {e}")))
+        LlmRequest::from_json(json).map_err(|e| match e {
+            // Its own message, not its display ("invalid argument: …"
+            // twice over otherwise).
+            RelayError::InvalidArgument(m) => RelayError::invalid(format!("{what}: {m}")),
+            other => other,
+        })
     }
     fn placeholder() -> Self {
         LlmRequest::default()
