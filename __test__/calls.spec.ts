@@ -463,6 +463,13 @@ test.serial('a caller that changes its arguments while a guardrail is pending ca
   const call = relay.toolCall(name, args, (a: { path: string }) => `removed ${a.path}`)
   args.path = '/etc/passwd'
   t.is(await call, 'removed /tmp/x')
+  // Nor can a later stage act on it: a request intercept gets the approved copy.
+  const tag = relay.register('tool_request_intercept', unique('tag'), (a: { path: string }) => ({ ...a, tagged: true }), { priority: 1 })
+  const tagged = { path: '/tmp/y' }
+  const later = relay.toolCall(unique('rm'), tagged, (a: { path: string }) => `removed ${a.path}`)
+  tagged.path = '/etc/shadow'
+  t.is(await later, 'removed /tmp/y')
+  tag.dispose()
   const events = await c.flushed()
   t.deepEqual(startOf(events, name).data, { path: '/tmp/x' })
   guard.dispose()

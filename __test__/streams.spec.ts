@@ -548,6 +548,42 @@ test.serial('a stream whose chunk cannot be recorded fails, and its provider is 
   sub.dispose()
 })
 
+test.serial('a stream’s later stages still have the call’s values: an intercept that pulls lazily, an async sanitize-response', async (t) => {
+  const c = collect()
+  const guard = relay.register('llm_conditional_execution', unique('guard'), () => undefined)
+  const wrap = async function* (request: unknown, next: (r: never) => Promise<AsyncIterable<unknown>>) {
+    for await (const chunk of await next(request as never)) yield chunk
+  }
+  const outer = relay.register('llm_stream_execution_intercept', unique('outer'), wrap as never)
+  const inner = relay.register('llm_stream_execution_intercept', unique('inner'), wrap as never)
+  const redact = relay.register('llm_sanitize_response', unique('redact'), async () => {
+    await sleep(1)
+    return { redacted: true }
+  })
+  const name = unique('later-stages')
+  const got: unknown[] = []
+  for await (const chunk of await relay.llmStreamCall(name, { content: null }, () => ['a', 'b'])) got.push(chunk)
+  for (const r of [guard, outer, inner, redact]) r.dispose()
+  t.deepEqual(got, ['a', 'b'])
+  t.deepEqual(endOf(await c.flushed(), name).data, { redacted: true })
+  c.stop()
+})
+
+test.serial('a provider that aborts its own call while it is pulled rejects that pull with the reason', async (t) => {
+  for (const observe of [false, true]) {
+    const sub = observe ? relay.subscribe(unique('observer'), () => {}) : undefined
+    const ac = new AbortController()
+    const stream = await relay.llmStreamCall(unique('self-abort'), { content: null }, function* () {
+      yield 'a'
+      ac.abort(new Error('enough'))
+      yield 'b'
+    }, { signal: ac.signal })
+    t.is((await stream.next()).value, 'a')
+    await t.throwsAsync(stream.next(), { message: 'enough' }, observe ? 'observed' : 'bare')
+    sub?.dispose()
+  }
+})
+
 test('a stream dropped unfinished under a long-lived AbortSignal is still collected, and its provider closed', (t) => {
   const run = runNode(
     `
@@ -565,17 +601,28 @@ test('a stream dropped unfinished under a long-lived AbortSignal is still collec
       }, { signal: session.signal })
       await s.next()
     }
-    for (let i = 0; i < 10 && closed < 20; i++) {
+    // Nothing observes these: bare streams, closed by the facade.
+    relay.unsubscribe('observer')
+    let bareClosed = 0
+    for (let i = 0; i < 20; i++) {
+      const s = await relay.llmStreamCall('bare', { content: null }, async function* () {
+        try { yield 1; yield 2 } finally { bareClosed++ }
+      })
+      await s.next()
+    }
+    for (let i = 0; i < 10 && closed + bareClosed < 40; i++) {
       gc()
       await new Promise((r) => setTimeout(r, 10))
     }
-    console.log(JSON.stringify({ closed }))
+    console.log(JSON.stringify({ closed, bareClosed }))
     process.exit(0)
     `,
     repoRoot,
   )
   t.is(run.status, 0, run.stderr)
-  t.true(JSON.parse(run.stdout.trim()).closed >= 18, run.stdout)
+  const { closed, bareClosed } = JSON.parse(run.stdout.trim())
+  t.true(closed >= 18, run.stdout)
+  t.true(bareClosed >= 18, run.stdout)
 })
 
 test('options whose getters throw reject the streaming call once, leaving no unhandled rejection', (t) => {

@@ -116,7 +116,12 @@ class ScopedIterator {
     }
     return resultOrEnd(r, this.#end)
   }
-  /** Close the provider in the call's scope (its `finally` blocks belong to the call), then let the scope go. */
+  /**
+   * Close the provider in the call's scope (its `finally` blocks belong to
+   * the call), and let the scope go at once: a provider whose `return()`
+   * never settles (suspended on an `await` that never resolves) must not
+   * keep it. Code of it that runs later falls back to the caller's scope.
+   */
   return(value) {
     const stack = this.#stack ?? currentStack()
     const iter = this.#iter
@@ -124,18 +129,11 @@ class ScopedIterator {
       this.#end()
       return DONE
     }
-    let r
     try {
-      r = context.run(stack, () => iter.return(value))
-    } catch (error) {
+      return context.run(stack, () => iter.return(value))
+    } finally {
       this.#end()
-      throw error
     }
-    if (!isThenable(r)) {
-      this.#end()
-      return r
-    }
-    return Promise.resolve(r).finally(this.#end)
   }
 }
 
@@ -252,10 +250,27 @@ const DONE = Object.freeze({ done: true, value: undefined })
 let streamOf
 let bareStreamOf
 let abortStreamWith
-/** Bare streams dropped before their end: their scopes are released. */
-const abandoned = new FinalizationRegistry(releaseStack)
+/** Bare streams dropped before their end: their providers are closed, their scopes released. */
+const abandoned = new FinalizationRegistry(({ iter, stack }) => closeProvider(iter, stack))
 /** Streams dropped before their end: their cancellations leave their signals. */
 const abandonedOnSignal = new FinalizationRegistry((forget) => forget())
+
+/**
+ * Close a bare stream's provider in its call's scope, as the native path
+ * does for observed ones (also when the stream is dropped unfinished), then
+ * let the scope go. What the provider says is ignored.
+ */
+function closeProvider(iter, stack) {
+  if (typeof iter.return === 'function') {
+    try {
+      const r = context.run(stack, () => iter.return())
+      if (isThenable(r)) Promise.resolve(r).catch(() => {})
+    } catch {
+      // A provider that fails to close has nothing left to tell us.
+    }
+  }
+  releaseStack(stack)
+}
 
 function pullNext(iter) {
   return iter.next()
@@ -342,7 +357,7 @@ class LlmStream {
       s.#stack = stack
       // A stream dropped before its end still lets go of its scope (a
       // native handle): when it is collected, if not at its end.
-      abandoned.register(s, stack, s)
+      abandoned.register(s, { iter, stack }, s)
       return s
     }
   }
@@ -498,6 +513,12 @@ class LlmStream {
   next() {
     if (this.#aborted !== undefined) return Promise.reject(this.#aborted.reason)
     const p = this.#queueNext()
+    // Aborted by the provider's own synchronous code, during this pull:
+    // this next() was pending then.
+    if (this.#aborted !== undefined) {
+      p.catch(() => {})
+      return Promise.reject(this.#aborted.reason)
+    }
     if (this.#waiting === undefined) return p
     // Abortable: the Promise also rejects when the signal aborts first, and
     // the signal is let go once the stream ends.
@@ -547,16 +568,10 @@ class LlmStream {
     }
     const iter = this.#pull.iter
     const stack = this.#stack
-    this.#end()
-    // Close the provider as the native path does; what it says is ignored.
-    if (typeof iter.return === 'function') {
-      try {
-        const r = context.run(stack, () => iter.return())
-        if (isThenable(r)) Promise.resolve(r).catch(() => {})
-      } catch {
-        // A provider that fails to close has nothing left to tell us.
-      }
-    }
+    this.#done = true
+    abandoned.unregister(this)
+    this.#pull.iter = undefined
+    closeProvider(iter, stack)
   }
   [Symbol.asyncIterator]() {
     return this
@@ -664,8 +679,9 @@ function llmRequestView(request, what = 'the LLM request') {
       throw invalid(`${what} is not JSON: ${error instanceof Error ? error.message : show(error)}`)
     }
     if (headerFields === undefined) throw invalid(`${what}: LLM request 'headers' must be an object`)
-    // A headers object that is not plain (a class, one with toJSON) is
-    // handed on as JSON sees it.
+    // Headers with a toJSON are handed on as what it returns; any other
+    // object (a class instance, a Map) is the caller's own value, passed
+    // through like content (events record its JSON, as always).
     if (headerFields.source !== headers) headers = Object.fromEntries(headerFields)
   }
   return { headers: headers ?? {}, content }
