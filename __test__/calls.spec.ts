@@ -349,6 +349,16 @@ test.serial('every mode of an LLM call reads the request as JSON does: toJSON, o
   const seen = (await relay.llmCall(unique('answered'), { content: 0 }, (request) => request as never)) as unknown as { content: unknown }
   t.is(seen.content, 'from toJSON')
   answer.dispose()
+  // Read once: what the provider gets is what the events record, even from
+  // an answer whose toJSON changes its mind.
+  let reads = 0
+  const fickle = relay.register('llm_request_intercept', unique('fickle'), () => ({ toJSON: () => ({ content: `read ${++reads}` }) }) as never)
+  const c = collect()
+  const name = unique('fickle-call')
+  const ran = (await relay.llmCall(name, { content: 0 }, (request) => request as never)) as unknown as { content: unknown }
+  t.deepEqual(startOf(await c.flushed(), name).data, { content: ran.content, headers: {} })
+  c.stop()
+  fickle.dispose()
 })
 
 test.serial('an LLM call an execution intercept observes gives the provider and the caller JSON copies', async (t) => {

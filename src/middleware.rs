@@ -200,8 +200,12 @@ fn intercept<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
             let call = through.as_ref().and_then(Shared::in_extension);
             match call.filter(|c| c.passes_request()) {
                 Some(call) if call.mirrors_request() => {
-                    let copy = R::from_js(js, v, &what)?;
-                    call.set_request(js, R::pass_js(js, v, &what)?)?;
+                    // The copy is made from what the next stage gets, so the
+                    // answer is read once (a getter or toJSON that changes
+                    // between reads cannot make the two differ).
+                    let passed = R::pass_js(js, v, &what)?;
+                    let copy = R::from_js(js, passed, &what)?;
+                    call.set_request(js, passed)?;
                     Ok(copy)
                 }
                 Some(call) => {
