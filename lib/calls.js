@@ -73,18 +73,26 @@ function scopedIterator(value, child, what, promised = false) {
   })
 }
 
+/**
+ * The stacks of scoped iterators dropped before they ended (a provider
+ * whose `return()` never settles, say): released when collected.
+ */
+const unreleased = new FinalizationRegistry(releaseStack)
+
 /** An iterator pulled in `stack` (see `providerWrapper`). */
 class ScopedIterator {
   #iter
   #stack
   #end = () => {
     if (this.#stack === undefined) return
+    unreleased.unregister(this)
     releaseStack(this.#stack)
     this.#stack = undefined
   }
   constructor(iter, stack) {
     this.#iter = iter
     this.#stack = stack
+    unreleased.register(this, stack, this)
   }
   /**
    * The next result, read here once (its getters may throw) and handed on
@@ -118,9 +126,9 @@ class ScopedIterator {
   }
   /**
    * Close the provider in the call's scope (its `finally` blocks belong to
-   * the call), and let the scope go at once: a provider whose `return()`
-   * never settles (suspended on an `await` that never resolves) must not
-   * keep it. Code of it that runs later falls back to the caller's scope.
+   * the call, and an async generator runs them after a tick), then let the
+   * scope go. A provider whose `return()` never settles keeps it only until
+   * the iterator is collected (`unreleased`).
    */
   return(value) {
     const stack = this.#stack ?? currentStack()
@@ -129,11 +137,18 @@ class ScopedIterator {
       this.#end()
       return DONE
     }
+    let r
     try {
-      return context.run(stack, () => iter.return(value))
-    } finally {
+      r = context.run(stack, () => iter.return(value))
+    } catch (error) {
       this.#end()
+      throw error
     }
+    if (!isThenable(r)) {
+      this.#end()
+      return r
+    }
+    return Promise.resolve(r).finally(this.#end)
   }
 }
 
