@@ -255,6 +255,53 @@ async fn isolate_gives_each_branch_its_own_stack() {
 }
 
 #[test]
+fn subscribers_are_delivered_in_priority_order_across_global_and_scope_local_ones() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorder = |label: &'static str| {
+        let order = order.clone();
+        Middleware::Subscriber(nemo_relay_core::subscriber_fn(move |e| {
+            if &*e.name == "probe" {
+                order.lock().unwrap().push(label);
+            }
+        }))
+    };
+    rt.register(Registration::new("global-0", recorder("global-0")))
+        .unwrap();
+    rt.register(Registration::new("global--1", recorder("global--1")).priority(-1))
+        .unwrap();
+    let outer = push(&rt, &stack, "outer");
+    rt.register(
+        Registration::new("outer-0", recorder("outer-0"))
+            .in_scope(&outer)
+            .on_stack(&stack),
+    )
+    .unwrap();
+    rt.register(
+        Registration::new("outer--2", recorder("outer--2"))
+            .priority(-2)
+            .in_scope(&outer)
+            .on_stack(&stack),
+    )
+    .unwrap();
+    rt.mark(
+        "probe",
+        nemo_relay_core::MarkOptions {
+            stack: Some(stack.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    rt.flush().unwrap();
+    assert_eq!(
+        *order.lock().unwrap(),
+        ["outer--2", "global--1", "global-0", "outer-0"]
+    );
+    pop(&rt, &stack, &outer).unwrap();
+}
+
+#[test]
 fn scope_local_middleware_applies_inside_its_scope_and_disappears_on_pop() {
     let rt = Runtime::new();
     let stack = ScopeStack::new();

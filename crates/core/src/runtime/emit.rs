@@ -31,13 +31,20 @@ impl Runtime {
                     .then(|| Audience::Owned(global.subscriber_set.clone())),
             };
         }
-        let all: Vec<_> = global
-            .subscriber_set
-            .iter()
-            .chain(locals.iter().flat_map(|l| l.subscriber_set.iter()))
-            .cloned()
+        // In priority order across levels, as middleware chains are: each
+        // registry is sorted already, and a stable sort keeps global before
+        // scope-local, outer before inner, at equal priority.
+        let mut all: Vec<_> = std::iter::once(global)
+            .chain(locals.iter().map(|l| &**l))
+            .flat_map(|level| level.subscribers.entries())
             .collect();
-        Some(Audience::Owned(all.into()))
+        all.sort_by_key(|e| e.priority);
+        Some(Audience::Owned(
+            all.into_iter()
+                .map(|e| e.callback.clone())
+                .collect::<Vec<_>>()
+                .into(),
+        ))
     }
 
     /// Enqueue the event `make` builds for the subscribers visible with
