@@ -64,12 +64,17 @@ impl Timestamp {
 
     /// `now`, but strictly after `start` by at least one microsecond, so an end
     /// event never sorts before (or equal to) its start event.
+    ///
+    /// Saturating: a start the application gave near the end of time (a
+    /// `timestamp_us` of `i64::MAX`) must not overflow (a panic in debug
+    /// builds, an end in 1677 in release ones).
     pub fn now_after(start: Timestamp) -> Self {
         let now = Self::now();
-        if now.0 >= start.0 + 1000 {
+        let earliest = start.0.saturating_add(1000);
+        if now.0 >= earliest {
             now
         } else {
-            Timestamp(start.0 + 1000)
+            Timestamp(earliest)
         }
     }
 }
@@ -152,6 +157,14 @@ impl serde::Serialize for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_end_after_a_start_at_the_end_of_time_saturates_instead_of_overflowing() {
+        let last = Timestamp(i64::MAX);
+        assert_eq!(Timestamp::now_after(last), last);
+        let start = Timestamp::now();
+        assert!(Timestamp::now_after(start).0 >= start.0 + 1000);
+    }
 
     #[test]
     fn formats_rfc3339_utc_with_nanoseconds() {
