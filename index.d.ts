@@ -107,7 +107,7 @@ export interface MarkOptions {
   parent?: ScopeHandle | string
   data?: Json
   dataSchema?: { name: string; version: string }
-  metadata?: Json
+  metadata?: JsonObject
   category?: ScopeType
   categoryProfile?: JsonObject
 }

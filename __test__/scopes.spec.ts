@@ -186,6 +186,12 @@ test.serial('a mark checks its options whether or not anyone listens', (t) => {
     const error = t.throws(() => relay.mark(unique('unheard'), bad as never))
     t.is((error as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
   }
+  // Event metadata is an object, as the event type says.
+  const sub = relay.subscribe(unique('listener'), () => {})
+  for (const metadata of ['text', [1], 5]) {
+    t.throws(() => relay.mark(unique('heard'), { metadata } as never), { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
+  }
+  sub.dispose()
 })
 
 test.serial('a mark with dataSchema null is a mark without one', async (t) => {

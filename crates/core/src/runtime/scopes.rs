@@ -157,6 +157,7 @@ impl Runtime {
         }
         check_name(name, "mark")?;
         check_object(&opts.category_profile, "mark category_profile")?;
+        check_object(&opts.metadata, "mark metadata")?;
         let stack = opts.stack.unwrap_or_else(ScopeStack::current);
         let (top, locals) = stack.snapshot();
         let timestamp = opts.timestamp.unwrap_or_else(Timestamp::now);
