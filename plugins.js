@@ -262,6 +262,10 @@ module.exports = function createPlugins(internals) {
           const level = d?.level === 'warning' || d?.level === 'warn' ? 'warn' : 'error'
           ops.push([level, String(d?.field ?? ''), String(d?.code ?? `${kind}.invalid_config`), String(d?.message ?? '')])
         }
+      } else if (returned !== undefined && returned !== null) {
+        // A single finding, a message: a mistake that must not let an
+        // invalid configuration through as valid.
+        ops.push(['error', '', 'plugin.validator_failed', `the validator of kind '${kind}' returned ${show(returned)}; return nothing or an array of findings`])
       }
       return ops
     }

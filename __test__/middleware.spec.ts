@@ -488,6 +488,11 @@ test('families and names of any other type are refused with ERR_RELAY_INVALID_AR
     t.throws(() => relay.deregister('tool_request_intercept', bad as never), code)
     t.throws(() => relay.unsubscribe(bad as never), code)
   }
+  // A scope option that is no scope handle.
+  for (const scope of [5, 'abc', {}]) {
+    t.throws(() => relay.unsubscribe('x', { scope } as never), { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
+    t.throws(() => relay.deregister('tool_request_intercept', 'x', { scope } as never), { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
+  }
 })
 
 test.serial('an error whose code getter throws still reaches the caller unchanged', async (t) => {

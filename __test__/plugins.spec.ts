@@ -261,6 +261,15 @@ test.serial('a validator that throws is reported as plugin.validator_failed, not
   t.like(d, { level: 'error', code: 'plugin.validator_failed', kind: kind.kind })
   t.regex(d?.message ?? '', /oops/)
   kind.dispose()
+  // A single finding (not an array) must not validate clean either.
+  const single = relay.plugins.registerKind({
+    kind: unique('single'),
+    validate: () => ({ level: 'error', field: 'x', message: 'bad x' }) as never,
+    register() {},
+  })
+  const [s] = relay.plugins.validate({ version: 1, components: [{ kind: single.kind }] }).diagnostics
+  t.like(s, { level: 'error', code: 'plugin.validator_failed', kind: single.kind })
+  single.dispose()
 })
 
 test.serial('registering a kind twice fails with ERR_RELAY_ALREADY_EXISTS', (t) => {

@@ -4,7 +4,7 @@
 
 const native = require('../native.js')
 const { checkFunction, checkKeys, checkName, invalid, settleable, show, userThrew } = require('./errors.js')
-const { INTERNAL, childStack, context, currentStack, handleNative, releaseStack, runIn, stackNative } = require('./context.js')
+const { INTERNAL, ScopeHandle, childStack, context, currentStack, handleNative, releaseStack, runIn, stackNative } = require('./context.js')
 const { REGISTER_KEYS, registerOptions } = require('./options.js')
 const { asStream, scopedIterator } = require('./calls.js')
 
@@ -96,7 +96,10 @@ function wrapperFor(shape, fn) {
 
 function scopeOptions(options) {
   if (options === undefined || options.scope === undefined) return undefined
-  return { scope: handleNative(options.scope), stack: stackNative(options.scope.stack) }
+  const scope = options.scope
+  // As registerOptions checks it (a call's handle is no such scope).
+  if (!(scope instanceof ScopeHandle)) throw invalid('scope must be a ScopeHandle')
+  return { scope: handleNative(scope), stack: stackNative(scope.stack) }
 }
 
 /** The handle `register` and `subscribe` return. */

@@ -16,10 +16,14 @@ function pushScope(name, options) {
 }
 
 function pushOn(stack, name, options) {
-  if (options === undefined) {
+  return pushChecked(stack, name, options === undefined ? undefined : pushOptions(options))
+}
+
+/** `pushOn` with options `pushOptions` already checked. */
+function pushChecked(stack, name, o) {
+  if (o === undefined) {
     return new ScopeHandle(INTERNAL, fast.pushScope(stackNative(stack), name), stack)
   }
-  const o = pushOptions(options)
   return new ScopeHandle(INTERNAL, native.pushScope(stackNative(stack), name, o.type, o.native), stack)
 }
 
@@ -56,9 +60,17 @@ function scope(name, options, fn) {
   }
   checkName(name, 'scope name')
   checkFunction(fn, 'fn')
+  // Checked before the fork exists: a bad option must not leave it behind.
+  const checked = options === undefined ? undefined : pushOptions(options)
   const parent = currentStack()
   const fork = childStack(native.forkScopeStack(stackNative(parent)), parent)
-  const handle = pushOn(fork, name, options)
+  let handle
+  try {
+    handle = pushChecked(fork, name, checked)
+  } catch (error) {
+    releaseStack(fork)
+    throw error
+  }
   const finish = (status) => {
     try {
       if (!endedHere(handle)) endWithAbandoned(fork, handle, status)
