@@ -176,6 +176,27 @@ test.serial('a guardrail that returns something other than a verdict rejects wit
   r.dispose()
 })
 
+test.serial('a stale handle, whose name was removed and registered again, disposes nothing', async (t) => {
+  const name = unique('reused')
+  const old = relay.register('tool_request_intercept', name, (a) => a)
+  relay.deregister('tool_request_intercept', name)
+  const current = relay.register('tool_request_intercept', name, (a) => ({ ...(a as object), by: 'current' }))
+  t.false(old.dispose())
+  t.deepEqual(await relay.toolCall(unique('t'), {}, (a) => a), { by: 'current' })
+  t.true(current.dispose())
+  const sub = unique('reused-sub')
+  const first = relay.subscribe(sub, () => {})
+  relay.unsubscribe(sub)
+  const seen: string[] = []
+  const second = relay.subscribe(sub, (e) => void seen.push(e.name))
+  t.false(first.dispose())
+  const mark = unique('still-heard')
+  relay.mark(mark)
+  await relay.flush()
+  t.deepEqual(seen, [mark])
+  second.dispose()
+})
+
 test.serial('a scope-local registration applies inside its scope only and vanishes when the scope ends', async (t) => {
   const name = unique('local')
   await relay.scope(unique('owner'), async (owner) => {

@@ -102,6 +102,17 @@ function scopeOptions(options) {
   return { scope: handleNative(scope), stack: stackNative(scope.stack) }
 }
 
+/**
+ * The handle each global registration name of this realm belongs to (by
+ * `family` and name). Names are reused: after `unsubscribe(name)` and a
+ * new `subscribe(name, …)`, the first handle is stale, and its `dispose()`
+ * must not remove the newer registration. (Scope-local registrations are
+ * not tracked: they vanish with their scope, which would leave entries
+ * here.)
+ */
+const holders = new Map()
+const holderKey = (family, name) => `${family}\0${name}`
+
 /** The handle `register` and `subscribe` return. */
 class Registration {
   #family
@@ -115,6 +126,7 @@ class Registration {
     this.#name = name
     this.#scopeOptions = scopeOpts
     this.#onDispose = onDispose
+    if (scopeOpts === undefined) holders.set(holderKey(family, name), this)
   }
   get family() {
     return this.#family
@@ -127,6 +139,12 @@ class Registration {
     if (!this.#active) return false
     this.#active = false
     this.#onDispose?.()
+    if (this.#scopeOptions === undefined) {
+      const key = holderKey(this.#family, this.#name)
+      // Removed by name meanwhile (and the name perhaps taken again).
+      if (holders.get(key) !== this) return false
+      holders.delete(key)
+    }
     try {
       return native.deregister(this.#family, this.#name, this.#scopeOptions)
     } catch {
@@ -158,7 +176,10 @@ function register(family, name, fn, options) {
 function deregister(family, name, options) {
   checkName(family, 'middleware family')
   checkName(name, 'registration name')
-  if (options === undefined) return native.deregister(family, name)
+  if (options === undefined) {
+    holders.delete(holderKey(family, name))
+    return native.deregister(family, name)
+  }
   checkKeys(options, new Set(['scope']), 'deregistration option')
   return native.deregister(family, name, scopeOptions(options))
 }
