@@ -168,6 +168,23 @@ test.serial('a bare tool call that throws synchronously rejects with that error 
   outer.end()
 })
 
+test.serial('scopes a tool left open end when it settles, before the call does, innermost first', async (t) => {
+  const c = collect()
+  const name = unique('forgetful')
+  const [outer, inner] = [unique('left-open'), unique('left-open-too')]
+  await relay.toolCall(name, {}, async () => {
+    relay.pushScope(outer)
+    await sleep(1)
+    relay.pushScope(inner)
+    return 'done'
+  })
+  const events = await c.flushed()
+  const order = events.filter((e) => e.kind === 'scope' && e.scope_category === 'end' && [name, outer, inner].includes(e.name)).map((e) => e.name)
+  t.deepEqual(order, [inner, outer, name])
+  t.is(endOf(events, outer).parent_uuid, startOf(events, name).uuid)
+  c.stop()
+})
+
 test.serial('the tool runs with the call as its current scope, also after await', async (t) => {
   const name = unique('scoped-tool')
   const seen = await relay.toolCall(name, {}, async () => {

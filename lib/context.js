@@ -14,6 +14,8 @@ const context = new AsyncLocalStorage()
 let stackNative
 let releaseStack
 let descendsFrom
+let openedOn
+let closedOn
 /**
  * The open scopes of one logical flow of control. Get one from
  * `createScopeStack()` or `currentScopeStack()`.
@@ -27,6 +29,8 @@ class ScopeStack {
   #native
   #parent
   #released = false
+  /** Scopes pushed on this stack object and not ended yet (see `releaseStack`). */
+  #open = 0
   /** Builds `#native` when first needed (the stack of a bare call). */
   #make
   constructor(token, handle, parent, make) {
@@ -44,10 +48,27 @@ class ScopeStack {
       }
       return stack.#native
     }
+    // A short-lived stack (a call's, a provider's) is released when its
+    // callback settles. Scopes its code opened there and never ended would
+    // never emit their end events and could never be ended (the stack is
+    // gone): they are ended first, innermost first, as scope() does.
     releaseStack = (stack) => {
       if (stack.#released) return
+      for (let n = stack.#open; n > 0; n--) {
+        try {
+          stack.top.end()
+        } catch {
+          break // ended meanwhile through a handle of another stack
+        }
+      }
       stack.#released = true
       if (stack.#native !== undefined) fast.releaseHandle(stack.#native)
+    }
+    openedOn = (stack) => {
+      stack.#open++
+    }
+    closedOn = (stack) => {
+      stack.#open--
     }
     descendsFrom = (stack, ancestor) => {
       for (let s = stack; s !== undefined; s = s.#parent) if (s === ancestor) return true
@@ -263,6 +284,7 @@ class ScopeHandle extends Handle {
         : native.popScope(stackNative(this.#stack), handleNative(this), popOptions(options))
     setEndedUuid(this, uuid)
     this.#ended = true
+    closedOn(this.#stack)
   }
   /** `using scope = relay.pushScope(...)`: ends the scope unless it has ended (through any handle). */
   [Symbol.dispose]() {
@@ -314,6 +336,7 @@ module.exports = {
   context,
   stackNative,
   releaseStack,
+  openedOn,
   ScopeStack,
   childStack,
   bareCallStack,

@@ -4,7 +4,7 @@
 const native = require('../native.js')
 const fast = require('./fast.js')
 const { checkFunction, checkKeys, checkName, invalid, isThenable } = require('./errors.js')
-const { INTERNAL, ScopeHandle, childStack, context, currentStack, endedHere, releaseStack, stackNative } = require('./context.js')
+const { INTERNAL, ScopeHandle, childStack, context, currentStack, endedHere, openedOn, releaseStack, stackNative } = require('./context.js')
 const { MARK_KEYS, parentUuid, pushOptions } = require('./options.js')
 const { listening } = require('./activity.js')
 const { optionalJsonText } = require('./json.js')
@@ -21,10 +21,9 @@ function pushOn(stack, name, options) {
 
 /** `pushOn` with options `pushOptions` already checked. */
 function pushChecked(stack, name, o) {
-  if (o === undefined) {
-    return new ScopeHandle(INTERNAL, fast.pushScope(stackNative(stack), name), stack)
-  }
-  return new ScopeHandle(INTERNAL, native.pushScope(stackNative(stack), name, o.type, o.native), stack)
+  const id = o === undefined ? fast.pushScope(stackNative(stack), name) : native.pushScope(stackNative(stack), name, o.type, o.native)
+  openedOn(stack)
+  return new ScopeHandle(INTERNAL, id, stack)
 }
 
 /** Close `handle` (the innermost open scope of its stack). Same as `handle.end(options)`. */
