@@ -186,7 +186,8 @@ export interface LlmRequestView {
 /**
  * Run a tool call through the managed pipeline: conditional guardrails,
  * request intercepts, start event, execution intercepts, `fn`, end event.
- * `fn` runs with the call as its current scope.
+ * `fn` runs with the call as its current scope; scopes it leaves open are
+ * ended when it settles, before the call's end event.
  *
  * Values are converted with `JSON.stringify` semantics (and refused when JSON
  * cannot represent them) only where they must leave JS: for the events when
