@@ -1395,8 +1395,9 @@ NemoRelayStatus nemo_relay_stream_new(NemoRelayPullFn pull,
  * every further call returns OK with NULL.
  *
  * Errors: `CALLBACK_FAILED` (provider or intercept failed; the stream is
- * then finished), `INVALID_STATE` (called from this stream's own pull
- * callback), `NULL_POINTER`.
+ * then finished), `INVALID_STATE` (called from a pull callback of a
+ * stream this thread is polling: this one, or one that led here),
+ * `NULL_POINTER`.
  *
  * # Safety
  * `stream` is NULL or live; `out_chunk_json` is NULL or writable.
@@ -1407,7 +1408,11 @@ NemoRelayStatus nemo_relay_stream_next(const struct NemoRelayStream *stream, cha
  * Finishes the stream early: the provider is not pulled again and an
  * unfinished LLM call gets an end event marked cancelled. Idempotent; the
  * handle must still be freed. May be called from another thread than
- * `nemo_relay_stream_next` (it waits for a `next` in progress).
+ * `nemo_relay_stream_next`: it waits for the `next` in progress only, and
+ * every later `next` returns the end.
+ *
+ * Errors: `INVALID_STATE` (called from a pull callback of a stream this
+ * thread is polling), `NULL_POINTER`.
  *
  * # Safety
  * `stream` is NULL or live.

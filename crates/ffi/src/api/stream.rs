@@ -122,8 +122,9 @@ pub unsafe extern "C" fn nemo_relay_stream_new(
 /// every further call returns OK with NULL.
 ///
 /// Errors: `CALLBACK_FAILED` (provider or intercept failed; the stream is
-/// then finished), `INVALID_STATE` (called from this stream's own pull
-/// callback), `NULL_POINTER`.
+/// then finished), `INVALID_STATE` (called from a pull callback of a
+/// stream this thread is polling: this one, or one that led here),
+/// `NULL_POINTER`.
 ///
 /// # Safety
 /// `stream` is NULL or live; `out_chunk_json` is NULL or writable.
@@ -146,7 +147,11 @@ pub unsafe extern "C" fn nemo_relay_stream_next(
 /// Finishes the stream early: the provider is not pulled again and an
 /// unfinished LLM call gets an end event marked cancelled. Idempotent; the
 /// handle must still be freed. May be called from another thread than
-/// `nemo_relay_stream_next` (it waits for a `next` in progress).
+/// `nemo_relay_stream_next`: it waits for the `next` in progress only, and
+/// every later `next` returns the end.
+///
+/// Errors: `INVALID_STATE` (called from a pull callback of a stream this
+/// thread is polling), `NULL_POINTER`.
 ///
 /// # Safety
 /// `stream` is NULL or live.
@@ -158,7 +163,7 @@ pub unsafe extern "C" fn nemo_relay_stream_close(
         // SAFETY: per the function contract.
         let cell = unsafe { boxed_ref(stream, "stream") }?;
         // Dropped here, outside the cell's lock: dropping may emit events.
-        drop(cell.take()?);
+        drop(cell.close()?);
         Ok(())
     })
 }

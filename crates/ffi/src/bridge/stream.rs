@@ -9,9 +9,10 @@
 //! LLM call's scope. A push-style producer would need either a buffer of the
 //! whole response or a thread per stream.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::ffi::{c_char, CString};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::task::{Context, Poll};
 
@@ -98,16 +99,23 @@ impl Stream for PullStream {
 /// What a `NemoRelayStream` handle owns: the stream, until closed.
 ///
 /// `next` and `close` may come from different threads; the mutex serializes
-/// them. A stream's own callback calling `next`/`close` on the same stream
-/// (re-entrancy) would wait for itself, so that case is detected and reported
-/// as `INVALID_STATE` instead.
+/// them. A stream's callback calling `next`/`close` on a stream this thread
+/// is polling (its own, or one whose callback led to it: A pulls B, whose
+/// callback pulls A) would wait for itself, so that case is detected and
+/// reported as `INVALID_STATE` instead.
+///
+/// A `close` from another thread must not wait for the stream to end: a
+/// loop of `next` calls retakes the (unfair) mutex at once. So `close` first
+/// raises `closing`, which every later `next` honours as the end, then
+/// waits only for the `next` in progress.
 pub struct StreamCell {
     inner: Mutex<Option<JsonStream>>,
+    closing: AtomicBool,
 }
 
 thread_local! {
-    /// The stream this thread is currently polling (address), if any.
-    static POLLING: Cell<usize> = const { Cell::new(0) };
+    /// The streams this thread is polling (addresses), innermost last.
+    static POLLING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 impl StreamCell {
@@ -115,6 +123,7 @@ impl StreamCell {
     pub fn new(stream: JsonStream) -> Self {
         StreamCell {
             inner: Mutex::new(Some(stream)),
+            closing: AtomicBool::new(false),
         }
     }
 
@@ -132,7 +141,7 @@ impl StreamCell {
     fn lock(&self) -> FfiResult<std::sync::MutexGuard<'_, Option<JsonStream>>> {
         match self.inner.try_lock() {
             Ok(guard) => Ok(guard),
-            Err(TryLockError::WouldBlock) if POLLING.with(Cell::get) == self.id() => {
+            Err(TryLockError::WouldBlock) if POLLING.with(|p| p.borrow().contains(&self.id())) => {
                 Err(self.reentered())
             }
             Err(TryLockError::WouldBlock) => {
@@ -144,13 +153,16 @@ impl StreamCell {
 
     /// The next chunk, `None` at the end (and forever after `close`).
     pub fn next(&self) -> FfiResult<Option<Json>> {
+        if self.closing.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         let mut guard = self.lock()?;
         let Some(stream) = guard.as_mut() else {
             return Ok(None);
         };
-        let previous = POLLING.with(|p| p.replace(self.id()));
+        POLLING.with(|p| p.borrow_mut().push(self.id()));
         let item = super::run(std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)));
-        POLLING.with(|p| p.set(previous));
+        POLLING.with(|p| p.borrow_mut().pop());
         match item {
             Some(Ok(chunk)) => Ok(Some(chunk)),
             None => {
@@ -167,5 +179,100 @@ impl StreamCell {
     /// Takes the stream out (to hand it to the core, or to drop it).
     pub fn take(&self) -> FfiResult<Option<JsonStream>> {
         Ok(self.lock()?.take())
+    }
+
+    /// Close: no `next` starts polling from now on; waits for the one in
+    /// progress, then takes the stream out (for the caller to drop).
+    pub fn close(&self) -> FfiResult<Option<JsonStream>> {
+        if POLLING.with(|p| p.borrow().contains(&self.id())) {
+            return Err(self.reentered());
+        }
+        self.closing.store(true, Ordering::Release);
+        self.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    /// A stream whose every poll runs `f` and yields what it returns.
+    struct FnStream<F>(F);
+    impl<F: FnMut() -> Option<nemo_relay_core::Result<Json>> + Unpin> Stream for FnStream<F> {
+        type Item = nemo_relay_core::Result<Json>;
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Ready((self.0)())
+        }
+    }
+
+    fn cell(
+        f: impl FnMut() -> Option<nemo_relay_core::Result<Json>> + Send + Unpin + 'static,
+    ) -> Arc<StreamCell> {
+        Arc::new(StreamCell::new(Box::pin(FnStream(f))))
+    }
+
+    #[test]
+    fn a_callback_that_reaches_a_stream_this_thread_is_polling_through_another_gets_invalid_state()
+    {
+        let a_slot: Arc<OnceLock<Arc<StreamCell>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<NemoRelayStatus>>> = Arc::default();
+        let (slot, log) = (a_slot.clone(), seen.clone());
+        // B's pull uses A, which is being polled on this thread (A pulls B).
+        let b = cell(move || {
+            let a = slot.get().expect("set");
+            for r in [a.next().map(|_| ()), a.close().map(|_| ())] {
+                log.lock()
+                    .unwrap()
+                    .push(r.err().map_or(NemoRelayStatus::Ok, |e| e.status()));
+            }
+            Some(Ok(Json::Null))
+        });
+        let inner = b.clone();
+        let a = cell(move || {
+            Some(
+                inner
+                    .next()
+                    .map(|c| c.unwrap_or(Json::Null))
+                    .map_err(|_| RelayError::callback("b failed")),
+            )
+        });
+        a_slot.set(a.clone()).ok();
+        assert!(a.next().unwrap().is_some());
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [NemoRelayStatus::InvalidState, NemoRelayStatus::InvalidState]
+        );
+        // A still works afterwards: nothing was left locked or closed.
+        assert!(a.next().unwrap().is_some());
+    }
+
+    #[test]
+    fn close_from_another_thread_ends_a_busy_next_loop_after_the_chunk_in_progress() {
+        let s = cell(|| {
+            std::thread::sleep(Duration::from_millis(20));
+            Some(Ok(Json::Null))
+        });
+        let reader = s.clone();
+        let after_close = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = after_close.clone();
+        let loop_thread = std::thread::spawn(move || {
+            let mut late = 0;
+            while reader.next().unwrap().is_some() {
+                if flag.load(Ordering::Acquire) {
+                    late += 1;
+                }
+            }
+            late
+        });
+        std::thread::sleep(Duration::from_millis(60));
+        let started = Instant::now();
+        drop(s.close().unwrap());
+        after_close.store(true, Ordering::Release);
+        // Without `closing`, the loop retook the lock and ran to its end
+        // (never, for this stream).
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(loop_thread.join().unwrap() <= 1);
     }
 }
