@@ -123,11 +123,7 @@ pub(crate) fn run_tool_call(
 ) -> Result<Value> {
     let rt = Runtime::global();
     let mode = mode_of(js, CallKind::Tool, &mut opts)?;
-    let args = match mode {
-        Mode::Managed | Mode::Mirrored => convert::to_json(js, js_args, "tool arguments")?,
-        Mode::Bare | Mode::Through => Json::Null,
-    };
-    let js_args = (mode != Mode::Managed).then_some(js_args);
+    let (args, js_args) = mode.request(js_args, |v| convert::to_json(js, v, "tool arguments"))?;
     direct::run::<Json>(js, CallKind::Tool, name, tool, mode, js_args, token_out, {
         move |name, extension, cb| {
             opts.extension = extension;
@@ -212,13 +208,8 @@ pub fn llm_call(
         let rt = Runtime::global();
         let mut opts = call_options(js, stack.0, options)?;
         let mode = mode_of(js, CallKind::Llm, &mut opts)?;
-        let core_request = match mode {
-            Mode::Managed | Mode::Mirrored => {
-                LlmRequest::from_js(js, request.0, "the LLM request")?
-            }
-            Mode::Bare | Mode::Through => LlmRequest::placeholder(),
-        };
-        let js_request = (mode != Mode::Managed).then_some(request.0);
+        let (core_request, js_request) =
+            mode.request(request.0, |v| LlmRequest::from_js(js, v, "the LLM request"))?;
         direct::run::<LlmRequest>(
             js,
             CallKind::Llm,

@@ -447,13 +447,8 @@ pub fn llm_stream_call(
         // the provider gets the caller's own values (the view), and the
         // core carries a JSON copy only if someone subscribes.
         let mode = crate::calls::mode_of(js, CallKind::LlmStream, &mut call)?;
-        let core_request = match mode {
-            Mode::Managed | Mode::Mirrored => {
-                LlmRequest::from_js(js, request.0, "the LLM request")?
-            }
-            Mode::Bare | Mode::Through => LlmRequest::placeholder(),
-        };
-        let held = (mode != Mode::Managed).then_some(request.0);
+        let (core_request, held) =
+            mode.request(request.0, |v| LlmRequest::from_js(js, v, "the LLM request"))?;
         let shared = Shared::for_stream(js, mode, name.clone(), provider.0, held);
         call.extension = Some(CallExtension(shared.clone()));
         let provider: JsFn = Arc::new(JsRef::new(js, provider.0)?);

@@ -71,6 +71,24 @@ pub(crate) enum Mode {
     Mirrored,
 }
 
+impl Mode {
+    /// What the core carries for the caller's JS request `v` in this mode
+    /// (`convert(v)` when events or native stages need it, a placeholder
+    /// otherwise), and the JS value the call holds for its JS stages and
+    /// callback (none in managed mode, where they get copies).
+    pub(crate) fn request<R: Request>(
+        self,
+        v: Value,
+        convert: impl FnOnce(Value) -> Result<R>,
+    ) -> Result<(R, Option<Value>)> {
+        let core = match self {
+            Mode::Managed | Mode::Mirrored => convert(v)?,
+            Mode::Bare | Mode::Through => R::placeholder(),
+        };
+        Ok((core, (self != Mode::Managed).then_some(v)))
+    }
+}
+
 /// A JS value of the native entry that received or produced it; read only
 /// while that entry runs (`Shared::in_entry`), on its thread.
 #[derive(Clone, Copy)]
