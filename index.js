@@ -53,7 +53,7 @@ const { createScopeStack, currentScopeStack, withScopeStack, ScopeStack, ScopeHa
 const { pushScope, popScope, currentScope, scope, mark } = require('./lib/scopes.js')
 const { toolCall, llmCall, llmStreamCall, startToolCall, startLlmCall, LlmStream, llmRequestView } = require('./lib/calls.js')
 hooks.llmRequestView = llmRequestView
-const { register, deregister, registrations, CallContext, Registration, FAMILIES, shapeOf, wrapperFor, makeCallContext } = require('./lib/middleware.js')
+const { register, deregister, registrations, CallContext, Registration, shapeOf, wrapperFor, makeCallContext } = require('./lib/middleware.js')
 hooks.makeCallContext = makeCallContext
 const { subscribe, unsubscribe, flush, shutdown, stats, deliverTo } = require('./lib/subscribers.js')
 
@@ -68,7 +68,6 @@ const { plugins, ConfigCheck, PluginContext, PluginKindRegistration } = require(
   checkFunction,
   checkKeys,
   isThenable,
-  FAMILIES,
   shapeOf,
   wrapperFor,
   deliverTo,

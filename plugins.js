@@ -24,7 +24,7 @@
 //   configuration stays active.
 
 module.exports = function createPlugins(internals) {
-  const { native, RelayError, invalid, checkName, checkFunction, checkKeys, isThenable, FAMILIES, shapeOf, wrapperFor, deliverTo, checkPriority, show } =
+  const { native, RelayError, invalid, checkName, checkFunction, checkKeys, isThenable, shapeOf, wrapperFor, deliverTo, checkPriority, show } =
     internals
   const INTERNAL = Symbol('nemo-relay plugins internal')
 
@@ -185,9 +185,6 @@ module.exports = function createPlugins(internals) {
     register(family, name, fn, options) {
       this.#live()
       const shape = shapeOf(family)
-      if (shape === undefined) {
-        throw invalid(`unknown middleware family ${show(family)} (one of: ${Object.keys(FAMILIES).join(', ')})`)
-      }
       checkName(name, 'registration name')
       checkFunction(fn, 'middleware')
       let o

@@ -30,9 +30,10 @@ const REWRITE = 1
 const EXEC = 2
 const STREAM_EXEC = 3
 
-/** The shape of middleware `family`, or undefined for anything else (`toString` included). */
+/** The shape of middleware `family`; anything else (`toString` included) is an InvalidArgumentError. */
 function shapeOf(family) {
-  return typeof family === 'string' && Object.hasOwn(FAMILIES, family) ? FAMILIES[family] : undefined
+  if (typeof family === 'string' && Object.hasOwn(FAMILIES, family)) return FAMILIES[family]
+  throw invalid(`unknown middleware family ${show(family)} (one of: ${Object.keys(FAMILIES).join(', ')})`)
 }
 
 const FAMILIES = {
@@ -162,9 +163,6 @@ class Registration {
  */
 function register(family, name, fn, options) {
   const shape = shapeOf(family)
-  if (shape === undefined) {
-    throw invalid(`unknown middleware family ${show(family)} (one of: ${Object.keys(FAMILIES).join(', ')})`)
-  }
   checkName(name, 'registration name')
   checkFunction(fn, 'middleware')
   const o = registerOptions(options, REGISTER_KEYS)
