@@ -569,24 +569,28 @@ test.serial('a stream’s later stages still have the call’s values: an interc
   c.stop()
 })
 
-test.serial('breaking out of a stream runs the provider’s finally in its call’s scope, where it can end its own scopes', async (t) => {
+test.serial('breaking out of a stream runs the provider’s finally in its call’s scope, where it can end its own scopes, observed or not', async (t) => {
+  const run = async (name: string, inner: string) => {
+    let ended = false
+    const stream = await relay.llmStreamCall(name, { content: null }, async function* () {
+      const h = relay.pushScope(inner)
+      try {
+        yield 1
+        yield 2
+      } finally {
+        h.end()
+        ended = true
+      }
+    })
+    for await (const chunk of stream) if (chunk === 1) break
+    for (let i = 0; i < 10 && !ended; i++) await sleep(5)
+    return ended
+  }
+  t.true(await run(unique('bare-closed-early'), unique('inside-bare-provider')), 'bare')
   const c = collect()
   const name = unique('closed-early')
   const inner = unique('inside-provider')
-  let ended = false
-  const stream = await relay.llmStreamCall(name, { content: null }, async function* () {
-    const h = relay.pushScope(inner)
-    try {
-      yield 1
-      yield 2
-    } finally {
-      h.end()
-      ended = true
-    }
-  })
-  for await (const chunk of stream) if (chunk === 1) break
-  for (let i = 0; i < 10 && !ended; i++) await sleep(5)
-  t.true(ended)
+  t.true(await run(name, inner), 'observed')
   const events = await c.flushed()
   t.is(endOf(events, inner).parent_uuid, startOf(events, name).uuid)
   c.stop()

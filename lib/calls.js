@@ -131,25 +131,32 @@ class ScopedIterator {
    * the iterator is collected (`unreleased`).
    */
   return(value) {
-    const stack = this.#stack ?? currentStack()
-    const iter = this.#iter
-    if (typeof iter.return !== 'function') {
-      this.#end()
-      return DONE
-    }
-    let r
-    try {
-      r = context.run(stack, () => iter.return(value))
-    } catch (error) {
-      this.#end()
-      throw error
-    }
-    if (!isThenable(r)) {
-      this.#end()
-      return r
-    }
-    return Promise.resolve(r).finally(this.#end)
+    return returnIn(this.#stack ?? currentStack(), this.#iter, value, this.#end)
   }
+}
+
+/**
+ * `iter.return(value)`, called in `stack` (a provider's `finally` blocks
+ * belong to its call, and an async generator runs them a tick later), then
+ * `done()` once that settled: the one way streams close their providers.
+ */
+function returnIn(stack, iter, value, done) {
+  if (typeof iter.return !== 'function') {
+    done()
+    return DONE
+  }
+  let r
+  try {
+    r = context.run(stack, () => iter.return(value))
+  } catch (error) {
+    done()
+    throw error
+  }
+  if (!isThenable(r)) {
+    done()
+    return r
+  }
+  return Promise.resolve(r).finally(done)
 }
 
 function startManaged(call, name, input, fn, options, fastCall = call, wrap = callbackWrapper) {
@@ -276,15 +283,12 @@ const abandonedOnSignal = new FinalizationRegistry((forget) => forget())
  * let the scope go. What the provider says is ignored.
  */
 function closeProvider(iter, stack) {
-  if (typeof iter.return === 'function') {
-    try {
-      const r = context.run(stack, () => iter.return())
-      if (isThenable(r)) Promise.resolve(r).catch(() => {})
-    } catch {
-      // A provider that fails to close has nothing left to tell us.
-    }
+  try {
+    const r = returnIn(stack, iter, undefined, () => releaseStack(stack))
+    if (r instanceof Promise) r.catch(() => {})
+  } catch {
+    // A provider that fails to close has nothing left to tell us.
   }
-  releaseStack(stack)
 }
 
 function pullNext(iter) {
@@ -672,12 +676,7 @@ function bareLlmStreamCall(name, request, provider, parent) {
  * makes the request "not JSON".
  */
 function llmRequestView(request, what = 'the LLM request') {
-  let fields
-  try {
-    fields = jsonFields(request, '')
-  } catch (error) {
-    throw invalid(`${what} is not JSON: ${error instanceof Error ? error.message : show(error)}`)
-  }
+  const fields = jsonFields(request, '', what)
   if (fields === undefined) throw invalid(`${what}: LLM request must be an object {content, headers}`)
   let headers
   let content = null
@@ -687,12 +686,7 @@ function llmRequestView(request, what = 'the LLM request') {
     else throw invalid(`${what}: unknown LLM request field '${key}' (expected 'content' and 'headers')`)
   }
   if (headers !== undefined && headers !== null) {
-    let headerFields
-    try {
-      headerFields = jsonFields(headers, 'headers')
-    } catch (error) {
-      throw invalid(`${what} is not JSON: ${error instanceof Error ? error.message : show(error)}`)
-    }
+    const headerFields = jsonFields(headers, 'headers', what)
     if (headerFields === undefined) throw invalid(`${what}: LLM request 'headers' must be an object`)
     // Headers with a toJSON are handed on as what it returns; any other
     // object (a class instance, a Map) is the caller's own value, passed
@@ -705,19 +699,24 @@ function llmRequestView(request, what = 'the LLM request') {
 /**
  * The fields `JSON.stringify` would write for `value` (under `key`), as
  * `[key, value]` pairs with a `source` property (the object they were read
- * from, after `toJSON`), or `undefined` when it writes no object.
+ * from, after `toJSON`), or `undefined` when it writes no object. A getter
+ * or `toJSON` that throws makes `what` "not JSON".
  */
-function jsonFields(value, key) {
-  if (value !== null && typeof value === 'object' && typeof value.toJSON === 'function') value = value.toJSON(key)
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined
-  const fields = []
-  for (const k of Object.keys(value)) {
-    const v = value[k]
-    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue
-    fields.push([k, v])
+function jsonFields(value, key, what) {
+  try {
+    if (value !== null && typeof value === 'object' && typeof value.toJSON === 'function') value = value.toJSON(key)
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined
+    const fields = []
+    for (const k of Object.keys(value)) {
+      const v = value[k]
+      if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue
+      fields.push([k, v])
+    }
+    fields.source = value
+    return fields
+  } catch (error) {
+    throw invalid(`${what} is not JSON: ${error instanceof Error ? error.message : show(error)}`)
   }
-  fields.source = value
-  return fields
 }
 
 function startManual(kind, name, input, options) {
