@@ -399,15 +399,20 @@ export declare function registrations(family: string): Array<string>
 export interface RelayStats {
   /** Events handed to subscribers. */
   delivered: number
-  /** Events dropped because the queue was full. */
+  /** Events dropped because the queue (its ring and overflow) was full. */
   droppedFull: number
+  /**
+   * Events that waited in the queue's overflow because its ring was full
+   * (`NEMO_RELAY_QUEUE_CAPACITY` may be small for this program's bursts).
+   */
+  overflowed: number
   /** Events dropped because the runtime was shut down. */
   droppedClosed: number
   /** Subscriber callbacks that panicked in native code. */
   subscriberPanics: number
   /** Events waiting in the queue. */
   queued: number
-  /** Queue capacity. */
+  /** Capacity of the queue's ring. */
   capacity: number
   /** Sanitize guardrails that failed (their payload was omitted). */
   sanitizerFailures: number

@@ -221,6 +221,38 @@ test('while the JS thread never yields, a subscriber buffers up to its bound and
   t.true(out.ordered, 'what arrives is in emission order')
 })
 
+test('a burst of marks larger than the queue\'s ring reaches the subscriber whole and in order', (t) => {
+  // A 64-event ring cannot hold 20,000 marks emitted in one synchronous
+  // loop: the rest wait in the overflow instead of being dropped.
+  process.env.NEMO_RELAY_QUEUE_CAPACITY = '64'
+  let run
+  try {
+    run = runNode(
+      `
+      import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+      let seen = 0
+      let ordered = true
+      relay.subscribe('all', (e) => {
+        if (e.data.i !== seen) ordered = false
+        seen++
+      })
+      for (let i = 0; i < 20000; i++) relay.mark('m', { data: { i } })
+      await relay.flush()
+      const s = relay.stats()
+      console.log(JSON.stringify({ seen, ordered, droppedFull: s.droppedFull, overflowed: s.overflowed, capacity: s.capacity }))
+      `,
+      repoRoot,
+    )
+  } finally {
+    delete process.env.NEMO_RELAY_QUEUE_CAPACITY
+  }
+  t.is(run.status, 0, run.stderr)
+  const out = JSON.parse(run.stdout.trim())
+  t.is(out.capacity, 64)
+  t.like(out, { seen: 20000, ordered: true, droppedFull: 0 })
+  t.true(out.overflowed > 0, 'the burst went through the overflow')
+})
+
 test.serial('numbers reach subscribers bit-identical, however many digits they need', async (t) => {
   const c = collect()
   const name = unique('floats')

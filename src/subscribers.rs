@@ -249,15 +249,18 @@ pub fn shutdown(env: napi::Env) -> napi::Result<Raw> {
 pub struct RelayStats {
     /// Events handed to subscribers.
     pub delivered: f64,
-    /// Events dropped because the queue was full.
+    /// Events dropped because the queue (its ring and overflow) was full.
     pub dropped_full: f64,
+    /// Events that waited in the queue's overflow because its ring was full
+    /// (`NEMO_RELAY_QUEUE_CAPACITY` may be small for this program's bursts).
+    pub overflowed: f64,
     /// Events dropped because the runtime was shut down.
     pub dropped_closed: f64,
     /// Subscriber callbacks that panicked in native code.
     pub subscriber_panics: f64,
     /// Events waiting in the queue.
     pub queued: f64,
-    /// Queue capacity.
+    /// Capacity of the queue's ring.
     pub capacity: f64,
     /// Sanitize guardrails that failed (their payload was omitted).
     pub sanitizer_failures: f64,
@@ -275,6 +278,7 @@ pub fn stats() -> RelayStats {
     RelayStats {
         delivered: d.delivered as f64,
         dropped_full: d.dropped_full as f64,
+        overflowed: d.overflowed as f64,
         dropped_closed: d.dropped_closed as f64,
         subscriber_panics: d.subscriber_panics as f64,
         queued: d.queued as f64,

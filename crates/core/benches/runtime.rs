@@ -184,6 +184,7 @@ fn dispatcher_throughput(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let rt = Runtime::with_config(RuntimeConfig {
                 queue_capacity: N as usize,
+                ..Default::default()
             });
             let seen = Arc::new(AtomicU64::new(0));
             let s = seen.clone();

@@ -17,6 +17,14 @@ fn the_queue_capacity_can_be_set_from_the_environment() {
     std::env::remove_var("NEMO_RELAY_QUEUE_CAPACITY");
     let rt = Runtime::new();
     assert_eq!(rt.stats().dispatcher.capacity, 16_384);
+    std::env::set_var("NEMO_RELAY_QUEUE_OVERFLOW", "0");
+    assert_eq!(
+        RuntimeConfig::default().overflow_capacity,
+        0,
+        "0 turns the overflow off"
+    );
+    std::env::remove_var("NEMO_RELAY_QUEUE_OVERFLOW");
+    assert_eq!(RuntimeConfig::default().overflow_capacity, 1 << 18);
 }
 
 #[test]

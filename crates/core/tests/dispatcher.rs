@@ -135,8 +135,11 @@ fn a_panicking_subscriber_is_isolated_and_counted() {
 }
 
 #[test]
-fn a_full_queue_drops_and_counts_instead_of_blocking() {
-    let rt = Runtime::with_config(RuntimeConfig { queue_capacity: 8 });
+fn a_full_queue_and_overflow_drop_and_count_instead_of_blocking() {
+    let rt = Runtime::with_config(RuntimeConfig {
+        queue_capacity: 8,
+        overflow_capacity: 8,
+    });
     let gate = Arc::new(Mutex::new(()));
     let held = gate.lock().unwrap();
     let g = gate.clone();
@@ -149,7 +152,8 @@ fn a_full_queue_drops_and_counts_instead_of_blocking() {
         mark(&rt, "m", json!(i));
     }
     let s = rt.stats().dispatcher;
-    assert!(s.dropped_full >= 100 - 8 - 1, "{s:?}");
+    assert!(s.dropped_full >= 100 - 8 - 8 - 1, "{s:?}");
+    assert_eq!(s.overflowed, 8, "{s:?}");
     drop(held);
     rt.flush().unwrap();
     let s = rt.stats().dispatcher;
@@ -157,14 +161,57 @@ fn a_full_queue_drops_and_counts_instead_of_blocking() {
 }
 
 #[test]
+fn a_burst_the_ring_cannot_hold_waits_in_the_overflow_and_is_delivered_in_order() {
+    let rt = Runtime::with_config(RuntimeConfig {
+        queue_capacity: 8,
+        ..Default::default()
+    });
+    let gate = Arc::new(Mutex::new(()));
+    let held = gate.lock().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (g, s) = (gate.clone(), seen.clone());
+    rt.register(Registration::new(
+        "slow",
+        Middleware::Subscriber(subscriber_fn(move |e: &Event| {
+            drop(g.lock().unwrap());
+            s.lock()
+                .unwrap()
+                .push(e.data.as_ref().unwrap().as_u64().unwrap());
+        })),
+    ))
+    .unwrap();
+    for i in 0..5000 {
+        mark(&rt, "m", json!(i));
+    }
+    let s = rt.stats().dispatcher;
+    assert!(s.overflowed >= 5000 - 8 - 1, "{s:?}");
+    assert!(s.queued >= 5000 - 1, "the overflow counts as queued: {s:?}");
+    drop(held);
+    rt.flush().unwrap();
+    assert_eq!(*seen.lock().unwrap(), (0..5000).collect::<Vec<u64>>());
+    let s = rt.stats().dispatcher;
+    assert_eq!(
+        (s.delivered, s.dropped_full, s.queued),
+        (5000, 0, 0),
+        "{s:?}"
+    );
+    // Drained: the ring takes events again.
+    mark(&rt, "m", json!(5000));
+    rt.flush().unwrap();
+    assert_eq!(rt.stats().dispatcher.overflowed, s.overflowed);
+}
+
+#[test]
 fn eight_producer_threads_have_every_event_delivered_in_per_thread_order() {
     const THREADS: usize = 8;
     const PER_THREAD: usize = 100_000;
-    // A queue that can hold every event: how far 8 producers on 2 cores get
-    // ahead of the worker depends on scheduling, and this test is about
-    // ordering and loss inside the queue, not about overflow.
+    // An overflow that can hold every event: how far 8 producers on 2
+    // cores get ahead of the worker depends on scheduling, and this test is
+    // about ordering and loss across the ring and its overflow, not about
+    // dropping.
     let rt = Runtime::with_config(RuntimeConfig {
-        queue_capacity: THREADS * PER_THREAD,
+        queue_capacity: 1024,
+        overflow_capacity: THREADS * PER_THREAD,
     });
     let seen: Arc<Mutex<Vec<Vec<u64>>>> = Arc::new(Mutex::new(vec![Vec::new(); THREADS]));
     let s = seen.clone();
@@ -327,7 +374,10 @@ fn a_panicking_flush_callback_is_counted_and_delivery_goes_on() {
 
 #[test]
 fn shutdown_from_a_subscriber_with_a_full_queue_delivers_what_was_queued_and_returns() {
-    let rt = Runtime::with_config(RuntimeConfig { queue_capacity: 8 });
+    let rt = Runtime::with_config(RuntimeConfig {
+        queue_capacity: 8,
+        overflow_capacity: 4,
+    });
     let gate = Arc::new(Mutex::new(()));
     let held = gate.lock().unwrap();
     let seen = Arc::new(AtomicUsize::new(0));
@@ -347,7 +397,7 @@ fn shutdown_from_a_subscriber_with_a_full_queue_delivers_what_was_queued_and_ret
         mark(&rt, "m", json!(i)); // fills the queue; the rest are dropped
     }
     let queued = rt.stats().dispatcher.queued;
-    assert!(queued >= 8, "the queue is full: {queued}");
+    assert!(queued >= 12, "the ring and the overflow are full: {queued}");
     drop(held);
     let (tx, rx) = std::sync::mpsc::channel();
     let waiter = rt.clone();

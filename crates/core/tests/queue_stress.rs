@@ -1,8 +1,9 @@
 //! Long multi-threaded stress of the dispatcher queue.
 //!
-//! Producers hammer a deliberately tiny queue while flushers insert barriers
-//! concurrently, so the queue is full most of the time and every code path
-//! (push failure, wake-up, park, barrier retry) races with every other. The
+//! Producers hammer a deliberately tiny queue (ring and overflow) while
+//! flushers insert barriers concurrently, so the queue is full most of the
+//! time and every code path (ring full, sealing, overflow full, unsealing,
+//! wake-up, park, barrier retry) races with every other. The
 //! invariants checked are the ones users depend on:
 //!
 //! * accounting is exact: every emitted event is either delivered once or
@@ -29,7 +30,10 @@ fn a_saturated_queue_never_loses_duplicates_or_reorders_events() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
     let producers = 6usize;
-    let rt = Runtime::with_config(RuntimeConfig { queue_capacity: 64 });
+    let rt = Runtime::with_config(RuntimeConfig {
+        queue_capacity: 64,
+        overflow_capacity: 64,
+    });
     let last: Arc<Mutex<Vec<Option<u64>>>> = Arc::new(Mutex::new(vec![None; producers]));
     let delivered = Arc::new(AtomicU64::new(0));
     let seen_ids = Arc::new(Mutex::new(HashSet::new()));
@@ -102,7 +106,7 @@ fn a_saturated_queue_never_loses_duplicates_or_reorders_events() {
     assert_eq!(stats.delivered, delivered.load(Ordering::Relaxed));
     assert_eq!(stats.delivered + stats.dropped_full, emitted, "{stats:?}");
     assert!(
-        stats.delivered > 0 && flushes > 0,
+        stats.delivered > 0 && flushes > 0 && stats.overflowed > 0,
         "{stats:?} flushes={flushes}"
     );
     eprintln!("stress: emitted={emitted} {stats:?} flushes={flushes}");
@@ -111,7 +115,10 @@ fn a_saturated_queue_never_loses_duplicates_or_reorders_events() {
 #[test]
 fn shutdown_racing_with_producers_accounts_for_every_event() {
     for _ in 0..50 {
-        let rt = Runtime::with_config(RuntimeConfig { queue_capacity: 32 });
+        let rt = Runtime::with_config(RuntimeConfig {
+            queue_capacity: 32,
+            overflow_capacity: 32,
+        });
         let delivered = Arc::new(AtomicU64::new(0));
         let d = delivered.clone();
         rt.register(Registration::new(
@@ -181,6 +188,7 @@ fn subscribers_churning_while_producers_emit_are_released_and_never_called_after
 
     let rt = Runtime::with_config(RuntimeConfig {
         queue_capacity: 256,
+        overflow_capacity: 256,
     });
     let stop = Arc::new(AtomicBool::new(false));
     let producers: Vec<_> = (0..3)
@@ -250,7 +258,10 @@ fn subscribers_churning_while_producers_emit_are_released_and_never_called_after
 #[test]
 fn flush_racing_shutdown_always_returns() {
     for round in 0..200 {
-        let rt = Runtime::with_config(RuntimeConfig { queue_capacity: 16 });
+        let rt = Runtime::with_config(RuntimeConfig {
+            queue_capacity: 16,
+            overflow_capacity: 16,
+        });
         rt.register(Registration::new(
             "sink",
             Middleware::Subscriber(subscriber_fn(|_| {})),

@@ -11,6 +11,7 @@ import "encoding/json"
 type Stats struct {
 	Delivered         uint64 `json:"delivered"`
 	DroppedFull       uint64 `json:"dropped_full"`
+	Overflowed        uint64 `json:"overflowed"`
 	DroppedClosed     uint64 `json:"dropped_closed"`
 	SubscriberPanics  uint64 `json:"subscriber_panics"`
 	Queued            uint64 `json:"queued"`

@@ -1219,8 +1219,8 @@ NemoRelayStatus nemo_relay_registrations(int32_t family, char **out_json);
 
 /**
  * Writes the runtime's counters as a JSON object to `*out_json`:
- * `delivered`, `dropped_full`, `dropped_closed`, `subscriber_panics`,
- * `queued`, `capacity`, `sanitizer_failures`.
+ * `delivered`, `dropped_full`, `overflowed`, `dropped_closed`,
+ * `subscriber_panics`, `queued`, `capacity`, `sanitizer_failures`.
  *
  * # Safety
  * `out_json` is NULL or writable.

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::dispatch::audience::QueuedAudience;
 use crate::dispatch::graveyard;
-use crate::dispatch::ring::Consumer;
+use crate::dispatch::queue::Consumer;
 use crate::dispatch::stats::Counters;
 use crate::dispatch::worker::{
     drain_closed, mark_stopped, Item, Shared, LINGER_NAP, LINGER_NAPS, MAX_BATCH, WORKER_OF,

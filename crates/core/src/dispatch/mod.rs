@@ -3,15 +3,17 @@
 //! ```text
 //!  emitting threads                      dispatcher thread
 //!  ───────────────                       ─────────────────
-//!  build Event ──try_push──▶ [ bounded lock-free queue ] ──pop──▶ subscriber.on_event(&e)
-//!    (never blocks;              (FIFO, capacity N)               … for each subscriber of
+//!  build Event ──try_push──▶ [ lock-free ring | overflow ] ──pop──▶ subscriber.on_event(&e)
+//!    (never blocks;              (one FIFO, bounded)              … for each subscriber of
 //!     full ⇒ drop + count)                                        the event's snapshot
 //!                                  ▲ flush barrier                  on_batch_end() when the
 //!                                  │ (waits until reached)          queue runs dry
 //! ```
 //!
-//! * **Never blocks the agent.** Producers `try_push`; a full queue drops the
-//!   event and counts it ([`DispatcherStats::dropped_full`]).
+//! * **Never blocks the agent.** Producers `try_push`. A burst the ring
+//!   cannot hold waits in a growable overflow (`queue.rs`,
+//!   [`DispatcherStats::overflowed`]); only when that is full too is the
+//!   event dropped and counted ([`DispatcherStats::dropped_full`]).
 //! * **FIFO.** One queue, one worker: events are delivered in enqueue order,
 //!   so one thread's events arrive in the order it emitted them.
 //! * **Snapshots.** Each event carries the subscriber set visible when it was
@@ -43,6 +45,7 @@
 pub(crate) mod audience;
 mod delivery;
 mod graveyard;
+mod queue;
 pub(crate) mod ring;
 mod stats;
 mod subscriber;
@@ -51,4 +54,4 @@ mod worker;
 pub use stats::DispatcherStats;
 pub(crate) use subscriber::Counted;
 pub use subscriber::{subscriber_fn, FnSubscriber, Subscriber, SubscriberSet};
-pub use worker::{Dispatcher, DEFAULT_QUEUE_CAPACITY};
+pub use worker::{Dispatcher, DEFAULT_OVERFLOW_CAPACITY, DEFAULT_QUEUE_CAPACITY};

@@ -23,6 +23,13 @@
 //! Consumption needs the consumer token ([`Ring::try_consume`]): the
 //! dispatcher's worker holds it for its whole life; after shutdown, whoever
 //! drains the leftovers takes it briefly.
+//!
+//! The ring can be *sealed* ([`Ring::seal`]): a flag in the top bit of
+//! `tail` that makes every later claim fail. Because it lives in the word
+//! producers compare-and-swap, a claim either happened before the seal or
+//! fails; there is no producer that checked a separate flag and claims a
+//! slot afterwards. The overflow queue (`queue.rs`) relies on that to keep
+//! one order across the ring and its overflow.
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -32,6 +39,9 @@ use crossbeam_utils::CachePadded;
 
 /// Largest ring (16 Mi slots; 4 GiB of 256-byte events).
 pub(crate) const MAX_CAPACITY: usize = 1 << 24;
+
+/// The seal flag in `tail` (positions never reach 2^63).
+const SEALED: usize = 1 << (usize::BITS - 1);
 
 // One slot per cache-line group: an event slot then never shares a line with
 // its neighbours, so producer and consumer touch only the lines of their own
@@ -91,13 +101,32 @@ impl<T> Ring<T> {
     /// other threads push or consume).
     pub(crate) fn len(&self) -> usize {
         let head = self.head.load(Ordering::SeqCst);
-        self.tail.load(Ordering::SeqCst).saturating_sub(head)
+        (self.tail.load(Ordering::SeqCst) & !SEALED).saturating_sub(head)
     }
 
     /// Positions claimed so far: every value pushed before this call has a
     /// position below the result (SeqCst, like [`is_empty`](Self::is_empty)).
     pub(crate) fn claimed(&self) -> usize {
-        self.tail.load(Ordering::SeqCst)
+        self.tail.load(Ordering::SeqCst) & !SEALED
+    }
+
+    /// Make every later [`push`](Self::push) fail until
+    /// [`unseal`](Self::unseal). The ring stops at [`claimed`](Self::claimed):
+    /// claims below it happened before the seal (some may still be writing
+    /// their slot), none are made while sealed.
+    pub(crate) fn seal(&self) {
+        self.tail.fetch_or(SEALED, Ordering::SeqCst);
+    }
+
+    /// Let pushes claim positions again, from where the seal stopped them.
+    pub(crate) fn unseal(&self) {
+        self.tail.fetch_and(!SEALED, Ordering::SeqCst);
+    }
+
+    /// Whether the ring is sealed.
+    #[cfg(test)]
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.tail.load(Ordering::SeqCst) & SEALED != 0
     }
 
     /// Whether every value pushed so far (including pushes still writing
@@ -107,10 +136,11 @@ impl<T> Ring<T> {
     /// and this load are totally ordered, which the dispatcher's sleep and
     /// shutdown protocols rely on.
     pub(crate) fn is_empty(&self) -> bool {
-        self.tail.load(Ordering::SeqCst) == self.head.load(Ordering::SeqCst)
+        self.tail.load(Ordering::SeqCst) & !SEALED == self.head.load(Ordering::SeqCst)
     }
 
-    /// Append `value`, or give it back if the ring is full. Never blocks.
+    /// Append `value`, or give it back if the ring is full or sealed. Never
+    /// blocks.
     ///
     /// The claim is a SeqCst CAS: a caller may follow it with a SeqCst load
     /// (of the dispatcher's `sleeping` flag) and rely on the two being
@@ -119,6 +149,9 @@ impl<T> Ring<T> {
         let cap = self.mask + 1;
         let mut pos = self.tail.load(Ordering::Relaxed);
         loop {
+            if pos & SEALED != 0 {
+                return Err(value);
+            }
             // Acquire pairs with the Release below and, transitively, with
             // the consumer's Release store of `head`: once we see a slot as
             // free, the consumer's reads of its old value happened before.
@@ -167,7 +200,7 @@ impl<T> Ring<T> {
 impl<T> Drop for Ring<T> {
     fn drop(&mut self) {
         let head = *self.head.get_mut();
-        let tail = *self.tail.get_mut();
+        let tail = *self.tail.get_mut() & !SEALED;
         for pos in head..tail {
             let slot = &mut self.slots[pos & self.mask];
             if *slot.stamp.get_mut() == pos.wrapping_add(1) {

@@ -9,15 +9,18 @@ use crossbeam_utils::CachePadded;
 pub struct DispatcherStats {
     /// Events handed to subscribers (each event counts once).
     pub delivered: u64,
-    /// Events dropped because the queue was full.
+    /// Events dropped because the queue (the ring and its overflow) was full.
     pub dropped_full: u64,
+    /// Events that waited in the overflow because the ring was full: a
+    /// sign that `queue_capacity` is small for this program's bursts.
+    pub overflowed: u64,
     /// Events dropped because the dispatcher was shut down.
     pub dropped_closed: u64,
     /// Subscriber callbacks that panicked (caught and isolated).
     pub subscriber_panics: u64,
     /// Events waiting in the queue right now (approximate).
     pub queued: u64,
-    /// Queue capacity.
+    /// The ring's capacity (the overflow's is separate).
     pub capacity: u64,
 }
 
@@ -45,10 +48,16 @@ impl Counters {
         counter.fetch_sub(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn read(&self, queued: usize, capacity: usize) -> DispatcherStats {
+    pub(crate) fn read(
+        &self,
+        queued: usize,
+        capacity: usize,
+        overflowed: usize,
+    ) -> DispatcherStats {
         DispatcherStats {
             delivered: self.delivered.load(Ordering::Relaxed),
             dropped_full: self.dropped_full.load(Ordering::Relaxed),
+            overflowed: overflowed as u64,
             dropped_closed: self.dropped_closed.load(Ordering::Relaxed),
             subscriber_panics: self.subscriber_panics.load(Ordering::Relaxed),
             queued: (queued as u64).saturating_sub(self.control.load(Ordering::Relaxed)),

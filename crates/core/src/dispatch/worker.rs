@@ -1,4 +1,5 @@
-//! The dispatcher: a bounded lock-free queue drained by one worker thread.
+//! The dispatcher: a bounded queue (a lock-free ring and its overflow)
+//! drained by one worker thread.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -11,7 +12,7 @@ use crossbeam_utils::CachePadded;
 use crate::dispatch::audience::{Audience, QueuedAudience};
 use crate::dispatch::delivery;
 use crate::dispatch::graveyard::Graveyard;
-use crate::dispatch::ring::Ring;
+use crate::dispatch::queue::Queue;
 use crate::dispatch::stats::Counters;
 use crate::dispatch::{DispatcherStats, SubscriberSet};
 use crate::error::{RelayError, Result};
@@ -24,6 +25,13 @@ use crate::event::Event;
 /// ~10 ms at full dispatcher speed; subscribers that batch (bindings,
 /// exporters) drain the queue much faster than they process.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
+
+/// Default overflow capacity: events that may wait beyond the ring, in
+/// memory allocated only while a burst lasts (at most ~64 MiB). A burst
+/// of 100k events from one thread fills a 16 Ki ring whenever the
+/// dispatcher loses its core for a few milliseconds; dropping them then
+/// would lose events that memory easily holds.
+pub const DEFAULT_OVERFLOW_CAPACITY: usize = 1 << 18;
 
 /// How many events the worker delivers before it calls `on_batch_end` even
 /// if the queue is not yet dry (bounds the latency of batching subscribers).
@@ -63,7 +71,7 @@ pub(super) enum Item {
 
 pub(super) struct Shared {
     pub(super) id: u64,
-    pub(super) queue: Ring<Item>,
+    pub(super) queue: Queue<Item>,
     pub(super) state: AtomicU8,
     /// Set by the worker just before it parks; producers unpark it only then.
     pub(super) sleeping: CachePadded<AtomicBool>,
@@ -98,13 +106,14 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher with a queue of at least `capacity` events (rounded up
-    /// to a power of two; [`stats`](Self::stats) reports the real capacity).
-    pub fn new(capacity: usize) -> Self {
+    /// A dispatcher with a ring of at least `capacity` events (rounded up
+    /// to a power of two; [`stats`](Self::stats) reports the real capacity)
+    /// and an overflow of at most `overflow` events (0: a full ring drops).
+    pub fn new(capacity: usize, overflow: usize) -> Self {
         Dispatcher {
             shared: Arc::new(Shared {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                queue: Ring::new(capacity),
+                queue: Queue::new(capacity, overflow),
                 state: AtomicU8::new(RUNNING),
                 sleeping: CachePadded::new(AtomicBool::new(false)),
                 thread: OnceLock::new(),
@@ -121,7 +130,8 @@ impl Dispatcher {
     }
 
     /// Queue `event` for `subscribers`. Never blocks: returns `false` (and
-    /// counts a drop) when the queue is full or the dispatcher shut down.
+    /// counts a drop) when the ring and its overflow are full or the
+    /// dispatcher shut down.
     ///
     /// `true` means the queue took the event, not that it will be
     /// delivered: one that races with a [`shutdown`](Self::shutdown) can
@@ -350,7 +360,8 @@ impl Dispatcher {
     /// Current counters.
     pub fn stats(&self) -> DispatcherStats {
         let s = &*self.shared;
-        s.counters.read(s.queue.len(), s.queue.capacity())
+        s.counters
+            .read(s.queue.len(), s.queue.capacity(), s.queue.overflowed())
     }
 
     /// Wake the worker if it sleeps. Called after a push (a SeqCst CAS) or

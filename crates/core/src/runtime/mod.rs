@@ -25,22 +25,32 @@ pub use scopes::{MarkOptions, PopOptions, ScopeOptions};
 /// Runtime settings.
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
-    /// Capacity of the event queue; events beyond it are dropped and counted.
-    /// Default 16 384.
+    /// Capacity of the event queue's lock-free ring, preallocated. Default
+    /// 16 384.
     pub queue_capacity: usize,
+    /// Events that may wait beyond the ring, in an overflow allocated only
+    /// while the ring is full; events beyond both are dropped and counted.
+    /// Default 262 144; 0 drops whatever the ring cannot hold.
+    pub overflow_capacity: usize,
 }
 
 impl Default for RuntimeConfig {
-    /// Defaults, with `NEMO_RELAY_QUEUE_CAPACITY` (a positive integer)
-    /// overriding the queue capacity — the way to size the process-wide
-    /// runtime that bindings share.
+    /// Defaults, with `NEMO_RELAY_QUEUE_CAPACITY` (a positive integer) and
+    /// `NEMO_RELAY_QUEUE_OVERFLOW` (an integer, 0 allowed) overriding them —
+    /// the way to size the process-wide runtime that bindings share.
     fn default() -> Self {
-        let queue_capacity = std::env::var("NEMO_RELAY_QUEUE_CAPACITY")
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(crate::dispatch::DEFAULT_QUEUE_CAPACITY);
-        RuntimeConfig { queue_capacity }
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        };
+        RuntimeConfig {
+            queue_capacity: var("NEMO_RELAY_QUEUE_CAPACITY")
+                .filter(|n| *n > 0)
+                .unwrap_or(crate::dispatch::DEFAULT_QUEUE_CAPACITY),
+            overflow_capacity: var("NEMO_RELAY_QUEUE_OVERFLOW")
+                .unwrap_or(crate::dispatch::DEFAULT_OVERFLOW_CAPACITY),
+        }
     }
 }
 
@@ -105,7 +115,7 @@ impl Runtime {
                 global: ArcSwap::from_pointee(Registrations::default()),
                 activity: Arc::new(Activity::default()),
                 write_lock: Mutex::new(()),
-                dispatcher: Dispatcher::new(config.queue_capacity),
+                dispatcher: Dispatcher::new(config.queue_capacity, config.overflow_capacity),
                 sanitizer_failures: AtomicU64::new(0),
             }),
         }

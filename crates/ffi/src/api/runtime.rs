@@ -66,8 +66,8 @@ pub unsafe extern "C" fn nemo_relay_registrations(
 }
 
 /// Writes the runtime's counters as a JSON object to `*out_json`:
-/// `delivered`, `dropped_full`, `dropped_closed`, `subscriber_panics`,
-/// `queued`, `capacity`, `sanitizer_failures`.
+/// `delivered`, `dropped_full`, `overflowed`, `dropped_closed`,
+/// `subscriber_panics`, `queued`, `capacity`, `sanitizer_failures`.
 ///
 /// # Safety
 /// `out_json` is NULL or writable.
@@ -81,6 +81,7 @@ pub unsafe extern "C" fn nemo_relay_stats(out_json: *mut *mut c_char) -> NemoRel
         out.write(json_to_c(&serde_json::json!({
             "delivered": d.delivered,
             "dropped_full": d.dropped_full,
+            "overflowed": d.overflowed,
             "dropped_closed": d.dropped_closed,
             "subscriber_panics": d.subscriber_panics,
             "queued": d.queued,
