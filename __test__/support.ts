@@ -37,12 +37,12 @@ export interface NodeRun {
  * Runs `source` as an ES module in a fresh Node process with `cwd` as its
  * working directory, without the variables that redirect the napi-rs loader.
  */
-export function runNode(source: string, cwd: string): NodeRun {
+export function runNode(source: string, cwd: string, nodeArgs: string[] = []): NodeRun {
   const env = { ...process.env }
   for (const name of Object.keys(env)) {
     if (name.startsWith('NAPI_RS_')) delete env[name]
   }
-  const result = spawnSync(process.execPath, ['--input-type=module', '--eval', source], {
+  const result = spawnSync(process.execPath, [...nodeArgs, '--input-type=module', '--eval', source], {
     cwd,
     env,
     encoding: 'utf8',

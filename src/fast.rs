@@ -84,9 +84,7 @@ unsafe extern "C" fn pop_scope(
                 ..Default::default()
             };
             Runtime::global().pop_scope(&handle, opts)?;
-            if js.type_of(handle_arg)? == sys::ValueType::napi_number {
-                handles::release(js, handle_arg)?;
-            }
+            handles::popped(js, handle_arg, &handle)?;
             js.uuid(&handle.uuid())
         })
     }

@@ -133,6 +133,43 @@ pub(crate) fn release(js: Js, v: Value) -> Result<()> {
     Ok(())
 }
 
+/// `handle` (given to JS as `v`) was popped: forget its slab entry. A
+/// scope pushed from JS is held by id; popped through another handle
+/// (`currentScope().end()`, or the scopes a stack release ends) that entry
+/// would otherwise stay until the process exits. Found by a scan, on that
+/// path only: an index kept for it would cost every push and pop.
+pub(crate) fn popped(js: Js, v: Value, handle: &ScopeHandle) -> Result<()> {
+    if is_number(js, v)? {
+        return release(js, v);
+    }
+    let uuid = handle.uuid();
+    SLAB.with(|s| {
+        let mut s = s.borrow_mut();
+        let id = s.1.iter().find_map(|(id, n)| match n {
+            Native::Scope(h) if h.uuid() == uuid => Some(*id),
+            _ => None,
+        });
+        // Returned, so that it is dropped after the borrow ends.
+        id.and_then(|id| s.1.remove(&id))
+    });
+    Ok(())
+}
+
+/// Whether the scope handle `v` has ended. An id no longer in the slab was
+/// released, which happens only when its scope ended.
+pub(crate) fn scope_ended(js: Js, v: Value) -> Result<bool> {
+    if is_number(js, v)? {
+        let id = js.to_f64(v)? as u64;
+        let open = SLAB.with(|s| match s.borrow().1.get(&id) {
+            Some(Native::Scope(h)) => Ok(Some(h.is_ended())),
+            Some(other) => Err(mismatch("scope handle", other)),
+            None => Ok(None),
+        })?;
+        return Ok(open.unwrap_or(true));
+    }
+    Ok(scope(js, v)?.is_ended())
+}
+
 /// A clone of what slab entry `v` holds, through `pick`.
 fn slab_get<T>(
     js: Js,

@@ -157,9 +157,7 @@ pub fn pop_scope(
             opts.metadata = json_opt(js, o.metadata, "scope end metadata")?;
         }
         Runtime::global().pop_scope(&handle, opts)?;
-        if js.type_of(handle_arg)? == napi::sys::ValueType::napi_number {
-            handles::release(js, handle_arg)?;
-        }
+        handles::popped(js, handle_arg, &handle)?;
         js.uuid(&handle.uuid()).map(Raw)
     })
 }
@@ -286,7 +284,7 @@ pub fn scope_info(env: napi::Env, handle: Arg) -> napi::Result<Raw> {
 /// Whether the scope has ended, through this handle or any other.
 #[napi(ts_args_type = "handle: number | ExternalObject<'ScopeHandle'>")]
 pub fn scope_ended(env: napi::Env, handle: Arg) -> napi::Result<bool> {
-    boundary(env.raw(), |js| Ok(handles::scope(js, handle.0)?.is_ended()))
+    boundary(env.raw(), |js| handles::scope_ended(js, handle.0))
 }
 
 /// A scope type by name, with the valid names in the error.
