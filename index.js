@@ -55,7 +55,7 @@ const { toolCall, llmCall, llmStreamCall, startToolCall, startLlmCall, LlmStream
 hooks.llmRequestView = llmRequestView
 const { register, deregister, registrations, CallContext, Registration, shapeOf, wrapperFor, makeCallContext } = require('./lib/middleware.js')
 hooks.makeCallContext = makeCallContext
-const { subscribe, unsubscribe, flush, shutdown, stats, deliverTo } = require('./lib/subscribers.js')
+const { subscribe, unsubscribe, flush, shutdown, stats, deliverTo, trackGlobal } = require('./lib/subscribers.js')
 
 // Plugins and exporters share the internals above, so plugin middleware and
 // subscribers behave like register()'s.
@@ -71,6 +71,7 @@ const { plugins, ConfigCheck, PluginContext, PluginKindRegistration } = require(
   shapeOf,
   wrapperFor,
   deliverTo,
+  trackGlobal,
   checkPriority: require('./lib/options.js').checkPriority,
   show: errors.show,
 })

@@ -24,7 +24,7 @@
 //   configuration stays active.
 
 module.exports = function createPlugins(internals) {
-  const { native, RelayError, invalid, checkName, checkFunction, checkKeys, isThenable, shapeOf, wrapperFor, deliverTo, checkPriority, show } =
+  const { native, RelayError, invalid, checkName, checkFunction, checkKeys, isThenable, shapeOf, wrapperFor, deliverTo, trackGlobal, checkPriority, show } =
     internals
   const INTERNAL = Symbol('nemo-relay plugins internal')
 
@@ -211,7 +211,11 @@ module.exports = function createPlugins(internals) {
         if (onError !== undefined) checkFunction(onError, 'onError')
         o = { priority: checkPriority(options.priority) }
       }
-      native.pluginContextSubscribe(name, deliverTo(fn, onError), o)
+      const live = { active: true }
+      native.pluginContextSubscribe(name, deliverTo(fn, onError, live), o)
+      // Stopped like subscribe()'s: by unsubscribe(qualified name), or when
+      // the activation goes, even in the middle of a batch.
+      native.pluginContextOnTeardown(trackGlobal(this.qualify(name), live))
       return this.qualify(name)
     }
     /**

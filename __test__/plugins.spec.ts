@@ -344,3 +344,32 @@ test.serial('plugin middleware emits events like any other (redaction scrubs an 
   t.deepEqual(end?.data, { email: '[REDACTED]' })
   c.stop()
 })
+
+test.serial('a plugin subscriber removed in the middle of a batch receives no event after its removal', async (t) => {
+  const burst = unique('plugin-burst')
+  const seen: Record<string, number[]> = { cleared: [], unsubscribed: [] }
+  const kind = relay.plugins.registerKind({
+    kind: unique('counter'),
+    register(config, ctx) {
+      const label = String(config.label)
+      const qualified = ctx.subscribe('count', (e) => {
+        if (e.kind !== 'mark' || e.name !== burst) return
+        const got = seen[label]!
+        got.push((e.data as { i: number }).i)
+        if (got.length === 3) {
+          if (label === 'unsubscribed') relay.unsubscribe(qualified)
+          else relay.plugins.clear()
+        }
+      })
+    },
+  })
+  for (const label of ['unsubscribed', 'cleared']) {
+    await relay.plugins.initialize({ version: 1, components: [{ kind: kind.kind, config: { label } }] })
+    // One synchronous burst: the events arrive in one or a few batches.
+    for (let i = 0; i < 100; i++) relay.mark(burst, { data: { i } })
+    await relay.flush()
+    relay.plugins.clear()
+  }
+  t.deepEqual(seen, { cleared: [0, 1, 2], unsubscribed: [0, 1, 2] })
+  kind.dispose()
+})

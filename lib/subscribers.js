@@ -117,19 +117,28 @@ function subscribe(name, fn, options) {
   const live = { active: true }
   native.subscribe(name, deliverTo(fn, onError, live), o)
   const scoped = scopeOptions(options)
-  if (scoped === undefined) globalSubscribers.set(name, live)
-  return new Registration(INTERNAL, 'subscriber', name, scoped, () => {
-    live.active = false
-    if (globalSubscribers.get(name) === live) globalSubscribers.delete(name)
-  })
+  const stop = scoped === undefined ? trackGlobal(name, live) : () => (live.active = false)
+  return new Registration(INTERNAL, 'subscriber', name, scoped, stop)
 }
 
 /**
- * The delivery switch of each global subscriber this realm registered, by
- * name, so that `unsubscribe(name)` stops one in the middle of a batch as
- * `dispose()` does.
+ * The delivery switch of each global subscriber this realm registered
+ * (plugin subscribers included), by name, so that `unsubscribe(name)` stops
+ * one in the middle of a batch as `dispose()` does.
  */
 const globalSubscribers = new Map()
+
+/**
+ * Record `live`, the switch of global subscriber `name`, once it is
+ * registered. Returns what stops it: `dispose()`, or a plugin teardown.
+ */
+function trackGlobal(name, live) {
+  globalSubscribers.set(name, live)
+  return () => {
+    live.active = false
+    if (globalSubscribers.get(name) === live) globalSubscribers.delete(name)
+  }
+}
 
 /** Remove subscriber `name`. */
 function unsubscribe(name, options) {
@@ -211,4 +220,5 @@ module.exports = {
   shutdown,
   stats,
   deliverTo,
+  trackGlobal,
 }
