@@ -322,6 +322,13 @@ impl PluginHost {
     pub fn active_report(&self) -> Option<ActivationReport> {
         self.active.lock().as_ref().map(|a| a.report.clone())
     }
+
+    /// Whether this thread is inside an activation or a clear (running a
+    /// kind's hook or a teardown), where changing the configuration is
+    /// refused. Bindings use it to give that refusal their own code.
+    pub fn mutating_here() -> bool {
+        MUTATING.with(Cell::get)
+    }
 }
 
 thread_local! {

@@ -199,7 +199,9 @@ fn initialize(config: &PluginConfig) -> FfiResult<*mut c_char> {
 }
 
 fn refuse_inside_hook(function: &str) -> FfiResult<()> {
-    if in_plugin_hook() {
+    // A teardown runs outside the hook guard, but inside the core's
+    // mutation: both mean "called from inside a plugin hook".
+    if in_plugin_hook() || PluginHost::mutating_here() {
         return Err(FfiError::new(
             NemoRelayStatus::InvalidState,
             format!(

@@ -87,9 +87,13 @@ static void count_free(void *ud) {
     __atomic_add_fetch(&g_middleware_freed, 1, __ATOMIC_SEQ_CST);
 }
 
+static NemoRelayStatus g_clear_in_teardown = NEMO_RELAY_STATUS_OK;
+
 static void count_teardown(void *ud) {
     (void)ud;
     g_teardowns++;
+    /* Changing the configuration from a teardown would wait for itself. */
+    g_clear_in_teardown = nemo_relay_plugin_clear(NULL);
 }
 
 /* ---- the kind's hooks ---------------------------------------------------- */
@@ -320,6 +324,7 @@ static void test_clear_removes_everything_and_releases_every_callback(void) {
     CHECK_OK(run_tool("shell", NULL));
     CHECK_OK(nemo_relay_flush());
     CHECK(g_teardowns == 2);
+    CHECK(g_clear_in_teardown == NEMO_RELAY_STATUS_INVALID_STATE);
     CHECK(load_count(&g_middleware_freed) == g_middleware_made);
     char *active = NULL;
     CHECK_OK(nemo_relay_plugin_active_report(&active));
