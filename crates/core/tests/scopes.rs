@@ -475,3 +475,41 @@ fn a_scoped_futures_destructors_still_see_its_stack() {
     drop(fut);
     assert_eq!(seen.lock().unwrap().as_deref(), Some("owner"));
 }
+
+#[test]
+fn a_far_future_timestamp_does_not_drag_later_ids_into_the_future() {
+    // Ids are strictly increasing per thread; minted for a caller's
+    // timestamp, one in 2200 would make every later id of the thread 2200.
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let far = nemo_relay_core::Timestamp::from_unix_nanos(7_258_118_400_000_000_000); // 2200
+    let future = rt
+        .push_scope(
+            "backfilled",
+            ScopeType::Function,
+            ScopeOptions {
+                stack: Some(stack.clone()),
+                timestamp: Some(far),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        future.started_at(),
+        far,
+        "the event keeps the caller's time"
+    );
+    let later = push(&rt, &stack, "now");
+    let id_ms =
+        |h: &nemo_relay_core::ScopeHandle| h.uuid().get_timestamp().unwrap().to_unix().0 * 1000;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        * 1000;
+    assert!(
+        id_ms(&later).abs_diff(now_ms) < 60_000,
+        "the next id is minted for now"
+    );
+    assert!(id_ms(&future).abs_diff(now_ms) < 60_000);
+}

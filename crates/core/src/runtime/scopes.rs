@@ -2,7 +2,7 @@
 
 use crate::error::{RelayError, Result};
 use crate::event::{merge_metadata, DataSchema, Event, EventKind, Json, Payload, ScopePhase};
-use crate::id::{uuid_v7_at, Uuid};
+use crate::id::{uuid_v7, uuid_v7_at, Uuid};
 use crate::runtime::Runtime;
 use crate::scope::{Attributes, ScopeHandle, ScopeStack, ScopeType};
 use crate::time::Timestamp;
@@ -91,7 +91,7 @@ impl Runtime {
         let started_at = opts.timestamp.unwrap_or_else(Timestamp::now);
         let handle = stack.push(
             crate::scope::handle::HandleData {
-                uuid: uuid_v7_at(started_at.unix_millis()),
+                uuid: mint(opts.timestamp.is_some(), started_at),
                 parent_uuid: None,
                 name: crate::name::Name::new(name),
                 scope_type,
@@ -163,7 +163,7 @@ impl Runtime {
         let timestamp = opts.timestamp.unwrap_or_else(Timestamp::now);
         self.enqueue_visible(&locals, || Event {
             kind: EventKind::Mark,
-            uuid: uuid_v7_at(timestamp.unix_millis()),
+            uuid: mint(opts.timestamp.is_some(), timestamp),
             parent_uuid: Some(opts.parent.unwrap_or(top)),
             timestamp,
             name: crate::name::Name::new(name),
@@ -181,5 +181,17 @@ impl Runtime {
     /// none is open).
     pub fn current_scope(&self) -> ScopeHandle {
         ScopeStack::current().top()
+    }
+}
+
+/// The id of an event at `at`. Ids are minted for the moment they are
+/// made (RFC 9562's creation time), not for a timestamp the caller gave:
+/// they are strictly increasing per thread, so one far-future timestamp
+/// would otherwise drag every later id of this thread to that date.
+fn mint(explicit: bool, at: Timestamp) -> Uuid {
+    if explicit {
+        uuid_v7()
+    } else {
+        uuid_v7_at(at.unix_millis())
     }
 }
