@@ -294,3 +294,65 @@ fn a_bare_calls_scope_asked_for_inside_the_callback_carries_everything_the_call_
         })
     );
 }
+
+#[test]
+fn an_option_of_the_other_kind_of_call_is_refused_on_every_path() {
+    // Bare (nothing observes), observed (a subscriber), full (middleware):
+    // the same refusal, before the callback runs.
+    for path in 0..3 {
+        let rt = Runtime::new();
+        let _rec = (path >= 1).then(|| Recorder::install(&rt));
+        if path == 2 {
+            rt.register(Registration::new(
+                "noop",
+                Middleware::ToolRequestIntercept(rewrite(|_, a: Json| Ok(a))),
+            ))
+            .unwrap();
+        }
+        let stack = ScopeStack::new();
+        let ran = Arc::new(Mutex::new(0));
+        let r = ran.clone();
+        let tool = block_on(rt.tool_call(
+            "t",
+            json!({}),
+            CallOptions {
+                model_name: Some("gpt".into()),
+                ..opts(&stack)
+            },
+            move |a| {
+                *r.lock().unwrap() += 1;
+                async move { Ok(a) }
+            },
+        ));
+        let r = ran.clone();
+        let llm = block_on(rt.llm_call(
+            "m",
+            nemo_relay_core::LlmRequest::new(json!({})),
+            CallOptions {
+                tool_call_id: Some("call_1".into()),
+                ..opts(&stack)
+            },
+            move |_| {
+                *r.lock().unwrap() += 1;
+                async move { Ok(json!({})) }
+            },
+        ));
+        let manual = block_on(rt.tool_call_start(
+            "t",
+            &json!({}),
+            CallOptions {
+                model_name: Some("gpt".into()),
+                ..opts(&stack)
+            },
+        ));
+        for (what, r) in [
+            ("tool", tool.err()),
+            ("llm", llm.err()),
+            ("manual", manual.err()),
+        ] {
+            let e = r.unwrap_or_else(|| panic!("path {path}: {what} call accepted the option"));
+            assert_eq!(e.code(), ErrorCode::InvalidArgument, "path {path}: {e}");
+        }
+        assert_eq!(*ran.lock().unwrap(), 0, "path {path}");
+    }
+}

@@ -99,6 +99,25 @@ where
     Ok(in_child(parent, recipe, Invoke::new(func, req)))
 }
 
+/// The checks every call gets, on whichever path it runs (bare, observed,
+/// full, or started by hand), so that an option is refused the same way
+/// whether or not anything observes the call.
+pub(crate) fn check_call(name: &str, kind: CallKind, opts: &CallOptions) -> Result<()> {
+    check_name(name, kind.as_str())?;
+    check_object(&opts.metadata, "call metadata")?;
+    // Each belongs to one kind of call (and its events' category profile):
+    // given to the other, it would be dropped without a word.
+    match kind {
+        CallKind::Llm if opts.tool_call_id.is_some() => Err(RelayError::invalid(
+            "tool_call_id is an option of tool calls, not of LLM calls",
+        )),
+        CallKind::Tool if opts.model_name.is_some() => Err(RelayError::invalid(
+            "model_name is an option of LLM calls, not of tool calls",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The frame a bare call runs under and the recipe of its handle, after the
 /// checks every call gets.
 ///
@@ -110,8 +129,7 @@ unsafe fn bare_recipe(
     scope_type: ScopeType,
     mut opts: CallOptions,
 ) -> Result<(Arc<crate::scope::stack::Frame>, Recipe)> {
-    check_name(name, kind.as_str())?;
-    check_object(&opts.metadata, "call metadata")?;
+    check_call(name, kind, &opts)?;
     let stack = opts.stack.take().unwrap_or_else(ScopeStack::current);
     let parent = stack.top_frame();
     let parent_uuid = parent.handle.uuid();
@@ -284,8 +302,7 @@ impl<K: Kind> Call<K> {
         mut opts: CallOptions,
         existing: Option<(Uuid, Timestamp)>,
     ) -> Result<Self> {
-        check_name(name, K::CALL.as_str())?;
-        check_object(&opts.metadata, "call metadata")?;
+        check_call(name, K::CALL, &opts)?;
         let super::CallSnapshot {
             stack,
             top,

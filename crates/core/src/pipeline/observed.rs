@@ -20,7 +20,6 @@ use crate::dispatch::audience::Audience;
 use crate::error::{RelayError, Result};
 use crate::event::{Json, Payload, ScopePhase, Status};
 use crate::id::uuid_v7_at;
-use crate::runtime::scopes::{check_name, check_object};
 use crate::runtime::Runtime;
 use crate::scope::current::{in_child, Child, WithCurrent};
 use crate::scope::handle::HandleData;
@@ -63,8 +62,7 @@ impl<F, R, Fut> Observed<F, R, Fut> {
         F: FnOnce(R) -> Fut,
         Fut: Future,
     {
-        check_name(name, K::CALL.as_str())?;
-        check_object(&opts.metadata, "call metadata")?;
+        super::call::check_call(name, K::CALL, &opts)?;
         // A caller's snapshot says who listens and where the call stands;
         // otherwise (no scope-local registration anywhere, the runtime
         // checked) the global subscribers and the current stack.
