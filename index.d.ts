@@ -150,9 +150,9 @@ export interface CallOptions {
   data?: Json
   /** Emitted on start and merged into the end event. */
   metadata?: JsonObject
-  /** Tool calls: the model's tool call id. */
+  /** Tool calls only (an LLM call refuses it): the model's tool call id. */
   toolCallId?: string
-  /** LLM calls: the model name. */
+  /** LLM calls only (a tool call refuses it): the model name. */
   modelName?: string
   /**
    * Aborts the call: its Promise rejects with `signal.reason`, the runtime
@@ -164,6 +164,11 @@ export interface CallOptions {
    */
   signal?: AbortSignal
 }
+
+/** Options of a tool call: `modelName` belongs to LLM calls. */
+export type ToolCallOptions = Omit<CallOptions, 'modelName'>
+/** Options of an LLM call: `toolCallId` belongs to tool calls. */
+export type LlmCallOptions = Omit<CallOptions, 'toolCallId'>
 
 /** What a tool or provider callback receives besides its request. */
 export interface CallbackContext {
@@ -204,7 +209,7 @@ export declare function toolCall<R extends Json = Json>(
   name: string,
   args: Json,
   fn: (args: any, ctx: CallbackContext) => MaybePromise<R>,
-  options?: CallOptions,
+  options?: ToolCallOptions,
 ): Promise<R>
 
 /**
@@ -223,7 +228,7 @@ export declare function llmCall<R extends Json = Json>(
   name: string,
   request: LlmRequest,
   fn: (request: LlmRequestView, ctx: CallbackContext) => MaybePromise<R>,
-  options?: CallOptions,
+  options?: LlmCallOptions,
 ): Promise<R>
 
 /** The chunks of a streaming call, pulled one at a time (no read-ahead). */
@@ -253,7 +258,7 @@ export declare function llmStreamCall(
   name: string,
   request: LlmRequest,
   provider: (request: LlmRequestView, ctx: CallbackContext) => AsyncIterable<Json> | Iterable<Json>,
-  options?: CallOptions,
+  options?: LlmCallOptions,
 ): Promise<LlmStream>
 
 /** A tool or LLM call the application runs itself. */
@@ -266,9 +271,9 @@ export declare class CallHandle extends Handle {
 }
 
 /** Start a tool call the application runs itself; emits its start event. */
-export declare function startToolCall(name: string, args: Json, options?: Omit<CallOptions, 'signal'>): Promise<CallHandle>
+export declare function startToolCall(name: string, args: Json, options?: Omit<ToolCallOptions, 'signal'>): Promise<CallHandle>
 /** Start an LLM call the application runs itself; emits its start event. */
-export declare function startLlmCall(name: string, request: LlmRequest, options?: Omit<CallOptions, 'signal'>): Promise<CallHandle>
+export declare function startLlmCall(name: string, request: LlmRequest, options?: Omit<LlmCallOptions, 'signal'>): Promise<CallHandle>
 
 // ------------------------------------------------------------ middleware ---
 

@@ -530,3 +530,25 @@ test.serial('text cut in the middle of an emoji is recorded with U+FFFD and neve
   t.deepEqual(mark?.data, { cut: 'héllo \ufffd' })
   c.stop()
 })
+
+test.serial('an option of the other kind of call is refused, whether or not anything observes the call', async (t) => {
+  let ran = 0
+  const tool = (a: unknown) => {
+    ran++
+    return a as relay.Json
+  }
+  for (const observed of [false, true]) {
+    const sub = observed ? relay.subscribe(unique('kinds'), () => {}) : undefined
+    try {
+      // @ts-expect-error modelName is an option of LLM calls
+      await t.throwsAsync(relay.toolCall('t', {}, tool, { modelName: 'gpt' }), { code: 'ERR_RELAY_INVALID_ARGUMENT', message: /model_name/ })
+      // @ts-expect-error toolCallId is an option of tool calls
+      await t.throwsAsync(relay.llmCall('m', { content: {} }, () => ({}), { toolCallId: 'call_1' }), { code: 'ERR_RELAY_INVALID_ARGUMENT', message: /tool_call_id/ })
+      // @ts-expect-error modelName is an option of LLM calls
+      await t.throwsAsync(relay.startToolCall('t', {}, { modelName: 'gpt' }), { code: 'ERR_RELAY_INVALID_ARGUMENT' })
+    } finally {
+      sub?.dispose()
+    }
+  }
+  t.is(ran, 0, 'the callback never ran')
+})
