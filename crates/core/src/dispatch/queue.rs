@@ -27,11 +27,18 @@
 //!
 //! The overflow is bounded too (`limit` values): past it, pushes fail and
 //! the dispatcher drops and counts the event, so a process that emits
-//! faster than it delivers forever still has bounded memory. It is a plain
-//! `VecDeque` behind a mutex: it is used only while the ring is full, when
-//! one lock per event is cheap next to what the burst already costs, and
-//! its memory is given back once it drains.
+//! faster than it delivers forever still has bounded memory.
+//!
+//! It is a list of fixed-size blocks behind a mutex. Blocks, because a
+//! growing `VecDeque` would reallocate (and copy megabytes) while holding
+//! the lock every other emitter waits on; a block is allocated outside the
+//! lock and never grows. The consumer takes a whole block per lock and
+//! pops it locally, so in a long overload each side takes the lock once
+//! per block rather than once per event, and blocks go back and forth
+//! between them (one spare) instead of being allocated. Both are freed once
+//! the overflow drains.
 
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -40,15 +47,26 @@ use parking_lot::Mutex;
 
 use crate::dispatch::ring::{self, Ring};
 
-/// An overflow that grew past this many values is freed when it drains.
-const KEEP: usize = 1024;
+/// Values per overflow block (~64 KiB of 248-byte events: below the size
+/// at which the allocator maps fresh pages for each block).
+const BLOCK: usize = 256;
+
+/// The overflow's blocks, oldest first, and a spare for the next one.
+#[derive(Default)]
+struct Blocks<T> {
+    queue: VecDeque<VecDeque<T>>,
+    spare: Option<VecDeque<T>>,
+}
 
 /// See the [module docs](self).
 pub(crate) struct Queue<T> {
     ring: Ring<T>,
-    overflow: Mutex<VecDeque<T>>,
-    /// Values in the overflow (SeqCst: part of the dispatcher's sleep
-    /// protocol, like the ring's claims).
+    overflow: Mutex<Blocks<T>>,
+    /// The block the consumer took from the overflow and pops from: only
+    /// the holder of the consumer token touches it.
+    taken: UnsafeCell<VecDeque<T>>,
+    /// Values in the overflow, `taken` included (SeqCst: part of the
+    /// dispatcher's sleep protocol, like the ring's claims).
     spilled: CachePadded<AtomicUsize>,
     /// Values ever pushed to / taken from the overflow: with the ring's
     /// positions, the queue's positions.
@@ -57,13 +75,22 @@ pub(crate) struct Queue<T> {
     limit: usize,
 }
 
+// SAFETY: values move between threads through the queue (hence `T: Send`);
+// `taken` is touched only by the holder of the ring's consumer token, and
+// the rest is atomics, the ring, and a mutex.
+unsafe impl<T: Send> Sync for Queue<T> {}
+
 impl<T> Queue<T> {
     /// A queue with a ring of at least `capacity` values and an overflow of
     /// at most `limit` (0: none, a full ring refuses values).
     pub(crate) fn new(capacity: usize, limit: usize) -> Self {
         Queue {
             ring: Ring::new(capacity),
-            overflow: Mutex::new(VecDeque::new()),
+            overflow: Mutex::new(Blocks {
+                queue: VecDeque::new(),
+                spare: None,
+            }),
+            taken: UnsafeCell::new(VecDeque::new()),
             spilled: CachePadded::new(AtomicUsize::new(0)),
             spilled_in: AtomicUsize::new(0),
             spilled_out: AtomicUsize::new(0),
@@ -93,38 +120,58 @@ impl<T> Queue<T> {
         self.ring.is_empty() && self.spilled.load(Ordering::SeqCst) == 0
     }
 
-    /// Values that went to the overflow so far.
-    pub(crate) fn overflowed(&self) -> usize {
-        self.spilled_in.load(Ordering::Relaxed)
-    }
-
-    /// Append `value`; gives it back only when the ring and the overflow
-    /// are both full. Never blocks on the consumer (the overflow's lock is
-    /// held only to move one value).
-    pub(crate) fn push(&self, value: T) -> Result<(), T> {
+    /// Append `value`: `Ok(false)` when it went to the ring, `Ok(true)` when
+    /// to the overflow; given back only when the ring and the overflow are
+    /// both full. Never waits for the consumer: the overflow's lock is held
+    /// to move one value or one block, never to allocate or free.
+    pub(crate) fn push(&self, value: T) -> Result<bool, T> {
         match self.ring.push(value) {
-            Ok(()) => Ok(()),
-            Err(value) => self.spill(value),
+            Ok(()) => Ok(false),
+            Err(value) => self.spill(value).map(|()| true),
         }
     }
 
     #[cold]
     fn spill(&self, value: T) -> Result<(), T> {
-        let mut overflow = self.overflow.lock();
-        if overflow.len() >= self.limit {
+        // Without the lock first: a full (or absent) overflow stays as
+        // cheap to refuse as a full ring.
+        if self.spilled.load(Ordering::Relaxed) >= self.limit {
             return Err(value);
         }
-        // Sealed before the value goes in: from here on every push lands
-        // behind it, in the overflow, until the consumer drains it. (It may
-        // already be sealed, or the ring may have room again: sealing an
-        // emptying ring only sends a few values the longer way.)
-        if overflow.is_empty() {
+        let mut fresh = None;
+        loop {
+            let mut overflow = self.overflow.lock();
+            if self.spilled.load(Ordering::SeqCst) >= self.limit {
+                return Err(value);
+            }
+            let Blocks { queue, spare } = &mut *overflow;
+            if queue.back().is_none_or(|b| b.len() == BLOCK) {
+                match fresh.take().or_else(|| spare.take()) {
+                    Some(block) => queue.push_back(block),
+                    None => {
+                        // Allocated outside the lock, then look again.
+                        drop(overflow);
+                        fresh = Some(VecDeque::with_capacity(BLOCK));
+                        continue;
+                    }
+                }
+            }
+            // Sealed before the value goes in: from here on every push
+            // lands behind it, in the overflow, until the consumer drains
+            // it. (Usually sealed already; sealing an emptying ring only
+            // sends a few values the longer way.)
             self.ring.seal();
+            queue
+                .back_mut()
+                .expect("a block with room")
+                .push_back(value);
+            self.spilled_in.fetch_add(1, Ordering::SeqCst);
+            self.spilled.fetch_add(1, Ordering::SeqCst);
+            drop(overflow);
+            // `fresh`, if another producer added a block meanwhile, is
+            // freed here, outside the lock.
+            return Ok(());
         }
-        overflow.push_back(value);
-        self.spilled_in.fetch_add(1, Ordering::SeqCst);
-        self.spilled.fetch_add(1, Ordering::SeqCst);
-        Ok(())
     }
 
     /// Take the consumer token, if no one holds it.
@@ -152,21 +199,50 @@ impl<T> Consumer<'_, T> {
             return None;
         }
         let q = self.queue;
-        let mut overflow = q.overflow.lock();
-        let value = overflow.pop_front();
+        // SAFETY: we hold the consumer token, the only way to `taken`.
+        let taken = unsafe { &mut *q.taken.get() };
+        if taken.is_empty() {
+            let used = {
+                let mut overflow = q.overflow.lock();
+                let block = overflow.queue.pop_front()?;
+                let used = std::mem::replace(taken, block);
+                if used.capacity() > 0 && overflow.spare.is_none() {
+                    overflow.spare = Some(used);
+                    None
+                } else {
+                    Some(used)
+                }
+            };
+            drop(used); // outside the lock
+        }
+        let value = taken.pop_front();
         if value.is_some() {
             q.spilled_out.fetch_add(1, Ordering::Relaxed);
             q.spilled.fetch_sub(1, Ordering::SeqCst);
         }
-        if overflow.is_empty() {
+        if taken.is_empty() {
+            self.unseal_if_drained();
+        }
+        value
+    }
+
+    /// Let the ring take values again once the overflow is empty, and give
+    /// its memory back.
+    fn unseal_if_drained(&mut self) {
+        let q = self.queue;
+        let spare = {
+            let mut overflow = q.overflow.lock();
+            if !overflow.queue.is_empty() {
+                return;
+            }
             // Under the lock, so that no push put a value in since: the
             // next pushes go to the ring again, behind everything before.
             q.ring.unseal();
-            if overflow.capacity() > KEEP {
-                *overflow = VecDeque::new();
-            }
-        }
-        value
+            overflow.spare.take()
+        };
+        drop(spare);
+        // SAFETY: we hold the consumer token; `taken` is empty.
+        unsafe { *q.taken.get() = VecDeque::new() };
     }
 
     /// Whether the overflow's front is the next value: the overflow is not
@@ -198,30 +274,31 @@ mod tests {
         std::iter::from_fn(|| c.pop()).collect()
     }
 
+    /// Push each value; how many went to the overflow.
+    fn push_all(q: &Queue<u32>, values: impl IntoIterator<Item = u32>) -> usize {
+        values.into_iter().filter(|&v| q.push(v).unwrap()).count()
+    }
+
     #[test]
     fn a_full_ring_overflows_in_order_and_pushes_go_back_to_the_ring_once_drained() {
         let q = Queue::new(4, 8);
-        for i in 0..12 {
-            q.push(i).unwrap();
-        }
+        assert_eq!(push_all(&q, 0..12), 8);
         assert_eq!(q.push(99), Err(99), "ring and overflow full");
-        assert_eq!((q.len(), q.overflowed()), (12, 8));
+        assert_eq!(q.len(), 12);
         assert_eq!(drain(&q), (0..12).collect::<Vec<_>>());
         assert!(q.is_empty() && !q.ring.is_sealed());
-        q.push(12).unwrap();
-        assert_eq!(q.overflowed(), 8, "the ring takes values again");
+        assert_eq!(push_all(&q, [12]), 0, "the ring takes values again");
         assert_eq!(drain(&q), [12]);
     }
 
     #[test]
     fn values_pushed_while_the_overflow_drains_queue_behind_it() {
         let q = Queue::new(2, 100);
-        (0..5).for_each(|i| q.push(i).unwrap());
+        assert_eq!(push_all(&q, 0..5), 3);
         let mut c = q.try_consume().unwrap();
         assert_eq!((c.pop(), c.pop(), c.pop()), (Some(0), Some(1), Some(2)));
         // The ring has room now, but the overflow is not empty: behind it.
-        q.push(5).unwrap();
-        assert_eq!(q.overflowed(), 4);
+        assert_eq!(q.push(5), Ok(true));
         assert_eq!(
             std::iter::from_fn(|| c.pop()).collect::<Vec<_>>(),
             [3, 4, 5]
@@ -230,26 +307,48 @@ mod tests {
     }
 
     #[test]
+    fn an_overflow_of_many_blocks_drains_in_order_and_frees_its_memory() {
+        let n = (BLOCK * 5 + 7) as u32;
+        let q = Queue::new(2, n as usize);
+        assert_eq!(push_all(&q, 0..n + 2), n as usize);
+        let mut c = q.try_consume().unwrap();
+        // Interleave: the consumer takes blocks while producers add more.
+        let mut got: Vec<u32> = (0..BLOCK as u32).map(|_| c.pop().unwrap()).collect();
+        assert_eq!(push_all(&q, n + 2..n + 100), 98);
+        got.extend(std::iter::from_fn(|| c.pop()));
+        assert_eq!(got, (0..n + 100).collect::<Vec<_>>());
+        let overflow = q.overflow.lock();
+        assert!(overflow.queue.is_empty() && overflow.spare.is_none());
+        // SAFETY: we hold the consumer token.
+        assert_eq!(unsafe { &*q.taken.get() }.capacity(), 0);
+    }
+
+    #[test]
     fn without_an_overflow_a_full_ring_refuses() {
         let q = Queue::new(2, 0);
-        q.push(0).unwrap();
-        q.push(1).unwrap();
+        assert_eq!(push_all(&q, 0..2), 0);
         assert_eq!(q.push(2), Err(2));
-        assert_eq!(q.overflowed(), 0);
     }
 
     #[test]
     fn four_producers_through_a_tiny_ring_and_its_overflow_keep_each_producers_order() {
         const PER: u32 = 50_000;
-        let q = Arc::new(Queue::new(8, 64));
+        let q = Arc::new(Queue::new(8, 2 * BLOCK));
+        let spilled = Arc::new(AtomicUsize::new(0));
         let producers: Vec<_> = (0..4u32)
             .map(|p| {
-                let q = q.clone();
+                let (q, spilled) = (q.clone(), spilled.clone());
                 std::thread::spawn(move || {
                     for i in 0..PER {
                         let mut v = (p, i);
-                        while let Err(back) = q.push(v) {
-                            v = back;
+                        loop {
+                            match q.push(v) {
+                                Ok(s) => {
+                                    spilled.fetch_add(s as usize, Ordering::Relaxed);
+                                    break;
+                                }
+                                Err(back) => v = back,
+                            }
                             std::thread::yield_now();
                         }
                     }
@@ -274,6 +373,9 @@ mod tests {
         }
         assert!(q.is_empty());
         assert_eq!(c.position(), q.claimed());
-        assert!(q.overflowed() > 0, "the overflow was exercised");
+        assert!(
+            spilled.load(Ordering::Relaxed) > 0,
+            "the overflow was exercised"
+        );
     }
 }

@@ -43,6 +43,10 @@ pub(crate) const MAX_CAPACITY: usize = 1 << 24;
 /// The seal flag in `tail` (positions never reach 2^63).
 const SEALED: usize = 1 << (usize::BITS - 1);
 
+// On a 32-bit target positions would reach the flag after 2^31 events and
+// every push would look sealed: the seal needs a 64-bit claim counter.
+const _: () = assert!(usize::BITS == 64, "the event ring needs 64-bit positions");
+
 // One slot per cache-line group: an event slot then never shares a line with
 // its neighbours, so producer and consumer touch only the lines of their own
 // slot (a 248-byte event item makes the slot exactly four lines).

@@ -9,7 +9,10 @@ use crossbeam_utils::CachePadded;
 pub struct DispatcherStats {
     /// Events handed to subscribers (each event counts once).
     pub delivered: u64,
-    /// Events dropped because the queue (the ring and its overflow) was full.
+    /// Events dropped because the queue was full: its overflow at its
+    /// limit (or the ring full, with no overflow). While the overflow holds
+    /// events, new ones queue behind them, so under a sustained overload
+    /// the overflow's limit is the queue's capacity.
     pub dropped_full: u64,
     /// Events that waited in the overflow because the ring was full: a
     /// sign that `queue_capacity` is small for this program's bursts.
@@ -31,6 +34,7 @@ pub struct DispatcherStats {
 pub(crate) struct Counters {
     pub(crate) delivered: CachePadded<AtomicU64>,
     pub(crate) dropped_full: CachePadded<AtomicU64>,
+    pub(crate) overflowed: CachePadded<AtomicU64>,
     pub(crate) dropped_closed: CachePadded<AtomicU64>,
     pub(crate) subscriber_panics: CachePadded<AtomicU64>,
     /// Queue items that are not events (flush barriers, the stop marker),
@@ -48,16 +52,11 @@ impl Counters {
         counter.fetch_sub(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn read(
-        &self,
-        queued: usize,
-        capacity: usize,
-        overflowed: usize,
-    ) -> DispatcherStats {
+    pub(crate) fn read(&self, queued: usize, capacity: usize) -> DispatcherStats {
         DispatcherStats {
             delivered: self.delivered.load(Ordering::Relaxed),
             dropped_full: self.dropped_full.load(Ordering::Relaxed),
-            overflowed: overflowed as u64,
+            overflowed: self.overflowed.load(Ordering::Relaxed),
             dropped_closed: self.dropped_closed.load(Ordering::Relaxed),
             subscriber_panics: self.subscriber_panics.load(Ordering::Relaxed),
             queued: (queued as u64).saturating_sub(self.control.load(Ordering::Relaxed)),

@@ -175,9 +175,13 @@ impl Dispatcher {
             event,
             audience: audience(),
         };
-        if s.queue.push(item).is_err() {
-            Counters::bump(&s.counters.dropped_full);
-            return false;
+        match s.queue.push(item) {
+            Ok(false) => {}
+            Ok(true) => Counters::bump(&s.counters.overflowed),
+            Err(_) => {
+                Counters::bump(&s.counters.dropped_full);
+                return false;
+            }
         }
         // The push claimed its slot with a SeqCst CAS, so this SeqCst load is
         // ordered after it, against shutdown's SeqCst `STOPPED` store and its
@@ -248,7 +252,7 @@ impl Dispatcher {
         // draining, so this only spins while the queue is full).
         loop {
             match s.queue.push(item) {
-                Ok(()) => break,
+                Ok(_) => break,
                 Err(back) => item = back,
             }
             if s.state.load(Ordering::Acquire) == STOPPED {
@@ -360,8 +364,7 @@ impl Dispatcher {
     /// Current counters.
     pub fn stats(&self) -> DispatcherStats {
         let s = &*self.shared;
-        s.counters
-            .read(s.queue.len(), s.queue.capacity(), s.queue.overflowed())
+        s.counters.read(s.queue.len(), s.queue.capacity())
     }
 
     /// Wake the worker if it sleeps. Called after a push (a SeqCst CAS) or
