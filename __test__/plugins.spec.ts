@@ -373,3 +373,35 @@ test.serial('a plugin subscriber removed in the middle of a batch receives no ev
   t.deepEqual(seen, { cleared: [0, 1, 2], unsubscribed: [0, 1, 2] })
   kind.dispose()
 })
+
+test.serial('after a failed re-initialize, unsubscribe() still stops the active plugin subscriber mid-batch', async (t) => {
+  const burst = unique('after-failed')
+  const got: number[] = []
+  const kind = relay.plugins.registerKind({
+    kind: unique('fragile'),
+    register(config, ctx) {
+      ctx.subscribe('sub', (e) => {
+        if (e.kind === 'mark' && e.name === burst) got.push((e.data as { i: number }).i)
+      })
+      if (config.fail) throw new Error('boom')
+    },
+  })
+  const doc = (fail: boolean) => ({ version: 1, components: [{ kind: kind.kind, config: { fail } }] })
+  await relay.plugins.initialize(doc(false))
+  await t.throwsAsync(relay.plugins.initialize(doc(true)))
+  const qualified = `${kind.kind}#1/sub`
+  const killer = relay.subscribe(
+    unique('killer'),
+    (e) => {
+      if (e.kind === 'mark' && e.name === burst && (e.data as { i: number }).i === 1) relay.unsubscribe(qualified)
+    },
+    { priority: -10 },
+  )
+  for (let i = 0; i < 4; i++) relay.mark(burst, { data: { i } })
+  await relay.flush()
+  killer.dispose()
+  // The killer runs first over the batch (priority -10): once it removed
+  // the plugin subscriber, that one gets none of the batch.
+  t.deepEqual(got, [])
+  kind.dispose()
+})

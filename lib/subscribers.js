@@ -131,12 +131,19 @@ const globalSubscribers = new Map()
 /**
  * Record `live`, the switch of global subscriber `name`, once it is
  * registered. Returns what stops it: `dispose()`, or a plugin teardown.
+ *
+ * A plugin activation registers its subscribers before it commits, under
+ * the names the active one uses: if it fails, its teardown puts back the
+ * switch of the subscriber that stays active.
  */
 function trackGlobal(name, live) {
+  const previous = globalSubscribers.get(name)
   globalSubscribers.set(name, live)
   return () => {
     live.active = false
-    if (globalSubscribers.get(name) === live) globalSubscribers.delete(name)
+    if (globalSubscribers.get(name) !== live) return
+    if (previous?.active) globalSubscribers.set(name, previous)
+    else globalSubscribers.delete(name)
   }
 }
 
