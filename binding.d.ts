@@ -433,8 +433,11 @@ export declare function scopeInfo(handle: number | ExternalObject<'ScopeHandle'>
 /** Number of open scopes on `stack` above its implicit root. */
 export declare function scopeStackDepth(stack: number | ExternalObject<'ScopeStack'>): number
 
-/** The innermost open scope of `stack` (its implicit root when none is open). */
-export declare function scopeStackTop(stack: number | ExternalObject<'ScopeStack'>): ExternalObject<'ScopeHandle'>
+/**
+ * The innermost open scope of `stack` (its implicit root when none is
+ * open): the id `pushScope` returned for it while it is open, else a handle.
+ */
+export declare function scopeStackTop(stack: number | ExternalObject<'ScopeStack'>): number | ExternalObject<'ScopeHandle'>
 
 /**
  * Deliver everything queued, stop delivery (later events are dropped and

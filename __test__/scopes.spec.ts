@@ -284,3 +284,21 @@ test('scopes ended through another handle leave nothing behind', (t) => {
   const { growth } = JSON.parse(run.stdout.trim())
   t.true(growth < 20, `RSS grew ${growth.toFixed(1)} MB over three rounds of 50,000 scopes`)
 })
+
+test.serial('currentScope() gives back the handle pushScope() returned, so ending it there keeps that handle whole', async (t) => {
+  const h = relay.pushScope(unique('mine'))
+  t.is(relay.currentScope(), h)
+  relay.currentScope().end()
+  t.true(h.ended)
+  t.regex(h.uuid, /^[0-9a-f-]{36}$/, 'its uuid is still readable')
+  t.notThrows(() => relay.mark(unique('after'), { parent: h }))
+
+  // Scopes a callback leaves open are ended through the handles it holds.
+  let left: relay.ScopeHandle | undefined
+  await relay.toolCall(unique('t'), {}, () => {
+    left = relay.pushScope(unique('left-open'))
+    return 1
+  })
+  t.true(left!.ended)
+  t.regex(left!.uuid, /^[0-9a-f-]{36}$/)
+})

@@ -16,6 +16,8 @@ let releaseStack
 let descendsFrom
 let openedOn
 let closedOn
+let liveStack
+let endAbove
 /**
  * The open scopes of one logical flow of control. Get one from
  * `createScopeStack()` or `currentScopeStack()`.
@@ -29,8 +31,13 @@ class ScopeStack {
   #native
   #parent
   #released = false
-  /** Scopes pushed on this stack object and not ended yet (see `releaseStack`). */
-  #open = 0
+  /**
+   * The handles `pushScope` made on this stack and that have not ended, in
+   * push order: `top` hands back these very objects (so that a scope ended
+   * through `currentScope()` is ended in the handle its opener holds), and
+   * `releaseStack` ends those a callback left open.
+   */
+  #pushed = []
   /** Builds `#native` when first needed (the stack of a bare call). */
   #make
   constructor(token, handle, parent, make) {
@@ -54,30 +61,71 @@ class ScopeStack {
     // gone): they are ended first, innermost first, as scope() does.
     releaseStack = (stack) => {
       if (stack.#released) return
-      for (let n = stack.#open; n > 0; n--) {
+      const pushed = stack.#pushed
+      while (pushed.length > 0) {
+        const last = pushed[pushed.length - 1]
         try {
-          stack.top.end()
+          // end() takes it off the list.
+          if (!last.ended) last.end()
         } catch {
-          break // ended meanwhile through a handle of another stack
+          break // not on top of this stack: nothing more to end here
         }
+        if (pushed[pushed.length - 1] === last) pushed.pop() // it had ended elsewhere
       }
       stack.#released = true
       if (stack.#native !== undefined) fast.releaseHandle(stack.#native)
     }
-    openedOn = (stack) => {
-      stack.#open++
+    // End, innermost first and with `options`, the scopes pushed on
+    // `stack` above `handle` that are still open. Stops at one it cannot
+    // end (then ending `handle` reports why).
+    endAbove = (stack, handle, options) => {
+      const pushed = stack.#pushed
+      while (pushed.length > 0) {
+        const last = pushed[pushed.length - 1]
+        if (last === handle) return
+        try {
+          if (!last.ended) last.end(options)
+        } catch {
+          return
+        }
+        if (pushed[pushed.length - 1] === last) pushed.pop() // it had ended elsewhere
+      }
     }
-    closedOn = (stack) => {
-      stack.#open--
+    liveStack = (stack) => {
+      while (stack.#released) stack = stack.#parent
+      return stack
+    }
+    openedOn = (stack, handle) => {
+      stack.#pushed.push(handle)
+    }
+    closedOn = (stack, handle) => {
+      const pushed = stack.#pushed
+      const id = handleNative(handle)
+      for (let i = pushed.length - 1; i >= 0; i--) {
+        if (handleNative(pushed[i]) === id) {
+          if (i === pushed.length - 1) pushed.pop()
+          else pushed.splice(i, 1)
+          return
+        }
+      }
     }
     descendsFrom = (stack, ancestor) => {
       for (let s = stack; s !== undefined; s = s.#parent) if (s === ancestor) return true
       return false
     }
   }
-  /** The innermost open scope (the implicit root when none is open). */
+  /**
+   * The innermost open scope (the implicit root when none is open): the
+   * handle `pushScope` returned, if it opened the scope on this stack.
+   */
   get top() {
-    return new ScopeHandle(INTERNAL, native.scopeStackTop(stackNative(this)), this)
+    const stack = liveStack(this)
+    const top = native.scopeStackTop(stackNative(stack))
+    if (typeof top === 'number') {
+      const pushed = stack.#pushed
+      for (let i = pushed.length - 1; i >= 0; i--) if (handleNative(pushed[i]) === top) return pushed[i]
+    }
+    return new ScopeHandle(INTERNAL, top, stack)
   }
   /** Number of open scopes above the implicit root. */
   get depth() {
@@ -284,7 +332,7 @@ class ScopeHandle extends Handle {
         : native.popScope(stackNative(this.#stack), handleNative(this), popOptions(options))
     setEndedUuid(this, uuid)
     this.#ended = true
-    closedOn(this.#stack)
+    closedOn(this.#stack, this)
   }
   /** `using scope = relay.pushScope(...)`: ends the scope unless it has ended (through any handle). */
   [Symbol.dispose]() {
@@ -336,6 +384,8 @@ module.exports = {
   context,
   stackNative,
   releaseStack,
+  liveStack,
+  endAbove,
   openedOn,
   ScopeStack,
   childStack,

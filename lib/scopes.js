@@ -4,7 +4,7 @@
 const native = require('../native.js')
 const fast = require('./fast.js')
 const { checkFunction, checkKeys, checkName, invalid, isThenable } = require('./errors.js')
-const { INTERNAL, ScopeHandle, childStack, context, currentStack, endedHere, openedOn, releaseStack, stackNative } = require('./context.js')
+const { INTERNAL, ScopeHandle, childStack, context, currentStack, endAbove, endedHere, liveStack, openedOn, releaseStack, stackNative } = require('./context.js')
 const { MARK_KEYS, parentUuid, pushOptions } = require('./options.js')
 const { listening } = require('./activity.js')
 const { optionalJsonText } = require('./json.js')
@@ -21,9 +21,13 @@ function pushOn(stack, name, options) {
 
 /** `pushOn` with options `pushOptions` already checked. */
 function pushChecked(stack, name, o) {
+  // A released stack (code that outlived its callback) pushes on the stack
+  // it falls back to: the scope belongs there.
+  stack = liveStack(stack)
   const id = o === undefined ? fast.pushScope(stackNative(stack), name) : native.pushScope(stackNative(stack), name, o.type, o.native)
-  openedOn(stack)
-  return new ScopeHandle(INTERNAL, id, stack)
+  const handle = new ScopeHandle(INTERNAL, id, stack)
+  openedOn(stack, handle)
+  return handle
 }
 
 /** Close `handle` (the innermost open scope of its stack). Same as `handle.end(options)`. */
@@ -117,14 +121,17 @@ function scope(name, options, fn) {
  * abandoned, costs nothing extra.
  */
 function endWithAbandoned(stack, handle, status) {
+  // The scopes `fn` pushed on this stack are known: ended directly.
+  endAbove(stack, handle, status)
   try {
     handle.end(status)
     return
   } catch (error) {
     if (error?.code !== 'ERR_RELAY_SCOPE_NOT_ON_TOP') throw error
   }
-  // Only scopes above `handle` remain to end: the ones below it belong to
-  // the parent (the fork cannot pop them), so this loop cannot run away.
+  // Something else is still above it: end whatever is on top. Only scopes
+  // above `handle` remain to end: the ones below it belong to the parent
+  // (the fork cannot pop them), so this loop cannot run away.
   for (let top = stack.top; top.uuid !== handle.uuid; top = stack.top) top.end(status)
   handle.end(status)
 }

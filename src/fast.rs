@@ -21,7 +21,7 @@ use napi_derive::napi;
 use nemo_relay_core::{MarkOptions, PopOptions, Runtime, ScopeOptions, ScopeType};
 
 use crate::convert;
-use crate::handles::{self, Native};
+use crate::handles;
 use crate::js::{self, boundary, Js, Raw, Result, Value};
 use crate::realm::with_env;
 
@@ -65,7 +65,7 @@ unsafe extern "C" fn push_scope(
             let handle = js.with_str(name, |name| {
                 Runtime::global().push_scope(name, ScopeType::Function, opts)
             })??;
-            handles::insert(js, Native::Scope(handle))
+            handles::insert_scope(js, handle)
         })
     }
 }

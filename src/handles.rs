@@ -115,11 +115,16 @@ thread_local! {
 
 /// Store `native` until [`release`]; returns its id.
 pub(crate) fn insert(js: Js, native: Native) -> Result<Value> {
+    insert_with(js, |_| native)
+}
+
+/// Store what `make(id)` returns until [`release`]; returns its id.
+fn insert_with(js: Js, make: impl FnOnce(u64) -> Native) -> Result<Value> {
     let id = SLAB.with(|s| {
         let mut s = s.borrow_mut();
         s.0 += 1;
         let id = s.0;
-        s.1.insert(id, native);
+        s.1.insert(id, make(id));
         id
     });
     js.number(id as f64)
@@ -133,26 +138,48 @@ pub(crate) fn release(js: Js, v: Value) -> Result<()> {
     Ok(())
 }
 
-/// `handle` (given to JS as `v`) was popped: forget its slab entry. A
-/// scope pushed from JS is held by id; popped through another handle
-/// (`currentScope().end()`, or the scopes a stack release ends) that entry
-/// would otherwise stay until the process exits. Found by a scan, on that
-/// path only: an index kept for it would cost every push and pop.
+/// Store a pushed scope until it is popped; returns its id. The scope is
+/// tagged with the id ([`ScopeHandle::binding_tag`]), so that any handle to
+/// it (the stack's top, say) leads back to this entry.
+pub(crate) fn insert_scope(js: Js, handle: ScopeHandle) -> Result<Value> {
+    insert_with(js, |id| {
+        handle.set_binding_tag(id);
+        Native::Scope(handle)
+    })
+}
+
+/// The slab id of `handle`'s entry, if it has a live one.
+fn slab_id_of(handle: &ScopeHandle) -> Option<u64> {
+    let id = handle.binding_tag();
+    (id != 0).then_some(id).filter(|id| {
+        SLAB.with(
+            |s| matches!(s.borrow().1.get(id), Some(Native::Scope(h)) if h.uuid() == handle.uuid()),
+        )
+    })
+}
+
+/// `handle` (given to JS as `v`) was popped: forget its slab entry, by id
+/// or, popped through another handle, by its tag (else the entry would
+/// stay until the process exits).
 pub(crate) fn popped(js: Js, v: Value, handle: &ScopeHandle) -> Result<()> {
     if is_number(js, v)? {
         return release(js, v);
     }
-    let uuid = handle.uuid();
-    SLAB.with(|s| {
-        let mut s = s.borrow_mut();
-        let id = s.1.iter().find_map(|(id, n)| match n {
-            Native::Scope(h) if h.uuid() == uuid => Some(*id),
-            _ => None,
-        });
-        // Returned, so that it is dropped after the borrow ends.
-        id.and_then(|id| s.1.remove(&id))
-    });
+    if let Some(id) = slab_id_of(handle) {
+        let removed = SLAB.with(|s| s.borrow_mut().1.remove(&id));
+        drop(removed); // after the borrow
+    }
     Ok(())
+}
+
+/// `handle` for JS: the id of its slab entry if it has one (the same
+/// number `pushScope` returned, so the facade can hand back the very
+/// handle object it made then), else a new external.
+pub(crate) fn scope_value(js: Js, handle: ScopeHandle) -> Result<Value> {
+    match slab_id_of(&handle) {
+        Some(id) => js.number(id as f64),
+        None => wrap(js, Native::Scope(handle)),
+    }
 }
 
 /// Whether the scope handle `v` has ended. An id no longer in the slab was

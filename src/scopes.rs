@@ -39,15 +39,16 @@ pub fn fork_scope_stack(env: napi::Env, stack: Arg) -> napi::Result<Raw> {
     })
 }
 
-/// The innermost open scope of `stack` (its implicit root when none is open).
+/// The innermost open scope of `stack` (its implicit root when none is
+/// open): the id `pushScope` returned for it while it is open, else a handle.
 #[napi(
     ts_args_type = "stack: number | ExternalObject<'ScopeStack'>",
-    ts_return_type = "ExternalObject<'ScopeHandle'>"
+    ts_return_type = "number | ExternalObject<'ScopeHandle'>"
 )]
 pub fn scope_stack_top(env: napi::Env, stack: Arg) -> napi::Result<Raw> {
     boundary(env.raw(), |js| {
         let top = handles::stack(js, stack.0)?.top();
-        handles::wrap(js, Native::Scope(top)).map(Raw)
+        handles::scope_value(js, top).map(Raw)
     })
 }
 
@@ -116,7 +117,7 @@ pub fn push_scope(
             opts.metadata = json_opt(js, o.metadata, "scope metadata")?;
         }
         let handle = Runtime::global().push_scope(&name, scope_type, opts)?;
-        handles::insert(js, Native::Scope(handle)).map(Raw)
+        handles::insert_scope(js, handle).map(Raw)
     })
 }
 

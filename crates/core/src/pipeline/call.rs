@@ -556,6 +556,7 @@ impl<K: Kind> Call<K> {
             model_name: self.ctx.model_name.clone(),
             stack_id: 0,
             ended: Default::default(),
+            binding_tag: Default::default(),
         }
     }
 

@@ -92,6 +92,7 @@ impl<F, R, Fut> Observed<F, R, Fut> {
             model_name: opts.model_name.as_deref().map(Arc::from),
             stack_id: 0,
             ended: Default::default(),
+            binding_tag: Default::default(),
         }));
         rt.emit_scope(
             &subs,

@@ -103,6 +103,7 @@ impl Runtime {
                 model_name: None,
                 stack_id: 0,
                 ended: Default::default(),
+                binding_tag: Default::default(),
             },
             opts.parent,
         );

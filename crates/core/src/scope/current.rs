@@ -108,6 +108,7 @@ impl ChildTop for Recipe {
             model_name: o.model_name.as_deref().map(Arc::from),
             stack_id: 0,
             ended: Default::default(),
+            binding_tag: Default::default(),
         }))
     }
 }

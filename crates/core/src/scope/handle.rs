@@ -1,6 +1,6 @@
 //! [`ScopeHandle`]: an opened scope, tool call or LLM call.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::event::Json;
@@ -36,6 +36,8 @@ pub(crate) struct HandleData {
     /// by hand) by the first `call_end` / `call_failed`, so that such a
     /// call emits exactly one end event however often it is ended.
     pub(crate) ended: AtomicBool,
+    /// See [`ScopeHandle::binding_tag`].
+    pub(crate) binding_tag: AtomicU64,
 }
 
 impl ScopeHandle {
@@ -84,6 +86,20 @@ impl ScopeHandle {
     /// ended. Every clone of a handle agrees, whichever of them ended it.
     pub fn is_ended(&self) -> bool {
         self.0.ended.load(Ordering::Acquire)
+    }
+
+    /// A number a binding attached to this scope (0: none), shared by every
+    /// clone of the handle. A binding that keeps its own record of a scope
+    /// (the Node addon keeps pushed scopes in a table, by id) tags the
+    /// scope with the record's key, so that it finds the record in O(1)
+    /// from any handle to the scope, such as the stack's top.
+    pub fn binding_tag(&self) -> u64 {
+        self.0.binding_tag.load(Ordering::Relaxed)
+    }
+
+    /// Attach `tag` (see [`binding_tag`](Self::binding_tag)).
+    pub fn set_binding_tag(&self, tag: u64) {
+        self.0.binding_tag.store(tag, Ordering::Relaxed);
     }
 
     /// Claim the one end of a manually ended call: true for the first

@@ -121,6 +121,7 @@ impl ScopeStack {
             model_name: None,
             stack_id: id,
             ended: Default::default(),
+            binding_tag: Default::default(),
         }));
         Self::from_top(Self::frame(root, None), 0)
     }
