@@ -7,8 +7,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use nemo_relay_core::{
-    subscriber_fn, Event, Json, MarkOptions, Middleware, Registration, Runtime, RuntimeConfig,
-    ScopeStack,
+    subscriber_fn, ErrorCode, Event, Json, MarkOptions, Middleware, Registration, Runtime,
+    RuntimeConfig, ScopeStack,
 };
 use serde_json::json;
 use support::Recorder;
@@ -559,4 +559,30 @@ fn a_flush_during_a_shutdown_from_a_subscriber_returns_after_the_queued_events_w
         "everything queued before the shutdown was delivered before flush returned"
     );
     assert!(rt.dispatcher().is_shut_down());
+}
+
+#[test]
+fn a_zero_timeout_flush_is_ok_once_everything_was_delivered_and_a_timeout_while_not() {
+    let rt = Runtime::new();
+    let gate = Arc::new(Mutex::new(()));
+    let g = gate.clone();
+    rt.register(Registration::new(
+        "gated",
+        Middleware::Subscriber(subscriber_fn(move |_| drop(g.lock().unwrap()))),
+    ))
+    .unwrap();
+    mark(&rt, "m", json!(1));
+    rt.flush().unwrap();
+    for _ in 0..100 {
+        rt.flush_timeout(Duration::ZERO)
+            .expect("nothing is left to deliver");
+    }
+    let held = gate.lock().unwrap();
+    mark(&rt, "m", json!(2));
+    assert_eq!(
+        rt.flush_timeout(Duration::ZERO).unwrap_err().code(),
+        ErrorCode::Timeout
+    );
+    drop(held);
+    rt.flush().unwrap();
 }

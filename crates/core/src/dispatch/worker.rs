@@ -206,7 +206,14 @@ impl Dispatcher {
 
     /// [`flush`](Self::flush) with an upper bound; `Err(Timeout)` if the
     /// queue did not drain in time (nothing is lost: delivery continues).
+    /// Nothing left to deliver is `Ok` at once, even with a zero timeout.
     pub fn flush_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        let s = &*self.shared;
+        // Everything queued was taken and delivered (the worker sets `busy`
+        // before it takes events and clears it once it delivered them).
+        if s.queue.is_empty() && !s.busy.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let done = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = done.clone();
         self.on_drained(Box::new(move || {

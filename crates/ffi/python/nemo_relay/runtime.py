@@ -314,8 +314,12 @@ def flush(timeout_ms: Optional[int] = None) -> None:
     """Waits until every event emitted so far was delivered."""
     if timeout_ms is None:
         _ffi.check(_lib().nemo_relay_flush())
-    else:
-        _ffi.check(_lib().nemo_relay_flush_timeout(timeout_ms))
+        return
+    # ctypes would wrap a value outside uint32 silently (2**32 to 0, -1 to
+    # ~49 days).
+    if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or not 0 <= timeout_ms <= 0xFFFF_FFFF:
+        raise ValueError(f"timeout_ms must be an integer from 0 to 4294967295, not {timeout_ms!r}")
+    _ffi.check(_lib().nemo_relay_flush_timeout(timeout_ms))
 
 
 def shutdown() -> None:

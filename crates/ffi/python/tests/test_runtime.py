@@ -150,6 +150,15 @@ def test_a_subscriber_calling_flush_does_not_deadlock(stack):
     assert results and results[0] is None
 
 
+def test_flush_refuses_a_timeout_outside_uint32_instead_of_wrapping_it(stack):
+    for bad in (2**32, -1, 1.5, True):
+        with pytest.raises(ValueError):
+            nr.flush(timeout_ms=bad)
+    stack.mark("ping")
+    nr.flush()
+    nr.flush(timeout_ms=0)  # nothing left to deliver: no timeout
+
+
 def test_a_tool_calling_a_tool_nests_under_the_outer_call(stack, events):
     outer = {}
 

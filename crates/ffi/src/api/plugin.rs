@@ -85,7 +85,9 @@ pub unsafe extern "C" fn nemo_relay_plugin_validate_file(
 ///
 /// Errors: `INVALID_ARGUMENT` (error diagnostics), `CALLBACK_FAILED` (a C
 /// register hook failed), `ALREADY_EXISTS`, `INVALID_STATE` (called from
-/// inside a plugin hook), `INVALID_JSON`, `NULL_POINTER`, `INVALID_UTF8`.
+/// inside a plugin hook), `SHUT_DOWN` (the configuration registers a
+/// subscriber after `nemo_relay_shutdown`), `INVALID_JSON`, `NULL_POINTER`,
+/// `INVALID_UTF8`.
 ///
 /// # Safety
 /// Pointers are NULL or valid as documented in the header conventions.
