@@ -405,3 +405,27 @@ test.serial('after a failed re-initialize, unsubscribe() still stops the active 
   t.deepEqual(got, [])
   kind.dispose()
 })
+
+test.serial('clear() leaves a subscriber that took over the name of a plugin subscriber removed before', async (t) => {
+  const kind = relay.plugins.registerKind({
+    kind: unique('named'),
+    register(_config, ctx) {
+      ctx.subscribe('sub', () => {})
+    },
+  })
+  await relay.plugins.initialize({ version: 1, components: [{ kind: kind.kind, config: {} }] })
+  const qualified = `${kind.kind}#1/sub`
+  t.true(relay.unsubscribe(qualified))
+  const mine: string[] = []
+  const name = unique('still-mine')
+  const sub = relay.subscribe(qualified, (e) => {
+    if (e.kind === 'mark') mine.push(e.name)
+  })
+  relay.plugins.clear()
+  t.true(relay.registrations('subscriber').includes(qualified))
+  relay.mark(name)
+  await relay.flush()
+  t.deepEqual(mine, [name])
+  sub.dispose()
+  kind.dispose()
+})

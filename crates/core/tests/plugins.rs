@@ -601,3 +601,44 @@ fn a_batch_that_adds_a_subscriber_after_shutdown_is_refused_whole() {
     assert_eq!(err.code(), nemo_relay_core::ErrorCode::ShutDown);
     assert!(!rt.has_listeners());
 }
+
+#[test]
+fn clear_and_reinitialize_leave_a_registration_that_took_over_a_removed_plugin_name() {
+    let (rt, host) = host();
+    host.register_kind(Arc::new(FnPluginKind::new(
+        "tagger",
+        |_| {},
+        |_, ctx| {
+            ctx.register(
+                "tag",
+                Middleware::ToolRequestIntercept(rewrite(|_, v: Json| Ok(v))),
+            )
+        },
+    )))
+    .unwrap();
+    let cfg = doc(json!({"components": [{"kind": "tagger"}]}));
+    for change in ["clear", "reinitialize"] {
+        host.initialize(&cfg).unwrap();
+        // The user removes the plugin's registration and takes its name.
+        assert!(rt.deregister(Family::ToolRequestIntercept, "tagger#1/tag"));
+        rt.register(Registration::new(
+            "tagger#1/tag",
+            Middleware::ToolRequestIntercept(rewrite(|_, v: Json| Ok(v))),
+        ))
+        .unwrap();
+        if change == "clear" {
+            host.clear().unwrap();
+        } else {
+            // The new activation's own "tagger#1/tag" collides with the
+            // user's: refused, and the user's stays.
+            assert!(host.initialize(&cfg).is_err());
+            host.clear().unwrap();
+        }
+        assert_eq!(
+            rt.registrations(Family::ToolRequestIntercept),
+            vec![Arc::<str>::from("tagger#1/tag")],
+            "{change}: the user's registration stays"
+        );
+        assert!(rt.deregister(Family::ToolRequestIntercept, "tagger#1/tag"));
+    }
+}

@@ -42,7 +42,9 @@ pub struct ActivationReport {
 
 struct Activation {
     report: ActivationReport,
-    installed: Vec<(Family, Arc<str>)>,
+    /// Family, name and serial of each registration: removed by all three,
+    /// so that a name the user took over after removing ours stays.
+    installed: Vec<(Family, Arc<str>, u64)>,
     teardown: Vec<Teardown>,
 }
 
@@ -273,7 +275,11 @@ impl PluginHost {
         let mut teardown = Vec::new();
         for ctx in &mut contexts {
             for r in ctx.pending.drain(..) {
-                installed.push((r.middleware.family(), Arc::from(r.name.as_str())));
+                installed.push((
+                    r.middleware.family(),
+                    Arc::from(r.name.as_str()),
+                    r.serial(),
+                ));
                 insertions.push(r);
             }
             teardown.append(&mut ctx.teardown);

@@ -69,9 +69,19 @@ macro_rules! families {
 
             /// A copy without `name` in `family`, or `None` if it was not there.
             pub fn removed(&self, family: Family, name: &str) -> Option<Self> {
+                self.removed_if(family, name, |_| true)
+            }
+
+            /// [`removed`](Self::removed), but only if the registration
+            /// under `name` is the one with `serial`.
+            pub fn removed_exact(&self, family: Family, name: &str, serial: u64) -> Option<Self> {
+                self.removed_if(family, name, |s| s == serial)
+            }
+
+            fn removed_if(&self, family: Family, name: &str, is: impl Fn(u64) -> bool) -> Option<Self> {
                 let mut n = self.clone();
                 match family {
-                    $( Family::$variant => n.$($field).+ = self.$($field).+.without(name)?, )*
+                    $( Family::$variant => n.$($field).+ = self.$($field).+.without_if(name, &is)?, )*
                 }
                 n.sync_subscriber_set();
                 Some(n)
@@ -166,7 +176,13 @@ pub struct Registration {
     pub origin: Origin,
     /// The callback.
     pub middleware: Middleware,
+    /// Tells this registration from a later one under the same name (see
+    /// [`EntryMeta::serial`]).
+    pub(crate) serial: u64,
 }
+
+/// Serials of registrations: process-wide, never reused (0: none).
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Registration {
     /// A global registration with priority 0.
@@ -179,7 +195,13 @@ impl Registration {
             stack: None,
             origin: Origin::UNKNOWN,
             middleware,
+            serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// Which registration this is, process-wide (see [`EntryMeta::serial`]).
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// Tag it with the registering code's origin (see [`Origin`]).
@@ -194,6 +216,7 @@ impl Registration {
             priority: self.priority,
             break_chain: self.break_chain,
             origin: self.origin,
+            serial: self.serial,
         }
     }
 
@@ -289,6 +312,10 @@ pub struct EntryMeta {
     pub break_chain: bool,
     /// Who registered it.
     pub origin: Origin,
+    /// Which registration it is: a name can be removed and registered
+    /// again, and whoever installed the first must not remove the second
+    /// (the plugin host removes what it installed by name and serial).
+    pub serial: u64,
 }
 
 fn entry<T>(name: &str, meta: EntryMeta, callback: T) -> Entry<T> {
@@ -297,6 +324,7 @@ fn entry<T>(name: &str, meta: EntryMeta, callback: T) -> Entry<T> {
         priority: meta.priority,
         break_chain: meta.break_chain,
         origin: meta.origin,
+        serial: meta.serial,
         callback,
     }
 }

@@ -54,6 +54,8 @@ pub struct Entry<T> {
     pub break_chain: bool,
     /// Who registered it.
     pub origin: Origin,
+    /// Which registration it is (see [`EntryMeta::serial`]).
+    pub serial: u64,
     /// The callback.
     pub callback: T,
 }
@@ -65,6 +67,7 @@ impl<T: Clone> Clone for Entry<T> {
             priority: self.priority,
             break_chain: self.break_chain,
             origin: self.origin,
+            serial: self.serial,
             callback: self.callback.clone(),
         }
     }
@@ -146,7 +149,15 @@ impl<T: Clone> Registry<T> {
 
     /// A copy without the entry named `name`, or `None` if there is none.
     pub fn without(&self, name: &str) -> Option<Self> {
-        let at = self.entries.iter().position(|e| &*e.name == name)?;
+        self.without_if(name, |_| true)
+    }
+
+    /// [`without`](Self::without), if the entry's serial passes `is`.
+    pub fn without_if(&self, name: &str, is: impl Fn(u64) -> bool) -> Option<Self> {
+        let at = self
+            .entries
+            .iter()
+            .position(|e| &*e.name == name && is(e.serial))?;
         let mut v: Vec<Entry<T>> = self.entries.to_vec();
         v.remove(at);
         Some(Registry { entries: v.into() })
@@ -213,6 +224,7 @@ mod tests {
             priority,
             break_chain: false,
             origin: Origin::UNKNOWN,
+            serial: 0,
             callback: 0,
         }
     }

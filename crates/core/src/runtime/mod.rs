@@ -309,13 +309,15 @@ impl Runtime {
     }
 
     /// Apply several global changes as one atomic swap: first every removal
-    /// (missing names are ignored), then every insertion. Either all apply
-    /// or — on the first failing insertion — none do, and the registry is
-    /// exactly as before. Calls in flight see the old or the new set, never
-    /// a mix. This is what plugin activation is built on.
+    /// (family, name and [`serial`](Registration::serial): a name no longer
+    /// registered, or registered again since, is left alone), then every
+    /// insertion. Either all apply or — on the first failing insertion —
+    /// none do, and the registry is exactly as before. Calls in flight see
+    /// the old or the new set, never a mix. This is what plugin activation
+    /// is built on.
     pub fn apply(
         &self,
-        removals: &[(Family, Arc<str>)],
+        removals: &[(Family, Arc<str>, u64)],
         insertions: Vec<Registration>,
     ) -> Result<()> {
         let insertions: Vec<Registration> = insertions
@@ -345,8 +347,8 @@ impl Runtime {
         let _displaced = {
             let _w = self.inner.write_lock.lock();
             let mut next: Registrations = (**self.inner.global.load()).clone();
-            for (family, name) in removals {
-                if let Some(n) = next.removed(*family, name) {
+            for (family, name, serial) in removals {
+                if let Some(n) = next.removed_exact(*family, name, *serial) {
                     next = n;
                 }
             }
