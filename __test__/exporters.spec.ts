@@ -141,3 +141,49 @@ test('after shutdown, what was emitted before it is delivered and new subscriber
   t.is(run.status, 0, run.stderr)
   t.deepEqual(JSON.parse(run.stdout), { seen: 100, subscribe: 'ERR_RELAY_SHUT_DOWN', atof: 'ERR_RELAY_SHUT_DOWN', atif: 'ERR_RELAY_SHUT_DOWN' })
 })
+
+/** A local OTLP/HTTP JSON collector: the spans it received, by name. */
+async function collector(): Promise<{ url: string; names: () => string[]; close: () => Promise<void> }> {
+  const { createServer } = await import('node:http')
+  const names: string[] = []
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c) => (body += c))
+    req.on('end', () => {
+      for (const rs of JSON.parse(body).resourceSpans ?? [])
+        for (const ss of rs.scopeSpans ?? []) for (const s of ss.spans ?? []) names.push(s.name)
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const port = (server.address() as { port: number }).port
+  return { url: `http://127.0.0.1:${port}`, names: () => names, close: () => new Promise((r) => server.close(() => r())) }
+}
+
+test.serial('spans of the observability plugin reach the collector when the process exits, however it exits', async (t) => {
+  const { spawn } = await import('node:child_process')
+  const c = await collector()
+  try {
+    for (const ending of ['', 'process.exit(0)']) {
+      const before = c.names().length
+      const child = spawn(process.execPath, [
+        '--input-type=module',
+        '--eval',
+        `
+        import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+        await relay.plugins.initialize({ version: 1, components: [{ kind: 'observability', config: {
+          opentelemetry: { endpoint: ${JSON.stringify(c.url)}, protocol: 'http/json', use_env: false } } }] })
+        await relay.scope('agent', () => relay.toolCall('search', { q: 1 }, (a) => a))
+        ${ending}
+        `,
+      ], { stdio: ['ignore', 'ignore', 'pipe'] })
+      let stderr = ''
+      child.stderr.on('data', (d) => (stderr += d))
+      const code = await new Promise((r) => child.on('exit', r))
+      t.is(code, 0, stderr)
+      t.deepEqual(c.names().slice(before).sort(), ['agent', 'execute_tool search'], `ending: ${ending || 'natural'}`)
+    }
+  } finally {
+    await c.close()
+  }
+})

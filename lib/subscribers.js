@@ -231,6 +231,24 @@ function deliverBeforeExit() {
   native.flush().then(undefined, () => {})
 }
 
+/**
+ * At the main thread's exit (natural, or `process.exit()`), the runtime is
+ * shut down: exporters that send in the background (OTLP, from the
+ * observability plugin or `new OtlpExporter`) then send the spans they hold
+ * instead of losing them with the process. Bounded by one request timeout
+ * when the collector does not answer. A worker's exit leaves the runtime
+ * (shared by the whole process) alone.
+ */
+if (require('node:worker_threads').isMainThread) {
+  process.on('exit', () => {
+    try {
+      native.shutdown()
+    } catch {
+      // Nothing left to report to.
+    }
+  })
+}
+
 /** The batch handler plugin subscribers use (same delivery as subscribe()). */
 function deliverTo(fn, onError, live = { active: true }) {
   if (!exitHookInstalled) {

@@ -331,3 +331,58 @@ fn environment_variables_choose_endpoint_protocol_and_headers() {
         .headers
         .contains(&("authorization".into(), "Bearer abc".into())));
 }
+
+#[test]
+fn shutting_the_runtime_down_sends_the_finished_spans_without_waiting_for_the_schedule() {
+    let receiver = Receiver::start(0);
+    let rt = Runtime::new();
+    let otlp = OtlpExporter::new(OtlpConfig {
+        // Far later than the test: only the shutdown can send them.
+        schedule_delay_millis: Some(3_600_000),
+        ..config(receiver.endpoint(), Protocol::HttpProtobuf, Mode::Genai)
+    })
+    .unwrap();
+    otlp.register(&rt).unwrap();
+    agent_run(&rt);
+    assert!(receiver.spans().is_empty());
+    rt.shutdown().unwrap();
+    assert_eq!(receiver.spans().len(), 9, "every span of the run was sent");
+    otlp.shutdown().unwrap();
+}
+
+#[test]
+fn a_collector_that_never_answers_holds_a_shutdown_for_one_request_timeout_not_one_per_batch() {
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let conns: Vec<_> = silent.incoming().take(8).collect();
+        std::thread::sleep(Duration::from_secs(10));
+        drop(conns);
+    });
+    let rt = Runtime::new();
+    let otlp = OtlpExporter::new(OtlpConfig {
+        timeout_millis: Some(500),
+        schedule_delay_millis: Some(3_600_000),
+        max_export_batch_size: Some(2),
+        max_retries: 2,
+        initial_backoff_millis: 10,
+        ..config(endpoint, Protocol::HttpProtobuf, Mode::Genai)
+    })
+    .unwrap();
+    otlp.register(&rt).unwrap();
+    // 9 spans, batches of 2: the first is in flight (its first timeout)
+    // when the runtime shuts down.
+    agent_run(&rt);
+    let started = Instant::now();
+    rt.shutdown().unwrap();
+    otlp.shutdown().unwrap_err();
+    // That batch's first attempt, then one attempt for the rest: about
+    // 1 s. Retrying, then trying every batch, took 3.5 s.
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(2_000), "waited {waited:?}");
+    let stats = otlp.stats();
+    assert_eq!(stats.exported, 0);
+    assert_eq!(stats.dropped_export_failed, 9, "{stats:?}");
+    drop(held);
+}

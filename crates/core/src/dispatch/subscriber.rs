@@ -19,6 +19,13 @@ pub trait Subscriber: Send + Sync + 'static {
     /// barrier was reached). Batching subscribers (exporters, language
     /// bindings) send what they accumulated here.
     fn on_batch_end(&self) {}
+
+    /// Called once the runtime it is registered with (globally) shut down
+    /// and delivered its last event, on the thread that called
+    /// [`Runtime::shutdown`](crate::Runtime::shutdown). An exporter that
+    /// sends in the background sends what it holds now: the process is
+    /// usually about to exit.
+    fn on_shutdown(&self) {}
 }
 
 /// The subscribers an event is delivered to (a snapshot taken at emission).
@@ -62,6 +69,9 @@ impl Subscriber for Counted {
     }
     fn on_batch_end(&self) {
         self.inner.on_batch_end()
+    }
+    fn on_shutdown(&self) {
+        self.inner.on_shutdown()
     }
 }
 

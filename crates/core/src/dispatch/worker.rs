@@ -363,6 +363,12 @@ impl Dispatcher {
         self.wake();
     }
 
+    /// Whether the calling thread is this dispatcher's worker (inside one of
+    /// its subscribers).
+    pub fn on_worker_thread(&self) -> bool {
+        WORKER_OF.with(|w| w.get()) == self.shared.id
+    }
+
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shut_down(&self) -> bool {
         self.shared.state.load(Ordering::Acquire) != RUNNING

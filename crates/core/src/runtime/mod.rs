@@ -402,9 +402,23 @@ impl Runtime {
         &self.inner.dispatcher
     }
 
-    /// Deliver everything queued and stop delivery. Idempotent.
+    /// Deliver everything queued and stop delivery, then tell the global
+    /// subscribers ([`Subscriber::on_shutdown`](crate::Subscriber::on_shutdown):
+    /// exporters send what they hold). Idempotent. Called from a subscriber,
+    /// it returns before the queue is delivered, and the subscribers are not
+    /// told (they would be, on the dispatcher thread, before their last
+    /// events).
     pub fn shutdown(&self) -> Result<()> {
-        self.inner.dispatcher.shutdown()
+        self.inner.dispatcher.shutdown()?;
+        if !self.inner.dispatcher.on_worker_thread() {
+            let subscribers = self.inner.global.load().subscriber_set.clone();
+            for s in subscribers.iter() {
+                // A failing subscriber must not keep the others from
+                // sending what they hold.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.on_shutdown()));
+            }
+        }
+        Ok(())
     }
 
     /// Current counters.

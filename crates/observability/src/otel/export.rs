@@ -61,6 +61,9 @@ struct QueueState {
     spans: VecDeque<Span>,
     /// Flush requests: answered once everything queued before them is sent.
     flushes: Vec<mpsc::Sender<Result<(), String>>>,
+    /// The next drain is the last before the process exits (the runtime
+    /// shut down): sent like a stop's, without the thread stopping.
+    last_call: bool,
     stopping: bool,
 }
 
@@ -122,10 +125,36 @@ impl Exporter {
 
     /// Ask the thread to send everything queued; the receiver gets the outcome.
     pub(crate) fn request_flush(&self) -> mpsc::Receiver<Result<(), String>> {
+        self.flush_request(false)
+    }
+
+    /// [`request_flush`](Self::request_flush) as a stop sends: one attempt
+    /// per batch, and nothing more once one failed, so that a collector
+    /// that never answers holds the caller for one request timeout at most.
+    pub(crate) fn request_last_flush(&self) -> mpsc::Receiver<Result<(), String>> {
+        self.flush_request(true)
+    }
+
+    fn flush_request(&self, last_call: bool) -> mpsc::Receiver<Result<(), String>> {
         let (tx, rx) = mpsc::channel();
-        self.queue.lock().flushes.push(tx);
+        let mut q = self.queue.lock();
+        if q.stopping {
+            // The thread sends what is queued and ends, or has ended: no
+            // one would answer a request queued now.
+            let _ = tx.send(Ok(()));
+            return rx;
+        }
+        q.flushes.push(tx);
+        q.last_call |= last_call;
+        drop(q);
         self.wake.notify_one();
         rx
+    }
+
+    /// How long a [`request_last_flush`](Self::request_last_flush) can
+    /// take: one request, plus room for encoding.
+    pub(crate) fn last_flush_bound(&self) -> Duration {
+        self.cfg.timeout * 2 + Duration::from_secs(1)
     }
 
     pub(crate) fn stop(&self) {
@@ -148,7 +177,7 @@ impl Exporter {
     pub(crate) fn run(&self) {
         let mut deadline = Instant::now() + self.cfg.schedule_delay;
         loop {
-            let (batch, flushes, stopping) = {
+            let (batch, flushes, stopping, hurry) = {
                 let mut q = self.queue.lock();
                 while q.spans.len() < self.cfg.max_export_batch_size
                     && q.flushes.is_empty()
@@ -164,7 +193,8 @@ impl Exporter {
                     q.spans.len().min(self.cfg.max_export_batch_size)
                 };
                 let batch: Vec<Span> = q.spans.drain(..n).collect();
-                (batch, std::mem::take(&mut q.flushes), q.stopping)
+                let hurry = q.stopping || std::mem::take(&mut q.last_call);
+                (batch, std::mem::take(&mut q.flushes), q.stopping, hurry)
             };
             deadline = Instant::now() + self.cfg.schedule_delay;
             let mut outcome = Ok(());
@@ -180,8 +210,16 @@ impl Exporter {
                 if chunk.is_empty() {
                     break;
                 }
-                if let Err(e) = self.send(chunk, stopping) {
+                if let Err(e) = self.send(chunk, hurry) {
                     outcome = Err(e);
+                    if hurry {
+                        // Stopping, or the last call before exit: the
+                        // collector just failed (often a timeout), and
+                        // every further batch would wait as long again.
+                        let rest = spans.len() as u64;
+                        self.dropped_failed.fetch_add(rest, Ordering::Relaxed);
+                        break;
+                    }
                 }
             }
             for f in flushes {
@@ -215,7 +253,14 @@ impl Exporter {
                 }
                 Attempt::Fail(e) => e,
                 Attempt::Retry(after, e) => {
-                    if attempt < self.cfg.max_retries && !stopping && !self.queue.lock().stopping {
+                    // Not once the exporter stops or the runtime shut down:
+                    // the process is about to exit, and each retry would
+                    // hold it for another timeout.
+                    let hurry = stopping || {
+                        let q = self.queue.lock();
+                        q.stopping || q.last_call
+                    };
+                    if attempt < self.cfg.max_retries && !hurry {
                         attempt += 1;
                         self.retries.fetch_add(1, Ordering::Relaxed);
                         let wait = after.unwrap_or(backoff).min(self.cfg.max_backoff);

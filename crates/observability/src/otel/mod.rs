@@ -58,6 +58,14 @@ impl Subscriber for Sub {
             self.exporter.push(span);
         }
     }
+
+    /// The runtime shut down (the process is usually exiting): send the
+    /// finished spans now rather than at the next scheduled export, which
+    /// would never come. Bounded: one request timeout at most.
+    fn on_shutdown(&self) {
+        let rx = self.exporter.request_last_flush();
+        let _ = rx.recv_timeout(self.exporter.last_flush_bound());
+    }
 }
 
 /// Exports spans to an OTLP/HTTP collector. See the [module docs](self).
