@@ -192,9 +192,19 @@ impl OtlpConfig {
         for (field, v) in [
             ("max_queue_size", self.max_queue_size),
             ("max_export_batch_size", self.max_export_batch_size),
+            // 0 would fail every request at once, not mean "no timeout".
+            ("timeout_millis", self.timeout_millis.map(|t| t as usize)),
         ] {
             if v == Some(0) {
                 return Err(ConfigError::at(field, "must be positive"));
+            }
+        }
+        if let (Some(batch), Some(queue)) = (self.max_export_batch_size, self.max_queue_size) {
+            if batch > queue {
+                return Err(ConfigError::at(
+                    "max_export_batch_size",
+                    "must not be above max_queue_size",
+                ));
             }
         }
         if self.max_backoff_millis < self.initial_backoff_millis {
@@ -300,6 +310,12 @@ impl OtlpConfig {
             )?
             .unwrap_or(10_000),
         };
+        if timeout_ms == 0 {
+            return Err(ConfigError::at(
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+                "must be positive (0 would fail every request at once)",
+            ));
+        }
 
         let mut resource: BTreeMap<String, String> = match env("OTEL_RESOURCE_ATTRIBUTES") {
             Some(v) => {
@@ -509,6 +525,28 @@ mod tests {
             .resolve_with(env(&[("OTEL_EXPORTER_OTLP_HEADERS", "x=a%0Db")]))
             .unwrap_err();
         assert!(e.message.contains("control characters"), "{e:?}");
+    }
+
+    #[test]
+    fn a_zero_timeout_and_a_batch_above_the_queue_are_refused() {
+        let zero = OtlpConfig {
+            timeout_millis: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(zero.validate().unwrap_err().path, "timeout_millis");
+        let e = OtlpConfig::default()
+            .resolve_with(env(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "0")]))
+            .unwrap_err();
+        assert!(e.message.contains("positive"), "{e:?}");
+        let lopsided = OtlpConfig {
+            max_queue_size: Some(10),
+            max_export_batch_size: Some(11),
+            ..Default::default()
+        };
+        assert_eq!(
+            lopsided.validate().unwrap_err().path,
+            "max_export_batch_size"
+        );
     }
 
     #[test]
