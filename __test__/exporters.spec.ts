@@ -61,6 +61,21 @@ test.serial('an ATIF export of a run with a tool call is an ATIF-v1.7 trajectory
   t.regex(JSON.stringify(written.steps), /call_7/)
 })
 
+test.serial('a streamed answer reads in the trajectory like a unary one: its text and token counts', async (t) => {
+  const atif = new relay.AtifExporter().register({ name: unique('atif') })
+  await relay.scope('streamer', { type: 'agent' }, async () => {
+    const stream = await relay.llmStreamCall('chat', { content: { messages: [{ role: 'user', content: 'hi' }] } }, async function* (): AsyncGenerator<relay.Json> {
+      yield { model: 'gpt-4.1', choices: [{ index: 0, delta: { role: 'assistant', content: 'Hel' } }] }
+      yield { choices: [{ index: 0, delta: { content: 'lo' }, finish_reason: 'stop' }] }
+      yield { choices: [], usage: { prompt_tokens: 5, completion_tokens: 2 } }
+    })
+    for await (const _ of stream);
+  })
+  const answer = atif.export().steps.find((s) => s.source === 'agent')
+  t.like(answer, { message: 'Hello', model_name: 'gpt-4.1', metrics: { prompt_tokens: 5, completion_tokens: 2 } })
+  await atif.shutdown()
+})
+
 test.serial('export() returns the buffered trajectory and clear() forgets it', async (t) => {
   const atif = new relay.AtifExporter().register({ name: unique('atif') })
   await relay.scope('helper', { type: 'agent' }, () => relay.toolCall('noop', {}, () => null, { toolCallId: 'c1' }))

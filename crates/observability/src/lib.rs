@@ -32,6 +32,7 @@ mod group;
 pub mod otel;
 mod payload;
 pub mod plugin;
+mod stream_chunks;
 
 pub use config::ConfigError;
 pub use error::ExportError;

@@ -16,8 +16,15 @@
 //!
 //! Anything unrecognized degrades to "unknown" (empty text, no usage) rather
 //! than failing: observability must never reject an event.
+//!
+//! A streamed call ends with `{"chunks": [...]}` (what the runtime records
+//! by default): [`assembled`] folds the chunks of those shapes' streaming
+//! formats back into the response they stand for, so that a streamed answer
+//! reads like a unary one.
 
 use nemo_relay_core::Json;
+
+pub(crate) use crate::stream_chunks::assembled;
 
 /// The provider request body of an LLM start event's `data`.
 pub(crate) fn request_body(start_data: &Json) -> &Json {

@@ -253,6 +253,12 @@ impl<'p, 'a> Walk<'p, 'a> {
             return;
         }
         let resp = e.data.as_ref().map_or(Json::Null, |d| d.to_value());
+        // A streamed answer's chunks, folded (no copy when not streamed).
+        let folded = match payload::assembled(&resp) {
+            std::borrow::Cow::Owned(v) => Some(v),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
+        let resp = folded.unwrap_or(resp);
         let profile_model = e
             .category_profile
             .as_ref()

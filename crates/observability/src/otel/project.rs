@@ -196,7 +196,8 @@ fn llm_genai(
         a.scalar(g::REQUEST_TOP_P, b.get("top_p"));
         a.scalar(g::REQUEST_SEED, b.get("seed"));
     }
-    let resp = end.data.as_deref().unwrap_or(&Json::Null);
+    let resp = payload::assembled(end.data.as_deref().unwrap_or(&Json::Null));
+    let resp = &*resp;
     a.opt_str(g::RESPONSE_MODEL, payload::response_model(resp));
     a.opt_str(g::RESPONSE_ID, payload::response_id(resp));
     let reasons = payload::finish_reasons(resp);
@@ -361,7 +362,8 @@ fn openinference(
 }
 
 fn llm_openinference(a: &mut Attrs, start: Option<&Event>, end: &Event, cfg: &Resolved) {
-    let resp = end.data.as_deref().unwrap_or(&Json::Null);
+    let resp = payload::assembled(end.data.as_deref().unwrap_or(&Json::Null));
+    let resp = &*resp;
     let model = payload::response_model(resp).or_else(|| model_of(start, end));
     a.opt_str(oi::LLM_MODEL_NAME, model);
     if let Some(p) = provider_of(end) {
