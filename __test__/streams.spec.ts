@@ -262,6 +262,22 @@ test.serial('closing a bare stream while a chunk is pending ends it and closes t
   await closeWhilePending(t, unique('bare-closed'))
 })
 
+test.serial('next() after close() is done at once, even while an earlier pull waits on the provider', async (t) => {
+  for (const observed of [false, true]) {
+    const sub = observed ? relay.subscribe(unique('close-sub'), () => {}) : undefined
+    const stream = await relay.llmStreamCall(unique('stuck'), { content: 'x' }, async function* () {
+      yield 0
+      await new Promise(() => {}) // never settles
+    })
+    t.deepEqual(await stream.next(), { value: 0, done: false })
+    void stream.next() // waits on the provider forever
+    stream.close()
+    const after = await Promise.race([stream.next(), sleep(2000).then(() => 'still waiting')])
+    t.deepEqual(after, { value: undefined, done: true }, observed ? 'observed' : 'bare')
+    sub?.dispose()
+  }
+})
+
 test.serial('a bare streaming call ignores request members JSON leaves out, as the observed path does', async (t) => {
   const request = { content: 'hi', model: undefined, toJSONish: () => 1 } as never
   const stream = await relay.llmStreamCall(unique('bare-undefined'), request, function* (req) {

@@ -531,6 +531,9 @@ class LlmStream {
   /** The next chunk. Calls made while one is pending are queued. */
   next() {
     if (this.#aborted !== undefined) return Promise.reject(this.#aborted.reason)
+    // Closed (or finished): done at once, not behind a pull that is still
+    // waiting on the provider.
+    if (this.#done) return Promise.resolve(DONE)
     const p = this.#queueNext()
     // Aborted by the provider's own synchronous code, during this pull:
     // this next() was pending then.
