@@ -91,6 +91,31 @@ test.serial('a stream execution intercept transforms chunks as they flow', async
   t.deepEqual(out, ['X', 'Y'])
 })
 
+test.serial('an intercept that calls next() after its call was aborted gets ERR_RELAY_CONTINUATION_EXPIRED, and the provider never runs', async (t) => {
+  let late: unknown
+  let providerRan = false
+  const r = relay.register('llm_stream_execution_intercept', unique('slow'), async (request, next) => {
+    await sleep(100)
+    try {
+      return await next(request)
+    } catch (error) {
+      late = error
+      throw error
+    }
+  })
+  t.teardown(() => r.dispose())
+  const ac = new AbortController()
+  const call = relay.llmStreamCall(unique('aborted'), { content: null }, function* () {
+    providerRan = true
+    yield 'x'
+  }, { signal: ac.signal })
+  setTimeout(() => ac.abort(), 20)
+  await t.throwsAsync(call, { any: true } as never)
+  await sleep(200)
+  t.false(providerRan, 'the provider of an ended call never starts')
+  t.is((late as { code?: string } | undefined)?.code, 'ERR_RELAY_CONTINUATION_EXPIRED')
+})
+
 test.serial('a provider that does not return an iterable rejects with ERR_RELAY_INVALID_ARGUMENT', async (t) => {
   const e = await t.throwsAsync(relay.llmStreamCall(unique('bad'), { content: null }, () => 42 as never))
   t.is((e as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')

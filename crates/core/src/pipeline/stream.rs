@@ -63,10 +63,12 @@ impl Runtime {
         let passthrough = chain.is_empty();
         let started = {
             let mut guard = CancelGuard::new(&call, &handle);
+            let mut revoke = RevokeOnDrop(Some(&lease));
             let res = call
                 .execute_leased(handle.clone(), chain, request, func, Some(lease.clone()))
                 .await;
             guard.disarm();
+            revoke.0 = None;
             res
         };
         match started {
@@ -90,6 +92,19 @@ impl Runtime {
                     passthrough,
                 })
             }
+        }
+    }
+}
+
+/// Expires the stream intercepts' `next` when the call is dropped while
+/// they run (cancelled): an intercept that calls it later must not start
+/// the provider of a call that has ended.
+struct RevokeOnDrop<'a>(Option<&'a AtomicBool>);
+
+impl Drop for RevokeOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(lease) = self.0 {
+            lease.store(false, Ordering::Release);
         }
     }
 }
