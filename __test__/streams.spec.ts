@@ -449,6 +449,41 @@ test.serial('a stream execution intercept runs in its call’s scope at every pu
   c.stop()
 })
 
+test.serial('a pull waiting on a worker intercept whose worker is terminated fails with ERR_RELAY_CANCELLED and the call ends', async (t) => {
+  const { Worker } = await import('node:worker_threads')
+  const { fileURLToPath } = await import('node:url')
+  const entry = fileURLToPath(new URL('../index.js', import.meta.url))
+  const c = collect()
+  const worker = new Worker(
+    `
+    const { parentPort } = require('node:worker_threads')
+    const relay = require(${JSON.stringify(entry)})
+    relay.register('llm_stream_execution_intercept', 'worker-pass', async function* (request, next) {
+      for await (const chunk of await next(request)) yield 'w' + chunk
+    })
+    parentPort.on('message', () => {}) // stay alive until terminated
+    parentPort.postMessage('ready')
+    `,
+    { eval: true },
+  )
+  t.is(await new Promise((r) => worker.once('message', r)), 'ready')
+  const name = unique('worker-gone')
+  const stream = await relay.llmStreamCall(name, { content: null }, async function* () {
+    yield 0
+    await sleep(300)
+    yield 1
+  })
+  t.deepEqual(await stream.next(), { value: 'w0', done: false })
+  const pending = stream.next() // the worker's intercept waits on chunk 1
+  await sleep(50)
+  await worker.terminate()
+  const outcome = await Promise.race([pending.then((r) => JSON.stringify(r), (e) => (e as { code?: string }).code), sleep(5000).then(() => 'still waiting')])
+  t.is(outcome, 'ERR_RELAY_CANCELLED')
+  const events = await c.flushed()
+  t.truthy(endOf(events, name), 'the call has its end event')
+  c.stop()
+})
+
 test.serial('a stream execution intercept registered on another thread wraps this thread’s streams, and this one wraps that thread’s', async (t) => {
   const { Worker } = await import('node:worker_threads')
   const { fileURLToPath } = await import('node:url')

@@ -284,6 +284,13 @@ impl JsIterStream {
                 Err(e) => fill.complete(Err(e)),
                 Ok(v) => match js.is_promise(v) {
                     Ok(true) => {
+                        // The Promise settles only while its realm lives: a
+                        // worker terminated meanwhile abandons the pull
+                        // (ERR_RELAY_CANCELLED) instead of leaving it
+                        // waiting forever.
+                        if let Some(w) = fill.abandoner() {
+                            iter.realm().watch(w);
+                        }
                         *pulls.fill.lock().unwrap_or_else(|p| p.into_inner()) = Some(fill);
                         let attached = then_callbacks(js, &then, &pulls).and_then(|(ok, err)| {
                             let f = js.get_named(v, c"then")?;
