@@ -1,7 +1,10 @@
 //! `redaction`: scrub sensitive fields and patterns from emitted payloads.
 //!
 //! Installs sanitize guardrails, so only what subscribers and exporters see
-//! is redacted; tools and providers still receive the real data.
+//! is redacted; tools and providers still receive the real data. Their
+//! reach is the tool and LLM request and response payloads: error
+//! messages, guardrail reasons, scope inputs and mark data are not
+//! payloads a sanitizer sees, and are emitted as they are.
 
 use std::sync::Arc;
 
