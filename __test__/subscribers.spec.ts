@@ -372,3 +372,40 @@ test.serial('a subscriber returning an object whose then getter throws is isolat
   t.is(reported.length, 5)
   sub.dispose()
 })
+
+test.serial('unsubscribe(name, {}) removes a global subscriber, as unsubscribe(name) does', async (t) => {
+  const name = unique('empty-options')
+  relay.subscribe(name, () => {})
+  t.true(relay.unsubscribe(name, {}))
+  t.false(relay.registrations('subscriber').includes(name))
+})
+
+test('scope-local subscribers of call scopes leave nothing behind once their calls end', (t) => {
+  const run = runNode(
+    `
+    import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+    const settle = async () => {
+      globalThis.gc()
+      await new Promise((r) => setTimeout(r, 50))
+      globalThis.gc()
+    }
+    const heap = []
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 5000; i++) {
+        await relay.toolCall('t', {}, () => {
+          relay.subscribe('per-call', () => {}, { scope: relay.currentScope() })
+          return 1
+        })
+      }
+      await settle()
+      heap.push(process.memoryUsage().heapUsed)
+    }
+    console.log(JSON.stringify({ growth: (heap[3] - heap[1]) / 2 ** 20 }))
+    `,
+    repoRoot,
+    ['--expose-gc'],
+  )
+  t.is(run.status, 0, run.stderr)
+  const { growth } = JSON.parse(run.stdout.trim())
+  t.true(growth < 2, `JS heap grew ${growth.toFixed(1)} MB over two rounds of 5,000 calls`)
+})
