@@ -440,11 +440,18 @@ export declare function scopeStackDepth(stack: number | ExternalObject<'ScopeSta
 export declare function scopeStackTop(stack: number | ExternalObject<'ScopeStack'>): number | ExternalObject<'ScopeHandle'>
 
 /**
- * Deliver everything queued, stop delivery (later events are dropped and
- * counted), and resolve once JS subscribers received the last batch.
- * Idempotent.
+ * Deliver everything queued and stop delivery (later events are dropped
+ * and counted) now; resolve once JS subscribers received the last batch
+ * and exporters sent what they hold, which happens on another thread (an
+ * exporter may wait on its collector). Idempotent.
  */
 export declare function shutdown(): Promise<void>
+
+/**
+ * [`shutdown`], all of it on this thread: for the process's exit, when
+ * nothing can be awaited any more.
+ */
+export declare function shutdownNow(): void
 
 /**
  * Start a call the application runs itself: emits the (sanitized) start

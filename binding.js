@@ -873,6 +873,7 @@ module.exports.scopeInfo = nativeBinding.scopeInfo
 module.exports.scopeStackDepth = nativeBinding.scopeStackDepth
 module.exports.scopeStackTop = nativeBinding.scopeStackTop
 module.exports.shutdown = nativeBinding.shutdown
+module.exports.shutdownNow = nativeBinding.shutdownNow
 module.exports.startCall = nativeBinding.startCall
 module.exports.stats = nativeBinding.stats
 module.exports.streamClose = nativeBinding.streamClose

@@ -202,3 +202,41 @@ test.serial('spans of the observability plugin reach the collector when the proc
     await c.close()
   }
 })
+
+test.serial('shutdown() waits for a silent collector off the JS thread: timers keep running', async (t) => {
+  const { spawn } = await import('node:child_process')
+  const { createServer } = await import('node:net')
+  const held: import('node:net').Socket[] = []
+  const server = createServer((socket) => held.push(socket)) // accepts, never answers
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  try {
+    const child = spawn(process.execPath, [
+      '--input-type=module',
+      '--eval',
+      `
+      import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+      new relay.OtlpExporter({ endpoint: ${JSON.stringify(endpoint)}, timeoutMillis: 400, useEnv: false }).register()
+      await relay.toolCall('search', {}, () => 1)
+      let ticks = 0
+      const timer = setInterval(() => ticks++, 10)
+      const started = Date.now()
+      await relay.shutdown()
+      clearInterval(timer)
+      console.log(JSON.stringify({ ticks, waited: Date.now() - started }))
+      `,
+    ])
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const code = await new Promise((r) => child.on('exit', r))
+    t.is(code, 0, stderr)
+    const { ticks, waited } = JSON.parse(stdout.trim())
+    t.true(waited >= 300, `shutdown waited for the collector (${waited} ms)`)
+    t.true(ticks >= 5, `the event loop ran while it did (${ticks} ticks in ${waited} ms)`)
+  } finally {
+    for (const s of held) s.destroy()
+    server.close()
+  }
+})

@@ -244,14 +244,14 @@ function deliverBeforeExit() {
  * At the main thread's exit (natural, or `process.exit()`), the runtime is
  * shut down: exporters that send in the background (OTLP, from the
  * observability plugin or `new OtlpExporter`) then send the spans they hold
- * instead of losing them with the process. Bounded by one request timeout
+ * instead of losing them with the process. Bounded by two request timeouts
  * when the collector does not answer. A worker's exit leaves the runtime
  * (shared by the whole process) alone.
  */
 if (require('node:worker_threads').isMainThread) {
   process.on('exit', () => {
     try {
-      native.shutdown()
+      native.shutdownNow()
     } catch {
       // Nothing left to report to.
     }

@@ -231,17 +231,48 @@ pub fn flush(env: napi::Env) -> napi::Result<Raw> {
     })
 }
 
-/// Deliver everything queued, stop delivery (later events are dropped and
-/// counted), and resolve once JS subscribers received the last batch.
-/// Idempotent.
+/// Deliver everything queued and stop delivery (later events are dropped
+/// and counted) now; resolve once JS subscribers received the last batch
+/// and exporters sent what they hold, which happens on another thread (an
+/// exporter may wait on its collector). Idempotent.
 #[napi(ts_return_type = "Promise<void>")]
 pub fn shutdown(env: napi::Env) -> napi::Result<Raw> {
     boundary(env.raw(), |js| {
         let (resolve, promise) = settle_later(js)?;
-        Runtime::global().shutdown()?;
-        resolve();
+        Runtime::global().stop_delivery()?;
+        let resolve = Arc::new(Mutex::new(Some(resolve)));
+        let notify = {
+            let resolve = resolve.clone();
+            move || {
+                Runtime::global().notify_shutdown();
+                if let Some(r) = lock_opt(&resolve).take() {
+                    r();
+                }
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("nemo-relay-shutdown".into())
+            .spawn(notify);
+        if spawned.is_err() {
+            // No thread to be had: finish here.
+            Runtime::global().notify_shutdown();
+            if let Some(r) = lock_opt(&resolve).take() {
+                r();
+            }
+        }
         Ok(Raw(promise))
     })
+}
+
+fn lock_opt<T>(m: &Mutex<Option<T>>) -> std::sync::MutexGuard<'_, Option<T>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// [`shutdown`], all of it on this thread: for the process's exit, when
+/// nothing can be awaited any more.
+#[napi]
+pub fn shutdown_now(env: napi::Env) -> napi::Result<()> {
+    boundary(env.raw(), |_| Runtime::global().shutdown())
 }
 
 /// Counters of the runtime.

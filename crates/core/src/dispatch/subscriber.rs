@@ -20,11 +20,13 @@ pub trait Subscriber: Send + Sync + 'static {
     /// bindings) send what they accumulated here.
     fn on_batch_end(&self) {}
 
-    /// Called once the runtime it is registered with (globally) shut down
-    /// and delivered its last event, on the thread that called
-    /// [`Runtime::shutdown`](crate::Runtime::shutdown). An exporter that
-    /// sends in the background sends what it holds now: the process is
-    /// usually about to exit.
+    /// Called when the runtime it is registered with (globally) has shut
+    /// down and delivered its last event, on a thread of its own, alongside
+    /// the other subscribers (see
+    /// [`Runtime::notify_shutdown`](crate::Runtime::notify_shutdown)). An
+    /// exporter that sends in the background sends what it holds now: the
+    /// process is usually about to exit. Called again by a later
+    /// `shutdown()`, which then finds nothing to send.
     fn on_shutdown(&self) {}
 }
 

@@ -409,16 +409,43 @@ impl Runtime {
     /// told (they would be, on the dispatcher thread, before their last
     /// events).
     pub fn shutdown(&self) -> Result<()> {
-        self.inner.dispatcher.shutdown()?;
-        if !self.inner.dispatcher.on_worker_thread() {
-            let subscribers = self.inner.global.load().subscriber_set.clone();
-            for s in subscribers.iter() {
-                // A failing subscriber must not keep the others from
-                // sending what they hold.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.on_shutdown()));
-            }
-        }
+        self.stop_delivery()?;
+        self.notify_shutdown();
         Ok(())
+    }
+
+    /// The first half of [`shutdown`](Self::shutdown): deliver what is
+    /// queued and stop delivery. For a binding that must not block its
+    /// thread on the second half (exporters sending over the network).
+    pub fn stop_delivery(&self) -> Result<()> {
+        self.inner.dispatcher.shutdown()
+    }
+
+    /// The second half of [`shutdown`](Self::shutdown): call every global
+    /// subscriber's [`on_shutdown`](crate::Subscriber::on_shutdown), all at
+    /// once (each on a thread of its own), and return when they all did, so
+    /// that exporters waiting on their collectors wait side by side. Does
+    /// nothing on the dispatcher's own thread.
+    pub fn notify_shutdown(&self) {
+        if self.inner.dispatcher.on_worker_thread() {
+            return;
+        }
+        let subscribers = self.inner.global.load().subscriber_set.clone();
+        // A failing subscriber must not keep the others from sending what
+        // they hold.
+        let notify = |s: &Arc<dyn crate::Subscriber>| {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.on_shutdown()));
+        };
+        std::thread::scope(|scope| {
+            for s in subscribers.iter() {
+                let spawned = std::thread::Builder::new()
+                    .name("nemo-relay-shutdown".into())
+                    .spawn_scoped(scope, || notify(s));
+                if spawned.is_err() {
+                    notify(s); // no thread to be had: one after the other
+                }
+            }
+        });
     }
 
     /// Current counters.

@@ -61,7 +61,8 @@ impl Subscriber for Sub {
 
     /// The runtime shut down (the process is usually exiting): send the
     /// finished spans now rather than at the next scheduled export, which
-    /// would never come. Bounded: one request timeout at most.
+    /// would never come. Bounded: the batch in flight, then one attempt for
+    /// the rest, so two request timeouts at most.
     fn on_shutdown(&self) {
         let rx = self.exporter.request_last_flush();
         let _ = rx.recv_timeout(self.exporter.last_flush_bound());
