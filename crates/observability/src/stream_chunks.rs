@@ -49,6 +49,11 @@ fn str_at<'a>(v: &'a Json, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Json::as_str)
 }
 
+/// Not null, and not an empty string.
+fn filled(v: &Json) -> bool {
+    !v.is_null() && v.as_str() != Some("")
+}
+
 /// OpenAI chat completion chunks.
 fn chat_completion(chunks: &[Json]) -> Json {
     let mut content = String::new();
@@ -56,9 +61,10 @@ fn chat_completion(chunks: &[Json]) -> Json {
     let mut finish = Json::Null;
     let (mut id, mut model, mut usage) = (Json::Null, Json::Null, Json::Null);
     for c in chunks {
+        // The first that says something: Azure's first chunk has them empty.
         for (field, slot) in [("id", &mut id), ("model", &mut model)] {
             if slot.is_null() {
-                if let Some(v) = c.get(field) {
+                if let Some(v) = c.get(field).filter(|v| filled(v)) {
                     *slot = v.clone();
                 }
             }
@@ -66,7 +72,13 @@ fn chat_completion(chunks: &[Json]) -> Json {
         if let Some(u) = c.get("usage").filter(|u| !u.is_null()) {
             usage = u.clone();
         }
-        let Some(choice) = c.pointer("/choices/0") else {
+        // The first choice (`index` 0): with `n` > 1, a chunk's other
+        // choices are other answers, not parts of this one.
+        let first = c.get("choices").and_then(Json::as_array).and_then(|cs| {
+            cs.iter()
+                .find(|ch| ch.get("index").and_then(Json::as_u64).unwrap_or(0) == 0)
+        });
+        let Some(choice) = first else {
             continue;
         };
         if let Some(r) = choice.get("finish_reason").filter(|r| !r.is_null()) {
@@ -233,7 +245,9 @@ mod tests {
     #[test]
     fn openai_chat_chunks_read_as_the_completion_they_stream() {
         let resp = json!({"chunks": [
+            {"id": "", "model": "", "choices": []},
             {"id": "c1", "model": "gpt-4.1", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]},
+            {"choices": [{"index": 1, "delta": {"content": "another answer"}}]},
             {"choices": [{"index": 0, "delta": {"content": "lo", "tool_calls": [
                 {"index": 0, "id": "call_1", "function": {"name": "search", "arguments": "{\"q\":"}}]}}]},
             {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]},
