@@ -436,10 +436,8 @@ export interface SubscribeOptions {
  * the JS thread). `fn` may return a Promise, which `flush()` waits for.
  * A program that ends without `flush()` still delivers what it emitted
  * before exiting (it does not wait for the Promises subscribers return).
- * Removing a subscriber (`dispose()`, `unsubscribe(name)`, or
- * `unsubscribe(name, { scope })` for one on a scope pushed with
- * `pushScope` or `scope()`) stops its delivery at once, even in the middle
- * of a batch.
+ * Removing a subscriber (`dispose()`, or `unsubscribe(name)` for a global
+ * one) stops its delivery at once, even in the middle of a batch.
  */
 export declare function subscribe(
   name: string,

@@ -117,23 +117,16 @@ function subscribe(name, fn, options) {
   const live = { active: true }
   native.subscribe(name, deliverTo(fn, onError, live), o)
   const scoped = scopeOptions(options)
-  const stop =
-    scoped === undefined
-      ? trackGlobal(name, live)
-      : // A scope pushed from JS (its handle is a number) ends in JS, which
-        // lets go of its switches; a call's scope ends natively.
-        typeof scoped.scope === 'number'
-        ? trackScoped(scoped.scope, name, live)
-        : () => (live.active = false)
+  const stop = scoped === undefined ? trackGlobal(name, live) : trackScoped(scoped.scope, name, live)
   return new Registration(INTERNAL, 'subscriber', name, scoped, stop)
 }
 
 /**
- * The switches of scope-local subscribers of scopes pushed from JS, by the
- * scope's native id, then name, so that `unsubscribe(name, { scope })`
- * stops one mid-batch as well. An entry goes when its scope ends (the core
- * removes the subscriber then, but the events emitted while the scope was
- * open are still delivered, so the switch stays on).
+ * The switches of scope-local subscribers, by their scope's native handle,
+ * then name, so that `unsubscribe(name, { scope })` stops one mid-batch as
+ * well. An entry goes when its scope ends (the core removes the
+ * subscriber then, but the events emitted while the scope was open are
+ * still delivered, so the switch stays on).
  */
 const scopedSubscribers = new Map()
 
@@ -180,9 +173,7 @@ function trackGlobal(name, live) {
 function unsubscribe(name, options) {
   const removed = deregister('subscriber', name, options)
   if (!removed) return false
-  // `{}` and `{ scope: undefined }` mean global, as for deregister.
-  const scoped = options === undefined ? undefined : scopeOptions(options)
-  const switches = scoped === undefined ? globalSubscribers : scopedSubscribers.get(scoped.scope)
+  const switches = options === undefined ? globalSubscribers : scopedSubscribers.get(scopeOptions(options).scope)
   const live = switches?.get(name)
   if (live !== undefined) {
     live.active = false
