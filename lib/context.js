@@ -301,21 +301,6 @@ function nativeHandle(handle) {
   }
 }
 
-/**
- * What to do when the scope with native handle `id` ends, once (the
- * facade's bookkeeping for scope-local registrations).
- */
-const endHooks = new Map()
-function onScopeEnd(id, fn) {
-  endHooks.set(id, fn)
-}
-function runEndHook(id) {
-  const fn = endHooks.get(id)
-  if (fn === undefined) return
-  endHooks.delete(id)
-  fn()
-}
-
 /** An open scope. `end()` (or `using`) closes it. */
 let endedHere
 class ScopeHandle extends Handle {
@@ -348,7 +333,6 @@ class ScopeHandle extends Handle {
     setEndedUuid(this, uuid)
     this.#ended = true
     closedOn(this.#stack, this)
-    if (endHooks.size !== 0) runEndHook(handleNative(this))
   }
   /** `using scope = relay.pushScope(...)`: ends the scope unless it has ended (through any handle). */
   [Symbol.dispose]() {
@@ -400,7 +384,6 @@ module.exports = {
   context,
   stackNative,
   releaseStack,
-  onScopeEnd,
   liveStack,
   endAbove,
   openedOn,

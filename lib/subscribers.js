@@ -4,7 +4,7 @@
 
 const native = require('../native.js')
 const { checkFunction, checkName, isThenable } = require('./errors.js')
-const { INTERNAL, inDelivery, onScopeEnd, runDelivering } = require('./context.js')
+const { INTERNAL, inDelivery, runDelivering } = require('./context.js')
 const { SUBSCRIBE_KEYS, registerOptions } = require('./options.js')
 const { Registration, deregister, scopeOptions } = require('./middleware.js')
 
@@ -117,30 +117,8 @@ function subscribe(name, fn, options) {
   const live = { active: true }
   native.subscribe(name, deliverTo(fn, onError, live), o)
   const scoped = scopeOptions(options)
-  const stop = scoped === undefined ? trackGlobal(name, live) : trackScoped(scoped.scope, name, live)
+  const stop = scoped === undefined ? trackGlobal(name, live) : () => (live.active = false)
   return new Registration(INTERNAL, 'subscriber', name, scoped, stop)
-}
-
-/**
- * The switches of scope-local subscribers, by their scope's native handle,
- * then name, so that `unsubscribe(name, { scope })` stops one mid-batch as
- * well. An entry goes when its scope ends (the core removes the
- * subscriber then, but the events emitted while the scope was open are
- * still delivered, so the switch stays on).
- */
-const scopedSubscribers = new Map()
-
-function trackScoped(scope, name, live) {
-  let byName = scopedSubscribers.get(scope)
-  if (byName === undefined) {
-    scopedSubscribers.set(scope, (byName = new Map()))
-    onScopeEnd(scope, () => scopedSubscribers.delete(scope))
-  }
-  byName.set(name, live)
-  return () => {
-    live.active = false
-    if (byName.get(name) === live) byName.delete(name)
-  }
 }
 
 /**
@@ -172,14 +150,14 @@ function trackGlobal(name, live) {
 /** Remove subscriber `name`. */
 function unsubscribe(name, options) {
   const removed = deregister('subscriber', name, options)
-  if (!removed) return false
-  const switches = options === undefined ? globalSubscribers : scopedSubscribers.get(scopeOptions(options).scope)
-  const live = switches?.get(name)
-  if (live !== undefined) {
-    live.active = false
-    switches.delete(name)
+  if (removed && options === undefined) {
+    const live = globalSubscribers.get(name)
+    if (live !== undefined) {
+      live.active = false
+      globalSubscribers.delete(name)
+    }
   }
-  return true
+  return removed
 }
 
 async function settleInflight() {
