@@ -332,3 +332,18 @@ test.serial('a subscriber returning an object whose then getter throws is isolat
   t.is(reported.length, 5)
   sub.dispose()
 })
+
+test.serial('unsubscribe(name, {}) removes a global subscriber mid-batch, as unsubscribe(name) does', async (t) => {
+  const name = unique('empty-options')
+  const burst = unique('empty-options-burst')
+  const seen: number[] = []
+  relay.subscribe(name, (e) => {
+    if (e.kind !== 'mark' || e.name !== burst) return
+    seen.push((e.data as { i: number }).i)
+    if (seen.length === 2) t.true(relay.unsubscribe(name, {}))
+  })
+  for (let i = 0; i < 20; i++) relay.mark(burst, { data: { i } })
+  await relay.flush()
+  t.deepEqual(seen, [0, 1])
+  t.false(relay.registrations('subscriber').includes(name))
+})

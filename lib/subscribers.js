@@ -150,7 +150,8 @@ function trackGlobal(name, live) {
 /** Remove subscriber `name`. */
 function unsubscribe(name, options) {
   const removed = deregister('subscriber', name, options)
-  if (removed && options === undefined) {
+  // `{}` and `{ scope: undefined }` mean global, as for deregister.
+  if (removed && scopeOptions(options) === undefined) {
     const live = globalSubscribers.get(name)
     if (live !== undefined) {
       live.active = false

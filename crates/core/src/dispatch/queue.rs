@@ -267,7 +267,6 @@ impl<T> Consumer<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn drain(q: &Queue<u32>) -> Vec<u32> {
         let mut c = q.try_consume().unwrap();
@@ -328,54 +327,5 @@ mod tests {
         let q = Queue::new(2, 0);
         assert_eq!(push_all(&q, 0..2), 0);
         assert_eq!(q.push(2), Err(2));
-    }
-
-    #[test]
-    fn four_producers_through_a_tiny_ring_and_its_overflow_keep_each_producers_order() {
-        const PER: u32 = 50_000;
-        let q = Arc::new(Queue::new(8, 2 * BLOCK));
-        let spilled = Arc::new(AtomicUsize::new(0));
-        let producers: Vec<_> = (0..4u32)
-            .map(|p| {
-                let (q, spilled) = (q.clone(), spilled.clone());
-                std::thread::spawn(move || {
-                    for i in 0..PER {
-                        let mut v = (p, i);
-                        loop {
-                            match q.push(v) {
-                                Ok(s) => {
-                                    spilled.fetch_add(s as usize, Ordering::Relaxed);
-                                    break;
-                                }
-                                Err(back) => v = back,
-                            }
-                            std::thread::yield_now();
-                        }
-                    }
-                })
-            })
-            .collect();
-        let mut next = [0u32; 4];
-        let mut c = q.try_consume().unwrap();
-        let mut got = 0;
-        while got < 4 * PER {
-            match c.pop() {
-                Some((p, i)) => {
-                    assert_eq!(i, next[p as usize], "producer {p} out of order");
-                    next[p as usize] += 1;
-                    got += 1;
-                }
-                None => std::thread::yield_now(),
-            }
-        }
-        for p in producers {
-            p.join().unwrap();
-        }
-        assert!(q.is_empty());
-        assert_eq!(c.position(), q.claimed());
-        assert!(
-            spilled.load(Ordering::Relaxed) > 0,
-            "the overflow was exercised"
-        );
     }
 }
