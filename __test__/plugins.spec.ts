@@ -393,16 +393,20 @@ test.serial('after a failed re-initialize, unsubscribe() still stops the active 
   const killer = relay.subscribe(
     unique('killer'),
     (e) => {
-      if (e.kind === 'mark' && e.name === burst && (e.data as { i: number }).i === 1) relay.unsubscribe(qualified)
+      if (e.kind === 'mark' && e.name === burst && (e.data as { i: number }).i === 0) relay.unsubscribe(qualified)
     },
     { priority: -10 },
   )
   for (let i = 0; i < 4; i++) relay.mark(burst, { data: { i } })
   await relay.flush()
   killer.dispose()
-  // The killer runs first over the batch (priority -10): once it removed
-  // the plugin subscriber, that one gets none of the batch.
-  t.deepEqual(got, [])
+  // Removed while the killer handles mark 0: the plugin subscriber gets
+  // no later mark (mark 0 itself only if it came in a batch of its own
+  // that reached the plugin subscriber first).
+  t.deepEqual(
+    got.filter((i) => i > 0),
+    [],
+  )
   kind.dispose()
 })
 
