@@ -210,8 +210,13 @@ impl Dispatcher {
     pub fn flush_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         let s = &*self.shared;
         // Everything queued was taken and delivered (the worker sets `busy`
-        // before it takes events and clears it once it delivered them).
-        if s.queue.is_empty() && !s.busy.load(Ordering::SeqCst) {
+        // before it takes events and clears it once it delivered them), and
+        // no removed subscriber waits for the worker to release it (a flush
+        // promises that too: the barrier path sweeps them first).
+        if s.queue.is_empty()
+            && !s.busy.load(Ordering::SeqCst)
+            && !s.retired_pending.load(Ordering::SeqCst)
+        {
             return Ok(());
         }
         let done = Arc::new((Mutex::new(false), Condvar::new()));
