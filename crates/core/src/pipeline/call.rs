@@ -22,7 +22,7 @@ pub(crate) type Later<T> = BoxFuture<T>;
 /// A fold of rewrites: its result, or where it stopped to wait (the index
 /// of the rewrite that answers later, and its answer).
 pub(crate) type Folded<R> = std::result::Result<R, (usize, Later<Result<R>>)>;
-use crate::runtime::scopes::{check_name, check_object};
+use crate::pipeline::check::check_call;
 use crate::runtime::Runtime;
 use crate::scope::current::{in_child, Child, ChildTop, Prepared, Recipe, WithCurrent};
 use crate::scope::handle::HandleData;
@@ -97,25 +97,6 @@ where
     // returned future's context) does not outlive `name`.
     let (parent, recipe) = unsafe { bare_recipe(name, K::CALL, K::SCOPE, opts) }?;
     Ok(in_child(parent, recipe, Invoke::new(func, req)))
-}
-
-/// The checks every call gets, on whichever path it runs (bare, observed,
-/// full, or started by hand), so that an option is refused the same way
-/// whether or not anything observes the call.
-pub(crate) fn check_call(name: &str, kind: CallKind, opts: &CallOptions) -> Result<()> {
-    check_name(name, kind.as_str())?;
-    check_object(&opts.metadata, "call metadata")?;
-    // Each belongs to one kind of call (and its events' category profile):
-    // given to the other, it would be dropped without a word.
-    match kind {
-        CallKind::Llm if opts.tool_call_id.is_some() => Err(RelayError::invalid(
-            "tool_call_id is an option of tool calls, not of LLM calls",
-        )),
-        CallKind::Tool if opts.model_name.is_some() => Err(RelayError::invalid(
-            "model_name is an option of LLM calls, not of tool calls",
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// The frame a bare call runs under and the recipe of its handle, after the

@@ -35,8 +35,10 @@
 //!
 //! The paths differ in cost, not in behaviour: the observed path emits what
 //! the full pipeline emits for the same call (tested side by side).
+//! Every path checks its call the same way first (`check.rs`).
 
 mod call;
+mod check;
 mod manual;
 mod observed;
 mod snapshot;

@@ -62,7 +62,7 @@ impl<F, R, Fut> Observed<F, R, Fut> {
         F: FnOnce(R) -> Fut,
         Fut: Future,
     {
-        super::call::check_call(name, K::CALL, &opts)?;
+        super::check::check_call(name, K::CALL, &opts)?;
         // A caller's snapshot says who listens and where the call stands;
         // otherwise (no scope-local registration anywhere, the runtime
         // checked) the global subscribers and the current stack.
