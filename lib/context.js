@@ -61,23 +61,14 @@ class ScopeStack {
     // gone): they are ended first, innermost first, as scope() does.
     releaseStack = (stack) => {
       if (stack.#released) return
-      const pushed = stack.#pushed
-      while (pushed.length > 0) {
-        const last = pushed[pushed.length - 1]
-        try {
-          // end() takes it off the list.
-          if (!last.ended) last.end()
-        } catch {
-          break // not on top of this stack: nothing more to end here
-        }
-        if (pushed[pushed.length - 1] === last) pushed.pop() // it had ended elsewhere
-      }
+      endAbove(stack, undefined, undefined) // every scope left open on it
       stack.#released = true
       if (stack.#native !== undefined) fast.releaseHandle(stack.#native)
     }
     // End, innermost first and with `options`, the scopes pushed on
-    // `stack` above `handle` that are still open. Stops at one it cannot
-    // end (then ending `handle` reports why).
+    // `stack` above `handle` (all of them when `handle` is undefined) that
+    // are still open. Stops at one it cannot end (not on top of this
+    // stack; then ending `handle` reports why).
     endAbove = (stack, handle, options) => {
       const pushed = stack.#pushed
       while (pushed.length > 0) {

@@ -89,7 +89,7 @@ fn max_pending_bytes() -> usize {
     })
 }
 
-fn lock(m: &Mutex<Outbox>) -> std::sync::MutexGuard<'_, Outbox> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -245,7 +245,7 @@ pub fn shutdown(env: napi::Env) -> napi::Result<Raw> {
             let resolve = resolve.clone();
             move || {
                 Runtime::global().notify_shutdown();
-                if let Some(r) = lock_opt(&resolve).take() {
+                if let Some(r) = lock(&resolve).take() {
                     r();
                 }
             }
@@ -256,16 +256,12 @@ pub fn shutdown(env: napi::Env) -> napi::Result<Raw> {
         if spawned.is_err() {
             // No thread to be had: finish here.
             Runtime::global().notify_shutdown();
-            if let Some(r) = lock_opt(&resolve).take() {
+            if let Some(r) = lock(&resolve).take() {
                 r();
             }
         }
         Ok(Raw(promise))
     })
-}
-
-fn lock_opt<T>(m: &Mutex<Option<T>>) -> std::sync::MutexGuard<'_, Option<T>> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// [`shutdown`], all of it on this thread: for the process's exit, when
