@@ -99,6 +99,17 @@ test.serial('exporter options are checked: unknown keys, bad values and conflict
   t.throws(() => new relay.OtlpExporter({ endpoint: 'not a url' }), { code: 'ERR_RELAY_INVALID_ARGUMENT', message: /endpoint/ })
 })
 
+test.serial('options that would silently mean "the working directory" or "no service" are refused', (t) => {
+  const invalid = { code: 'ERR_RELAY_INVALID_ARGUMENT' }
+  // An array is not an options object, even an empty one.
+  t.throws(() => new relay.AtofExporter([] as never), { ...invalid, message: /not an array/ })
+  t.throws(() => new relay.AtifExporter([] as never), { ...invalid, message: /not an array/ })
+  t.throws(() => new relay.AtofExporter({ outputDirectory: '' }), { ...invalid, message: /output_directory/ })
+  t.throws(() => new relay.AtifExporter({ dir: '' }), { ...invalid, message: /output_directory/ })
+  t.throws(() => new relay.OtlpExporter({ serviceName: '' }), { ...invalid, message: /service_name/ })
+  t.throws(() => new relay.OtlpExporter({ serviceName: '  ' }), { ...invalid, message: /service_name/ })
+})
+
 test.serial('an OTLP exporter maps its options, registers, and shuts down without a collector', async (t) => {
   const otlp = new relay.OtlpExporter({
     endpoint: 'http://127.0.0.1:9',

@@ -83,6 +83,8 @@ function checkFunction(fn, what) {
 /** Throw on keys `allowed` does not list (typos must not be silent). */
 function checkKeys(options, allowed, what) {
   if (options === null || typeof options !== 'object') throw invalid(`${what} must be an object`)
+  // An array has no unknown keys when empty, and would pass as "no options".
+  if (Array.isArray(options)) throw invalid(`${what} must be an object, not an array`)
   for (const key in options) {
     if (!allowed.has(key)) {
       throw invalid(`unknown ${what} key '${key}' (expected one of: ${[...allowed].join(', ')})`)

@@ -53,6 +53,18 @@ impl AtifConfig {
 
     /// Check values that the types alone do not rule out.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        // Absent means "write no files"; empty is a mistake, not the
+        // working directory.
+        if self
+            .output_directory
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            return Err(ConfigError::at(
+                "output_directory",
+                "must not be empty (leave it out to write no files, or use \".\")",
+            ));
+        }
         let t = self.template();
         if !t.contains("{session_id}") {
             return Err(ConfigError::at(

@@ -92,6 +92,14 @@ impl AtofConfig {
 
     /// Check values that the types alone do not rule out.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        // An empty path would mean the process's working directory, which
+        // moves with it: say "." to mean that.
+        if self.output_directory.as_os_str().is_empty() {
+            return Err(ConfigError::at(
+                "output_directory",
+                "must not be empty (use \".\" for the working directory)",
+            ));
+        }
         let name = self.filename.replace("{timestamp}", "");
         if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
             return Err(ConfigError::at(

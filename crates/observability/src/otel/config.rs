@@ -189,6 +189,15 @@ impl OtlpConfig {
         if let Some(e) = &self.endpoint {
             check_url(e).map_err(|m| ConfigError::at("endpoint", m))?;
         }
+        // Backends group traces by service.name: an empty one files them
+        // under nothing.
+        if self
+            .service_name
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            return Err(ConfigError::at("service_name", "must not be empty"));
+        }
         for (field, v) in [
             ("max_queue_size", self.max_queue_size),
             ("max_export_batch_size", self.max_export_batch_size),
