@@ -90,9 +90,16 @@ fn normalize(config: &Json) -> std::result::Result<Json, ConfigError> {
 /// the parse outright.
 fn parse(
     config: &Json,
+    unknown: impl FnMut(String),
+) -> std::result::Result<ObservabilityConfig, ConfigError> {
+    peel(normalize(config)?, unknown)
+}
+
+/// [`parse`] of a document already normalized.
+fn peel(
+    mut doc: Json,
     mut unknown: impl FnMut(String),
 ) -> std::result::Result<ObservabilityConfig, ConfigError> {
-    let mut doc = normalize(config)?;
     // Every iteration removes one field, so this ends.
     loop {
         match ObservabilityConfig::from_json(doc.clone()) {
@@ -125,14 +132,24 @@ impl PluginKind for ObservabilityKind {
         "exporters: ATOF JSON Lines, ATIF trajectories, OTLP traces (GenAI or OpenInference)"
     }
 
+    /// Each section is checked on its own, so that a document with a bad
+    /// `atof` and a bad `atif` hears about both at once.
     fn validate(&self, check: &mut ConfigCheck<'_>) {
-        let mut unknown = Vec::new();
-        let result = parse(check.config(), |p| unknown.push(p));
-        for path in unknown {
-            check.unknown_field(&path);
-        }
-        if let Err(e) = result {
-            check.error(&e.path, "observability.invalid_config", e.message);
+        let doc = match normalize(check.config()) {
+            Ok(doc) => doc,
+            Err(e) => return check.error(&e.path, "observability.invalid_config", e.message),
+        };
+        let sections = doc.as_object().into_iter().flatten();
+        for (key, value) in sections {
+            let mut unknown = Vec::new();
+            let section = Json::Object([(key.clone(), value.clone())].into_iter().collect());
+            let result = peel(section, |p| unknown.push(p));
+            for path in unknown {
+                check.unknown_field(&path);
+            }
+            if let Err(e) = result {
+                check.error(&e.path, "observability.invalid_config", e.message);
+            }
         }
     }
 

@@ -71,6 +71,32 @@ fn unknown_fields_follow_the_policy_and_bad_values_are_errors_with_their_path() 
 }
 
 #[test]
+fn every_bad_section_is_reported_not_only_the_first() {
+    let (_, host) = host();
+    let cfg = json!({
+        "atof": {"rotation": {"max_bytes": 0}},
+        "atif": {"filename_template": "fixed.json"},
+        "otlp": {"mode": "zipkin", "colour": "blue"}
+    });
+    let report = host.validate(&doc(cfg, "warn"));
+    // Sections in name order; each section's own findings in its order.
+    let fields: Vec<_> = report
+        .diagnostics
+        .iter()
+        .map(|d| (d.level, d.field.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            (Level::Error, "config.atif.filename_template"),
+            (Level::Error, "config.atof.rotation.max_bytes"),
+            (Level::Warning, "config.opentelemetry.colour"),
+            (Level::Error, "config.opentelemetry.mode"),
+        ]
+    );
+}
+
+#[test]
 fn an_activated_component_writes_atof_and_atif_files_and_clear_flushes_them() {
     let (rt, host) = host();
     let dir = tmp("files");
