@@ -1,6 +1,6 @@
 import test from 'ava'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 
@@ -66,6 +66,28 @@ test('an unreadable file and usage errors exit 2', (t) => {
   const help = run('help')
   t.is(help.status, 0)
   t.regex(help.stdout, /usage: nemo-relay/)
+  t.is(run('help', 'validate').status, 2)
+  t.is(run('validate', '--jsn', 'a.toml').status, 2)
+})
+
+test('-- ends the options, so a file whose name starts with a dash can be validated', (t) => {
+  const dir = path.dirname(file('x', ''))
+  writeFileSync(path.join(dir, '-plugins.toml'), 'version = 1\n')
+  const r = spawnSync(process.execPath, [cli, 'validate', '--json', '--', '-plugins.toml'], { cwd: dir, encoding: 'utf8' })
+  t.is(r.status, 0, r.stderr)
+  t.like(JSON.parse(r.stdout), { file: '-plugins.toml', errors: 0 })
+})
+
+test('--version prints the package version', (t) => {
+  const r = run('--version')
+  t.is(r.status, 0)
+  t.is(r.stdout, `${JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version}\n`)
+})
+
+test('a file that is neither .toml nor .json and does not parse says it was read as TOML', (t) => {
+  const r = run('validate', file('plugins.yaml', 'components:\n  - kind: redaction\n'))
+  t.is(r.status, 1)
+  t.regex(r.stdout, /^error\[config\.parse\]: .*read as TOML/m)
 })
 
 test('kinds lists every kind with its description', (t) => {

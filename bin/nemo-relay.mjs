@@ -3,6 +3,7 @@
 //
 //   npx nemo-relay validate plugins.toml [--json]   check a plugin document
 //   npx nemo-relay kinds [--json]                   list the plugin kinds
+//   npx nemo-relay --version                        print the package version
 //
 // `validate` prints one line per diagnostic (level, code, component and
 // kind, field path, message) and a summary line. Exit status: 0 when the
@@ -22,6 +23,9 @@ commands:
   validate <file> [--json]  check a plugin configuration document (.toml or .json)
   kinds [--json]            list the registered plugin kinds
   help                      show this help
+  version                   print the version (also --version)
+
+'--' ends the options: \`validate -- -odd-name.toml\`.
 
 exit status: 0 valid (warnings allowed), 1 errors found, 2 usage error or unreadable file`
 
@@ -44,11 +48,21 @@ function line(d) {
   return `${out}: ${d.message}`
 }
 
+/** Split `args` into options and operands; everything after `--` is an operand. */
+function split(args) {
+  const end = args.indexOf('--')
+  const head = end === -1 ? args : args.slice(0, end)
+  const tail = end === -1 ? [] : args.slice(end + 1)
+  const options = head.filter((a) => a.startsWith('-') && a !== '-')
+  const operands = [...head.filter((a) => !options.includes(a)), ...tail]
+  return { options, operands }
+}
+
 function validate(args) {
-  const json = args.includes('--json')
-  const files = args.filter((a) => a !== '--json')
-  const unknown = files.find((a) => a.startsWith('-'))
+  const { options, operands: files } = split(args)
+  const unknown = options.find((a) => a !== '--json')
   if (unknown !== undefined) return usage(`unknown option '${unknown}'`)
+  const json = options.includes('--json')
   if (files.length !== 1) return usage('validate takes exactly one file')
   const file = files[0]
   try {
@@ -106,7 +120,14 @@ function main(argv) {
     case 'help':
     case '--help':
     case '-h':
+      if (rest.length > 0) return usage(`help takes no arguments`)
       process.stdout.write(`${USAGE}\n`)
+      return 0
+    case 'version':
+    case '--version':
+    case '-V':
+      if (rest.length > 0) return usage(`version takes no arguments`)
+      process.stdout.write(`${require('../package.json').version}\n`)
       return 0
     case undefined:
       return usage('missing command')

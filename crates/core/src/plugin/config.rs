@@ -205,7 +205,7 @@ impl PluginConfig {
     }
 
     /// Load a `.toml` or `.json` file (by extension; other names are tried
-    /// as TOML).
+    /// as TOML, and a parse error says so).
     ///
     /// A configuration document is small: a file larger than
     /// [`MAX_DOCUMENT_BYTES`] is refused after reading that much, so that a
@@ -231,10 +231,17 @@ impl PluginConfig {
         }
         let text = String::from_utf8(bytes)
             .map_err(|e| RelayError::invalid(format!("{}: not UTF-8 text: {e}", path.display())))?;
-        let parsed = if path.extension().is_some_and(|e| e == "json") {
-            Self::from_json_str(&text)
-        } else {
-            Self::from_toml_str(&text)
+        let parsed = match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => Self::from_json_str(&text),
+            Some("toml") => Self::from_toml_str(&text),
+            // Say how the file was read, or a YAML file's TOML errors would
+            // be all its author sees.
+            _ => Self::from_toml_str(&text).map_err(|e| match e {
+                RelayError::InvalidArgument(m) => RelayError::invalid(format!(
+                    "read as TOML (only files named .json are read as JSON): {m}"
+                )),
+                other => other,
+            }),
         };
         parsed.map_err(|e| RelayError::invalid(format!("{}: {e}", path.display())))
     }
