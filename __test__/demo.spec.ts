@@ -27,7 +27,18 @@ function checkOutput(t: import('ava').ExecutionContext, out: string) {
   t.is(trajectories.length, 1)
   const doc = JSON.parse(readFileSync(path.join(out, 'trajectories', trajectories[0]!), 'utf8'))
   t.is(doc.schema_version, 'ATIF-v1.7')
-  t.true(doc.steps.length > 0)
+  // One user turn: the model's second request continues it with the tool
+  // results, and the streamed answer closes it.
+  const steps = doc.steps as { source: string; message: string; tool_calls?: { function_name: string }[] }[]
+  t.deepEqual(
+    steps.map((s) => s.source),
+    ['user', 'agent', 'agent'],
+  )
+  t.deepEqual(
+    steps[1]!.tool_calls?.map((c) => c.function_name),
+    ['get_weather', 'lookup_contact', 'delete_file'],
+  )
+  t.regex(steps[2]!.message, /^Lisbon is 21 degrees; I emailed \[REDACTED\]/)
 }
 
 test('the demo runs an agent, prints its scope tree and writes ATOF and ATIF under ./relay-output', (t) => {

@@ -64,9 +64,10 @@ function mockLlm(request) {
   return { role: 'assistant', content: 'Done.' }
 }
 
-/** A streaming "model": the answer, a few words per chunk. */
+/** A streaming "model": the answer from the tool results, a few words per chunk. */
 async function* mockStream(request) {
-  const words = `Lisbon is ${request.content.weather.temperature} degrees; I emailed ${request.content.contact.email}.`.split(' ')
+  const result = (name) => JSON.parse(request.content.messages.find((m) => m.role === 'tool' && m.name === name).content)
+  const words = `Lisbon is ${result('get_weather').temperature} degrees; I emailed ${result('lookup_contact').email}.`.split(' ')
   for (const word of words) {
     await new Promise((resolve) => setTimeout(resolve, 5))
     yield { delta: `${word} ` }
@@ -103,10 +104,16 @@ async function agent(question) {
       }
     })
 
+    // The conversation goes on: the model's tool calls, then their results.
+    messages.push(plan)
+    for (const call of plan.tool_calls) {
+      messages.push({ role: 'tool', tool_call_id: call.id, name: call.name, content: JSON.stringify(results[call.name]) })
+    }
+
     return relay.scope('answer', async () => {
       const stream = await relay.llmStreamCall(
         'chat',
-        { content: { messages, weather: results.get_weather, contact: results.lookup_contact } },
+        { content: { messages } },
         mockStream,
         { modelName: 'mock-gpt' },
       )
