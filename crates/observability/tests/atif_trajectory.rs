@@ -3,7 +3,10 @@
 
 mod support;
 
-use nemo_relay_core::{PopOptions, Runtime, ScopeOptions, ScopeType};
+use nemo_relay_core::executor::block_on;
+use nemo_relay_core::{
+    CallOptions, LlmRequest, PopOptions, Runtime, ScopeOptions, ScopeStack, ScopeType,
+};
 use nemo_relay_observability::atif::{AtifConfig, AtifExporter};
 use serde_json::{json, Value};
 use support::{agent_run, scratch_dir, Run};
@@ -198,6 +201,80 @@ fn optional_fields_are_omitted_rather_than_null() {
         }
     }
     walk(&doc, "$");
+}
+
+#[test]
+fn calls_of_one_tool_without_call_ids_are_matched_by_arguments_else_in_the_models_order() {
+    let rt = Runtime::new();
+    let atif = AtifExporter::new(AtifConfig::default()).unwrap();
+    atif.register(&rt).unwrap();
+    let stack = ScopeStack::new();
+    let opts = || CallOptions {
+        stack: Some(stack.clone()),
+        ..Default::default()
+    };
+    let agent = rt
+        .push_scope(
+            "agent",
+            ScopeType::Agent,
+            ScopeOptions {
+                stack: Some(stack.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let call = |name: &str, q: &str| json!({"type": "function", "function": {"name": name, "arguments": json!({"q": q}).to_string()}});
+    block_on(rt.llm_call(
+        "chat",
+        LlmRequest::new(json!({"messages": [{"role": "user", "content": "find a, b, c"}]})),
+        opts(),
+        move |_| async move {
+            Ok(
+                json!({"choices": [{"message": {"role": "assistant", "tool_calls": [
+                call("search", "a"), call("search", "b"), call("search", "c")]}}]}),
+            )
+        },
+    ))
+    .unwrap();
+    // Run out of order: "b" first; "c" with arguments an intercept changed.
+    for args in [
+        json!({"q": "b"}),
+        json!({"q": "a"}),
+        json!({"q": "c", "limit": 5}),
+    ] {
+        let out = format!("found {}", args["q"].as_str().unwrap());
+        block_on(rt.tool_call("search", args, opts(), move |_| {
+            let out = out.clone();
+            async move { Ok(json!(out)) }
+        }))
+        .unwrap();
+    }
+    rt.pop_scope(
+        &agent,
+        PopOptions {
+            stack: Some(stack.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    rt.flush().unwrap();
+
+    let doc = atif.export_value().unwrap();
+    let step = step_with_call(&doc, "search:1");
+    let ids: Vec<&str> = step["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["tool_call_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["search:1", "search:2", "search:3"],
+        "no call was added"
+    );
+    assert_eq!(result_for(step, "search:1")["content"], "found a");
+    assert_eq!(result_for(step, "search:2")["content"], "found b");
+    assert_eq!(result_for(step, "search:3")["content"], "found c");
 }
 
 #[test]

@@ -16,9 +16,12 @@
 //! | nested agent scope | embedded trajectory in `subagent_trajectories`, referenced from the delegating tool call's result (or from a synthetic `agent` step with `llm_call_count: 0`) |
 //! | other scopes and marks | nothing (they remain in the ATOF stream) |
 //!
-//! Call ids: the tool's `tool_call_id` if the caller gave one, else the
-//! single requested call of the same name on the current agent step, else
-//! the tool scope's uuid. Every non-spec detail (ancestry, raw payloads,
+//! Call ids: the tool's `tool_call_id` if the caller gave one, else a
+//! requested call of the same name on the current agent step that no tool
+//! has claimed yet (the one asked with the tool's very arguments if there
+//! is one, else the first in the model's order: a model that asks for two
+//! searches at once usually gets them run in that order), else the tool
+//! scope's uuid. Every non-spec detail (ancestry, raw payloads,
 //! error types) goes under `extra`.
 
 use std::collections::{HashMap, HashSet};
@@ -319,13 +322,13 @@ impl<'p, 'a> Walk<'p, 'a> {
             .and_then(|p| p.get("tool_call_id"))
             .and_then(Json::as_str)
             .map(str::to_owned);
+        let arguments = payload::normalize_arguments(e.data.as_deref().unwrap_or(&Json::Null));
         let id = explicit
-            .or_else(|| self.unclaimed_call_named(&e.name))
+            .or_else(|| self.unclaimed_call_named(&e.name, &arguments))
             .unwrap_or_else(|| e.uuid.to_string());
         self.claimed.insert(id.clone());
         self.tool_call_of.insert(e.uuid, id.clone());
         if !self.call_step.contains_key(&id) {
-            let arguments = payload::normalize_arguments(e.data.as_deref().unwrap_or(&Json::Null));
             let call = ToolCall {
                 tool_call_id: id.clone(),
                 function_name: e.name.to_string(),
@@ -353,18 +356,19 @@ impl<'p, 'a> Walk<'p, 'a> {
         id
     }
 
-    /// The only requested call named `name` on the current agent step that
-    /// no tool start has claimed yet.
-    fn unclaimed_call_named(&self, name: &str) -> Option<String> {
+    /// A requested call named `name` on the current agent step that no
+    /// tool has claimed yet: the one asked with `arguments`, else the first.
+    fn unclaimed_call_named(&self, name: &str, arguments: &Json) -> Option<String> {
         let calls = self.steps.get(self.current?)?.tool_calls.as_ref()?;
-        let mut matching = calls
-            .iter()
-            .filter(|c| c.function_name == name && !self.claimed.contains(&c.tool_call_id));
-        let first = matching.next()?;
-        matching
-            .next()
-            .is_none()
-            .then(|| first.tool_call_id.clone())
+        let unclaimed = || {
+            calls
+                .iter()
+                .filter(|c| c.function_name == name && !self.claimed.contains(&c.tool_call_id))
+        };
+        unclaimed()
+            .find(|c| c.arguments == *arguments)
+            .or_else(|| unclaimed().next())
+            .map(|c| c.tool_call_id.clone())
     }
 
     fn tool_end(&mut self, e: &Event) {
@@ -450,7 +454,16 @@ impl<'p, 'a> Walk<'p, 'a> {
         extra.insert("guardrail".into(), json!(guardrail));
         extra.insert("rejection_reason".into(), json!(reason));
         extra.insert("event_uuid".into(), json!(e.uuid.to_string()));
-        match self.unclaimed_call_named(&e.name) {
+        // The call id when the caller gave one; else the mark carries no
+        // arguments to match, so the first unclaimed call of the name.
+        let explicit = e
+            .category_profile
+            .as_ref()
+            .and_then(|p| p.get("tool_call_id"))
+            .and_then(Json::as_str)
+            .filter(|id| self.call_step.contains_key(*id))
+            .map(str::to_owned);
+        match explicit.or_else(|| self.unclaimed_call_named(&e.name, &Json::Null)) {
             Some(id) => {
                 self.claimed.insert(id.clone());
                 self.answer(&id, text, extra, None);
