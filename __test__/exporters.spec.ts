@@ -126,6 +126,10 @@ test.serial('an OTLP exporter maps its options, registers, and shuts down withou
   await otlp.shutdown()
   t.false(relay.registrations('subscriber').includes(name))
   t.is(typeof otlp.stats().exported, 'number')
+  // Nothing is left to send: flush() after shutdown resolves, as an ATOF
+  // exporter's does (it said "the runtime has been shut down").
+  await t.notThrowsAsync(otlp.flush())
+  await t.notThrowsAsync(otlp.shutdown())
 })
 
 test.serial('the observability plugin writes ATOF and ATIF files and completes them on clear', async (t) => {

@@ -158,7 +158,9 @@ impl OtlpExporter {
     fn flush_inner(&self, timeout: Option<Duration>) -> Result<(), ExportError> {
         self.attachments.flush_runtimes();
         if self.thread.lock().is_none() {
-            return Err(ExportError::ShutDown);
+            // Shut down: nothing is left to send, and what the last send did
+            // is what flush reports (as the ATOF and ATIF exporters do).
+            return self.outcome();
         }
         let rx = self.exporter.request_flush();
         let outcome = match timeout {
@@ -186,6 +188,11 @@ impl OtlpExporter {
                 let _ = thread.join();
             }
         }
+        self.outcome()
+    }
+
+    /// `Err` with the last failure when some batch could not be delivered.
+    fn outcome(&self) -> Result<(), ExportError> {
         match self.exporter.stats().last_error {
             Some(e) if self.exporter.stats().dropped_export_failed > 0 => {
                 Err(ExportError::Export(e))
