@@ -15,6 +15,8 @@
  *    the caller and released with nemo_relay_string_free().
  *  - Every handle type has a *_free function; NULL is always accepted.
  *  - Optional inputs travel as one `options_json` object (NULL for none).
+ *    Its `timestamp_us` is Unix microseconds; times outside 1677-2262 (what
+ *    an int64 of nanoseconds holds) are clamped to that range.
  *  - Callbacks return a NemoRelayStatus and write at most one string to their
  *    `char **out`, which the library then owns and free()s. Registration takes
  *    `void *user_data` plus a `NemoRelayFreeFn free_fn`, called exactly once.

@@ -19,7 +19,7 @@
 //! | `category_profile` | object | mark |
 //! | `tool_call_id` | string | tool calls |
 //! | `model_name` | string | LLM calls |
-//! | `timestamp_us` | integer, Unix microseconds | push, pop, mark, end |
+//! | `timestamp_us` | integer, Unix microseconds (clamped to 1677–2262, the span of the core's nanosecond clock) | push, pop, mark, end |
 
 use std::ffi::c_char;
 
