@@ -86,6 +86,26 @@ test('non-JSON arguments and results of an observed call are rejected with ERR_R
   } as never)
 })
 
+test('options of the wrong type are refused with a message naming the option, not a Rust type', async (t) => {
+  const cases: [() => Promise<unknown> | unknown, RegExp][] = [
+    [() => relay.llmCall('chat', { content: {} }, () => ({}), { modelName: null as never }), /^modelName must be a string, not null$/],
+    [() => relay.toolCall('t', {}, () => 1, { toolCallId: 5 as never }), /^toolCallId must be a string, not 5$/],
+    [() => relay.toolCall('t', {}, () => 1, { attributes: 'remote' as never }), /^attributes must be an array of attribute names/],
+    [() => relay.startToolCall('t', {}, { attributes: [1] as never }), /^attribute names are strings, not 1$/],
+    [() => relay.pushScope('s', { attributes: [null] as never }), /^attribute names are strings, not null$/],
+  ]
+  for (const [call, message] of cases) {
+    let error: unknown
+    try {
+      await call()
+    } catch (e) {
+      error = e
+    }
+    t.like(error, { code: 'ERR_RELAY_INVALID_ARGUMENT' }, String(message))
+    t.regex((error as Error).message, message)
+  }
+})
+
 test('values nested deeper than 127 levels are refused as nested too deeply, not as "not JSON"', async (t) => {
   const sub = relay.subscribe(unique('observer'), () => {})
   t.teardown(() => sub.dispose())

@@ -19,6 +19,21 @@ function nativeHandleUuid(handle) {
   throw invalid('parent must be a ScopeHandle or a uuid string')
 }
 
+/** An optional string option, checked here: napi's own message names Rust types. */
+function optionalString(value, key) {
+  if (value === undefined || typeof value === 'string') return value
+  throw invalid(`${key} must be a string, not ${show(value)}`)
+}
+
+/** Attribute names: an array of strings (each name is checked natively). */
+function attributeNames(value) {
+  if (value === undefined) return value
+  if (!Array.isArray(value)) throw invalid(`attributes must be an array of attribute names, not ${show(value)}`)
+  const bad = value.findIndex((a) => typeof a !== 'string')
+  if (bad !== -1) throw invalid(`attribute names are strings, not ${show(value[bad])}`)
+  return value
+}
+
 const PUSH_KEYS = new Set(['type', 'parent', 'attributes', 'input', 'data', 'metadata'])
 function pushOptions(o) {
   checkKeys(o, PUSH_KEYS, 'scope option')
@@ -29,7 +44,7 @@ function pushOptions(o) {
     type: o.type,
     native: {
       parent: parentUuid(o.parent),
-      attributes: o.attributes,
+      attributes: attributeNames(o.attributes),
       input: o.input,
       data: o.data,
       metadata: o.metadata,
@@ -46,11 +61,11 @@ function callOptions(o) {
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalid('signal must be an AbortSignal')
   return {
     parent: parentUuid(o.parent),
-    attributes: o.attributes,
+    attributes: attributeNames(o.attributes),
     data: o.data,
     metadata: o.metadata,
-    toolCallId: o.toolCallId,
-    modelName: o.modelName,
+    toolCallId: optionalString(o.toolCallId, 'toolCallId'),
+    modelName: optionalString(o.modelName, 'modelName'),
   }
 }
 
