@@ -72,6 +72,35 @@ test.serial('a provider error mid-stream rejects next() with the original error'
   t.deepEqual(got, [1])
 })
 
+test.serial('a provider whose next() fails is closed with return(), observed or not', async (t) => {
+  for (const observed of [false, true]) {
+    const sub = observed ? relay.subscribe(unique('observer'), () => {}) : undefined
+    const log: unknown[] = []
+    let i = 0
+    // A hand-written iterator (an SDK's stream, say) that holds a
+    // connection until return() is called.
+    const provider = (): AsyncIterableIterator<Json> => ({
+      [Symbol.asyncIterator]() {
+        return this
+      },
+      async next() {
+        if (i++ === 1) throw new Error('connection reset')
+        return { value: i, done: false }
+      },
+      async return() {
+        log.push('return')
+        return { value: undefined, done: true as const }
+      },
+    })
+    const stream = await relay.llmStreamCall(unique('broken'), { content: null }, provider)
+    await t.throwsAsync(async () => {
+      for await (const chunk of stream) log.push(chunk)
+    }, { message: 'connection reset' })
+    t.deepEqual(log, [1, 'return'], observed ? 'observed' : 'bare')
+    sub?.dispose()
+  }
+})
+
 test.serial('a stream execution intercept transforms chunks as they flow', async (t) => {
   // `next` is leased for as long as the intercept runs: call it before
   // returning the transformed iterable (see the README).

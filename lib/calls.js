@@ -386,7 +386,7 @@ class LlmStream {
     try {
       r = context.run(this.#stack, pullNext, this.#pull.iter)
     } catch (error) {
-      this.#end()
+      this.#fail()
       return Promise.reject(error)
     }
     if (isThenable(r)) {
@@ -400,7 +400,7 @@ class LlmStream {
         },
         (error) => {
           settled()
-          this.#end()
+          this.#fail()
           throw error
         },
       )
@@ -416,10 +416,22 @@ class LlmStream {
   #bareResult(r) {
     if (this.#done) return DONE // closed meanwhile
     if (r === null || typeof r !== 'object') {
-      this.#end()
+      this.#fail()
       throw invalid('the stream provider\'s iterator must return objects { done, value }')
     }
     return resultOrEnd(r, () => this.#end())
+  }
+  /**
+   * A bare stream failed: its provider is closed (in the call's scope, what
+   * it says ignored), as the native path closes an observed one, so that a
+   * provider holding a connection lets it go; then its scope is released.
+   */
+  #fail() {
+    const iter = this.#pull.iter
+    this.#done = true
+    abandoned.unregister(this)
+    this.#pull.iter = undefined
+    closeProvider(iter, this.#stack)
   }
   /** A bare stream is over: let go of its scope and its iterator. */
   #end() {
