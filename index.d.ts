@@ -46,7 +46,13 @@ export declare class ScopeStack {
   readonly depth: number
 }
 
-/** What every handle knows about its scope, tool call or LLM call. */
+/**
+ * What every handle knows about its scope, tool call or LLM call. A scope's
+ * `uuid`, `name` and `type` can be read at any time; its other details while
+ * it is open, and afterwards only if they were read while it was open (else
+ * a `RelayError` with code `ERR_RELAY_NOT_FOUND`). A call handle's can be
+ * read at any time.
+ */
 export type { Handle }
 declare abstract class Handle {
   /** Unique id (UUID v7); the start and end events share it. */

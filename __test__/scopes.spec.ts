@@ -57,6 +57,23 @@ test.serial('scope handles describe their scope', (t) => {
   handle.end()
 })
 
+test.serial('a scope handle keeps its uuid, name and type after the scope ended, as a finally block reads them', async (t) => {
+  const name = unique('ended')
+  const handle = relay.pushScope(name, { type: 'retriever', data: { kept: true } })
+  handle.end()
+  t.regex(handle.uuid, /^[0-9a-f-]{36}$/)
+  t.is(handle.name, name)
+  t.is(handle.type, 'retriever')
+  // The rest is read from the open scope: not kept for every ended one.
+  t.throws(() => handle.data, { code: 'ERR_RELAY_NOT_FOUND', message: /has ended/ })
+  let inner: relay.ScopeHandle | undefined
+  await relay.scope(name, (s) => {
+    inner = s
+  })
+  t.is(inner?.name, name)
+  t.is(inner?.type, 'function')
+})
+
 test.serial('scope() ends the scope with an OK status when fn returns and ERROR when it throws', async (t) => {
   const c = collect()
   const ok = unique('ok')

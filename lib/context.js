@@ -230,8 +230,13 @@ class Handle {
   #native
   #info
   #uuid
-  constructor(handle) {
+  /** Known without asking native code (a pushed scope's): still readable once it ended. */
+  #name
+  #type
+  constructor(handle, name, type) {
     this.#native = handle
+    this.#name = name
+    this.#type = type
   }
   static {
     handleNative = (h) => h.#native
@@ -244,9 +249,10 @@ class Handle {
     return this.#info
   }
   /**
-   * Unique id (UUID v7); the start and end events share it. The other details
-   * of a pushed scope can be read while it is open (afterwards only if they
-   * were read before).
+   * Unique id (UUID v7); the start and end events share it. A pushed scope's
+   * uuid, name and type stay readable once it ended; its other details can
+   * be read while it is open (afterwards only if they were read before:
+   * keeping them for every ended scope would cost each push).
    */
   get uuid() {
     return this.#uuid ?? this.#load().uuid
@@ -256,11 +262,11 @@ class Handle {
     return this.#load().parentUuid
   }
   get name() {
-    return this.#load().name
+    return this.#name ?? this.#load().name
   }
   /** Scope type (`'agent'`, `'function'`, `'tool'`, `'llm'`, …). */
   get type() {
-    return this.#load().type
+    return this.#type ?? this.#load().type
   }
   get attributes() {
     return this.#load().attributes
@@ -297,9 +303,9 @@ let endedHere
 class ScopeHandle extends Handle {
   #stack
   #ended = false
-  constructor(token, handle, stack) {
+  constructor(token, handle, stack, name, type) {
     if (token !== INTERNAL) throw new TypeError('use pushScope() or scope() to open a scope')
-    super(handle)
+    super(handle, name, type)
     this.#stack = stack
   }
   static {

@@ -25,7 +25,7 @@ function pushChecked(stack, name, o) {
   // it falls back to: the scope belongs there.
   stack = liveStack(stack)
   const id = o === undefined ? fast.pushScope(stackNative(stack), name) : native.pushScope(stackNative(stack), name, o.type, o.native)
-  const handle = new ScopeHandle(INTERNAL, id, stack)
+  const handle = new ScopeHandle(INTERNAL, id, stack, name, o?.type ?? 'function')
   openedOn(stack, handle)
   return handle
 }
