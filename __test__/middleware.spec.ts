@@ -384,6 +384,37 @@ test.serial('a tool call made in a worker runs the main thread’s JS middleware
   t.deepEqual(seen, ['from-worker', { n: 1 }])
 })
 
+test.serial('every call runs its tool when a worker’s execution intercept calls next() at once, whichever thread is faster', async (t) => {
+  const { Worker } = await import('node:worker_threads')
+  const { fileURLToPath } = await import('node:url')
+  const entry = fileURLToPath(new URL('../index.js', import.meta.url))
+  const name = unique('worker-exec')
+  // The worker's next() reaches this thread's tool while this thread may
+  // still be returning from the call's native entry.
+  const code = `
+    const { parentPort } = require('node:worker_threads')
+    const relay = require(${JSON.stringify(entry)})
+    relay.register('tool_execution_intercept', ${JSON.stringify(name)}, (args, next) => next(args))
+    parentPort.on('message', () => {})
+    parentPort.postMessage('ready')
+  `
+  const worker = new Worker(code, { eval: true })
+  await new Promise((resolve, reject) => {
+    worker.once('message', resolve)
+    worker.once('error', reject)
+  })
+  const failures: string[] = []
+  for (let i = 0; i < 300; i++) {
+    try {
+      t.is(await relay.toolCall('t', { i }, (a: { i: number }) => a.i), i)
+    } catch (e) {
+      failures.push(String(e))
+    }
+  }
+  await worker.terminate()
+  t.deepEqual(failures, [])
+})
+
 test.serial('aborting a call that only JS guardrails observe, or that nothing observes, rejects it with the signal reason', async (t) => {
   const abortWhilePending = async (name: string) => {
     const controller = new AbortController()

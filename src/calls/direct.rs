@@ -334,7 +334,7 @@ impl Shared {
         if let Some(js) = crate::realm::current_env().filter(|js| self.in_entry(*js)) {
             return self.call_now(js, &req, stack);
         }
-        let Some(f) = lock(&self.later).clone() else {
+        let Some(f) = self.later_fn() else {
             return Step::ready(Err(RelayError::Internal(
                 "a call's callback ran after its entry without a reference".into(),
             )));
@@ -360,6 +360,27 @@ impl Shared {
             },
             move |js, v| parse.take_result(js, v),
         )
+    }
+
+    /// The callback as kept for a call to it from outside the entry.
+    ///
+    /// Another thread can get here before the entry that started the call
+    /// has returned (a worker's execution intercept calls `next` as soon as
+    /// the call is posted to it, while the caller's thread is still leaving
+    /// the entry): the entry keeps the callback before it stops being live
+    /// ([`Shared::leave_entry`]), so wait for that. The entry never waits
+    /// on another thread (posted stages leave it pending), so the wait is
+    /// as short as the rest of the entry.
+    fn later_fn(&self) -> Option<JsFn> {
+        loop {
+            if let Some(f) = lock(&self.later).clone() {
+                return Some(f);
+            }
+            if !self.live.load(Ordering::Acquire) {
+                return lock(&self.later).clone();
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// During the entry: call the JS function directly.
