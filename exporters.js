@@ -84,6 +84,13 @@ module.exports = function createExporters(internals) {
 
   const REGISTER_KEYS = new Set(['name'])
 
+  /**
+   * Registered exporters, held until their shutdown: `new AtofExporter(…)
+   * .register()` with the object dropped must keep exporting (a collected
+   * exporter would unregister itself and close its file).
+   */
+  const registered = new Set()
+
   let nativeOf
   /** What every exporter does: register, flush, shut down. */
   class Exporter {
@@ -106,6 +113,7 @@ module.exports = function createExporters(internals) {
         if (name !== undefined && (typeof name !== 'string' || name === '')) throw invalid('name must be a non-empty string')
       }
       this.#native.register(name)
+      registered.add(this)
       return this
     }
     /** Resolves once everything emitted so far has been exported. */
@@ -114,7 +122,9 @@ module.exports = function createExporters(internals) {
     }
     /** Unsubscribe and finish every write. Idempotent. */
     shutdown() {
-      return this.#native.shutdown()
+      const done = this.#native.shutdown()
+      registered.delete(this)
+      return done
     }
     async [Symbol.asyncDispose]() {
       await this.shutdown()

@@ -172,6 +172,29 @@ test('after shutdown, what was emitted before it is delivered and new subscriber
   t.deepEqual(JSON.parse(run.stdout), { seen: 100, subscribe: 'ERR_RELAY_SHUT_DOWN', atof: 'ERR_RELAY_SHUT_DOWN', atif: 'ERR_RELAY_SHUT_DOWN' })
 })
 
+test('a registered exporter keeps exporting when its object is dropped and collected, until shutdown', (t) => {
+  const file = path.join(tempDir(), 'events.jsonl')
+  const run = runNode(
+    `
+    import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+    new relay.AtofExporter({ path: ${JSON.stringify(file)} }).register()
+    relay.mark('before-gc')
+    await relay.flush()
+    for (let i = 0; i < 3; i++) {
+      globalThis.gc()
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    relay.mark('after-gc')
+    await relay.shutdown()
+    `,
+    repoRoot,
+    ['--expose-gc'],
+  )
+  t.is(run.status, 0, run.stderr)
+  const names = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l).name)
+  t.deepEqual(names, ['before-gc', 'after-gc'])
+})
+
 /** A local OTLP/HTTP JSON collector: the spans it received, by name. */
 async function collector(): Promise<{ url: string; names: () => string[]; close: () => Promise<void> }> {
   const { createServer } = await import('node:http')
