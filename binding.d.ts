@@ -189,6 +189,15 @@ export declare function flush(): Promise<void>
 export declare function forkScopeStack(stack: number | ExternalObject<'ScopeStack'>): number
 
 /**
+ * A fork of `stack` that starts at its open scope `at` (at its base when
+ * `at` is undefined), for work a finished callback left behind: parented
+ * where the callback started, not to what its caller pushed since. A
+ * plain fork when `at` has ended or left the stack. Returns a short-lived
+ * id, as [`fork_scope_stack`] does.
+ */
+export declare function forkScopeStackAt(stack: number | ExternalObject<'ScopeStack'>, at: number | ExternalObject<'ScopeHandle'> | undefined): number
+
+/**
  * Hand the facade's hooks object to native code (once per JS realm). Each
  * hook is looked up when first used and kept from then on.
  */

@@ -849,6 +849,7 @@ module.exports.failCall = nativeBinding.failCall
 module.exports.fastEntries = nativeBinding.fastEntries
 module.exports.flush = nativeBinding.flush
 module.exports.forkScopeStack = nativeBinding.forkScopeStack
+module.exports.forkScopeStackAt = nativeBinding.forkScopeStackAt
 module.exports.init = nativeBinding.init
 module.exports.llmCall = nativeBinding.llmCall
 module.exports.llmStreamCall = nativeBinding.llmStreamCall

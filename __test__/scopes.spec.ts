@@ -138,6 +138,69 @@ test.serial('scope() ends scopes its fn left open before its own, with the same 
   c.stop()
 })
 
+test.serial('work a scope() callback leaves behind runs under that scope’s parent, never among the parent flow’s own scopes', async (t) => {
+  const c = collect()
+  const [session, poll, turn2] = [unique('session'), unique('poll'), unique('turn2')]
+  let pollEnded: Promise<void> | undefined
+  await relay.scope(session, async () => {
+    await relay.scope(unique('turn1'), () => {
+      // A poller the turn starts and does not wait for.
+      pollEnded = new Promise((resolve, reject) =>
+        setTimeout(async () => {
+          try {
+            const h = relay.pushScope(poll)
+            await sleep(20)
+            h.end()
+            resolve()
+          } catch (error) {
+            reject(error)
+          }
+        }, 5),
+      )
+    })
+    await sleep(10)
+    // The session goes on while the poller's scope is open.
+    await relay.scope(turn2, () => sleep(1))
+  })
+  await t.notThrowsAsync(pollEnded!)
+  const events = await c.flushed()
+  const sessionUuid = startOf(events, session).uuid
+  t.is(startOf(events, poll).parent_uuid, sessionUuid)
+  t.is(startOf(events, turn2).parent_uuid, sessionUuid, 'not under the poller')
+  c.stop()
+})
+
+test.serial('work a tool leaves behind runs under the tool’s caller, never among or under the caller’s later scopes', async (t) => {
+  const c = collect()
+  const agent = unique('agent')
+  let lateEnded: Promise<void> | undefined
+  await relay.scope(agent, async () => {
+    await relay.toolCall(unique('tool'), {}, () => {
+      lateEnded = new Promise((resolve, reject) =>
+        setTimeout(async () => {
+          try {
+            const h = relay.pushScope('late')
+            await sleep(30)
+            h.end()
+            resolve()
+          } catch (error) {
+            reject(error)
+          }
+        }, 5),
+      )
+      return 1
+    })
+    const next = relay.pushScope('next-step')
+    await sleep(15)
+    // The late scope is open, but not on this flow's stack.
+    t.notThrows(() => next.end())
+  })
+  await t.notThrowsAsync(lateEnded!)
+  const events = await c.flushed()
+  t.is(startOf(events, 'late').parent_uuid, startOf(events, agent).uuid, 'not under next-step')
+  c.stop()
+})
+
 test.serial('concurrent scope() branches that await get their own parents and never pop each other', async (t) => {
   const root = relay.pushScope(unique('root'))
   const seen: Array<[string, string | undefined, string]> = []

@@ -23,9 +23,13 @@ let endAbove
  * `createScopeStack()` or `currentScopeStack()`.
  *
  * The stacks `scope()` forks and the child stacks of managed calls are
- * short-lived: they end when their callback settles. Code that outlives the
- * callback (a detached timer, say) then falls back to the stack the
- * callback was started from.
+ * short-lived: they are released when their callback settles, which ends
+ * the scopes the callback left open. Code that outlives the callback (a
+ * detached timer, say) then works on a fork of the stack the callback was
+ * started from, made on first use and started where the callback started
+ * (see `liveStack`): its scopes are parented there, never to what that
+ * stack pushed since, and never sit among that stack's own scopes (which
+ * could then not end past them).
  */
 class ScopeStack {
   #native
@@ -40,15 +44,23 @@ class ScopeStack {
   #pushed = []
   /** Builds `#native` when first needed (the stack of a bare call). */
   #make
+  /**
+   * Where on `#parent` this stack started: the handle `pushScope` made
+   * that was its top then (undefined: its base). Late work starts there.
+   */
+  #anchor
+  /** Released: the fork late work uses instead (see `liveStack`). */
+  #late
   constructor(token, handle, parent, make) {
     if (token !== INTERNAL) throw new TypeError('use createScopeStack() to create a ScopeStack')
     this.#native = handle
     this.#parent = parent
     this.#make = make
+    if (parent !== undefined) this.#anchor = liveStack(parent).#pushed.at(-1)
   }
   static {
     stackNative = (stack) => {
-      while (stack.#released) stack = stack.#parent
+      stack = liveStack(stack)
       if (stack.#native === undefined) {
         stack.#native = stack.#make()
         stack.#make = undefined
@@ -82,8 +94,24 @@ class ScopeStack {
         if (pushed[pushed.length - 1] === last) pushed.pop() // it had ended elsewhere
       }
     }
+    // The stack code given `stack` works on: itself unless released. A
+    // released stack that never had a native one (the delivery stack)
+    // stands for its parent; any other hands out its late fork.
     liveStack = (stack) => {
-      while (stack.#released) stack = stack.#parent
+      while (stack.#released) {
+        if (stack.#native === undefined && stack.#make === undefined) {
+          stack = stack.#parent
+          continue
+        }
+        if (stack.#late === undefined) {
+          const parent = liveStack(stack.#parent)
+          const at = stack.#anchor === undefined ? undefined : handleNative(stack.#anchor)
+          const id = native.forkScopeStackAt(stackNative(parent), at)
+          stack.#late = new ScopeStack(INTERNAL, id, parent)
+          lateForks.register(stack.#late, id)
+        }
+        return stack.#late
+      }
       return stack
     }
     openedOn = (stack, handle) => {
@@ -123,6 +151,9 @@ class ScopeStack {
     return native.scopeStackDepth(stackNative(this))
   }
 }
+
+/** Late forks (rare) are freed natively once collected. */
+const lateForks = new FinalizationRegistry((id) => fast.releaseHandle(id))
 
 /** A short-lived stack (id `id`) that falls back to `parent` once released. */
 function childStack(id, parent) {

@@ -39,6 +39,31 @@ pub fn fork_scope_stack(env: napi::Env, stack: Arg) -> napi::Result<Raw> {
     })
 }
 
+/// A fork of `stack` that starts at its open scope `at` (at its base when
+/// `at` is undefined), for work a finished callback left behind: parented
+/// where the callback started, not to what its caller pushed since. A
+/// plain fork when `at` has ended or left the stack. Returns a short-lived
+/// id, as [`fork_scope_stack`] does.
+#[napi(
+    ts_args_type = "stack: number | ExternalObject<'ScopeStack'>, at: number | ExternalObject<'ScopeHandle'> | undefined",
+    ts_return_type = "number"
+)]
+pub fn fork_scope_stack_at(env: napi::Env, stack: Arg, at: Arg) -> napi::Result<Raw> {
+    boundary(env.raw(), |js| {
+        let stack = handles::stack(js, stack.0)?;
+        let fork = if js.type_of(at.0)? == napi::sys::ValueType::napi_undefined {
+            stack.fork_at(None)
+        } else {
+            match handles::scope(js, at.0) {
+                Ok(h) if !h.is_ended() => stack.fork_at(Some(h.uuid())),
+                // Ended (its entry is gone, or it is going): nothing to start at.
+                _ => stack.fork(),
+            }
+        };
+        handles::insert(js, Native::Stack(fork)).map(Raw)
+    })
+}
+
 /// The innermost open scope of `stack` (its implicit root when none is
 /// open): the id `pushScope` returned for it while it is open, else a handle.
 #[napi(

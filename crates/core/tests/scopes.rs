@@ -145,6 +145,26 @@ fn a_fork_inherits_open_scopes_but_cannot_pop_them_and_does_not_leak_back() {
 }
 
 #[test]
+fn a_fork_at_an_open_scope_or_the_base_starts_there_whatever_was_pushed_since() {
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let agent = push(&rt, &stack, "agent");
+    let child = stack.fork();
+    let sibling = push(&rt, &stack, "sibling");
+
+    let at_agent = stack.fork_at(Some(agent.uuid()));
+    assert_eq!(at_agent.top(), agent, "not the sibling pushed since");
+    assert_eq!(
+        pop(&rt, &at_agent, &agent).unwrap_err().code(),
+        ErrorCode::ForeignScope
+    );
+    assert_eq!(child.fork_at(None).top(), agent, "the base of a fork");
+    // A scope no longer on the stack: a plain fork.
+    pop(&rt, &stack, &sibling).unwrap();
+    assert_eq!(stack.fork_at(Some(sibling.uuid())).top(), agent);
+}
+
+#[test]
 fn a_stack_of_100k_unended_scopes_is_freed_without_overflowing_a_small_thread_stack() {
     // Users who leak `push_scope` build deep stacks; freeing one must not
     // recurse once per frame. 256 KiB is far less than any default thread

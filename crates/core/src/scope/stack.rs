@@ -196,6 +196,29 @@ impl ScopeStack {
         Self::from_top(st.top.clone(), st.top.depth)
     }
 
+    /// A fork that starts at the open scope `at` of this stack (at its
+    /// base, the frame it was forked or built on, when `None`) rather than
+    /// at its top: for work that began when that scope was the top and
+    /// must not be parented to what was pushed since (a timer a finished
+    /// callback left behind, say). A plain [`fork`](Self::fork) when `at`
+    /// is no longer on this stack. O(depth).
+    pub fn fork_at(&self, at: Option<Uuid>) -> ScopeStack {
+        let st = self.0.state.lock();
+        let mut frame = Some(st.top.clone());
+        while let Some(f) = frame {
+            let found = match at {
+                Some(uuid) => f.handle.uuid() == uuid,
+                None => f.depth <= st.base,
+            };
+            if found {
+                let depth = f.depth;
+                return Self::from_top(f, depth);
+            }
+            frame = f.parent.clone();
+        }
+        Self::from_top(st.top.clone(), st.top.depth)
+    }
+
     /// The current top frame (for building a child stack later).
     pub(crate) fn top_frame(&self) -> Arc<Frame> {
         self.0.state.lock().top.clone()
