@@ -195,6 +195,31 @@ test('a registered exporter keeps exporting when its object is dropped and colle
   t.deepEqual(names, ['before-gc', 'after-gc'])
 })
 
+test('a process that exits inside its agent scope keeps its events and its trajectory so far', (t) => {
+  const dir = tempDir()
+  const run = runNode(
+    `
+    import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+    new relay.AtofExporter({ path: ${JSON.stringify(path.join(dir, 'events.jsonl'))} }).register()
+    new relay.AtifExporter({ dir: ${JSON.stringify(dir)} }).register()
+    await relay.scope('agent', { type: 'agent' }, async () => {
+      await relay.llmCall('chat', { content: { messages: [{ role: 'user', content: 'hi' }] } }, () => ({ content: 'hello' }))
+      await relay.toolCall('search', { q: 'x' }, () => 'found')
+      process.exit(0)
+    })
+    `,
+    repoRoot,
+  )
+  t.is(run.status, 0, run.stderr)
+  const names = readFileSync(path.join(dir, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).name)
+  t.deepEqual(names, ['agent', 'chat', 'chat', 'search', 'search'])
+  const trajectories = readdirSync(dir).filter((f) => f.endsWith('.json'))
+  t.is(trajectories.length, 1)
+  const doc = JSON.parse(readFileSync(path.join(dir, trajectories[0]!), 'utf8'))
+  t.deepEqual(doc.steps.map((s: { source: string }) => s.source), ['user', 'agent'])
+  t.is(doc.steps[1].tool_calls[0].function_name, 'search')
+})
+
 /** A local OTLP/HTTP JSON collector: the spans it received, by name. */
 async function collector(): Promise<{ url: string; names: () => string[]; close: () => Promise<void> }> {
   const { createServer } = await import('node:http')

@@ -131,6 +131,22 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Write every session it holds, those still open as partial
+    /// trajectories (when `output_directory` is set).
+    fn write_all(&self) {
+        if self.config.output_directory.is_none() {
+            return;
+        }
+        let mut st = self.state.lock();
+        let open: Vec<Uuid> = Projector::new(&st.events, &self.config).roots();
+        let ended: HashSet<Uuid> = st.ended_roots.drain(..).collect();
+        for root in ended.into_iter().chain(open) {
+            self.write_root(&mut st, root);
+        }
+    }
+}
+
 impl Subscriber for Shared {
     fn on_event(&self, e: &Event) {
         if !self.keeps(e) {
@@ -159,6 +175,13 @@ impl Subscriber for Shared {
         for root in std::mem::take(&mut st.ended_roots) {
             self.write_root(&mut st, root);
         }
+    }
+
+    /// The runtime shut down: no event will come, so the sessions still
+    /// open are written as they are (a process that exits inside its agent
+    /// scope keeps its trajectory so far).
+    fn on_shutdown(&self) {
+        self.write_all();
     }
 }
 
@@ -298,19 +321,7 @@ impl AtifExporter {
     /// trajectories) when `output_directory` is set. Idempotent.
     pub fn shutdown(&self) -> Result<(), ExportError> {
         self.attachments.detach_all();
-        {
-            let mut st = self.shared.state.lock();
-            if self.shared.config.output_directory.is_some() {
-                let open: Vec<Uuid> = {
-                    let p = Projector::new(&st.events, &self.shared.config);
-                    p.roots()
-                };
-                let ended: HashSet<Uuid> = st.ended_roots.drain(..).collect();
-                for root in ended.into_iter().chain(open) {
-                    self.shared.write_root(&mut st, root);
-                }
-            }
-        }
+        self.shared.write_all();
         self.flush()
     }
 }

@@ -121,6 +121,24 @@ impl Shared {
             None => Ok(()),
         }
     }
+
+    /// Hand what is buffered to the writer and wait until it is written.
+    fn write_out(&self) -> Result<(), ExportError> {
+        let (reply, done) = mpsc::channel();
+        {
+            let mut p = self.pending.lock();
+            self.hand_off(&mut p);
+            let Some(tx) = &p.tx else {
+                return self.result();
+            };
+            if tx.send(Msg::Flush(reply)).is_err() {
+                self.fail("the ATOF writer thread stopped".into());
+            }
+        }
+        // An error only means the writer is gone; `result` reports why.
+        let _ = done.recv();
+        self.result()
+    }
 }
 
 impl Subscriber for Shared {
@@ -141,6 +159,12 @@ impl Subscriber for Shared {
     fn on_batch_end(&self) {
         let mut p = self.pending.lock();
         self.hand_off(&mut p);
+    }
+
+    /// The runtime shut down (the process is usually exiting, and would
+    /// take the writer thread's last buffers with it): write them now.
+    fn on_shutdown(&self) {
+        let _ = self.write_out();
     }
 }
 
@@ -225,20 +249,7 @@ impl AtofExporter {
     /// first) and wait until the writer has handed it to the OS.
     pub fn flush(&self) -> Result<(), ExportError> {
         self.attachments.flush_runtimes();
-        let (reply, done) = mpsc::channel();
-        {
-            let mut p = self.shared.pending.lock();
-            self.shared.hand_off(&mut p);
-            let Some(tx) = &p.tx else {
-                return self.shared.result();
-            };
-            if tx.send(Msg::Flush(reply)).is_err() {
-                self.shared.fail("the ATOF writer thread stopped".into());
-            }
-        }
-        // An error only means the writer is gone; `result` reports why.
-        let _ = done.recv();
-        self.shared.result()
+        self.shared.write_out()
     }
 
     /// Deregister, write everything, close the files and stop the writer.
