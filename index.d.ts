@@ -783,7 +783,7 @@ export declare class AtifExporter extends Exporter {
   exportAll(): AtifTrajectory[]
   /** Forget every buffered event. */
   clear(): void
-  /** Files written so far. */
+  /** Files written so far, oldest first (the most recent 10,000). */
   writtenFiles(): string[]
 }
 

@@ -301,6 +301,65 @@ fn a_file_is_written_when_the_root_scope_ends_and_its_events_are_released() {
 }
 
 #[test]
+fn writing_files_it_holds_nothing_of_the_work_done_outside_agents() {
+    let dir = scratch_dir("atif-outside");
+    let rt = Runtime::new();
+    let atif = AtifExporter::new(AtifConfig {
+        output_directory: Some(dir.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    atif.register(&rt).unwrap();
+    let stack = ScopeStack::new();
+    let opts = || CallOptions {
+        stack: Some(stack.clone()),
+        ..Default::default()
+    };
+    let scope = |name: &str, t: ScopeType| {
+        rt.push_scope(
+            name,
+            t,
+            ScopeOptions {
+                stack: Some(stack.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let pop = |h| {
+        let popped = PopOptions {
+            stack: Some(stack.clone()),
+            ..Default::default()
+        };
+        rt.pop_scope(&h, popped).unwrap()
+    };
+    for _ in 0..100 {
+        block_on(rt.tool_call("outside", json!({"q": 1}), opts(), |_| async {
+            Ok(json!(1))
+        }))
+        .unwrap();
+    }
+    // An agent under a request scope is still a root agent with its file.
+    let request = scope("request", ScopeType::Function);
+    let agent = scope("agent", ScopeType::Agent);
+    block_on(rt.tool_call("inside", json!({}), opts(), |_| async { Ok(json!(2)) })).unwrap();
+    pop(agent.clone());
+    pop(request);
+    rt.flush().unwrap();
+
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{}.json", agent.uuid()))).unwrap())
+            .unwrap();
+    let calls: Vec<&str> = steps(&doc)
+        .iter()
+        .flat_map(|s| s["tool_calls"].as_array().into_iter().flatten())
+        .map(|c| c["function_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(calls, ["inside"]);
+    assert!(atif.export().is_err(), "nothing else is buffered");
+}
+
+#[test]
 fn shutdown_writes_sessions_that_are_still_open() {
     let dir = scratch_dir("atif-open");
     let rt = Runtime::new();

@@ -20,8 +20,9 @@
 //! [`AtifExporter::export`] flushes the runtime and projects the buffer.
 //! With `output_directory` set, a *root* agent scope — one with no agent
 //! above it — is also written to `<dir>/<session_id>.json` when its end
-//! event is delivered, and its events are released from the buffer, so a
-//! long-running process does not grow.
+//! event is delivered, and its events are released from the buffer; events
+//! outside every agent scope are not buffered at all then (no file would
+//! hold them), so a long-running process does not grow.
 //!
 //! The file is written in `on_batch_end`, on the dispatcher thread: it
 //! happens once per session (not per event), and it means that once
@@ -33,7 +34,7 @@ mod config;
 pub mod model;
 mod project;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -48,6 +49,9 @@ use crate::attach::Attachments;
 use crate::ExportError;
 use project::Projector;
 
+/// How many written paths [`AtifExporter::written_files`] remembers.
+pub const WRITTEN_KEPT: usize = 10_000;
+
 /// The registration name [`AtifExporter::register`] uses.
 pub const DEFAULT_NAME: &str = "nemo_relay.atif";
 
@@ -58,7 +62,7 @@ struct State {
     scopes: nemo_relay_core::id::UuidMap<(Option<Uuid>, bool)>,
     /// Root agent scopes that ended since the last batch end.
     ended_roots: Vec<Uuid>,
-    written: Vec<PathBuf>,
+    written: VecDeque<PathBuf>,
     error: Option<String>,
 }
 
@@ -123,7 +127,14 @@ impl Shared {
         let name = self.config.template().replace("{session_id}", &session);
         let path = dir.join(name);
         match write_atomically(&path, &trajectory) {
-            Ok(()) => st.written.push(path),
+            Ok(()) => {
+                // The most recent ones: a process that runs agents for
+                // weeks must not keep every path it ever wrote.
+                if st.written.len() == WRITTEN_KEPT {
+                    st.written.pop_front();
+                }
+                st.written.push_back(path)
+            }
             Err(e) => {
                 st.error.get_or_insert(format!("{}: {e}", path.display()));
             }
@@ -153,13 +164,24 @@ impl Subscriber for Shared {
             return;
         }
         let mut st = self.state.lock();
+        let is_agent = e.category == Some(ScopeType::Agent) && e.phase().is_some();
+        // Writing files, only events of some root agent's tree are kept:
+        // nothing else is ever written, and a long-running process must not
+        // hold (and re-sort at every agent's end) the calls it makes
+        // outside agents. Their scopes are known while open, so an agent
+        // started under one (a request scope, say) still finds its place.
+        let outside = self.config.output_directory.is_some()
+            && !is_agent
+            && st.agent_above(e.parent_uuid).is_none();
         match e.phase() {
             Some(ScopePhase::Start) => {
-                let is_agent = e.category == Some(ScopeType::Agent);
                 st.scopes.insert(e.uuid, (e.parent_uuid, is_agent));
             }
+            Some(ScopePhase::End) if outside => {
+                st.scopes.remove(&e.uuid);
+            }
             Some(ScopePhase::End)
-                if e.category == Some(ScopeType::Agent)
+                if is_agent
                     && self.config.output_directory.is_some()
                     && st.agent_above(e.parent_uuid).is_none() =>
             {
@@ -167,7 +189,9 @@ impl Subscriber for Shared {
             }
             _ => {}
         }
-        st.events.push(e.clone());
+        if !outside {
+            st.events.push(e.clone());
+        }
     }
 
     fn on_batch_end(&self) {
@@ -302,9 +326,10 @@ impl AtifExporter {
         st.ended_roots.clear();
     }
 
-    /// Files written so far (automatic export).
+    /// Files written so far (automatic export), oldest first: the most
+    /// recent [`WRITTEN_KEPT`].
     pub fn written_files(&self) -> Vec<PathBuf> {
-        self.shared.state.lock().written.clone()
+        self.shared.state.lock().written.iter().cloned().collect()
     }
 
     /// Deliver pending events (so ended sessions are written) and report the
