@@ -273,22 +273,25 @@ let streamOf
 let bareStreamOf
 let abortStreamWith
 /** Bare streams dropped before their end: their providers are closed, their scopes released. */
-const abandoned = new FinalizationRegistry(({ iter, stack }) => closeProvider(iter, stack))
+const abandoned = new FinalizationRegistry(({ iter, stack }) => closeProvider(iter, stack, false))
 /** Streams dropped before their end: their cancellations leave their signals. */
 const abandonedOnSignal = new FinalizationRegistry((forget) => forget())
 
 /**
  * Close a bare stream's provider in its call's scope, as the native path
  * does for observed ones (also when the stream is dropped unfinished), then
- * let the scope go. What the provider says is ignored.
+ * let the scope go: once `return()` settled, or at once without `wait` (a
+ * dropped stream's provider may be stalled, and its `return()` then waits
+ * forever). What the provider says is ignored.
  */
-function closeProvider(iter, stack) {
+function closeProvider(iter, stack, wait = true) {
   try {
-    const r = returnIn(stack, iter, undefined, () => releaseStack(stack))
+    const r = returnIn(stack, iter, undefined, wait ? () => releaseStack(stack) : () => {})
     if (r instanceof Promise) r.catch(() => {})
   } catch {
     // A provider that fails to close has nothing left to tell us.
   }
+  if (!wait) releaseStack(stack)
 }
 
 function pullNext(iter) {
@@ -345,6 +348,13 @@ class LlmStream {
   #waiting
   /** Removes this stream's cancellation from its signal. */
   #forget
+  /**
+   * This stream, weakly: what runs when a provider's Promise settles holds
+   * the stream only through it. A provider that stalls forever holds those
+   * reactions forever, and a stream the caller dropped must still be
+   * collected (which ends its call).
+   */
+  #self = new WeakRef(this)
   constructor(token, stream) {
     if (token !== INTERNAL) throw new TypeError('use llmStreamCall() to start a stream')
     this.#native = stream
@@ -390,17 +400,19 @@ class LlmStream {
       return Promise.reject(error)
     }
     if (isThenable(r)) {
+      const self = this.#self
       const settled = () => {
-        if (this.#inflight === q) this.#inflight = null
+        const s = self.deref()
+        if (s !== undefined && s.#inflight === q) s.#inflight = null
+        return s
       }
       const q = Promise.resolve(r).then(
         (v) => {
-          settled()
-          return this.#bareResult(v)
+          const s = settled()
+          return s === undefined ? DONE : s.#bareResult(v)
         },
         (error) => {
-          settled()
-          this.#fail()
+          settled()?.#fail()
           throw error
         },
       )
@@ -464,14 +476,14 @@ class LlmStream {
         if (thenable) {
           return this.#later(
             Promise.resolve(r),
-            (v) => this.#feed(v),
-            (error) => native.streamFeed(this.#native, this.#pull, 2, error),
+            (s, v) => s.#feed(v),
+            (s, error) => native.streamFeed(s.#native, s.#pull, 2, error),
           )
         }
         answer = this.#feed(r)
         continue
       }
-      if (answer instanceof Promise) return this.#later(answer, (v) => v)
+      if (answer instanceof Promise) return this.#later(answer, (_, v) => v)
       const fed = this.#fed
       this.#fed = undefined
       return { done: false, value: fed === undefined ? answer : fed.value }
@@ -489,24 +501,32 @@ class LlmStream {
     if (!result.done && this.#pull.direct) this.#fed = { value: result.value }
     return native.streamFeed(this.#native, this.#pull, result.done ? 1 : 0, result.value)
   }
-  /** Continue stepping once `p` settles; `onError` turns a rejection into an answer. */
+  /**
+   * Continue stepping once `p` settles: `onValue(stream, value)` makes the
+   * next answer, and `onError(stream, error)` turns a rejection into one
+   * (without it, a rejection fails the stream).
+   */
   #later(p, onValue, onError) {
+    const self = this.#self
     const go = (f) => (v) => {
-      if (this.#inflight === q) this.#inflight = null
+      const s = self.deref()
+      if (s === undefined) return DONE // dropped: its call ended when collected
+      if (s.#inflight === q) s.#inflight = null
       try {
-        return this.#step(f(v))
+        return s.#step(f(s, v))
       } catch (error) {
-        this.#done = true
+        s.#done = true
         throw error
       }
     }
-    const q = p.then(go(onValue), onError === undefined ? this.#failed : go(onError))
+    const failed = (error) => {
+      const s = self.deref()
+      if (s !== undefined) s.#done = true
+      throw error
+    }
+    const q = p.then(go(onValue), onError === undefined ? failed : go(onError))
     if (this.#inflight === null) this.#inflight = q
     return q
-  }
-  #failed = (error) => {
-    this.#done = true
-    throw error
   }
   /** One step: an iterator result, or a Promise of one. */
   #advance() {
@@ -554,20 +574,25 @@ class LlmStream {
       return Promise.reject(this.#aborted.reason)
     }
     if (this.#waiting === undefined) return p
-    // Abortable: the Promise also rejects when the signal aborts first, and
-    // the signal is let go once the stream ends.
+    return LlmStream.#abortable(p, this.#waiting, this.#self)
+  }
+  /**
+   * `p`, which also rejects when the signal aborts first (through
+   * `waiting`), and lets the signal go once the stream ends. Static: no
+   * closure here may hold the stream itself (see `#self`).
+   */
+  static #abortable(p, waiting, self) {
     return new Promise((resolve, reject) => {
-      const waiting = this.#waiting
       waiting.add(reject)
       p.then(
         (r) => {
           waiting.delete(reject)
-          if (r.done) this.#settled()
+          if (r.done) self.deref()?.#settled()
           resolve(r)
         },
         (error) => {
           waiting.delete(reject)
-          this.#settled()
+          self.deref()?.#settled()
           reject(error)
         },
       )
@@ -575,10 +600,13 @@ class LlmStream {
   }
   #queueNext() {
     if (this.#inflight !== null) {
+      const self = this.#self
       let p
       const go = () => {
-        if (this.#inflight === p) this.#inflight = null
-        return this.#advance()
+        const s = self.deref()
+        if (s === undefined) return DONE
+        if (s.#inflight === p) s.#inflight = null
+        return s.#advance()
       }
       p = this.#inflight.then(go, go)
       this.#inflight = p
