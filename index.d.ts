@@ -452,13 +452,23 @@ export declare function subscribe(
 ): Registration
 /** Remove a subscriber by name. */
 export declare function unsubscribe(name: string, options?: { scope?: ScopeHandle }): boolean
+/** How long `flush()` or `shutdown()` may wait. */
+export interface WaitOptions {
+  /**
+   * Reject with `ERR_RELAY_TIMEOUT` after this many milliseconds (a
+   * subscriber Promise that never settles, an exporter whose collector
+   * does not answer). Default: wait as long as it takes.
+   */
+  timeoutMs?: number
+}
 /**
  * Resolves once every event emitted before the call reached the subscribers
- * and the Promises they returned settled. Never rejects because of a subscriber.
+ * and the Promises they returned settled. Never rejects because of a
+ * subscriber (only on `timeoutMs`).
  */
-export declare function flush(): Promise<void>
+export declare function flush(options?: WaitOptions): Promise<void>
 /** Deliver what is queued, then stop delivery (later events are dropped and counted). */
-export declare function shutdown(): Promise<void>
+export declare function shutdown(options?: WaitOptions): Promise<void>
 
 /** Runtime counters. */
 export interface RelayStats extends NativeStats {

@@ -71,6 +71,62 @@ test.serial('flush waits for the Promises async subscribers return', async (t) =
   sub.dispose()
 })
 
+test.serial('flush waits only for the subscriber Promises pending when it was called, and timeoutMs bounds a hung one', async (t) => {
+  let release: () => void = () => {}
+  let hung = true
+  const sub = relay.subscribe(unique('hangs-once'), () => {
+    if (!hung) return undefined
+    hung = false
+    // A subscriber Promise that settles only when the test lets it.
+    return new Promise<void>((resolve) => {
+      release = resolve
+    })
+  })
+  relay.mark(unique('first'))
+  await t.throwsAsync(relay.flush({ timeoutMs: 30 }), { instanceOf: relay.RelayError, code: 'ERR_RELAY_TIMEOUT' } as never)
+  // The hung Promise is still pending: a flush waits for it...
+  let flushed = false
+  const waiting = relay.flush().then(() => {
+    flushed = true
+  })
+  await sleep(30)
+  t.false(flushed)
+  // ...until it settles.
+  release()
+  await waiting
+  t.true(flushed)
+  await t.throwsAsync(relay.flush({ timeoutMs: -1 }), { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
+  await t.throwsAsync(relay.flush({ timeout: 5 } as never), { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
+  sub.dispose()
+})
+
+test('a subscriber Promise that can never settle is not kept: it and its event are collected', (t) => {
+  const run = runNode(
+    `
+    import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+    let collected = 0
+    const tracked = new FinalizationRegistry(() => collected++)
+    relay.subscribe('hangs', () => {
+      const p = new Promise(() => {})
+      tracked.register(p, 0)
+      return p
+    })
+    for (let i = 0; i < 100; i++) relay.mark('m')
+    await relay.flush({ timeoutMs: 100 }).catch((e) => e.code)
+    for (let i = 0; i < 10 && collected < 100; i++) {
+      globalThis.gc()
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    console.log(collected)
+    process.exit(0)
+    `,
+    repoRoot,
+    ['--expose-gc'],
+  )
+  t.is(run.status, 0, run.stderr)
+  t.is(run.stdout.trim(), '100')
+})
+
 test.serial('flush called from inside a subscriber resolves instead of waiting for itself', async (t) => {
   let flushedInside = false
   const name = unique('reentrant')

@@ -3,13 +3,33 @@
 // isolation, flush() that also waits for async subscribers, and stats.
 
 const native = require('../native.js')
-const { checkFunction, checkName, isThenable } = require('./errors.js')
+const { RelayError, checkFunction, checkKeys, checkName, invalid, isThenable, show } = require('./errors.js')
 const { INTERNAL, inDelivery, runDelivering } = require('./context.js')
 const { SUBSCRIBE_KEYS, registerOptions } = require('./options.js')
 const { Registration, deregister, scopeOptions } = require('./middleware.js')
 
-const inflight = new Set()
+/**
+ * Subscriber Promises still pending, counted, not kept: a Promise that never
+ * settles must stay collectable (with the event its handler holds). Each
+ * one started gets the next number; a flush waits for those numbered up to
+ * the last one started before it (`waiters`), with no copy of them, so
+ * flushing often while one hangs costs nothing more.
+ */
+let started = 0
+let pending = 0
+/** `{ upTo, remaining, resolve }` of each flush waiting for subscriber Promises. */
+const waiters = new Set()
 let subscriberErrors = 0
+
+function settled(seq) {
+  pending--
+  for (const w of waiters) {
+    if (seq <= w.upTo && --w.remaining === 0) {
+      waiters.delete(w)
+      w.resolve()
+    }
+  }
+}
 
 function report(error, event, onError) {
   subscriberErrors++
@@ -89,14 +109,15 @@ function fanOut(events, fn, onError, live) {
       continue
     }
     if (thenable) {
-      const p = Promise.resolve(r).then(
-        () => inflight.delete(p),
+      const seq = ++started
+      pending++
+      Promise.resolve(r).then(
+        () => settled(seq),
         (error) => {
-          inflight.delete(p)
+          settled(seq)
           report(error, event, onError)
         },
       )
-      inflight.add(p)
     }
   }
 }
@@ -161,27 +182,86 @@ function unsubscribe(name, options) {
   return removed
 }
 
-async function settleInflight() {
+/** The subscriber Promises pending now, settled (an `onTimeout` hook lets a timed-out wait go). */
+function settleInflight(waiting) {
   // Called from inside a subscriber, waiting for subscribers would wait for
   // itself.
-  if (inDelivery()) return
-  if (inflight.size > 0) await Promise.allSettled([...inflight])
+  if (inDelivery() || pending === 0 || waiting.timedOut) return undefined
+  return new Promise((resolve) => {
+    const w = { upTo: started, remaining: pending, resolve }
+    waiters.add(w)
+    waiting.cancel = () => waiters.delete(w)
+  })
+}
+
+const WAIT_KEYS = new Set(['timeoutMs'])
+
+/**
+ * Run `work(waiting)` (a Promise), rejected with `ERR_RELAY_TIMEOUT` after
+ * `options.timeoutMs` if it has not settled; `waiting.cancel()` then lets
+ * go of what it waits for.
+ */
+function bounded(what, options, work) {
+  let ms
+  if (options !== undefined) {
+    checkKeys(options, WAIT_KEYS, `${what} option`)
+    ms = options.timeoutMs
+    if (ms !== undefined && (typeof ms !== 'number' || !(ms >= 0) || ms > 2 ** 31 - 1)) {
+      throw invalid(`timeoutMs must be a number of milliseconds from 0 to ${2 ** 31 - 1}, not ${show(ms)}`)
+    }
+  }
+  const waiting = { cancel: () => {}, timedOut: false }
+  const done = work(waiting)
+  if (ms === undefined) return done
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      waiting.timedOut = true
+      waiting.cancel()
+      reject(new RelayError(`${what} timed out after ${ms} ms (a subscriber or exporter is still busy)`, 'ERR_RELAY_TIMEOUT'))
+    }, ms)
+    done.then(
+      (v) => {
+        clearTimeout(timer)
+        resolve(v)
+      },
+      (error) => {
+        clearTimeout(timer)
+        reject(error)
+      },
+    )
+  })
 }
 
 /**
  * Resolves once every event emitted before the call was delivered to the
  * subscribers and the Promises they returned settled. Never rejects because a
- * subscriber failed.
+ * subscriber failed; with `{ timeoutMs }`, rejects with `ERR_RELAY_TIMEOUT`
+ * when that takes longer (a subscriber Promise that never settles, say).
  */
-async function flush() {
-  await native.flush()
-  await settleInflight()
+function flush(options) {
+  try {
+    return bounded('flush', options, async (waiting) => {
+      await native.flush()
+      await settleInflight(waiting)
+    })
+  } catch (error) {
+    return Promise.reject(error)
+  }
 }
 
-/** Deliver what is queued and stop delivery (later events are dropped and counted). */
-async function shutdown() {
-  await native.shutdown()
-  await settleInflight()
+/**
+ * Deliver what is queued and stop delivery (later events are dropped and
+ * counted); `{ timeoutMs }` bounds the wait as for `flush`.
+ */
+function shutdown(options) {
+  try {
+    return bounded('shutdown', options, async (waiting) => {
+      await native.shutdown()
+      await settleInflight(waiting)
+    })
+  } catch (error) {
+    return Promise.reject(error)
+  }
 }
 
 /** Counters of the runtime, plus `subscriberErrors` counted by the facade. */
