@@ -365,6 +365,37 @@ test('scopes ended through another handle leave nothing behind', (t) => {
   t.true(growth < 20, `RSS grew ${growth.toFixed(1)} MB over three rounds of 50,000 scopes`)
 })
 
+test('a scope stack dropped with scopes still open frees them and the data they were opened with', (t) => {
+  // A request handler with its own stack that throws past its end().
+  const run = runNode(
+    `
+    import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) {
+        globalThis.gc()
+        await new Promise((r) => setTimeout(r, 30))
+      }
+    }
+    const data = { blob: 'x'.repeat(4096) }
+    const rss = []
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 10000; i++) {
+        relay.withScopeStack(relay.createScopeStack(), () => relay.pushScope('request', { data }))
+      }
+      await settle()
+      rss.push(process.memoryUsage().rss)
+    }
+    console.log(JSON.stringify({ growth: (rss[4] - rss[1]) / 2 ** 20 }))
+    `,
+    repoRoot,
+    ['--expose-gc'],
+  )
+  t.is(run.status, 0, run.stderr)
+  const { growth } = JSON.parse(run.stdout.trim())
+  // Kept, they would be 4 KB each: about 120 MB over these three rounds.
+  t.true(growth < 30, `RSS grew ${growth.toFixed(1)} MB over three rounds of 10,000 dropped stacks`)
+})
+
 test.serial('currentScope() gives back the handle pushScope() returned, so ending it there keeps that handle whole', async (t) => {
   const h = relay.pushScope(unique('mine'))
   t.is(relay.currentScope(), h)

@@ -83,7 +83,39 @@ thread_local! {
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
     LIVE.with(|l| l.borrow_mut().remove(&(data as usize)));
     // SAFETY: `data` is the box leaked in `wrap`, finalized exactly once.
-    drop(unsafe { Box::from_raw(data as *mut Native) });
+    let native = unsafe { Box::from_raw(data as *mut Native) };
+    if let Native::Stack(stack) = &*native {
+        forget_open_scopes(stack);
+    }
+}
+
+/// A stack collected with scopes still open on it (code that threw past
+/// their `end()`): nothing can end them any more, so their slab entries
+/// (and the data they were opened with) go with it instead of staying for
+/// the life of the process.
+fn forget_open_scopes(stack: &ScopeStack) {
+    let owned = stack.owned_scopes();
+    if owned.is_empty() {
+        return;
+    }
+    let removed: Vec<Native> = SLAB.with(|s| {
+        // A collection never runs inside a slab borrow; if one ever did,
+        // leaking beats a panic in a finalizer.
+        let Ok(mut s) = s.try_borrow_mut() else {
+            return Vec::new();
+        };
+        owned
+            .iter()
+            .filter_map(|h| {
+                let id = h.binding_tag();
+                match s.1.get(&id) {
+                    Some(Native::Scope(e)) if e.uuid() == h.uuid() => s.1.remove(&id),
+                    _ => None,
+                }
+            })
+            .collect()
+    });
+    drop(removed); // after the borrow
 }
 
 /// A new external owning `native`.

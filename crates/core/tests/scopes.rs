@@ -159,6 +159,11 @@ fn a_fork_at_an_open_scope_or_the_base_starts_there_whatever_was_pushed_since() 
         ErrorCode::ForeignScope
     );
     assert_eq!(child.fork_at(None).top(), agent, "the base of a fork");
+    assert_eq!(stack.owned_scopes(), [sibling.clone(), agent.clone()]);
+    assert!(
+        child.owned_scopes().is_empty(),
+        "a fork owns what it pushed"
+    );
     // A scope no longer on the stack: a plain fork.
     pop(&rt, &stack, &sibling).unwrap();
     assert_eq!(stack.fork_at(Some(sibling.uuid())).top(), agent);

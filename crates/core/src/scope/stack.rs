@@ -196,6 +196,19 @@ impl ScopeStack {
         Self::from_top(st.top.clone(), st.top.depth)
     }
 
+    /// The open scopes this stack owns (pushed on it, not inherited from
+    /// the stack it was forked from), innermost first.
+    pub fn owned_scopes(&self) -> Vec<ScopeHandle> {
+        let st = self.0.state.lock();
+        let mut out = Vec::new();
+        let mut frame = Some(st.top.clone());
+        while let Some(f) = frame.filter(|f| f.depth > st.base) {
+            out.push(f.handle.clone());
+            frame = f.parent.clone();
+        }
+        out
+    }
+
     /// A fork that starts at the open scope `at` of this stack (at its
     /// base, the frame it was forked or built on, when `None`) rather than
     /// at its top: for work that began when that scope was the top and
