@@ -498,6 +498,28 @@ test.serial('aborting a pending call rejects it with the signal reason and recor
   c.stop()
 })
 
+test.serial('aborting a call whose tool ignores the signal and never settles ends the scopes the tool left open', async (t) => {
+  const c = collect()
+  const [name, inner] = [unique('hung'), unique('inner')]
+  const controller = new AbortController()
+  const p = relay.toolCall(
+    name,
+    {},
+    () => {
+      relay.pushScope(inner)
+      return new Promise<number>(() => {})
+    },
+    { signal: controller.signal },
+  )
+  await sleep(2)
+  controller.abort(new Error('stop'))
+  await t.throwsAsync(p, { message: 'stop' })
+  const events = await c.flushed()
+  t.is(endOf(events, inner).parent_uuid, startOf(events, name).uuid)
+  t.is(endOf(events, name).metadata?.['error.type'], 'cancelled')
+  c.stop()
+})
+
 test.serial('a caller that changes its arguments while a guardrail is pending cannot make the tool run on what nobody approved or recorded', async (t) => {
   const c = collect()
   const guard = relay.register('tool_conditional_execution', unique('tmp-only'), async (a: { path: string }) => {

@@ -22,10 +22,33 @@ const { onAbort } = require('./abort.js')
 
 const NEVER_ABORTED = new AbortController().signal
 
-/** Run `fn` (a tool or provider) in the call's child stack. */
+/**
+ * Run `fn` (a tool or provider) in the call's child stack. Under a signal
+ * the stack is also let go when the call is aborted: a tool that ignores
+ * its signal may never settle, and its stack would then be kept for the
+ * life of the process (its later work goes on a fork, see `liveStack`).
+ */
 function callbackWrapper(fn, signal, caller) {
   const ctx = { signal }
-  return (request, stack) => settleable(runIn(childStack(stack, caller), fn, request, ctx))
+  if (signal === NEVER_ABORTED) {
+    return (request, stack) => settleable(runIn(childStack(stack, caller), fn, request, ctx))
+  }
+  return (request, stack) => {
+    const child = childStack(stack, caller)
+    const forget = signal.aborted ? () => {} : onAbort(signal, () => releaseStack(child))
+    let r
+    try {
+      r = runIn(child, fn, request, ctx)
+    } catch (error) {
+      forget()
+      throw error
+    }
+    if (!isThenable(r)) {
+      forget()
+      return r
+    }
+    return Promise.resolve(r).finally(forget)
+  }
 }
 
 /**
