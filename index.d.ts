@@ -15,6 +15,16 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 /** A JSON object. */
 export type JsonObject = { [key: string]: Json }
 
+/**
+ * A value handed to the runtime to pass on or record: anything
+ * `JSON.stringify` can write. Objects typed by interfaces or classes are
+ * fine (a `Date` is recorded as its ISO string, `undefined` members are
+ * left out). What JSON cannot hold (a BigInt, a cycle, a function) is
+ * refused at run time with `ERR_RELAY_INVALID_ARGUMENT` wherever the value
+ * is converted. What comes back from the runtime is {@link Json}.
+ */
+export type JsonInput = string | number | boolean | null | undefined | object
+
 /** A value that is either ready or a Promise of it. */
 export type MaybePromise<T> = T | Promise<T>
 
@@ -91,27 +101,27 @@ export interface ScopeOptions {
   /** Default `'function'`. */
   type?: ScopeType
   /** Record this parent instead of the stack's top (the scope is still pushed on the stack). */
-  parent?: ScopeHandle | string
+  parent?: Handle | string
   attributes?: Attribute[]
   /** Emitted as the start event's `data`. */
-  input?: Json
+  input?: JsonInput
   /** Kept on the handle, never emitted. */
-  data?: Json
+  data?: JsonInput
   /** Emitted on start; end metadata is merged over it. */
   metadata?: JsonObject
 }
 
 export interface EndScopeOptions {
   /** Emitted as the end event's `data`. */
-  output?: Json
+  output?: JsonInput
   /** Shallow-merged over the start metadata. */
   metadata?: JsonObject
 }
 
 export interface MarkOptions {
   /** Default: the current scope. */
-  parent?: ScopeHandle | string
-  data?: Json
+  parent?: Handle | string
+  data?: JsonInput
   dataSchema?: { name: string; version: string }
   metadata?: JsonObject
   category?: ScopeType
@@ -137,8 +147,10 @@ export declare function currentScope(): ScopeHandle
  * OK or ERROR) when `fn` returns or its Promise settles. Returns what `fn`
  * returns.
  */
-export declare function scope<T>(name: string, fn: (scope: ScopeHandle) => T): T
-export declare function scope<T>(name: string, options: ScopeOptions, fn: (scope: ScopeHandle) => T): T
+/** What `scope()` returns for `fn`'s `T`: a thenable comes back as a Promise. */
+export type Scoped<T> = T extends { then(onFulfilled: (value: infer U) => any, ...rest: any[]): any } ? Promise<Awaited<U>> : T
+export declare function scope<T>(name: string, fn: (scope: ScopeHandle) => T): Scoped<T>
+export declare function scope<T>(name: string, options: ScopeOptions, fn: (scope: ScopeHandle) => T): Scoped<T>
 /**
  * Emit a mark (a point-in-time event) under the current scope. When nobody
  * subscribes it does nothing: its payloads are converted (and refused when
@@ -150,10 +162,10 @@ export declare function mark(name: string, options?: MarkOptions): void
 
 export interface CallOptions {
   /** Default: the current scope. */
-  parent?: ScopeHandle | string
+  parent?: Handle | string
   attributes?: Attribute[]
   /** Application data; the end payload when the call fails. */
-  data?: Json
+  data?: JsonInput
   /** Emitted on start and merged into the end event. */
   metadata?: JsonObject
   /** Tool calls only (an LLM call refuses it): the model's tool call id. */
@@ -183,15 +195,18 @@ export interface CallbackContext {
 }
 
 /** An LLM request: provider headers (credentials never reach events) and body. */
-export interface LlmRequest {
+export interface LlmRequest<C extends JsonInput = JsonInput> {
   headers?: { [name: string]: Json }
-  content: Json
+  content: C
 }
 
-/** The request as middleware sees it (`headers` always present). */
-export interface LlmRequestView {
+/**
+ * The request as a provider or middleware sees it (`headers` always
+ * present). A provider's `C` is its caller's content type.
+ */
+export interface LlmRequestView<C = Json> {
   headers: { [name: string]: Json }
-  content: Json
+  content: C
 }
 
 /**
@@ -211,10 +226,11 @@ export interface LlmRequestView {
  * resolves with `fn`'s own result. Middleware should therefore not mutate
  * the value it is given; a request intercept returns a new one.
  */
-export declare function toolCall<R extends Json = Json>(
+export declare function toolCall<A extends JsonInput, R extends JsonInput | void, P = A>(
   name: string,
-  args: Json,
-  fn: (args: any, ctx: CallbackContext) => MaybePromise<R>,
+  args: A,
+  /** `P`: what `fn` is given, `args` unless a request intercept rewrites it. */
+  fn: (args: P, ctx: CallbackContext) => R | PromiseLike<R>,
   options?: ToolCallOptions,
 ): Promise<R>
 
@@ -230,22 +246,22 @@ export declare function toolCall<R extends Json = Json>(
  * another thread or an LLM execution intercept sees the request; then they
  * are JSON copies. Events record a JSON copy.
  */
-export declare function llmCall<R extends Json = Json>(
+export declare function llmCall<C extends JsonInput, R extends JsonInput | void>(
   name: string,
-  request: LlmRequest,
-  fn: (request: LlmRequestView, ctx: CallbackContext) => MaybePromise<R>,
+  request: LlmRequest<C>,
+  fn: (request: LlmRequestView<C>, ctx: CallbackContext) => R | PromiseLike<R>,
   options?: LlmCallOptions,
 ): Promise<R>
 
 /** The chunks of a streaming call, pulled one at a time (no read-ahead). */
-export declare class LlmStream implements AsyncIterableIterator<Json>, AsyncDisposable {
+export declare class LlmStream<T = Json> implements AsyncIterableIterator<T>, AsyncDisposable {
   private constructor()
-  next(): Promise<IteratorResult<Json, undefined>>
+  next(): Promise<IteratorResult<T, undefined>>
   /** Stop early: the provider iterator is closed, the call is recorded as cancelled. */
-  return(): Promise<IteratorResult<Json, undefined>>
+  return(): Promise<IteratorResult<T, undefined>>
   /** Same as `return()`, synchronously. Idempotent. */
   close(): void
-  [Symbol.asyncIterator](): LlmStream
+  [Symbol.asyncIterator](): LlmStream<T>
   [Symbol.asyncDispose](): Promise<void>
 }
 
@@ -260,24 +276,24 @@ export declare class LlmStream implements AsyncIterableIterator<Json>, AsyncDisp
  * intercept wraps the provider; otherwise they get JSON copies. Events
  * record JSON copies.
  */
-export declare function llmStreamCall(
+export declare function llmStreamCall<C extends JsonInput, T extends JsonInput>(
   name: string,
-  request: LlmRequest,
-  provider: (request: LlmRequestView, ctx: CallbackContext) => AsyncIterable<Json> | Iterable<Json>,
+  request: LlmRequest<C>,
+  provider: (request: LlmRequestView<C>, ctx: CallbackContext) => AsyncIterable<T> | Iterable<T>,
   options?: LlmCallOptions,
-): Promise<LlmStream>
+): Promise<LlmStream<T>>
 
 /** A tool or LLM call the application runs itself. */
 export declare class CallHandle extends Handle {
   private constructor()
   /** Emit the success end event (sanitize-response guardrails apply). */
-  end(output: Json, options?: { metadata?: JsonObject }): Promise<void>
+  end(output: JsonInput, options?: { metadata?: JsonObject }): Promise<void>
   /** Emit the failure end event for `error`. */
   fail(error: unknown, options?: { metadata?: JsonObject }): void
 }
 
 /** Start a tool call the application runs itself; emits its start event. */
-export declare function startToolCall(name: string, args: Json, options?: Omit<ToolCallOptions, 'signal'>): Promise<CallHandle>
+export declare function startToolCall(name: string, args: JsonInput, options?: Omit<ToolCallOptions, 'signal'>): Promise<CallHandle>
 /** Start an LLM call the application runs itself; emits its start event. */
 export declare function startLlmCall(name: string, request: LlmRequest, options?: Omit<LlmCallOptions, 'signal'>): Promise<CallHandle>
 
@@ -502,6 +518,7 @@ export type RelayErrorCode =
  * Errors thrown by your own callbacks are passed through unchanged.
  */
 export declare class RelayError extends Error {
+  constructor(message: string, code: RelayErrorCode, options?: ErrorOptions)
   readonly code: RelayErrorCode
   /** For callback failures without an original error: the JS class name. */
   readonly exceptionType?: string
@@ -509,11 +526,13 @@ export declare class RelayError extends Error {
 
 /** A malformed argument (wrong type, non-JSON value, bad name, unknown option). */
 export declare class InvalidArgumentError extends TypeError {
+  constructor(message: string, options?: ErrorOptions)
   readonly code: 'ERR_RELAY_INVALID_ARGUMENT'
 }
 
 /** A conditional guardrail blocked the call. */
 export declare class GuardrailRejectedError extends RelayError {
+  constructor(message: string, guardrail: string, reason: string)
   readonly code: 'ERR_RELAY_GUARDRAIL_REJECTED'
   /** Registration name of the guardrail. */
   readonly guardrail: string
@@ -523,6 +542,7 @@ export declare class GuardrailRejectedError extends RelayError {
 
 /** A scope was ended out of order, on another stack, or was a stack's root. */
 export declare class ScopeStackError extends RelayError {
+  constructor(message: string, code: 'ERR_RELAY_SCOPE_NOT_ON_TOP' | 'ERR_RELAY_FOREIGN_SCOPE' | 'ERR_RELAY_ROOT_SCOPE')
   readonly code: 'ERR_RELAY_SCOPE_NOT_ON_TOP' | 'ERR_RELAY_FOREIGN_SCOPE' | 'ERR_RELAY_ROOT_SCOPE'
 }
 

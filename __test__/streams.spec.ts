@@ -337,7 +337,7 @@ test.serial('a bare streaming call ignores request members JSON leaves out, as t
   const stream = await relay.llmStreamCall(unique('bare-undefined'), request, function* (req) {
     yield req.content
   })
-  const chunks: Json[] = []
+  const chunks: unknown[] = []
   for await (const chunk of stream) chunks.push(chunk)
   t.deepEqual(chunks, ['hi'])
 })
@@ -831,7 +831,7 @@ test.serial('an iterator result with any truthy done ends the stream, as for awa
   }
   const collectAll = async () => {
     const stream = await relay.llmStreamCall(unique('truthy-done'), { content: null }, provider)
-    const chunks: Json[] = []
+    const chunks: unknown[] = []
     for await (const chunk of stream) chunks.push(chunk)
     return chunks
   }

@@ -787,6 +787,11 @@ function jsonFields(value, key, what) {
 
 function startManual(kind, name, input, options) {
   checkName(name, 'call name')
+  // Only a managed call can be aborted for you; accepted here, a signal
+  // would look like it cancels something.
+  if (options?.signal !== undefined) {
+    throw invalid('signal is for toolCall/llmCall: a call you run yourself ends with end() or fail()')
+  }
   const stack = currentStack()
   const o = options === undefined ? undefined : callOptions(options)
   const r = native.startCall(kind, name, input, stackNative(stack), o)
@@ -812,15 +817,30 @@ function startLlmCall(name, request, options) {
   }
 }
 
+/**
+ * `f`, reporting what it throws synchronously (a bad name, a callback that
+ * is no function) as a rejection: a call that returns a Promise reports
+ * every failure through it, so `.catch()` sees them all.
+ */
+function rejecting(f) {
+  return (a, b, c, d) => {
+    try {
+      return f(a, b, c, d)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+}
+
 module.exports = {
-  toolCall,
-  llmCall,
+  toolCall: rejecting(toolCall),
+  llmCall: rejecting(llmCall),
   LlmStream,
   toIterator,
   scopedIterator,
   llmRequestView,
   asStream,
-  llmStreamCall,
+  llmStreamCall: rejecting(llmStreamCall),
   startToolCall,
   startLlmCall,
 }
