@@ -516,6 +516,7 @@ test('options of the wrong type are InvalidArgumentErrors with a stable code, an
   for (const [what, attempt] of bad) {
     const error = await t.throwsAsync(async () => attempt(), { instanceOf: relay.InvalidArgumentError }, what)
     t.is(error?.code, 'ERR_RELAY_INVALID_ARGUMENT', what)
+    t.notRegex(error?.message ?? '', /rust type/, `${what}: the message names the option, not a Rust type`)
   }
   t.false(relay.registrations('tool_conditional_execution').includes(guard))
   t.false(relay.registrations('tool_request_intercept').includes(guard))

@@ -265,7 +265,14 @@ test.serial('mark data that is a string with a lone surrogate arrives with U+FFF
 })
 
 test.serial('a mark checks its options whether or not anyone listens', (t) => {
-  for (const bad of [{ typo: 1 }, { parent: 42 }]) {
+  const badOptions = [
+    { typo: 1 },
+    { parent: 42 },
+    { category: 5 },
+    { dataSchema: { name: 'a', version: '1', verison: '2' } },
+    { dataSchema: { name: 'a' } },
+  ]
+  for (const bad of badOptions) {
     const error = t.throws(() => relay.mark(unique('unheard'), bad as never))
     t.is((error as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
   }

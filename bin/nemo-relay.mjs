@@ -82,7 +82,7 @@ function validate(args) {
       return 2
     }
     // The file is not TOML/JSON: report it like any other error.
-    diagnostics = [{ level: 'error', code: 'config.parse', message: error.message.replaceAll('invalid argument: ', '') }]
+    diagnostics = [{ level: 'error', code: 'config.parse', message: error.message }]
   }
   const errors = diagnostics.filter((d) => d.level === 'error').length
   const warnings = diagnostics.length - errors
@@ -136,4 +136,9 @@ function main(argv) {
   }
 }
 
+// Output piped into a reader that stops early (`| head`) is not an error.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  throw error
+})
 process.exitCode = main(process.argv.slice(2))

@@ -89,6 +89,9 @@ const SUBSCRIBE_KEYS = new Set(['priority', 'scope', 'onError'])
 function registerOptions(o, keys) {
   if (o === undefined) return undefined
   checkKeys(o, keys, 'registration option')
+  if (o.breakChain !== undefined && typeof o.breakChain !== 'boolean') {
+    throw invalid(`breakChain must be a boolean, not ${show(o.breakChain)}`)
+  }
   const out = { priority: checkPriority(o.priority), breakChain: o.breakChain }
   if (o.scope !== undefined) {
     if (!(o.scope instanceof ScopeHandle)) throw invalid('scope must be a ScopeHandle')

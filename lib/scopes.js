@@ -3,7 +3,7 @@
 
 const native = require('../native.js')
 const fast = require('./fast.js')
-const { checkFunction, checkKeys, checkName, invalid, isThenable } = require('./errors.js')
+const { checkFunction, checkKeys, checkName, invalid, isThenable, show } = require('./errors.js')
 const { INTERNAL, ScopeHandle, childStack, context, currentStack, endAbove, endedHere, liveStack, openedOn, releaseStack, stackNative } = require('./context.js')
 const { MARK_KEYS, parentUuid, pushOptions } = require('./options.js')
 const { listening } = require('./activity.js')
@@ -137,6 +137,8 @@ function endWithAbandoned(stack, handle, status) {
 }
 
 /** Emit a mark (a point-in-time event) under the current scope. */
+const SCHEMA_KEYS = new Set(['name', 'version'])
+
 function mark(name, options) {
   checkName(name, 'mark name')
   if (options === undefined) {
@@ -146,13 +148,21 @@ function mark(name, options) {
   }
   checkKeys(options, MARK_KEYS, 'mark option')
   const parent = parentUuid(options.parent)
+  // null says "none", as an absent key does.
+  const category = options.category ?? undefined
+  if (category !== undefined && typeof category !== 'string') throw invalid(`category must be a scope type name, not ${show(category)}`)
+  const dataSchema = options.dataSchema ?? undefined
+  if (dataSchema !== undefined) {
+    checkKeys(dataSchema, SCHEMA_KEYS, 'dataSchema')
+    if (typeof dataSchema.name !== 'string' || typeof dataSchema.version !== 'string') {
+      throw invalid('dataSchema must be { name: string, version: string }')
+    }
+  }
   // Nobody would see it: do nothing. Its payloads are not even converted,
   // so a payload JSON cannot represent is reported only when someone
   // listens (as for a bare call's arguments).
   if (!listening()) return
-  const { metadata, category, categoryProfile } = options
-  // null says "none", as an absent key does.
-  const dataSchema = options.dataSchema ?? undefined
+  const { metadata, categoryProfile } = options
   const data = optionalJsonText(options.data, 'mark data')
   // The common mark carries only data: skip the options object natively.
   if (parent === undefined && dataSchema === undefined && metadata === undefined && category === undefined && categoryProfile === undefined) {

@@ -79,7 +79,12 @@ pub(crate) fn to_js(js: Js, err: &RelayError) -> Value {
 /// message, details)` hook, or a plain `Error` with a `code` without it.
 fn relay_error(js: Js, err: &RelayError) -> crate::js::Result<Value> {
     let code = js.string(&code(err))?;
-    let message = js.string(&err.to_string())?;
+    // The class and code already say "invalid argument": the message is
+    // what is wrong, as the facade's own argument errors say it.
+    let message = match err {
+        RelayError::InvalidArgument(m) => js.string(m)?,
+        other => js.string(&other.to_string())?,
+    };
     let details = js.object()?;
     if let RelayError::GuardrailRejected { guardrail, reason } = err {
         js.set_named(details, c"guardrail", js.string(guardrail)?)?;

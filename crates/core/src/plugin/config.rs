@@ -243,7 +243,12 @@ impl PluginConfig {
                 other => other,
             }),
         };
-        parsed.map_err(|e| RelayError::invalid(format!("{}: {e}", path.display())))
+        parsed.map_err(|e| match e {
+            RelayError::InvalidArgument(m) => {
+                RelayError::invalid(format!("{}: {m}", path.display()))
+            }
+            other => other,
+        })
     }
 
     fn problem(
