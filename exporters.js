@@ -76,6 +76,24 @@ module.exports = function createExporters(internals) {
     useEnv: 'use_env',
   }
 
+  /**
+   * `new Native(config)`, with the snake_case field paths of a config error
+   * (`rotation.max_bytes`) said as the camelCase options the caller wrote
+   * (`rotation.maxBytes`). A `{placeholder}` is left as it is.
+   */
+  function construct(Native, config) {
+    try {
+      return new Native(config)
+    } catch (error) {
+      if (error?.code === 'ERR_RELAY_INVALID_ARGUMENT' && typeof error.message === 'string') {
+        error.message = error.message.replace(/(?<![{\w])[a-z]+(?:_[a-z]+)+(?![\w}])/g, (snake) =>
+          snake.replace(/_([a-z])/g, (_, c) => c.toUpperCase()),
+        )
+      }
+      throw error
+    }
+  }
+
   function exclusive(options, a, b) {
     if (options !== undefined && options !== null && options[a] !== undefined && options[b] !== undefined) {
       throw invalid(`give either '${a}' or '${b}', not both`)
@@ -136,7 +154,7 @@ module.exports = function createExporters(internals) {
     constructor(options) {
       exclusive(options, 'path', 'outputDirectory')
       exclusive(options, 'path', 'filename')
-      super(new native.NativeAtofExporter(toConfig(options, ATOF_FIELDS, 'ATOF exporter option')))
+      super(construct(native.NativeAtofExporter, toConfig(options, ATOF_FIELDS, 'ATOF exporter option')))
     }
     /** The files written so far, oldest first. */
     files() {
@@ -152,7 +170,7 @@ module.exports = function createExporters(internals) {
   class AtifExporter extends Exporter {
     constructor(options) {
       exclusive(options, 'dir', 'outputDirectory')
-      super(new native.NativeAtifExporter(toConfig(options, ATIF_FIELDS, 'ATIF exporter option')))
+      super(construct(native.NativeAtifExporter, toConfig(options, ATIF_FIELDS, 'ATIF exporter option')))
     }
     /** The trajectory of the configured (or most recent) session. */
     export() {
@@ -175,7 +193,7 @@ module.exports = function createExporters(internals) {
   /** Scopes as OTLP/HTTP spans (GenAI or OpenInference attributes). */
   class OtlpExporter extends Exporter {
     constructor(options) {
-      super(new native.NativeOtlpExporter(toConfig(options, OTLP_FIELDS, 'OTLP exporter option')))
+      super(construct(native.NativeOtlpExporter, toConfig(options, OTLP_FIELDS, 'OTLP exporter option')))
     }
     /** Export counters. */
     stats() {

@@ -88,14 +88,14 @@ test.serial('export() returns the buffered trajectory and clear() forgets it', a
   await atif.shutdown()
 })
 
-test.serial('exporter options are checked: unknown keys, bad values and conflicting aliases throw InvalidArgumentError', (t) => {
+test.serial('exporter options are checked: unknown keys, bad values and conflicting aliases throw InvalidArgumentError naming the option as written', (t) => {
   t.throws(() => new relay.AtofExporter({ pathh: 'x' } as never), { instanceOf: relay.InvalidArgumentError })
   t.throws(() => new relay.AtofExporter({ path: 'a/b.jsonl', outputDirectory: 'c' }), { code: 'ERR_RELAY_INVALID_ARGUMENT' })
   t.throws(() => new relay.AtofExporter({ outputDirectory: tempDir(), rotation: { maxBytes: 0 } }), {
     code: 'ERR_RELAY_INVALID_ARGUMENT',
-    message: /rotation\.max_bytes/,
+    message: /rotation\.maxBytes: must be positive/,
   })
-  t.throws(() => new relay.AtifExporter({ dir: tempDir(), filenameTemplate: 'fixed.json' }), { message: /filename_template/ })
+  t.throws(() => new relay.AtifExporter({ dir: tempDir(), filenameTemplate: 'fixed.json' }), { message: /filenameTemplate: must contain \{session_id\}/ })
   t.throws(() => new relay.OtlpExporter({ endpoint: 'not a url' }), { code: 'ERR_RELAY_INVALID_ARGUMENT', message: /endpoint/ })
 })
 
@@ -104,10 +104,10 @@ test.serial('options that would silently mean "the working directory" or "no ser
   // An array is not an options object, even an empty one.
   t.throws(() => new relay.AtofExporter([] as never), { ...invalid, message: /not an array/ })
   t.throws(() => new relay.AtifExporter([] as never), { ...invalid, message: /not an array/ })
-  t.throws(() => new relay.AtofExporter({ outputDirectory: '' }), { ...invalid, message: /output_directory/ })
-  t.throws(() => new relay.AtifExporter({ dir: '' }), { ...invalid, message: /output_directory/ })
-  t.throws(() => new relay.OtlpExporter({ serviceName: '' }), { ...invalid, message: /service_name/ })
-  t.throws(() => new relay.OtlpExporter({ serviceName: '  ' }), { ...invalid, message: /service_name/ })
+  t.throws(() => new relay.AtofExporter({ outputDirectory: '' }), { ...invalid, message: /outputDirectory/ })
+  t.throws(() => new relay.AtifExporter({ dir: '' }), { ...invalid, message: /outputDirectory/ })
+  t.throws(() => new relay.OtlpExporter({ serviceName: '' }), { ...invalid, message: /serviceName/ })
+  t.throws(() => new relay.OtlpExporter({ serviceName: '  ' }), { ...invalid, message: /serviceName/ })
 })
 
 test.serial('an OTLP exporter maps its options, registers, and shuts down without a collector', async (t) => {
