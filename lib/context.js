@@ -94,15 +94,10 @@ class ScopeStack {
         if (pushed[pushed.length - 1] === last) pushed.pop() // it had ended elsewhere
       }
     }
-    // The stack code given `stack` works on: itself unless released. A
-    // released stack that never had a native one (the delivery stack)
-    // stands for its parent; any other hands out its late fork.
+    // The stack code given `stack` works on: itself unless released, else
+    // its late fork.
     liveStack = (stack) => {
-      while (stack.#released) {
-        if (stack.#native === undefined && stack.#make === undefined) {
-          stack = stack.#parent
-          continue
-        }
+      if (stack.#released) {
         if (stack.#late === undefined) {
           const parent = liveStack(stack.#parent)
           const at = stack.#anchor === undefined ? undefined : handleNative(stack.#anchor)
@@ -199,19 +194,21 @@ function rootStack() {
 
 let deliveryStack
 /**
- * The stack subscribers run in. Released from the start, it behaves as the
- * root stack (a released stack falls back to its parent), but it can be
- * recognized, and so can the stacks of scopes and calls a subscriber opens,
- * which descend from it: that is how `flush()` knows it was called from
- * inside a delivery, even after an `await`. The one AsyncLocalStorage
- * carries this too, on purpose: every AsyncLocalStorage a process has
- * enabled costs each Promise it creates from then on (a second one made
- * a 100-chunk stream 2.5x slower, with or without subscribers).
+ * The stack subscribers run in: a fork of the root stack at its base, so
+ * the scopes and calls a subscriber makes are top-level, not children of
+ * whatever the program's main flow has open when the batch arrives. It
+ * can be recognized, and so can the stacks of scopes and calls a
+ * subscriber opens, which descend from it: that is how `flush()` knows it
+ * was called from inside a delivery, even after an `await`. The one
+ * AsyncLocalStorage carries this too, on purpose: every AsyncLocalStorage
+ * a process has enabled costs each Promise it creates from then on (a
+ * second one made a 100-chunk stream 2.5x slower, with or without
+ * subscribers).
  */
 function runDelivering(fn, a, b, c, d) {
   if (deliveryStack === undefined) {
-    deliveryStack = new ScopeStack(INTERNAL, undefined, rootStack())
-    releaseStack(deliveryStack)
+    const root = rootStack()
+    deliveryStack = new ScopeStack(INTERNAL, native.forkScopeStackAt(stackNative(root), undefined), root)
   }
   return context.run(deliveryStack, fn, a, b, c, d)
 }
