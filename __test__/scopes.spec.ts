@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url'
 
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 
 import * as relay from '../index.mjs'
 import { collect, endOf, sleep, startOf, unique } from './relay-support.js'
@@ -337,68 +337,57 @@ test.serial('scope() whose fn ended the scope itself, through any handle, return
   t.is(relay.currentScope().uuid, before)
 })
 
-test('scopes ended through another handle leave nothing behind', (t) => {
-  // pushScope() keeps its scope in a native table until the scope ends; a
-  // scope ended through currentScope() (or ended for you when a call's
-  // stack is released) must leave that table too. Repeated rounds reach a
-  // plateau; before, every scope kept ~400 bytes for the life of the
-  // process (60 MB over the last three rounds here).
+/**
+ * RSS growth (MB) of a fresh process over rounds 2 to 5 of `round` (source
+ * run with `relay` and `i` in scope, 'count' times a round), each round
+ * followed by garbage collection: a leak grows linearly, a cache plateaus.
+ */
+function rssGrowth(t: ExecutionContext, count: number, round: string): number {
   const run = runNode(
     `
     import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
-    const settle = async () => {
-      globalThis.gc()
-      await new Promise((r) => setTimeout(r, 50))
-      globalThis.gc()
-      await new Promise((r) => setTimeout(r, 50))
-    }
     const rss = []
-    for (let round = 0; round < 5; round++) {
-      for (let i = 0; i < 50000; i++) {
-        const h = relay.pushScope('x')
-        relay.currentScope().end()
-        if (!h.ended) throw new Error('the pushed handle does not see the end')
+    for (let r = 0; r < 5; r++) {
+      for (let i = 0; i < ${count}; i++) {
+        ${round}
       }
-      await settle()
+      for (let i = 0; i < 3; i++) {
+        globalThis.gc()
+        await new Promise((resolve) => setTimeout(resolve, 30))
+      }
       rss.push(process.memoryUsage().rss)
     }
-    console.log(JSON.stringify({ growth: (rss[4] - rss[1]) / 2 ** 20 }))
+    console.log((rss[4] - rss[1]) / 2 ** 20)
     `,
     repoRoot,
     ['--expose-gc'],
   )
   t.is(run.status, 0, run.stderr)
-  const { growth } = JSON.parse(run.stdout.trim())
+  return Number(run.stdout.trim())
+}
+
+test('scopes ended through another handle leave nothing behind', (t) => {
+  // pushScope() keeps its scope in a native table until the scope ends; a
+  // scope ended through currentScope() (or ended for you when a call's
+  // stack is released) must leave that table too. Before, every scope
+  // kept ~400 bytes for the life of the process (60 MB over these rounds).
+  const growth = rssGrowth(
+    t,
+    50000,
+    `const h = relay.pushScope('x')
+    relay.currentScope().end()
+    if (!h.ended) throw new Error('the pushed handle does not see the end')`,
+  )
   t.true(growth < 20, `RSS grew ${growth.toFixed(1)} MB over three rounds of 50,000 scopes`)
 })
 
 test('a scope stack dropped with scopes still open frees them and the data they were opened with', (t) => {
   // A request handler with its own stack that throws past its end().
-  const run = runNode(
-    `
-    import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
-    const settle = async () => {
-      for (let i = 0; i < 3; i++) {
-        globalThis.gc()
-        await new Promise((r) => setTimeout(r, 30))
-      }
-    }
-    const data = { blob: 'x'.repeat(4096) }
-    const rss = []
-    for (let round = 0; round < 5; round++) {
-      for (let i = 0; i < 10000; i++) {
-        relay.withScopeStack(relay.createScopeStack(), () => relay.pushScope('request', { data }))
-      }
-      await settle()
-      rss.push(process.memoryUsage().rss)
-    }
-    console.log(JSON.stringify({ growth: (rss[4] - rss[1]) / 2 ** 20 }))
-    `,
-    repoRoot,
-    ['--expose-gc'],
+  const growth = rssGrowth(
+    t,
+    10000,
+    `relay.withScopeStack(relay.createScopeStack(), () => relay.pushScope('request', { data: { blob: 'x'.repeat(4096) } }))`,
   )
-  t.is(run.status, 0, run.stderr)
-  const { growth } = JSON.parse(run.stdout.trim())
   // Kept, they would be 4 KB each: about 120 MB over these three rounds.
   t.true(growth < 30, `RSS grew ${growth.toFixed(1)} MB over three rounds of 10,000 dropped stacks`)
 })

@@ -4,7 +4,7 @@
 
 const native = require('../native.js')
 const fast = require('./fast.js')
-const { checkFunction, checkName, invalid, isThenable, settleable, show, userThrew } = require('./errors.js')
+const { checkFunction, checkName, invalid, isThenable, settleable, settleThen, show, userThrew } = require('./errors.js')
 const { llmCallsBare, toolCallsBare } = require('./activity.js')
 const {
   CallHandle,
@@ -36,18 +36,7 @@ function callbackWrapper(fn, signal, caller) {
   return (request, stack) => {
     const child = childStack(stack, caller)
     const forget = signal.aborted ? () => {} : onAbort(signal, () => releaseStack(child))
-    let r
-    try {
-      r = runIn(child, fn, request, ctx)
-    } catch (error) {
-      forget()
-      throw error
-    }
-    if (!isThenable(r)) {
-      forget()
-      return r
-    }
-    return Promise.resolve(r).finally(forget)
+    return settleThen(() => runIn(child, fn, request, ctx), forget)
   }
 }
 
@@ -168,18 +157,7 @@ function returnIn(stack, iter, value, done) {
     done()
     return DONE
   }
-  let r
-  try {
-    r = context.run(stack, () => iter.return(value))
-  } catch (error) {
-    done()
-    throw error
-  }
-  if (!isThenable(r)) {
-    done()
-    return r
-  }
-  return Promise.resolve(r).finally(done)
+  return settleThen(() => context.run(stack, () => iter.return(value)), done)
 }
 
 function startManaged(call, name, input, fn, options, fastCall = call, wrap = callbackWrapper) {

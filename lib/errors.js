@@ -128,6 +128,25 @@ function show(value) {
 }
 
 // Native code awaits real Promises only; adopt any other thenable.
+/**
+ * `run()`, then `done()` once its outcome is known: at once for a value or a
+ * throw, when it settles for a thenable (returned as a Promise).
+ */
+function settleThen(run, done) {
+  let r
+  try {
+    r = run()
+  } catch (error) {
+    done()
+    throw error
+  }
+  if (!isThenable(r)) {
+    done()
+    return r
+  }
+  return Promise.resolve(r).finally(done)
+}
+
 function settleable(value) {
   return isThenable(value) && !(value instanceof Promise) ? Promise.resolve(value) : value
 }
@@ -166,4 +185,5 @@ module.exports = {
   checkKeys,
   isThenable,
   settleable,
+  settleThen,
 }

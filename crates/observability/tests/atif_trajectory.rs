@@ -19,6 +19,19 @@ fn exported_run() -> (Value, Run) {
     (atif.export_value().unwrap(), run)
 }
 
+/// A runtime with an ATIF exporter that writes files to a fresh directory.
+fn writing_files(name: &str) -> (std::path::PathBuf, Runtime, AtifExporter) {
+    let dir = scratch_dir(name);
+    let rt = Runtime::new();
+    let atif = AtifExporter::new(AtifConfig {
+        output_directory: Some(dir.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    atif.register(&rt).unwrap();
+    (dir, rt, atif)
+}
+
 fn steps(doc: &Value) -> &Vec<Value> {
     doc["steps"].as_array().unwrap()
 }
@@ -279,14 +292,7 @@ fn calls_of_one_tool_without_call_ids_are_matched_by_arguments_else_in_the_model
 
 #[test]
 fn a_file_is_written_when_the_root_scope_ends_and_its_events_are_released() {
-    let dir = scratch_dir("atif-files");
-    let rt = Runtime::new();
-    let atif = AtifExporter::new(AtifConfig {
-        output_directory: Some(dir.clone()),
-        ..Default::default()
-    })
-    .unwrap();
-    atif.register(&rt).unwrap();
+    let (dir, rt, atif) = writing_files("atif-files");
     let run = agent_run(&rt);
     rt.flush().unwrap();
     let path = dir.join(format!("{}.json", run.agent));
@@ -302,14 +308,7 @@ fn a_file_is_written_when_the_root_scope_ends_and_its_events_are_released() {
 
 #[test]
 fn writing_files_it_holds_nothing_of_the_work_done_outside_agents() {
-    let dir = scratch_dir("atif-outside");
-    let rt = Runtime::new();
-    let atif = AtifExporter::new(AtifConfig {
-        output_directory: Some(dir.clone()),
-        ..Default::default()
-    })
-    .unwrap();
-    atif.register(&rt).unwrap();
+    let (dir, rt, atif) = writing_files("atif-outside");
     let stack = ScopeStack::new();
     let opts = || CallOptions {
         stack: Some(stack.clone()),
@@ -361,14 +360,7 @@ fn writing_files_it_holds_nothing_of_the_work_done_outside_agents() {
 
 #[test]
 fn shutdown_writes_sessions_that_are_still_open() {
-    let dir = scratch_dir("atif-open");
-    let rt = Runtime::new();
-    let atif = AtifExporter::new(AtifConfig {
-        output_directory: Some(dir.clone()),
-        ..Default::default()
-    })
-    .unwrap();
-    atif.register(&rt).unwrap();
+    let (dir, rt, atif) = writing_files("atif-open");
     let open = rt
         .push_scope("unfinished", ScopeType::Agent, ScopeOptions::default())
         .unwrap();
