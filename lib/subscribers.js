@@ -239,14 +239,7 @@ function bounded(what, options, work) {
  * when that takes longer (a subscriber Promise that never settles, say).
  */
 function flush(options) {
-  try {
-    return bounded('flush', options, async (waiting) => {
-      await native.flush()
-      await settleInflight(waiting)
-    })
-  } catch (error) {
-    return Promise.reject(error)
-  }
+  return waitFor('flush', options, native.flush)
 }
 
 /**
@@ -254,9 +247,14 @@ function flush(options) {
  * counted); `{ timeoutMs }` bounds the wait as for `flush`.
  */
 function shutdown(options) {
+  return waitFor('shutdown', options, native.shutdown)
+}
+
+/** `nativeWait()`, then the subscriber Promises pending then, bounded by `options`. */
+function waitFor(what, options, nativeWait) {
   try {
-    return bounded('shutdown', options, async (waiting) => {
-      await native.shutdown()
+    return bounded(what, options, async (waiting) => {
+      await nativeWait()
       await settleInflight(waiting)
     })
   } catch (error) {
