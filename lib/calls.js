@@ -274,25 +274,26 @@ let streamOf
 let bareStreamOf
 let abortStreamWith
 /** Bare streams dropped before their end: their providers are closed, their scopes released. */
-const abandoned = new FinalizationRegistry(({ iter, stack }) => closeProvider(iter, stack, false))
+const abandoned = new FinalizationRegistry(({ iter, stalled, stack }) => {
+  const provider = iter ?? stalled?.deref()
+  if (provider === undefined) releaseStack(stack)
+  else closeProvider(provider, stack)
+})
 /** Streams dropped before their end: their cancellations leave their signals. */
 const abandonedOnSignal = new FinalizationRegistry((forget) => forget())
 
 /**
  * Close a bare stream's provider in its call's scope, as the native path
  * does for observed ones (also when the stream is dropped unfinished), then
- * let the scope go: once `return()` settled, or at once without `wait` (a
- * dropped stream's provider may be stalled, and its `return()` then waits
- * forever). What the provider says is ignored.
+ * let the scope go. What the provider says is ignored.
  */
-function closeProvider(iter, stack, wait = true) {
+function closeProvider(iter, stack) {
   try {
-    const r = returnIn(stack, iter, undefined, wait ? () => releaseStack(stack) : () => {})
+    const r = returnIn(stack, iter, undefined, () => releaseStack(stack))
     if (r instanceof Promise) r.catch(() => {})
   } catch {
     // A provider that fails to close has nothing left to tell us.
   }
-  if (!wait) releaseStack(stack)
 }
 
 function pullNext(iter) {
@@ -343,19 +344,20 @@ class LlmStream {
   #fed
   /** A bare call's stack: the provider's iterator is pulled here, in JS. */
   #stack
+  /**
+   * What closes a dropped bare stream's provider (`abandoned`). While a
+   * pull waits, it holds the provider only weakly (`stalled`): the pending
+   * pull's reactions hold this stream, so a strong hold would keep a
+   * stream whose provider never answers alive forever. Such a provider is
+   * then collected with the stream, as a plain async generator would be.
+   */
+  #held
   /** `{ reason }` once the call's AbortSignal aborted. */
   #aborted
   /** The rejections of `next()` Promises pending while the signal may abort. */
   #waiting
   /** Removes this stream's cancellation from its signal. */
   #forget
-  /**
-   * This stream, weakly: what runs when a provider's Promise settles holds
-   * the stream only through it. A provider that stalls forever holds those
-   * reactions forever, and a stream the caller dropped must still be
-   * collected (which ends its call).
-   */
-  #self = new WeakRef(this)
   constructor(token, stream) {
     if (token !== INTERNAL) throw new TypeError('use llmStreamCall() to start a stream')
     this.#native = stream
@@ -387,7 +389,8 @@ class LlmStream {
       s.#stack = stack
       // A stream dropped before its end still lets go of its scope (a
       // native handle): when it is collected, if not at its end.
-      abandoned.register(s, { iter, stack }, s)
+      s.#held = { iter, stalled: undefined, stack }
+      abandoned.register(s, s.#held, s)
       return s
     }
   }
@@ -401,19 +404,24 @@ class LlmStream {
       return Promise.reject(error)
     }
     if (isThenable(r)) {
-      const self = this.#self
+      const held = this.#held
+      held.stalled = new WeakRef(held.iter)
+      held.iter = undefined
       const settled = () => {
-        const s = self.deref()
-        if (s !== undefined && s.#inflight === q) s.#inflight = null
-        return s
+        if (this.#inflight === q) this.#inflight = null
+        if (held.stalled !== undefined) {
+          held.iter = held.stalled.deref()
+          held.stalled = undefined
+        }
       }
       const q = Promise.resolve(r).then(
         (v) => {
-          const s = settled()
-          return s === undefined ? DONE : s.#bareResult(v)
+          settled()
+          return this.#bareResult(v)
         },
         (error) => {
-          settled()?.#fail()
+          settled()
+          this.#fail()
           throw error
         },
       )
@@ -477,14 +485,14 @@ class LlmStream {
         if (thenable) {
           return this.#later(
             Promise.resolve(r),
-            (s, v) => s.#feed(v),
-            (s, error) => native.streamFeed(s.#native, s.#pull, 2, error),
+            (v) => this.#feed(v),
+            (error) => native.streamFeed(this.#native, this.#pull, 2, error),
           )
         }
         answer = this.#feed(r)
         continue
       }
-      if (answer instanceof Promise) return this.#later(answer, (_, v) => v)
+      if (answer instanceof Promise) return this.#later(answer, (v) => v)
       const fed = this.#fed
       this.#fed = undefined
       return { done: false, value: fed === undefined ? answer : fed.value }
@@ -502,32 +510,24 @@ class LlmStream {
     if (!result.done && this.#pull.direct) this.#fed = { value: result.value }
     return native.streamFeed(this.#native, this.#pull, result.done ? 1 : 0, result.value)
   }
-  /**
-   * Continue stepping once `p` settles: `onValue(stream, value)` makes the
-   * next answer, and `onError(stream, error)` turns a rejection into one
-   * (without it, a rejection fails the stream).
-   */
+  /** Continue stepping once `p` settles; `onError` turns a rejection into an answer. */
   #later(p, onValue, onError) {
-    const self = this.#self
     const go = (f) => (v) => {
-      const s = self.deref()
-      if (s === undefined) return DONE // dropped: its call ended when collected
-      if (s.#inflight === q) s.#inflight = null
+      if (this.#inflight === q) this.#inflight = null
       try {
-        return s.#step(f(s, v))
+        return this.#step(f(v))
       } catch (error) {
-        s.#done = true
+        this.#done = true
         throw error
       }
     }
-    const failed = (error) => {
-      const s = self.deref()
-      if (s !== undefined) s.#done = true
-      throw error
-    }
-    const q = p.then(go(onValue), onError === undefined ? failed : go(onError))
+    const q = p.then(go(onValue), onError === undefined ? this.#failed : go(onError))
     if (this.#inflight === null) this.#inflight = q
     return q
+  }
+  #failed = (error) => {
+    this.#done = true
+    throw error
   }
   /** One step: an iterator result, or a Promise of one. */
   #advance() {
@@ -575,25 +575,20 @@ class LlmStream {
       return Promise.reject(this.#aborted.reason)
     }
     if (this.#waiting === undefined) return p
-    return LlmStream.#abortable(p, this.#waiting, this.#self)
-  }
-  /**
-   * `p`, which also rejects when the signal aborts first (through
-   * `waiting`), and lets the signal go once the stream ends. Static: no
-   * closure here may hold the stream itself (see `#self`).
-   */
-  static #abortable(p, waiting, self) {
+    // Abortable: the Promise also rejects when the signal aborts first, and
+    // the signal is let go once the stream ends.
     return new Promise((resolve, reject) => {
+      const waiting = this.#waiting
       waiting.add(reject)
       p.then(
         (r) => {
           waiting.delete(reject)
-          if (r.done) self.deref()?.#settled()
+          if (r.done) this.#settled()
           resolve(r)
         },
         (error) => {
           waiting.delete(reject)
-          self.deref()?.#settled()
+          this.#settled()
           reject(error)
         },
       )
@@ -601,13 +596,10 @@ class LlmStream {
   }
   #queueNext() {
     if (this.#inflight !== null) {
-      const self = this.#self
       let p
       const go = () => {
-        const s = self.deref()
-        if (s === undefined) return DONE
-        if (s.#inflight === p) s.#inflight = null
-        return s.#advance()
+        if (this.#inflight === p) this.#inflight = null
+        return this.#advance()
       }
       p = this.#inflight.then(go, go)
       this.#inflight = p
