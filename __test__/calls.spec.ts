@@ -514,10 +514,41 @@ test.serial('aborting a call whose tool ignores the signal and never settles end
   await sleep(2)
   controller.abort(new Error('stop'))
   await t.throwsAsync(p, { message: 'stop' })
+  // After a grace period, in which a tool that honours its signal ends its
+  // own scopes.
+  await sleep(1100)
   const events = await c.flushed()
   t.is(endOf(events, inner).parent_uuid, startOf(events, name).uuid)
   t.is(endOf(events, name).metadata?.['error.type'], 'cancelled')
   c.stop()
+})
+
+test.serial('a tool that honours its signal ends its own scopes in its cleanup after the abort', async (t) => {
+  const controller = new AbortController()
+  let cleanup: string | undefined
+  const p = relay.toolCall(
+    unique('honours'),
+    {},
+    async (_a, { signal }) => {
+      const h = relay.pushScope(unique('work'))
+      try {
+        await new Promise((_, reject) => signal.addEventListener('abort', () => setTimeout(reject, 5, signal.reason)))
+      } finally {
+        try {
+          h.end()
+          cleanup = 'ended'
+        } catch (e) {
+          cleanup = (e as { code?: string }).code
+        }
+      }
+    },
+    { signal: controller.signal },
+  )
+  await sleep(2)
+  controller.abort(new Error('stop'))
+  await t.throwsAsync(p, { message: 'stop' })
+  await sleep(20)
+  t.is(cleanup, 'ended')
 })
 
 test.serial('a caller that changes its arguments while a guardrail is pending cannot make the tool run on what nobody approved or recorded', async (t) => {

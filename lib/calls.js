@@ -23,10 +23,17 @@ const { onAbort } = require('./abort.js')
 const NEVER_ABORTED = new AbortController().signal
 
 /**
+ * How long a tool or provider may go on after its call was aborted before
+ * its stack is let go without it (see `callbackWrapper`).
+ */
+const ABANDON_AFTER_MS = 1000
+
+/**
  * Run `fn` (a tool or provider) in the call's child stack. Under a signal
- * the stack is also let go when the call is aborted: a tool that ignores
- * its signal may never settle, and its stack would then be kept for the
- * life of the process (its later work goes on a fork, see `liveStack`).
+ * the stack is also let go some time after the call is aborted: a tool
+ * that ignores its signal may never settle, and its stack would then be
+ * kept for the life of the process. One that honours it settles first, and
+ * its own cleanup (ending its scopes) still finds them open.
  */
 function callbackWrapper(fn, signal, caller) {
   const ctx = { signal }
@@ -35,8 +42,20 @@ function callbackWrapper(fn, signal, caller) {
   }
   return (request, stack) => {
     const child = childStack(stack, caller)
-    const forget = signal.aborted ? () => {} : onAbort(signal, () => releaseStack(child))
-    return settleThen(() => runIn(child, fn, request, ctx), forget)
+    let timer
+    const forget = signal.aborted
+      ? () => {}
+      : onAbort(signal, () => {
+          timer = setTimeout(releaseStack, ABANDON_AFTER_MS, child)
+          timer.unref()
+        })
+    return settleThen(
+      () => runIn(child, fn, request, ctx),
+      () => {
+        forget()
+        clearTimeout(timer)
+      },
+    )
   }
 }
 
