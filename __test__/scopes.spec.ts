@@ -201,6 +201,18 @@ test.serial('work a tool leaves behind runs under the tool’s caller, never amo
   c.stop()
 })
 
+test.serial('late work sees the scope it started under as the handle its opener holds, and can end it', async (t) => {
+  const request = relay.pushScope(unique('request'))
+  const seen = await new Promise<relay.ScopeHandle>((resolve) => {
+    void relay.scope(unique('step'), () => {
+      setTimeout(() => resolve(relay.currentScope()), 5)
+    })
+  })
+  t.is(seen, request)
+  t.notThrows(() => seen.end())
+  t.true(request.ended)
+})
+
 test.serial('concurrent scope() branches that await get their own parents and never pop each other', async (t) => {
   const root = relay.pushScope(unique('root'))
   const seen: Array<[string, string | undefined, string]> = []

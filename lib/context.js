@@ -51,6 +51,8 @@ class ScopeStack {
   #anchor
   /** Released: the fork late work uses instead (see `liveStack`). */
   #late
+  /** This stack is such a fork. */
+  #isLate = false
   constructor(token, handle, parent, make) {
     if (token !== INTERNAL) throw new TypeError('use createScopeStack() to create a ScopeStack')
     this.#native = handle
@@ -103,6 +105,7 @@ class ScopeStack {
           const at = stack.#anchor === undefined ? undefined : handleNative(stack.#anchor)
           const id = native.forkScopeStackAt(stackNative(parent), at)
           stack.#late = new ScopeStack(INTERNAL, id, parent)
+          stack.#late.#isLate = true
           lateForks.register(stack.#late, id)
         }
         return stack.#late
@@ -136,8 +139,14 @@ class ScopeStack {
     const stack = liveStack(this)
     const top = native.scopeStackTop(stackNative(stack))
     if (typeof top === 'number') {
-      const pushed = stack.#pushed
-      for (let i = pushed.length - 1; i >= 0; i--) if (handleNative(pushed[i]) === top) return pushed[i]
+      // Late work sees the scope its fork started at as the opener made
+      // it, so that ending it there ends it, as it did on the stack the
+      // work came from.
+      const from = stack.#isLate ? [stack, stack.#parent] : [stack]
+      for (const s of from) {
+        const pushed = s.#pushed
+        for (let i = pushed.length - 1; i >= 0; i--) if (handleNative(pushed[i]) === top) return pushed[i]
+      }
     }
     return new ScopeHandle(INTERNAL, top, stack)
   }
