@@ -359,6 +359,49 @@ fn writing_files_it_holds_nothing_of_the_work_done_outside_agents() {
 }
 
 #[test]
+fn an_agent_that_started_before_the_exporter_still_gets_its_file_with_its_calls() {
+    let dir = scratch_dir("atif-late-register");
+    let rt = Runtime::new();
+    let stack = ScopeStack::new();
+    let agent = rt
+        .push_scope(
+            "agent",
+            ScopeType::Agent,
+            ScopeOptions {
+                stack: Some(stack.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let atif = AtifExporter::new(AtifConfig {
+        output_directory: Some(dir.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    atif.register(&rt).unwrap();
+    let opts = CallOptions {
+        stack: Some(stack.clone()),
+        ..Default::default()
+    };
+    block_on(rt.tool_call("search", json!({"q": 1}), opts, |_| async { Ok(json!(1)) })).unwrap();
+    let popped = PopOptions {
+        stack: Some(stack.clone()),
+        ..Default::default()
+    };
+    rt.pop_scope(&agent, popped).unwrap();
+    rt.flush().unwrap();
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{}.json", agent.uuid()))).unwrap())
+            .unwrap();
+    let calls: Vec<&str> = steps(&doc)
+        .iter()
+        .flat_map(|s| s["tool_calls"].as_array().into_iter().flatten())
+        .map(|c| c["function_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(calls, ["search"]);
+}
+
+#[test]
 fn shutdown_writes_sessions_that_are_still_open() {
     let (dir, rt, atif) = writing_files("atif-open");
     let open = rt

@@ -49,6 +49,9 @@ use crate::attach::Attachments;
 use crate::ExportError;
 use project::Projector;
 
+/// How many events outside agent scopes a file-writing exporter keeps.
+const OUTSIDE_KEPT: usize = 10_000;
+
 /// How many written paths [`AtifExporter::written_files`] remembers.
 pub const WRITTEN_KEPT: usize = 10_000;
 
@@ -62,6 +65,13 @@ struct State {
     scopes: nemo_relay_core::id::UuidMap<(Option<Uuid>, bool)>,
     /// Root agent scopes that ended since the last batch end.
     ended_roots: Vec<Uuid>,
+    /// Writing files: the latest events outside every agent scope this
+    /// exporter saw start, each with the unknown scope its ancestry led to
+    /// (the stack's implicit root, or an agent that started before the
+    /// exporter was registered or cleared). Only such an agent's end looks
+    /// here, for its events; bounded, so that the calls a process makes
+    /// outside agents cost nothing for long.
+    outside: VecDeque<(Uuid, Event)>,
     written: VecDeque<PathBuf>,
     error: Option<String>,
 }
@@ -69,15 +79,23 @@ struct State {
 impl State {
     /// The first agent scope strictly above `uuid`, if any.
     fn agent_above(&self, uuid: Option<Uuid>) -> Option<Uuid> {
+        self.ancestry(uuid).ok()
+    }
+
+    /// The first agent scope from `uuid` up (`Ok`), else the first scope
+    /// on the way this exporter never saw start (`Err`).
+    fn ancestry(&self, uuid: Option<Uuid>) -> Result<Uuid, Option<Uuid>> {
         let mut cur = uuid;
         while let Some(u) = cur {
-            let (parent, is_agent) = self.scopes.get(&u)?;
+            let Some((parent, is_agent)) = self.scopes.get(&u) else {
+                return Err(Some(u));
+            };
             if *is_agent {
-                return Some(u);
+                return Ok(u);
             }
             cur = *parent;
         }
-        None
+        Err(None)
     }
 
     /// Whether `e` is `root` or lies under it.
@@ -115,10 +133,19 @@ impl Shared {
         let Some(dir) = &self.config.output_directory else {
             return;
         };
-        let (tree, rest): (Vec<Event>, Vec<Event>) = std::mem::take(&mut st.events)
+        let (mut tree, rest): (Vec<Event>, Vec<Event>) = std::mem::take(&mut st.events)
             .into_iter()
             .partition(|e| st.in_tree(e, root));
         st.events = rest;
+        // An agent that started before this exporter saw it: its events
+        // were taken for outside ones.
+        if !st.scopes.contains_key(&root) {
+            let (mine, others) = std::mem::take(&mut st.outside)
+                .into_iter()
+                .partition(|(unknown, _)| *unknown == root);
+            st.outside = others;
+            tree.extend(mine.into_iter().map(|(_, e)| e));
+        }
         let session = root.to_string();
         let trajectory = Projector::new(&tree, &self.config).trajectory(Some(root), &session);
         for e in &tree {
@@ -170,14 +197,17 @@ impl Subscriber for Shared {
         // hold (and re-sort at every agent's end) the calls it makes
         // outside agents. Their scopes are known while open, so an agent
         // started under one (a request scope, say) still finds its place.
-        let outside = self.config.output_directory.is_some()
-            && !is_agent
-            && st.agent_above(e.parent_uuid).is_none();
+        let outside = match (self.config.output_directory.is_some() && !is_agent)
+            .then(|| st.ancestry(e.parent_uuid))
+        {
+            Some(Err(unknown)) => Some(unknown),
+            _ => None,
+        };
         match e.phase() {
             Some(ScopePhase::Start) => {
                 st.scopes.insert(e.uuid, (e.parent_uuid, is_agent));
             }
-            Some(ScopePhase::End) if outside => {
+            Some(ScopePhase::End) if outside.is_some() => {
                 st.scopes.remove(&e.uuid);
             }
             Some(ScopePhase::End)
@@ -189,8 +219,14 @@ impl Subscriber for Shared {
             }
             _ => {}
         }
-        if !outside {
-            st.events.push(e.clone());
+        match outside {
+            None => st.events.push(e.clone()),
+            Some(unknown) => {
+                if st.outside.len() == OUTSIDE_KEPT {
+                    st.outside.pop_front();
+                }
+                st.outside.push_back((unknown.unwrap_or(e.uuid), e.clone()));
+            }
         }
     }
 
@@ -324,6 +360,7 @@ impl AtifExporter {
         st.events.clear();
         st.scopes.clear();
         st.ended_roots.clear();
+        st.outside.clear();
     }
 
     /// Files written so far (automatic export), oldest first: the most
