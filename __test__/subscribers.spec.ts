@@ -393,6 +393,29 @@ test.serial('a subscriber returning an object whose then getter throws is isolat
   sub.dispose()
 })
 
+test.serial('a subscriber Promise that cannot be adopted is reported, and flush does not wait for it', async (t) => {
+  const name = unique('hostile')
+  const reported: unknown[] = []
+  const sub = relay.subscribe(
+    unique('hostile-promise'),
+    (e) => {
+      if (e.kind !== 'mark' || e.name !== name) return undefined
+      const p = Promise.resolve()
+      Object.defineProperty(p, 'constructor', {
+        get() {
+          throw new Error('constructor getter')
+        },
+      })
+      return p
+    },
+    { onError: (error) => reported.push(error) },
+  )
+  relay.mark(name)
+  await relay.flush({ timeoutMs: 2000 })
+  t.is(reported.length, 1)
+  sub.dispose()
+})
+
 test.serial('unsubscribe(name, {}) removes a global subscriber mid-batch, as unsubscribe(name) does', async (t) => {
   const name = unique('empty-options')
   const burst = unique('empty-options-burst')

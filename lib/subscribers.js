@@ -109,9 +109,17 @@ function fanOut(events, fn, onError, live) {
       continue
     }
     if (thenable) {
+      let adopted
+      try {
+        // A Promise whose `constructor` getter throws makes this throw.
+        adopted = Promise.resolve(r)
+      } catch (error) {
+        report(error, event, onError)
+        continue
+      }
       const seq = ++started
       pending++
-      Promise.resolve(r).then(
+      adopted.then(
         () => settled(seq),
         (error) => {
           settled(seq)

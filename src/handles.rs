@@ -166,6 +166,11 @@ fn insert_with(js: Js, make: impl FnOnce(u64) -> Native) -> Result<Value> {
 pub(crate) fn release(js: Js, v: Value) -> Result<()> {
     let id = js.to_f64(v)? as u64;
     let removed = SLAB.with(|s| s.borrow_mut().1.remove(&id));
+    // A stack let go with scopes still open on it (a late fork collected
+    // with its work unfinished): they go with it.
+    if let Some(Native::Stack(stack)) = &removed {
+        forget_open_scopes(stack);
+    }
     drop(removed);
     Ok(())
 }
