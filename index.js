@@ -14,6 +14,7 @@
 // | lib/options.js       | options objects, validated and normalised          |
 // | lib/scopes.js        | pushScope/popScope, scope(), mark()                |
 // | lib/calls.js         | managed and manual calls, streams, AbortSignal     |
+// | lib/iterators.js     | provider iterators pulled in their call's scope    |
 // | lib/middleware.js    | JS middleware wrappers, CallContext, register()    |
 // | lib/subscribers.js   | batched delivery, flush(), shutdown(), stats()     |
 // | plugins.js           | plugin documents and JS plugin kinds               |

@@ -6,7 +6,8 @@ const native = require('../native.js')
 const { checkFunction, checkKeys, checkName, invalid, settleable, show, userThrew } = require('./errors.js')
 const { INTERNAL, ScopeHandle, childStack, context, currentStack, handleNative, releaseStack, runIn, stackNative } = require('./context.js')
 const { REGISTER_KEYS, registerOptions } = require('./options.js')
-const { asStream, scopedIterator } = require('./calls.js')
+const { asStream } = require('./calls.js')
+const { scopedIterator } = require('./iterators.js')
 
 /** What middleware is told about the call it runs for. */
 class CallContext {
