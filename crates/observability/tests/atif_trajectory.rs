@@ -5,7 +5,7 @@ mod support;
 
 use nemo_relay_core::executor::block_on;
 use nemo_relay_core::{
-    CallOptions, LlmRequest, PopOptions, Runtime, ScopeOptions, ScopeStack, ScopeType,
+    CallOptions, LlmRequest, PopOptions, Runtime, ScopeHandle, ScopeOptions, ScopeStack, ScopeType,
 };
 use nemo_relay_observability::atif::{AtifConfig, AtifExporter};
 use serde_json::{json, Value};
@@ -30,6 +30,62 @@ fn writing_files(name: &str) -> (std::path::PathBuf, Runtime, AtifExporter) {
     .unwrap();
     atif.register(&rt).unwrap();
     (dir, rt, atif)
+}
+
+/// One flow of work on its own stack of `rt`.
+struct Flow<'a> {
+    rt: &'a Runtime,
+    stack: ScopeStack,
+}
+
+impl<'a> Flow<'a> {
+    fn new(rt: &'a Runtime) -> Self {
+        Flow {
+            rt,
+            stack: ScopeStack::new(),
+        }
+    }
+
+    fn push(&self, name: &str, t: ScopeType) -> ScopeHandle {
+        let opts = ScopeOptions {
+            stack: Some(self.stack.clone()),
+            ..Default::default()
+        };
+        self.rt.push_scope(name, t, opts).unwrap()
+    }
+
+    fn pop(&self, h: &ScopeHandle) {
+        let opts = PopOptions {
+            stack: Some(self.stack.clone()),
+            ..Default::default()
+        };
+        self.rt.pop_scope(h, opts).unwrap();
+    }
+
+    fn calls(&self) -> CallOptions {
+        CallOptions {
+            stack: Some(self.stack.clone()),
+            ..Default::default()
+        }
+    }
+
+    /// A tool call `name(args)` that returns `out`.
+    fn tool(&self, name: &str, args: Value, out: Value) {
+        block_on(self.rt.tool_call(name, args, self.calls(), move |_| {
+            let out = out.clone();
+            async move { Ok(out) }
+        }))
+        .unwrap();
+    }
+}
+
+/// The names of the tool calls of every step, in order.
+fn tool_names(doc: &Value) -> Vec<&str> {
+    steps(doc)
+        .iter()
+        .flat_map(|s| s["tool_calls"].as_array().into_iter().flatten())
+        .map(|c| c["function_name"].as_str().unwrap())
+        .collect()
 }
 
 fn steps(doc: &Value) -> &Vec<Value> {
@@ -221,26 +277,13 @@ fn calls_of_one_tool_without_call_ids_are_matched_by_arguments_else_in_the_model
     let rt = Runtime::new();
     let atif = AtifExporter::new(AtifConfig::default()).unwrap();
     atif.register(&rt).unwrap();
-    let stack = ScopeStack::new();
-    let opts = || CallOptions {
-        stack: Some(stack.clone()),
-        ..Default::default()
-    };
-    let agent = rt
-        .push_scope(
-            "agent",
-            ScopeType::Agent,
-            ScopeOptions {
-                stack: Some(stack.clone()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let flow = Flow::new(&rt);
+    let agent = flow.push("agent", ScopeType::Agent);
     let call = |name: &str, q: &str| json!({"type": "function", "function": {"name": name, "arguments": json!({"q": q}).to_string()}});
     block_on(rt.llm_call(
         "chat",
         LlmRequest::new(json!({"messages": [{"role": "user", "content": "find a, b, c"}]})),
-        opts(),
+        flow.calls(),
         move |_| async move {
             Ok(
                 json!({"choices": [{"message": {"role": "assistant", "tool_calls": [
@@ -255,21 +298,10 @@ fn calls_of_one_tool_without_call_ids_are_matched_by_arguments_else_in_the_model
         json!({"q": "a"}),
         json!({"q": "c", "limit": 5}),
     ] {
-        let out = format!("found {}", args["q"].as_str().unwrap());
-        block_on(rt.tool_call("search", args, opts(), move |_| {
-            let out = out.clone();
-            async move { Ok(json!(out)) }
-        }))
-        .unwrap();
+        let out = json!(format!("found {}", args["q"].as_str().unwrap()));
+        flow.tool("search", args, out);
     }
-    rt.pop_scope(
-        &agent,
-        PopOptions {
-            stack: Some(stack.clone()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    flow.pop(&agent);
     rt.flush().unwrap();
 
     let doc = atif.export_value().unwrap();
@@ -309,52 +341,22 @@ fn a_file_is_written_when_the_root_scope_ends_and_its_events_are_released() {
 #[test]
 fn writing_files_it_holds_nothing_of_the_work_done_outside_agents() {
     let (dir, rt, atif) = writing_files("atif-outside");
-    let stack = ScopeStack::new();
-    let opts = || CallOptions {
-        stack: Some(stack.clone()),
-        ..Default::default()
-    };
-    let scope = |name: &str, t: ScopeType| {
-        rt.push_scope(
-            name,
-            t,
-            ScopeOptions {
-                stack: Some(stack.clone()),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-    };
-    let pop = |h| {
-        let popped = PopOptions {
-            stack: Some(stack.clone()),
-            ..Default::default()
-        };
-        rt.pop_scope(&h, popped).unwrap()
-    };
+    let flow = Flow::new(&rt);
     for _ in 0..100 {
-        block_on(rt.tool_call("outside", json!({"q": 1}), opts(), |_| async {
-            Ok(json!(1))
-        }))
-        .unwrap();
+        flow.tool("outside", json!({"q": 1}), json!(1));
     }
     // An agent under a request scope is still a root agent with its file.
-    let request = scope("request", ScopeType::Function);
-    let agent = scope("agent", ScopeType::Agent);
-    block_on(rt.tool_call("inside", json!({}), opts(), |_| async { Ok(json!(2)) })).unwrap();
-    pop(agent.clone());
-    pop(request);
+    let request = flow.push("request", ScopeType::Function);
+    let agent = flow.push("agent", ScopeType::Agent);
+    flow.tool("inside", json!({}), json!(2));
+    flow.pop(&agent);
+    flow.pop(&request);
     rt.flush().unwrap();
 
     let doc: Value =
         serde_json::from_slice(&std::fs::read(dir.join(format!("{}.json", agent.uuid()))).unwrap())
             .unwrap();
-    let calls: Vec<&str> = steps(&doc)
-        .iter()
-        .flat_map(|s| s["tool_calls"].as_array().into_iter().flatten())
-        .map(|c| c["function_name"].as_str().unwrap())
-        .collect();
-    assert_eq!(calls, ["inside"]);
+    assert_eq!(tool_names(&doc), ["inside"]);
     assert!(atif.export().is_err(), "nothing else is buffered");
 }
 
@@ -362,43 +364,21 @@ fn writing_files_it_holds_nothing_of_the_work_done_outside_agents() {
 fn an_agent_that_started_before_the_exporter_still_gets_its_file_with_its_calls() {
     let dir = scratch_dir("atif-late-register");
     let rt = Runtime::new();
-    let stack = ScopeStack::new();
-    let agent = rt
-        .push_scope(
-            "agent",
-            ScopeType::Agent,
-            ScopeOptions {
-                stack: Some(stack.clone()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let flow = Flow::new(&rt);
+    let agent = flow.push("agent", ScopeType::Agent);
     let atif = AtifExporter::new(AtifConfig {
         output_directory: Some(dir.clone()),
         ..Default::default()
     })
     .unwrap();
     atif.register(&rt).unwrap();
-    let opts = CallOptions {
-        stack: Some(stack.clone()),
-        ..Default::default()
-    };
-    block_on(rt.tool_call("search", json!({"q": 1}), opts, |_| async { Ok(json!(1)) })).unwrap();
-    let popped = PopOptions {
-        stack: Some(stack.clone()),
-        ..Default::default()
-    };
-    rt.pop_scope(&agent, popped).unwrap();
+    flow.tool("search", json!({"q": 1}), json!(1));
+    flow.pop(&agent);
     rt.flush().unwrap();
     let doc: Value =
         serde_json::from_slice(&std::fs::read(dir.join(format!("{}.json", agent.uuid()))).unwrap())
             .unwrap();
-    let calls: Vec<&str> = steps(&doc)
-        .iter()
-        .flat_map(|s| s["tool_calls"].as_array().into_iter().flatten())
-        .map(|c| c["function_name"].as_str().unwrap())
-        .collect();
-    assert_eq!(calls, ["search"]);
+    assert_eq!(tool_names(&doc), ["search"]);
 }
 
 #[test]
