@@ -138,6 +138,26 @@ test.serial('scope() ends scopes its fn left open before its own, with the same 
   c.stop()
 })
 
+/**
+ * Background work a callback starts and does not wait for: after 5 ms it
+ * opens scope `name`, holds it `ms`, then ends it. Settles when it is done
+ * (rejects if any of that threw).
+ */
+function backgroundScope(name: string, ms: number): Promise<void> {
+  return new Promise((resolve, reject) =>
+    setTimeout(async () => {
+      try {
+        const h = relay.pushScope(name)
+        await sleep(ms)
+        h.end()
+        resolve()
+      } catch (error) {
+        reject(error)
+      }
+    }, 5),
+  )
+}
+
 test.serial('work a scope() callback leaves behind runs under that scope’s parent, never among the parent flow’s own scopes', async (t) => {
   const c = collect()
   const [session, poll, turn2] = [unique('session'), unique('poll'), unique('turn2')]
@@ -145,18 +165,7 @@ test.serial('work a scope() callback leaves behind runs under that scope’s par
   await relay.scope(session, async () => {
     await relay.scope(unique('turn1'), () => {
       // A poller the turn starts and does not wait for.
-      pollEnded = new Promise((resolve, reject) =>
-        setTimeout(async () => {
-          try {
-            const h = relay.pushScope(poll)
-            await sleep(20)
-            h.end()
-            resolve()
-          } catch (error) {
-            reject(error)
-          }
-        }, 5),
-      )
+      pollEnded = backgroundScope(poll, 20)
     })
     await sleep(10)
     // The session goes on while the poller's scope is open.
@@ -176,18 +185,7 @@ test.serial('work a tool leaves behind runs under the tool’s caller, never amo
   let lateEnded: Promise<void> | undefined
   await relay.scope(agent, async () => {
     await relay.toolCall(unique('tool'), {}, () => {
-      lateEnded = new Promise((resolve, reject) =>
-        setTimeout(async () => {
-          try {
-            const h = relay.pushScope('late')
-            await sleep(30)
-            h.end()
-            resolve()
-          } catch (error) {
-            reject(error)
-          }
-        }, 5),
-      )
+      lateEnded = backgroundScope('late', 30)
       return 1
     })
     const next = relay.pushScope('next-step')
