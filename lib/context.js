@@ -142,13 +142,18 @@ class ScopeStack {
       // Late work sees the scope its fork started at as the opener made
       // it, so that ending it there ends it, as it did on the stack the
       // work came from.
-      const from = stack.#isLate ? [stack, stack.#parent] : [stack]
-      for (const s of from) {
-        const pushed = s.#pushed
-        for (let i = pushed.length - 1; i >= 0; i--) if (handleNative(pushed[i]) === top) return pushed[i]
-      }
+      const mine = ScopeStack.#pushedWithId(stack, top)
+      if (mine !== undefined) return mine
+      const opener = stack.#isLate ? ScopeStack.#pushedWithId(stack.#parent, top) : undefined
+      if (opener !== undefined) return opener
     }
     return new ScopeHandle(INTERNAL, top, stack)
+  }
+  /** The handle `pushScope` made on `stack` for the scope with native id `id`, if any. */
+  static #pushedWithId(stack, id) {
+    const pushed = stack.#pushed
+    for (let i = pushed.length - 1; i >= 0; i--) if (handleNative(pushed[i]) === id) return pushed[i]
+    return undefined
   }
   /** Number of open scopes above the implicit root. */
   get depth() {

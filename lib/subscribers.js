@@ -190,7 +190,10 @@ function unsubscribe(name, options) {
   return removed
 }
 
-/** The subscriber Promises pending now, settled (an `onTimeout` hook lets a timed-out wait go). */
+/**
+ * Settles once the subscriber Promises pending now have (undefined when
+ * there are none); `waiting.cancel()` then stops waiting for them.
+ */
 function settleInflight(waiting) {
   // Called from inside a subscriber, waiting for subscribers would wait for
   // itself.
