@@ -483,7 +483,7 @@ export declare function streamClose(stream: ExternalObject<'Stream'>): void
  * `outcome`: 0 a result with `value`, 1 a `done` result, 2 `next()` threw
  * or rejected with `value`, 3 `next()` gave `value`, which is not an object.
  */
-export declare function streamFeed(stream: ExternalObject<'Stream'>, pull: { iter?: unknown; direct?: boolean }, outcome: 0 | 1 | 2 | 3, value: unknown): unknown
+export declare function streamFeed(stream: ExternalObject<'Stream'>, pull: { iter?: unknown; held?: { iter?: unknown }; direct?: boolean }, outcome: 0 | 1 | 2 | 3, value: unknown): unknown
 
 /**
  * The facade's next answer for `stream`: a chunk, `undefined` at the end,
@@ -492,7 +492,7 @@ export declare function streamFeed(stream: ExternalObject<'Stream'>, pull: { ite
  * `pull.iter` to the iterator to pull, and `pull.direct` when the facade
  * may pull it after each chunk without asking first.
  */
-export declare function streamNext(stream: ExternalObject<'Stream'>, pull: { iter?: unknown; direct?: boolean }): unknown
+export declare function streamNext(stream: ExternalObject<'Stream'>, pull: { iter?: unknown; held?: { iter?: unknown }; direct?: boolean }): unknown
 
 /**
  * Register subscriber `name`: `deliver(batchText)` receives each batch,

@@ -48,9 +48,10 @@ test('a stream dropped unfinished under a long-lived AbortSignal is still collec
   t.true(bareClosed >= 18, run.stdout)
 })
 
-test('a stream dropped while its provider stalls is collected, and one whose next() is still awaited is not', (t) => {
+test('a stream dropped while its provider stalls is collected, and its call ends; one whose next() is still awaited is not', (t) => {
   // A consumer that gives up on a hung model (a timeout, no close()) and
   // drops the stream; another that keeps only the Promise of its chunk.
+  // Bare (nothing observes) and observed (a subscriber records the call).
   const run = runNode(
     `
     import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
@@ -60,12 +61,22 @@ test('a stream dropped while its provider stalls is collected, and one whose nex
     }
     let collected = 0
     const tracked = new FinalizationRegistry(() => collected++)
+    const ended = []
+    const watch = (e) => {
+      if (e.name === 'hung' && e.scope_category === 'end') ended.push(e.metadata['otel.status_description'])
+    }
     async function giveUp() {
       const s = await relay.llmStreamCall('hung', { content: {} }, stalled)
       await s.next()
       const got = await Promise.race([s.next(), new Promise((r) => setImmediate(r, 'gave up'))])
       if (got !== 'gave up') throw new Error('the provider answered')
       tracked.register(s, 0)
+    }
+    async function collect() {
+      for (let i = 0; i < 10; i++) {
+        globalThis.gc()
+        await new Promise((r) => setTimeout(r, 20))
+      }
     }
     async function firstChunk(observed) {
       const sub = observed ? relay.subscribe('observer', () => {}) : undefined
@@ -76,17 +87,25 @@ test('a stream dropped while its provider stalls is collected, and one whose nex
       sub?.dispose()
       return s.next()
     }
-    for (let i = 0; i < 200; i++) await giveUp()
+    for (let i = 0; i < 100; i++) await giveUp()
+    const watching = relay.subscribe('watch', watch)
+    for (let i = 0; i < 100; i++) await giveUp()
+    await collect()
+    await relay.flush()
+    watching.dispose()
     const awaited = [firstChunk(false), firstChunk(true)]
-    for (let i = 0; i < 10; i++) {
-      globalThis.gc()
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    console.log(JSON.stringify({ collected, chunks: (await Promise.all(awaited)).map((r) => r.value) }))
+    await collect()
+    const chunks = (await Promise.all(awaited)).map((r) => r.value)
+    console.log(JSON.stringify({ collected, ended: ended.length, why: [...new Set(ended)], chunks }))
     `,
     repoRoot,
     ['--expose-gc'],
   )
   t.is(run.status, 0, run.stderr)
-  t.deepEqual(JSON.parse(run.stdout), { collected: 200, chunks: ['hello', 'hello'] })
+  t.deepEqual(JSON.parse(run.stdout), {
+    collected: 200,
+    ended: 100,
+    why: ['cancelled: stream dropped before completion'],
+    chunks: ['hello', 'hello'],
+  })
 })

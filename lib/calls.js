@@ -217,7 +217,7 @@ class LlmStream {
   #done = false
   /** The latest pending step; a `next()` made meanwhile waits for it. */
   #inflight = null
-  #pull = { iter: undefined, direct: false }
+  #pull = { iter: undefined, held: undefined, direct: false }
   /**
    * With nothing wrapping the provider (`#pull.direct`), the chunk fed last
    * (`{ value }`): the chunk the caller gets is that very value, not the
@@ -366,10 +366,22 @@ class LlmStream {
           continue
         }
         if (thenable) {
+          // Only the pull holds the iterator while it answers (see
+          // `Pulls::held`): a provider that never answers is collected with
+          // a stream its caller dropped.
+          const held = this.#pull.held
+          const iter = held.iter
+          held.iter = undefined
           return this.#later(
             Promise.resolve(r),
-            (v) => this.#feed(v),
-            (error) => native.streamFeed(this.#native, this.#pull, 2, error),
+            (v) => {
+              held.iter = iter
+              return this.#feed(v)
+            },
+            (error) => {
+              held.iter = iter
+              return native.streamFeed(this.#native, this.#pull, 2, error)
+            },
           )
         }
         answer = this.#feed(r)

@@ -19,7 +19,7 @@ use nemo_relay_core::RelayError;
 use crate::js::{Js, Result, Value};
 use crate::realm::Realm;
 
-/// A strong reference to a JS value.
+/// A reference to a JS value: strong, unless made with [`JsRef::weak`].
 pub(crate) struct JsRef {
     raw: sys::napi_ref,
     boxed: bool,
@@ -33,6 +33,16 @@ unsafe impl Sync for JsRef {}
 
 impl JsRef {
     pub(crate) fn new(js: Js, value: Value) -> Result<JsRef> {
+        JsRef::with_count(js, value, 1)
+    }
+
+    /// A weak reference to object `value`: it does not keep the value
+    /// alive, and [`JsRef::value`] fails once the value is collected.
+    pub(crate) fn weak(js: Js, value: Value) -> Result<JsRef> {
+        JsRef::with_count(js, value, 0)
+    }
+
+    fn with_count(js: Js, value: Value, count: u32) -> Result<JsRef> {
         let realm = Realm::of(js)?;
         let t = js.type_of(value)?;
         let referenceable = matches!(
@@ -44,6 +54,11 @@ impl JsRef {
         );
         let (target, boxed) = if referenceable {
             (value, false)
+        } else if count == 0 {
+            // Only its reference would hold a box: it would go at once.
+            return Err(RelayError::Internal(
+                "a primitive cannot be referenced weakly".into(),
+            ));
         } else {
             let holder = js.object()?;
             js.set_named(holder, c"v", value)?;
@@ -51,7 +66,7 @@ impl JsRef {
         };
         let mut raw = ptr::null_mut();
         // SAFETY: valid env and value.
-        js.check(unsafe { sys::napi_create_reference(js.0, target, 1, &mut raw) })?;
+        js.check(unsafe { sys::napi_create_reference(js.0, target, count, &mut raw) })?;
         Ok(JsRef { raw, boxed, realm })
     }
 
@@ -65,6 +80,11 @@ impl JsRef {
         let mut v = ptr::null_mut();
         // SAFETY: `raw` is alive (released only in Drop) and this is its env.
         js.check(unsafe { sys::napi_get_reference_value(js.0, self.raw, &mut v) })?;
+        if v.is_null() {
+            return Err(RelayError::Internal(
+                "a weakly referenced JS value was collected".into(),
+            ));
+        }
         if self.boxed {
             return js.get_named(v, c"v");
         }

@@ -11,6 +11,9 @@
 //! | `pull` itself | a provider iterator must be pulled: `pull.iter` | calls `pull.iter.next()` and hands the outcome to `streamFeed(stream, pull, outcome, value)`, which answers the same way |
 //! | a Promise | the stream waits on something else (an asynchronous sanitizer at the end, a native intercept) | awaits it; it settles with one of the above |
 //!
+//! While it awaits `pull.iter.next()`, the facade empties `pull.held.iter`
+//! (see `Pulls::held`), so that only the pull holds the iterator.
+//!
 //! `pull.direct` is set when no stream execution intercept wraps the
 //! provider ([`LlmStream::is_passthrough`]): each poll pulls the provider
 //! once, so after a chunk the facade may pull the provider right away and
@@ -137,6 +140,7 @@ impl StreamCell {
             return Ok(());
         }
         js.set_named(pull, c"iter", pulls.iter(js)?)?;
+        js.set_named(pull, c"held", pulls.held(js)?)?;
         // Only the provider's iterator is ever pulled when nothing wraps it.
         js.set_named(pull, c"direct", js.boolean(self.passthrough)?)?;
         *cur = Some(pulls);
@@ -254,7 +258,7 @@ impl IntoJs for Option<Json> {
 /// `pull.iter` to the iterator to pull, and `pull.direct` when the facade
 /// may pull it after each chunk without asking first.
 #[napi(
-    ts_args_type = "stream: ExternalObject<'Stream'>, pull: { iter?: unknown; direct?: boolean }",
+    ts_args_type = "stream: ExternalObject<'Stream'>, pull: { iter?: unknown; held?: { iter?: unknown }; direct?: boolean }",
     ts_return_type = "unknown"
 )]
 pub fn stream_next(env: napi::Env, stream: Arg, pull: Arg) -> napi::Result<Raw> {
@@ -268,7 +272,7 @@ pub fn stream_next(env: napi::Env, stream: Arg, pull: Arg) -> napi::Result<Raw> 
 /// `outcome`: 0 a result with `value`, 1 a `done` result, 2 `next()` threw
 /// or rejected with `value`, 3 `next()` gave `value`, which is not an object.
 #[napi(
-    ts_args_type = "stream: ExternalObject<'Stream'>, pull: { iter?: unknown; direct?: boolean }, outcome: 0 | 1 | 2 | 3, value: unknown",
+    ts_args_type = "stream: ExternalObject<'Stream'>, pull: { iter?: unknown; held?: { iter?: unknown }; direct?: boolean }, outcome: 0 | 1 | 2 | 3, value: unknown",
     ts_return_type = "unknown"
 )]
 pub fn stream_feed(

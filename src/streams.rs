@@ -51,6 +51,7 @@ use crate::promise::{self, Fill, Slot};
 
 /// A JS async iterator (`{ next(), return?() }`) as a core chunk stream.
 struct JsIterStream {
+    /// Weak: [`Pulls::held`] is what keeps the iterator alive.
     iter: Arc<JsRef>,
     /// The stream's `then` callbacks, created on its first asynchronous
     /// chunk and reused for every later one (at most one pull is
@@ -73,6 +74,14 @@ pub(crate) struct Pulls {
     /// An outcome the caller's facade pulled and fed back.
     fed: Mutex<Option<Pulled>>,
     iter: Arc<JsRef>,
+    /// `{ iter }`, held strongly: it keeps the iterator alive, so that a
+    /// stream dropped early can still close it. While the facade awaits
+    /// the iterator's `next()`, it empties `held.iter` (and puts it back
+    /// when the pull settles): the pending pull holds the facade, so a
+    /// strong hold then would keep a stream whose provider never answers,
+    /// and its open call, alive forever. Dropped while stalled, the stream
+    /// is collected with its provider, as a plain async generator is.
+    held: JsRef,
     what: Arc<str>,
     /// Names a chunk in conversion errors (built once, not per chunk).
     chunk_what: Box<str>,
@@ -97,6 +106,11 @@ impl Pulls {
     /// The iterator, for the facade to pull.
     pub(crate) fn iter(&self, js: Js) -> Result<Value> {
         self.iter.value(js)
+    }
+
+    /// The iterator's holder (see [`Pulls::held`]), for the facade.
+    pub(crate) fn held(&self, js: Js) -> Result<Value> {
+        self.held.value(js)
     }
 
     /// Hand over what the facade's `next()` gave. `outcome` is 0 for a
@@ -245,7 +259,10 @@ impl JsIterStream {
                 "{what} must return an AsyncIterable of chunks"
             )));
         }
-        let iter = Arc::new(JsRef::new(js, iter)?);
+        let held = js.object()?;
+        js.set_named(held, c"iter", iter)?;
+        let held = JsRef::new(js, held)?;
+        let iter = Arc::new(JsRef::weak(js, iter)?);
         Ok(Box::pin(JsIterStream {
             iter: iter.clone(),
             then: Arc::default(),
@@ -253,6 +270,7 @@ impl JsIterStream {
                 fill: Mutex::new(None),
                 fed: Mutex::new(None),
                 iter,
+                held,
                 chunk_what: format!("a chunk of {what}").into(),
                 convert,
                 what,
