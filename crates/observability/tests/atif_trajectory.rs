@@ -332,9 +332,10 @@ fn a_file_is_written_when_the_root_scope_ends_and_its_events_are_released() {
     let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(doc["session_id"], run.agent.as_str());
     assert_eq!(doc["subagent_trajectories"].as_array().unwrap().len(), 1);
+    let why = atif.export().unwrap_err().to_string();
     assert!(
-        atif.export().is_err(),
-        "the session's events were released after writing"
+        why.contains("released once its file is written"),
+        "the session's events were released after writing: {why}"
     );
 }
 

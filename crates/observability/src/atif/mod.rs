@@ -319,7 +319,16 @@ impl AtifExporter {
         self.attachments.flush_runtimes();
         let st = self.shared.state.lock();
         if st.events.is_empty() {
-            return Err(ExportError::Export("no events buffered".into()));
+            // Writing files, only running agents are kept: say so, or
+            // "nothing buffered" reads as events lost.
+            let why = if self.shared.config.output_directory.is_some() {
+                "no events buffered: with output_directory, a root agent scope's \
+                 events are released once its file is written, and events outside \
+                 agent scopes are not kept (see written_files)"
+            } else {
+                "no events buffered"
+            };
+            return Err(ExportError::Export(why.into()));
         }
         let p = Projector::new(&st.events, &self.shared.config);
         let roots = p.roots();
