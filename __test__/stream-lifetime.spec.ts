@@ -7,7 +7,7 @@ import test from 'ava'
 
 import { repoRoot, runNode } from './support.js'
 
-test('a stream dropped unfinished under a long-lived AbortSignal is still collected, and its provider closed', (t) => {
+test('a stream dropped unfinished, under a long-lived AbortSignal or none, is still collected, and its provider closed', (t) => {
   const run = runNode(
     `
     import v8 from 'node:v8'
@@ -15,17 +15,7 @@ test('a stream dropped unfinished under a long-lived AbortSignal is still collec
     import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
     v8.setFlagsFromString('--expose-gc')
     const gc = vm.runInNewContext('gc')
-    relay.subscribe('observer', () => {})
-    const session = new AbortController()
-    let closed = 0
-    for (let i = 0; i < 20; i++) {
-      const s = await relay.llmStreamCall('chat', { content: null }, async function* () {
-        try { yield 1; yield 2 } finally { closed++ }
-      }, { signal: session.signal })
-      await s.next()
-    }
-    // Nothing observes these: bare streams, closed by the facade.
-    relay.unsubscribe('observer')
+    // Nothing observes these yet: bare streams, closed by the facade.
     let bareClosed = 0
     for (let i = 0; i < 20; i++) {
       const s = await relay.llmStreamCall('bare', { content: null }, async function* () {
@@ -33,7 +23,21 @@ test('a stream dropped unfinished under a long-lived AbortSignal is still collec
       })
       await s.next()
     }
+    // Observed streams, closed by native code. (While they are open, they
+    // keep their subscriber: later calls would not be bare.)
+    relay.subscribe('observer', () => {})
+    const session = new AbortController()
+    let closed = 0
+    for (let i = 0; i < 20; i++) {
+      const s = await relay.llmStreamCall('chat', { content: null }, async function* () {
+        try { yield 1; yield 2 } finally { closed++ }
+      }, { signal: i % 2 ? session.signal : undefined })
+      await s.next()
+    }
     for (let i = 0; i < 10 && closed + bareClosed < 40; i++) {
+      gc()
+      // A collection between a stream's finalizer and the return() it posts.
+      await new Promise((r) => setImmediate(r))
       gc()
       await new Promise((r) => setTimeout(r, 10))
     }

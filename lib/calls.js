@@ -369,11 +369,12 @@ class LlmStream {
           // Only the pull holds the iterator while it answers (see
           // `Pulls::held`): a provider that never answers is collected with
           // a stream its caller dropped.
+          const pending = Promise.resolve(r)
           const held = this.#pull.held
           const iter = held.iter
           held.iter = undefined
           return this.#later(
-            Promise.resolve(r),
+            pending,
             (v) => {
               held.iter = iter
               return this.#feed(v)

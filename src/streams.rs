@@ -416,10 +416,12 @@ impl Drop for JsIterStream {
         }
         // Closed early, or failed: let the provider clean up (`finally`
         // blocks run). Closing an iterator whose `next()` threw is harmless.
-        let iter = self.iter.clone();
+        // The task holds `pulls`, whose `held` keeps the iterator alive
+        // until it runs (it is posted when a finalizer drops the stream).
+        let pulls = self.pulls.clone();
         self.iter.realm().run_or_post(Box::new(move |js| {
             let _ = (|| -> Result<()> {
-                let it = iter.value(js)?;
+                let it = pulls.iter(js)?;
                 let ret = js.get_named(it, c"return")?;
                 if js.type_of(ret)? == T::napi_function {
                     let mut out = std::ptr::null_mut();
