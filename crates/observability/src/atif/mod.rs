@@ -324,7 +324,7 @@ impl AtifExporter {
             let why = if self.shared.config.output_directory.is_some() {
                 "no events buffered: with output_directory, a root agent scope's \
                  events are released once its file is written, and events outside \
-                 agent scopes are not kept (see written_files)"
+                 agent scopes are not kept (see the files written)"
             } else {
                 "no events buffered"
             };
