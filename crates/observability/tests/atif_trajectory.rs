@@ -32,6 +32,12 @@ fn writing_files(name: &str) -> (std::path::PathBuf, Runtime, AtifExporter) {
     (dir, rt, atif)
 }
 
+/// The trajectory file written for session `id` under `dir`.
+fn written(dir: &std::path::Path, id: impl std::fmt::Display) -> Value {
+    let path = dir.join(format!("{id}.json"));
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
 /// One flow of work on its own stack of `rt`.
 struct Flow<'a> {
     rt: &'a Runtime,
@@ -329,7 +335,7 @@ fn a_file_is_written_when_the_root_scope_ends_and_its_events_are_released() {
     rt.flush().unwrap();
     let path = dir.join(format!("{}.json", run.agent));
     assert_eq!(atif.written_files(), std::slice::from_ref(&path));
-    let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let doc = written(&dir, &run.agent);
     assert_eq!(doc["session_id"], run.agent.as_str());
     assert_eq!(doc["subagent_trajectories"].as_array().unwrap().len(), 1);
     let why = atif.export().unwrap_err().to_string();
@@ -354,9 +360,7 @@ fn writing_files_it_holds_nothing_of_the_work_done_outside_agents() {
     flow.pop(&request);
     rt.flush().unwrap();
 
-    let doc: Value =
-        serde_json::from_slice(&std::fs::read(dir.join(format!("{}.json", agent.uuid()))).unwrap())
-            .unwrap();
+    let doc = written(&dir, agent.uuid());
     assert_eq!(tool_names(&doc), ["inside"]);
     assert!(atif.export().is_err(), "nothing else is buffered");
 }
@@ -376,9 +380,7 @@ fn an_agent_that_started_before_the_exporter_still_gets_its_file_with_its_calls(
     flow.tool("search", json!({"q": 1}), json!(1));
     flow.pop(&agent);
     rt.flush().unwrap();
-    let doc: Value =
-        serde_json::from_slice(&std::fs::read(dir.join(format!("{}.json", agent.uuid()))).unwrap())
-            .unwrap();
+    let doc = written(&dir, agent.uuid());
     assert_eq!(tool_names(&doc), ["search"]);
 }
 
