@@ -42,6 +42,23 @@ test.serial('the ATOF file holds every emitted event, in order, once flush resol
   c.stop()
 })
 
+test.serial('an exporter removed with unsubscribe() can register again, and its shutdown leaves a newer subscriber of that name alone', async (t) => {
+  const file = path.join(tempDir(), 'events.jsonl')
+  const name = unique('atof')
+  const atof = new relay.AtofExporter({ path: file, mode: 'overwrite' }).register({ name })
+  t.true(relay.unsubscribe(name))
+  const seen: string[] = []
+  const newer = relay.subscribe(name, (e) => void seen.push(e.name))
+  atof.register({ name: unique('atof-again') })
+  relay.mark('before')
+  await atof.shutdown()
+  relay.mark('after')
+  await relay.flush()
+  t.deepEqual(seen, ['before', 'after'])
+  t.deepEqual(readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as RelayEvent).name), ['before'])
+  newer.dispose()
+})
+
 test.serial('an ATIF export of a run with a tool call is an ATIF-v1.7 trajectory naming the call', async (t) => {
   const dir = tempDir()
   await using atif = new relay.AtifExporter({ dir, agentName: 'weather-agent' }).register({ name: unique('atif') })

@@ -581,6 +581,29 @@ fn duplicate_registration_names_are_rejected_and_deregister_says_whether_it_remo
 }
 
 #[test]
+fn deregister_exact_removes_only_the_registration_it_names_by_serial() {
+    let rt = Runtime::new();
+    let f = Family::ToolRequestIntercept;
+    let mw = || Middleware::ToolRequestIntercept(rewrite(|_, v: Json| Ok(v)));
+    let first = Registration::new("x", mw());
+    let old = first.serial();
+    rt.register(first).unwrap();
+    assert!(rt.holds(f, "x", old));
+    assert!(rt.deregister(f, "x"));
+    let second = Registration::new("x", mw());
+    let new = second.serial();
+    rt.register(second).unwrap();
+    assert!(
+        !rt.holds(f, "x", old),
+        "a namesake is not the old registration"
+    );
+    assert!(!rt.deregister_exact(f, "x", old));
+    assert_eq!(rt.registrations(f).len(), 1, "the newer registration stays");
+    assert!(rt.deregister_exact(f, "x", new));
+    assert!(rt.registrations(f).is_empty());
+}
+
+#[test]
 fn llm_calls_run_the_llm_families_and_strip_credentials_from_events() {
     let rt = Runtime::new();
     let rec = Recorder::install(&rt);

@@ -15,7 +15,13 @@ use nemo_relay_core::{Family, Middleware, Registration, RelayError, Runtime, Sub
 
 use crate::ExportError;
 
-/// The runtimes (and registration names) an exporter is attached to.
+/// The runtimes (and registrations) an exporter is attached to.
+///
+/// Each attachment remembers its registration's serial, because the
+/// registration's name is not the exporter's to keep: the application may
+/// remove it (`unsubscribe(name)`) and register something else under that
+/// name. Then the exporter may attach again, and its shutdown must not take
+/// the newcomer with it.
 #[derive(Default)]
 pub(crate) struct Attachments {
     state: Mutex<State>,
@@ -26,9 +32,22 @@ pub(crate) struct Attachments {
     detaching: Mutex<()>,
 }
 
+struct Attached {
+    rt: Runtime,
+    name: String,
+    serial: u64,
+}
+
+impl Attached {
+    /// Whether the registration is still ours on its runtime.
+    fn live(&self) -> bool {
+        self.rt.holds(Family::Subscriber, &self.name, self.serial)
+    }
+}
+
 #[derive(Default)]
 struct State {
-    list: Vec<(Runtime, String)>,
+    list: Vec<Attached>,
     /// Detached for good (the exporter shut down): no more attaching.
     closed: bool,
 }
@@ -38,8 +57,8 @@ impl Attachments {
     ///
     /// Refused once the exporter has shut down (its subscriber would take
     /// events nobody writes, under a name it holds forever), and on a
-    /// runtime it is already attached to (every event would be written
-    /// twice).
+    /// runtime it is still attached to (every event would be written
+    /// twice). An attachment someone else removed no longer counts.
     pub(crate) fn attach(
         &self,
         rt: &Runtime,
@@ -50,14 +69,21 @@ impl Attachments {
         if state.closed {
             return Err(ExportError::ShutDown);
         }
-        if let Some((_, as_name)) = state.list.iter().find(|(r, _)| r.same_as(rt)) {
+        state.list.retain(|a| !a.rt.same_as(rt) || a.live());
+        if let Some(a) = state.list.iter().find(|a| a.rt.same_as(rt)) {
             return Err(ExportError::Register(RelayError::AlreadyExists(format!(
-                "this exporter is registered with this runtime already, as '{as_name}'"
+                "this exporter is registered with this runtime already, as '{}'",
+                a.name
             ))));
         }
-        rt.register(Registration::new(name, Middleware::Subscriber(sub)))
-            .map_err(ExportError::Register)?;
-        state.list.push((rt.clone(), name.to_owned()));
+        let reg = Registration::new(name, Middleware::Subscriber(sub));
+        let serial = reg.serial();
+        rt.register(reg).map_err(ExportError::Register)?;
+        state.list.push(Attached {
+            rt: rt.clone(),
+            name: name.to_owned(),
+            serial,
+        });
         Ok(())
     }
 
@@ -69,7 +95,8 @@ impl Attachments {
         }
     }
 
-    /// Deregister from every attached runtime, then flush it: events
+    /// Deregister from every attached runtime (only our own registration,
+    /// never a newer one under the same name), then flush it: events
     /// emitted before the deregistration carry us in their subscriber
     /// snapshot, and the flush waits until they have all been delivered.
     ///
@@ -84,9 +111,9 @@ impl Attachments {
             state.closed = true;
             std::mem::take(&mut state.list)
         };
-        for (rt, name) in all {
-            rt.deregister(Family::Subscriber, &name);
-            let _ = rt.flush();
+        for a in all {
+            a.rt.deregister_exact(Family::Subscriber, &a.name, a.serial);
+            let _ = a.rt.flush();
         }
     }
 
@@ -95,7 +122,7 @@ impl Attachments {
             .lock()
             .list
             .iter()
-            .map(|(rt, _)| rt.clone())
+            .map(|a| a.rt.clone())
             .collect()
     }
 }

@@ -296,6 +296,39 @@ fn a_shut_down_exporter_cannot_register_again_and_one_runtime_takes_an_exporter_
 }
 
 #[test]
+fn an_exporter_someone_unsubscribed_can_register_again_and_its_shutdown_spares_a_newer_namesake() {
+    use nemo_relay_core::{Family, Middleware, Registration};
+    let dir = scratch_dir("atof-unsubscribed");
+    let rt = Runtime::new();
+    let atof = AtofExporter::new(config(&dir)).unwrap();
+    atof.register_as(&rt, "trace").unwrap();
+    // The application removes it by name, registers another subscriber
+    // under that name, and later registers the exporter again elsewhere.
+    assert!(rt.deregister(Family::Subscriber, "trace"));
+    let newer = Arc::new(Canon::default());
+    rt.register(Registration::new(
+        "trace",
+        Middleware::Subscriber(newer.clone()),
+    ))
+    .unwrap();
+    atof.register_as(&rt, "trace-again").unwrap();
+
+    atof.shutdown().unwrap();
+    rt.mark("after", Default::default()).unwrap();
+    rt.flush().unwrap();
+    assert_eq!(
+        rt.registrations(Family::Subscriber),
+        [Arc::from("trace")],
+        "the exporter's shutdown removed only its own registration"
+    );
+    assert_eq!(
+        newer.0.lock().unwrap().len(),
+        1,
+        "the newer subscriber still gets events"
+    );
+}
+
+#[test]
 fn a_subscriber_that_flushes_the_exporter_while_it_shuts_down_does_not_deadlock() {
     use std::sync::mpsc;
     use std::time::Duration;

@@ -78,6 +78,15 @@ macro_rules! families {
                 self.removed_if(family, name, |s| s == serial)
             }
 
+            /// Whether the registration under `name` in `family` is the
+            /// one with `serial` (and not one registered under that name
+            /// since).
+            pub fn holds(&self, family: Family, name: &str, serial: u64) -> bool {
+                match family {
+                    $( Family::$variant => self.$($field).+.entries().iter().any(|e| &*e.name == name && e.serial == serial), )*
+                }
+            }
+
             fn removed_if(&self, family: Family, name: &str, is: impl Fn(u64) -> bool) -> Option<Self> {
                 let mut n = self.clone();
                 match family {

@@ -242,9 +242,31 @@ impl Runtime {
 
     /// Remove a global registration. Returns whether one was removed.
     pub fn deregister(&self, family: Family, name: &str) -> bool {
+        self.deregister_where(|r| r.removed(family, name))
+    }
+
+    /// Remove the global registration under `name` only if it is still the
+    /// one with `serial` ([`Registration::serial`]). Code that registered
+    /// something and removes it later uses this form: by then someone may
+    /// have removed it and registered something else under the same name,
+    /// which is not its to remove. Returns whether it was removed.
+    pub fn deregister_exact(&self, family: Family, name: &str, serial: u64) -> bool {
+        self.deregister_where(|r| r.removed_exact(family, name, serial))
+    }
+
+    /// Whether the global registration under `name` is still the one with
+    /// `serial`.
+    pub fn holds(&self, family: Family, name: &str, serial: u64) -> bool {
+        self.inner.global.load().holds(family, name, serial)
+    }
+
+    fn deregister_where(
+        &self,
+        without: impl FnOnce(&Registrations) -> Option<Registrations>,
+    ) -> bool {
         let _displaced = {
             let _w = self.inner.write_lock.lock();
-            match self.inner.global.load().removed(family, name) {
+            match without(&self.inner.global.load()) {
                 Some(next) => self.publish(next),
                 None => return false,
             }
