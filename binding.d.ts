@@ -201,7 +201,7 @@ export declare function forkScopeStackAt(stack: number | ExternalObject<'ScopeSt
  * Hand the facade's hooks object to native code (once per JS realm). Each
  * hook is looked up when first used and kept from then on.
  */
-export declare function init(hooks: { makeError(code: string, message: string, details: object): Error; makeCallContext?: (name: string, kind: string, uuid: string, parentUuid: string, toolCallId?: string, modelName?: string) => object; llmRequestView?: (request: unknown, what: string) => object }): void
+export declare function init(hooks: { makeError(code: string, message: string, details: object): Error; makeCallContext?: (name: string, kind: string, uuid: string, parentUuid: string, toolCallId?: string, modelName?: string) => object; llmRequestView?: (request: unknown, what: string) => object; recordableText?: (value: unknown) => string }): void
 
 /**
  * Run a managed LLM call. `request` is the facade's view of the caller's

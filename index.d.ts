@@ -21,7 +21,10 @@ export type JsonObject = { [key: string]: Json }
  * fine (a `Date` is recorded as its ISO string, `undefined` members are
  * left out). What JSON cannot hold (a BigInt, a cycle, a function) is
  * refused at run time with `ERR_RELAY_INVALID_ARGUMENT` wherever the value
- * is converted. What comes back from the runtime is {@link Json}.
+ * is kept or reaches native middleware; a managed call that only hands it
+ * on to its tool records it as well as JSON can (a BigInt as its decimal
+ * string, a cycle as `"[Circular]"`). What comes back from the runtime is
+ * {@link Json}.
  */
 export type JsonInput = string | number | boolean | null | undefined | object
 

@@ -46,7 +46,7 @@ const errors = require('./lib/errors.js')
 // added below, once its module (which makes native calls as it loads) is
 // loaded, and before any call can use it. Reassigning a hook later has no
 // effect.
-const hooks = { makeError: errors.makeError, makeCallContext: undefined, llmRequestView: undefined }
+const hooks = { makeError: errors.makeError, makeCallContext: undefined, llmRequestView: undefined, recordableText: require('./lib/json.js').recordableText }
 native.init(hooks)
 
 const { RelayError, InvalidArgumentError, GuardrailRejectedError, ScopeStackError, invalid, checkName, checkFunction, checkKeys, isThenable } = errors

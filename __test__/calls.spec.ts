@@ -67,20 +67,31 @@ test.serial('a throwing tool rejects the call with the very error object it thre
 })
 
 // Arguments and results are converted to JSON when the call's events need
-// them (someone subscribes): these tests subscribe for that reason. The tool
-// still gets the caller's own values, as in a bare call (see the next tests).
-test('non-JSON arguments and results of an observed call are rejected with ERR_RELAY_INVALID_ARGUMENT', async (t) => {
-  const sub = relay.subscribe(unique('observer'), () => {})
-  t.teardown(() => sub.dispose())
-  const cyclic: Record<string, unknown> = {}
-  cyclic.me = cyclic
-  for (const args of [{ n: 1n }, cyclic, () => 1, NaN, 2n]) {
-    const e = await t.throwsAsync(relay.toolCall(unique('bad-args'), args as never, () => 1), { instanceOf: TypeError })
-    t.is((e as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
-  }
-  const e = await t.throwsAsync(relay.toolCall(unique('bad-result'), {}, () => 10n as never))
-  t.is((e as { code?: string }).code, 'ERR_RELAY_INVALID_ARGUMENT')
-  t.regex(e?.message ?? '', /BigInt/)
+// them (someone subscribes). The tool still gets the caller's own values, as
+// in a bare call, so what JSON cannot represent is recorded, never refused:
+// a subscriber must not decide whether a call succeeds.
+test.serial('a subscriber never makes a call fail: non-JSON arguments and results pass through, and the events record them as well as JSON can', async (t) => {
+  const c = collect()
+  const args: Record<string, unknown> = { n: 1n }
+  args.me = args
+  const name = unique('not-json')
+  let got: unknown
+  const out = await relay.toolCall(name, args as never, (a) => {
+    got = a
+    return 10n as never
+  })
+  t.is(got, args)
+  t.is(out, 10n as never)
+  // Also when a guardrail answers later and the call goes on from a Promise.
+  const guard = relay.register('tool_conditional_execution', unique('later'), async () => undefined)
+  t.is(await relay.toolCall(unique('not-json-later'), args as never, (a) => a), args as never)
+  guard.dispose()
+  const events = await c.flushed()
+  t.deepEqual(startOf(events, name).data, { n: '1', me: '[Circular]' })
+  t.is(endOf(events, name).data, '10')
+  // Values relay keeps, rather than hands on, must be JSON.
+  t.throws(() => relay.mark(unique('m'), { data: { n: 1n } }), { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
+  c.stop()
   await t.throwsAsync(relay.toolCall(unique('bad-option'), {}, () => 1, { tolCallId: 'typo' } as never), {
     code: 'ERR_RELAY_INVALID_ARGUMENT',
   } as never)
@@ -106,19 +117,22 @@ test('options of the wrong type are refused with a message naming the option, no
   }
 })
 
-test('values nested deeper than 127 levels are refused as nested too deeply, not as "not JSON"', async (t) => {
-  const sub = relay.subscribe(unique('observer'), () => {})
-  t.teardown(() => sub.dispose())
+test.serial('values nested deeper than 127 levels are refused as nested too deeply where relay keeps them, and recorded as such where it hands them on', async (t) => {
+  const c = collect()
   const nest = (depth: number) => {
     let v: unknown = 1
     for (let i = 0; i < depth; i++) v = i % 2 === 0 ? [v] : { v }
     return v as never
   }
   for (const depth of [200, 20_000]) {
-    const e = await t.throwsAsync(relay.toolCall(unique('deep'), nest(depth), () => 1), { instanceOf: relay.InvalidArgumentError })
+    const e = await t.throwsAsync(async () => relay.startToolCall(unique('deep'), nest(depth)), { instanceOf: relay.InvalidArgumentError })
     t.regex(e?.message ?? '', /nested too deeply/, `depth ${depth}`)
   }
+  const name = unique('deep-args')
+  t.is(await relay.toolCall(name, nest(200), () => 'fine'), 'fine')
   t.is(await relay.toolCall(unique('shallow'), nest(100), () => 'fine'), 'fine')
+  t.regex(String(startOf(await c.flushed(), name).data), /^\[not recorded: .*nested too deeply/)
+  c.stop()
 })
 
 test.serial('a subscribed call hands the tool and the caller their own values, and its events record them with JSON.stringify semantics', async (t) => {

@@ -45,9 +45,35 @@ function jsonText(value, what) {
   return text === undefined ? 'null' : text
 }
 
+/**
+ * JSON text of `value` for the record only, never an error (native code
+ * asks for it when `jsonText`'s rules refuse a value that a watched call
+ * hands on untouched: observing a call must not make it fail). A BigInt
+ * is written as its decimal string and a cycle as "[Circular]"; anything
+ * else that throws (a getter, a toJSON method) makes the whole value a
+ * string that says why.
+ */
+function recordableText(value) {
+  const ancestors = []
+  function replacer(_key, v) {
+    if (typeof v === 'bigint') return v.toString()
+    if (v === null || typeof v !== 'object') return v
+    // `this` holds `v`: leave the branches finished since, then look up.
+    while (ancestors.length > 0 && ancestors[ancestors.length - 1] !== this) ancestors.pop()
+    if (ancestors.includes(v)) return '[Circular]'
+    ancestors.push(v)
+    return v
+  }
+  try {
+    return JSON.stringify(value, replacer) ?? 'null'
+  } catch (error) {
+    return JSON.stringify(`[not recorded: ${error instanceof Error ? error.message : String(error)}]`)
+  }
+}
+
 /** `jsonText`, or `undefined` for "none" (`undefined` and `null`). */
 function optionalJsonText(value, what) {
   return value === undefined || value === null ? undefined : jsonText(value, what)
 }
 
-module.exports = { jsonText, optionalJsonText }
+module.exports = { jsonText, optionalJsonText, recordableText }

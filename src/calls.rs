@@ -123,7 +123,7 @@ pub(crate) fn run_tool_call(
 ) -> Result<Value> {
     let rt = Runtime::global();
     let mode = mode_of(js, CallKind::Tool, &mut opts)?;
-    let (args, js_args) = mode.request(js_args, |v| convert::to_json(js, v, "tool arguments"))?;
+    let (args, js_args) = mode.request(js, js_args, "tool arguments")?;
     direct::run::<Json>(js, CallKind::Tool, name, tool, mode, js_args, token_out, {
         move |name, extension, cb| {
             opts.extension = extension;
@@ -209,7 +209,7 @@ pub fn llm_call(
         let mut opts = call_options(js, stack.0, options)?;
         let mode = mode_of(js, CallKind::Llm, &mut opts)?;
         let (core_request, js_request) =
-            mode.request(request.0, |v| LlmRequest::from_js(js, v, "the LLM request"))?;
+            mode.request::<LlmRequest>(js, request.0, "the LLM request")?;
         direct::run::<LlmRequest>(
             js,
             CallKind::Llm,

@@ -87,6 +87,27 @@ fn number(n: f64) -> Result<Json> {
         .ok_or_else(|| RelayError::invalid(format!("{n} is not a JSON number")))
 }
 
+/// A JS value as JSON for the record only: the events of a call whose JS
+/// stages and callback get the caller's own values (see
+/// [`crate::calls::direct`]). Such a call never fails for what JSON cannot
+/// represent, since a subscriber must not change what a call accepts or
+/// returns: what [`to_json`] refuses is recorded by the facade's
+/// `recordableText` hook instead (a BigInt as its decimal string, a cycle
+/// as `"[Circular]"`), or, when even that cannot be parsed (nesting too
+/// deep), as a string that says why.
+pub(crate) fn recorded(js: Js, v: Value, what: &str) -> Result<Json> {
+    let reason = match to_json(js, v, what) {
+        Err(RelayError::InvalidArgument(reason)) => reason,
+        other => return other,
+    };
+    let Some(lenient) = crate::realm::hook(js, c"recordableText")? else {
+        return Err(RelayError::InvalidArgument(reason));
+    };
+    let text = js.call(lenient, &[v])?;
+    let parsed = js.with_str(text, |t| parse(t, what).ok())?;
+    Ok(parsed.unwrap_or_else(|| Json::String(format!("[not recorded: {reason}]"))))
+}
+
 /// A JSON value as a new JS value (objects and arrays through `JSON.parse`).
 pub(crate) fn to_js(js: Js, v: &Json) -> Result<Value> {
     match v {

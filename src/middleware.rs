@@ -63,6 +63,9 @@ fn make_ctx(js: Js, ctx: &CallContext) -> Result<Value> {
 pub(crate) trait Request: Clone + PartialEq + Send + Sync + 'static {
     fn to_js(&self, js: Js) -> Result<Value>;
     fn from_js(js: Js, v: Value, what: &str) -> Result<Self>;
+    /// [`Request::from_js`] for the record only ([`convert::recorded`]):
+    /// what JSON cannot represent is recorded, not refused.
+    fn recorded(js: Js, v: Value, what: &str) -> Result<Self>;
     /// What the core carries while the real request is held in JS.
     fn placeholder() -> Self;
     /// A request intercept's JS answer as the next stage gets it, when the
@@ -89,6 +92,10 @@ impl Request for Json {
         check_defined(js, v, what)?;
         convert::to_json(js, v, what)
     }
+    fn recorded(js: Js, v: Value, what: &str) -> Result<Self> {
+        check_defined(js, v, what)?;
+        convert::recorded(js, v, what)
+    }
     fn placeholder() -> Self {
         Json::Null
     }
@@ -110,13 +117,10 @@ impl Request for LlmRequest {
         Ok(obj)
     }
     fn from_js(js: Js, v: Value, what: &str) -> Result<Self> {
-        let json = <Json as Request>::from_js(js, v, what)?;
-        LlmRequest::from_json(json).map_err(|e| match e {
-            // Its own message, not its display ("invalid argument: …"
-            // twice over otherwise).
-            RelayError::InvalidArgument(m) => RelayError::invalid(format!("{what}: {m}")),
-            other => other,
-        })
+        llm_request(<Json as Request>::from_js(js, v, what)?, what)
+    }
+    fn recorded(js: Js, v: Value, what: &str) -> Result<Self> {
+        llm_request(<Json as Request>::recorded(js, v, what)?, what)
     }
     fn placeholder() -> Self {
         LlmRequest::default()
@@ -131,6 +135,16 @@ impl Request for LlmRequest {
         })?;
         js.call(view, &[v, js.string(what)?])
     }
+}
+
+/// An LLM request of the JSON `json`, checked for its shape.
+fn llm_request(json: Json, what: &str) -> Result<LlmRequest> {
+    LlmRequest::from_json(json).map_err(|e| match e {
+        // Its own message, not its display ("invalid argument: …" twice
+        // over otherwise).
+        RelayError::InvalidArgument(m) => RelayError::invalid(format!("{what}: {m}")),
+        other => other,
+    })
 }
 
 fn verdict(js: Js, v: Value, guardrail: &str) -> Result<Verdict> {
@@ -204,7 +218,7 @@ fn intercept<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
                     // answer is read once (a getter or toJSON that changes
                     // between reads cannot make the two differ).
                     let passed = R::pass_js(js, v, &what)?;
-                    let copy = R::from_js(js, passed, &what)?;
+                    let copy = R::recorded(js, passed, &what)?;
                     call.set_request(js, passed)?;
                     Ok(copy)
                 }

@@ -46,7 +46,6 @@ use crate::driver;
 use crate::handles::{self, Native};
 use crate::js::{boundary, Arg, Js, Raw, Result, Value};
 use crate::js_ref::JsRef;
-use crate::middleware::Request;
 use crate::promise::{self, Fill, Slot};
 
 /// A JS async iterator (`{ next(), return?() }`) as a core chunk stream.
@@ -474,8 +473,7 @@ pub fn llm_stream_call(
         // the provider gets the caller's own values (the view), and the
         // core carries a JSON copy only if someone subscribes.
         let mode = crate::calls::mode_of(js, CallKind::LlmStream, &mut call)?;
-        let (core_request, held) =
-            mode.request(request.0, |v| LlmRequest::from_js(js, v, "the LLM request"))?;
+        let (core_request, held) = mode.request::<LlmRequest>(js, request.0, "the LLM request")?;
         let shared = Shared::for_stream(js, mode, name.clone(), provider.0, held);
         call.extension = Some(CallExtension(shared.clone()));
         let provider: JsFn = Arc::new(JsRef::new(js, provider.0)?);

@@ -12,7 +12,7 @@
 //! |---|---|---|---|---|
 //! | [`Mode::Bare`] | [`Runtime::is_bare`]: nothing observes calls of its kind | a placeholder | the caller's arguments | the callback's own result |
 //! | [`Mode::Through`] | nobody subscribes, and every guardrail and request intercept of the call's kind in its snapshot is JS of this realm (and there is no execution intercept) | a placeholder | the caller's arguments, then what each request intercept returned | the callback's own result |
-//! | [`Mode::Mirrored`] | as through, but someone subscribes | JSON copies, for the events and the sanitizers | as through | the callback's own result |
+//! | [`Mode::Mirrored`] | as through, but someone subscribes | JSON copies, for the events and the sanitizers (never refused: see [`convert::recorded`]) | as through | the callback's own result |
 //! | [`Mode::Managed`] | anything else (native middleware or middleware of another realm that sees the request, execution intercepts) | JSON | JSON copies | a JSON copy of the result |
 //!
 //! Tool calls and unary LLM calls both work this way, and so do the requests
@@ -26,8 +26,8 @@
 //! which is most of what a small managed call costs otherwise. In mirrored
 //! mode each value is converted once, one way, for the events (sanitizers
 //! still get a copy of that). So a subscriber (an exporter, say) never
-//! changes what a tool receives or returns: only what observes the request
-//! itself does. The JS
+//! changes what a tool receives or returns, nor whether the call succeeds:
+//! only what observes the request itself does. The JS
 //! values of a call (its request as the stages rewrite it, the callback's
 //! result, the `CallContext` object its middleware share) are kept in
 //! [`Shared`]: as the raw `napi_value` while the entry runs, as a reference
@@ -72,17 +72,20 @@ pub(crate) enum Mode {
 }
 
 impl Mode {
-    /// What the core carries for the caller's JS request `v` in this mode
-    /// (`convert(v)` when events or native stages need it, a placeholder
-    /// otherwise), and the JS value the call holds for its JS stages and
-    /// callback (none in managed mode, where they get copies).
+    /// What the core carries for the caller's JS request `v` (`what` names
+    /// it in errors) in this mode: `v` converted when native stages need it,
+    /// a copy for the record when only events do, a placeholder otherwise.
+    /// And the JS value the call holds for its JS stages and callback (none
+    /// in managed mode, where they get copies).
     pub(crate) fn request<R: Request>(
         self,
+        js: Js,
         v: Value,
-        convert: impl FnOnce(Value) -> Result<R>,
+        what: &str,
     ) -> Result<(R, Option<Value>)> {
         let core = match self {
-            Mode::Managed | Mode::Mirrored => convert(v)?,
+            Mode::Managed => R::from_js(js, v, what)?,
+            Mode::Mirrored => R::recorded(js, v, what)?,
             Mode::Bare | Mode::Through => R::placeholder(),
         };
         Ok((core, (self != Mode::Managed).then_some(v)))
@@ -220,7 +223,7 @@ impl Shared {
         if self.mode != Mode::Mirrored || self.in_entry(js) {
             return Ok(v);
         }
-        match R::from_js(js, v, "the request") {
+        match R::recorded(js, v, "the request") {
             Ok(now) if now == *req => Ok(v),
             _ => req.to_js(js),
         }
@@ -315,11 +318,12 @@ impl Shared {
     /// What the core gets for the callback's result `v`.
     fn take_result(&self, js: Js, v: Value) -> Result<Json> {
         if self.passes_result() {
-            // Mirrored: the end event needs the JSON form, and a result
-            // JSON cannot represent fails the call, as it would if the
-            // caller got the copy.
+            // Mirrored: the end event needs a JSON copy. The caller gets
+            // the value itself, so one JSON cannot represent is recorded
+            // as well as it can: a tool that ran must not fail because
+            // someone watches.
             let json = match self.mode {
-                Mode::Mirrored => convert::to_json(js, v, &self.what())?,
+                Mode::Mirrored => convert::recorded(js, v, &self.what())?,
                 _ => Json::Null,
             };
             *lock(&self.result) = Some(self.hold(js, v)?);
