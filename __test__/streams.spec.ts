@@ -25,6 +25,23 @@ test.serial('a streaming call yields the provider chunks and records them', asyn
   c.stop()
 })
 
+test.serial('an observed stream hands on chunks JSON cannot hold and records them as well as JSON can', async (t) => {
+  const c = collect()
+  const name = unique('stream-not-json')
+  const cyclic: Record<string, unknown> = { n: 1n }
+  cyclic.me = cyclic
+  const stream = await relay.llmStreamCall(name, { content: 'x' }, async function* () {
+    yield cyclic as never
+    yield 2n as never
+  })
+  const chunks: unknown[] = []
+  for await (const chunk of stream) chunks.push(chunk)
+  t.is(chunks[0], cyclic)
+  t.is(chunks[1], 2n)
+  t.deepEqual(endOf(await c.flushed(), name).data, { chunks: [{ n: '1', me: '[Circular]' }, '2'] })
+  c.stop()
+})
+
 test.serial('the caller sees each chunk before the provider produces the next one', async (t) => {
   const log: string[] = []
   const stream = await relay.llmStreamCall(unique('lazy'), { content: null }, async function* () {
@@ -634,8 +651,12 @@ test.serial('a streaming call hands the caller the provider’s own chunks unles
   exec.dispose()
 })
 
-test.serial('a stream whose chunk cannot be recorded fails, and its provider is still closed', async (t) => {
-  const sub = relay.subscribe(unique('observer'), () => {})
+test.serial('a stream whose chunk a stream execution intercept cannot be given fails, and its provider is still closed', async (t) => {
+  // The intercept gets JSON copies of the chunks, so they must be JSON.
+  const pass = async function* (request: unknown, next: (r: never) => Promise<AsyncIterable<unknown>>) {
+    yield* await next(request as never)
+  }
+  const sub = relay.register('llm_stream_execution_intercept', unique('pass'), pass as never)
   let closed = false
   const stream = await relay.llmStreamCall(unique('bigint-chunk'), { content: null }, async function* () {
     try {

@@ -84,19 +84,23 @@ pub(crate) struct Pulls {
     what: Arc<str>,
     /// Names a chunk in conversion errors (built once, not per chunk).
     chunk_what: Box<str>,
-    /// Chunks are converted to JSON. Not in a through-mode call (nothing
-    /// records them, and the caller gets the provider's own values, see
-    /// the facade's `LlmStream`): the core then carries placeholders.
-    convert: bool,
+    /// How chunks become the JSON the core carries: none in a through-mode
+    /// call (nothing records them, and the caller gets the provider's own
+    /// values, see the facade's `LlmStream`), where the core carries
+    /// placeholders; a copy for the record in a mirrored one (never
+    /// refused, as a unary call's result); else a strict conversion.
+    convert: Option<Convert>,
 }
+
+/// A chunk's conversion to JSON (`what` names it in errors).
+type Convert = fn(Js, Value, &str) -> Result<Json>;
 
 impl Pulls {
     /// A chunk the iterator gave, as the core carries it.
     fn chunk(&self, js: Js, value: Value) -> Result<Json> {
-        if self.convert {
-            convert::to_json(js, value, &self.chunk_what)
-        } else {
-            Ok(Json::Null)
+        match self.convert {
+            Some(convert) => convert(js, value, &self.chunk_what),
+            None => Ok(Json::Null),
         }
     }
 }
@@ -246,7 +250,7 @@ fn then_callbacks(
 }
 
 impl JsIterStream {
-    fn boxed(js: Js, iter: Value, what: Arc<str>, convert: bool) -> Result<JsonStream> {
+    fn boxed(js: Js, iter: Value, what: Arc<str>, convert: Option<Convert>) -> Result<JsonStream> {
         let t = js.type_of(iter)?;
         let next = if t == T::napi_object {
             js.get_named(iter, c"next")?
@@ -446,7 +450,7 @@ pub(crate) fn stream_exec(f: JsFn, what: String) -> ExecFn<LlmRequest, JsonStrea
     Arc::new(move |ctx: &CallContext, req: LlmRequest, next| {
         let what = what.clone();
         crate::next::invoke_exec(&f, ctx, req, next, move |js, v| {
-            JsIterStream::boxed(js, v, what, true)
+            JsIterStream::boxed(js, v, what, Some(convert::to_json))
         })
     })
 }
@@ -483,8 +487,13 @@ pub fn llm_stream_call(
         };
         let what: Arc<str> = Arc::from(format!("streaming LLM provider '{name}'"));
         // Nothing records a through-mode call's chunks, and its caller gets
-        // the provider's own values: they are not converted.
-        let convert = !matches!(mode, Mode::Through | Mode::Bare);
+        // the provider's own values: they are not converted. A mirrored
+        // call's caller gets them too: they are only recorded.
+        let convert: Option<Convert> = match mode {
+            Mode::Through | Mode::Bare => None,
+            Mode::Mirrored => Some(convert::recorded),
+            Mode::Managed => Some(convert::to_json),
+        };
         let cb_shared = shared.clone();
         let fut = async move {
             Runtime::global()
