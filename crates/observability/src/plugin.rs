@@ -40,10 +40,40 @@ pub fn register_kind(host: &PluginHost) -> Result<()> {
     host.register_kind(Arc::new(ObservabilityKind))
 }
 
+/// The plugin document rewritten into [`ObservabilityConfig`]'s shape, and
+/// the short forms it used: diagnostics name a field as the user wrote it.
+struct Normalized {
+    doc: Json,
+    /// `(long, short)` field path prefixes: `opentelemetry` written as
+    /// `otlp`, say.
+    aliases: Vec<(&'static str, &'static str)>,
+}
+
+impl Normalized {
+    /// A field path of the normalized document, as the user wrote it.
+    fn written(&self, path: &str) -> String {
+        for (long, short) in &self.aliases {
+            if let Some(rest) = path.strip_prefix(long) {
+                if rest.is_empty() || rest.starts_with('.') {
+                    return format!("{short}{rest}");
+                }
+            }
+        }
+        path.to_owned()
+    }
+
+    /// `e` with its path as the user wrote it.
+    fn error(&self, e: ConfigError) -> ConfigError {
+        ConfigError::at(self.written(&e.path), e.message)
+    }
+}
+
 /// Rewrite the plugin document's short forms into [`ObservabilityConfig`]'s
-/// shape. Errors name the field.
-fn normalize(config: &Json) -> std::result::Result<Json, ConfigError> {
+/// shape. A short form beside the long one it stands for is an error (one
+/// would silently win). Errors name the field.
+fn normalize(config: &Json) -> std::result::Result<Normalized, ConfigError> {
     let mut c = config.clone();
+    let mut aliases = Vec::new();
     let Some(obj) = c.as_object_mut() else {
         return Err(ConfigError::at("", "must be an object"));
     };
@@ -55,9 +85,16 @@ fn normalize(config: &Json) -> std::result::Result<Json, ConfigError> {
             ));
         }
         obj.insert("opentelemetry".into(), otlp);
+        aliases.push(("opentelemetry", "otlp"));
     }
     if let Some(atof) = obj.get_mut("atof").and_then(Json::as_object_mut) {
         if let Some(path) = atof.remove("path") {
+            if atof.contains_key("output_directory") || atof.contains_key("filename") {
+                return Err(ConfigError::at(
+                    "atof.path",
+                    "give either 'path' or 'output_directory' and 'filename', not both",
+                ));
+            }
             let p = path
                 .as_str()
                 .ok_or_else(|| ConfigError::at("atof.path", "must be a file path string"))?;
@@ -75,14 +112,25 @@ fn normalize(config: &Json) -> std::result::Result<Json, ConfigError> {
                 Json::String(dir.to_string_lossy().into_owned()),
             );
             atof.insert("filename".into(), Json::String(name.to_owned()));
+            aliases.extend([
+                ("atof.output_directory", "atof.path"),
+                ("atof.filename", "atof.path"),
+            ]);
         }
     }
     if let Some(atif) = obj.get_mut("atif").and_then(Json::as_object_mut) {
         if let Some(dir) = atif.remove("dir") {
+            if atif.contains_key("output_directory") {
+                return Err(ConfigError::at(
+                    "atif.dir",
+                    "give either 'dir' or 'output_directory', not both",
+                ));
+            }
             atif.insert("output_directory".into(), dir);
+            aliases.push(("atif.output_directory", "atif.dir"));
         }
     }
-    Ok(c)
+    Ok(Normalized { doc: c, aliases })
 }
 
 /// Parse, peeling off unknown fields one at a time (each is reported through
@@ -92,7 +140,8 @@ fn parse(
     config: &Json,
     unknown: impl FnMut(String),
 ) -> std::result::Result<ObservabilityConfig, ConfigError> {
-    peel(normalize(config)?, unknown)
+    let n = normalize(config)?;
+    peel(n.doc.clone(), unknown).map_err(|e| n.error(e))
 }
 
 /// [`parse`] of a document already normalized.
@@ -135,19 +184,20 @@ impl PluginKind for ObservabilityKind {
     /// Each section is checked on its own, so that a document with a bad
     /// `atof` and a bad `atif` hears about both at once.
     fn validate(&self, check: &mut ConfigCheck<'_>) {
-        let doc = match normalize(check.config()) {
-            Ok(doc) => doc,
+        let n = match normalize(check.config()) {
+            Ok(n) => n,
             Err(e) => return check.error(&e.path, "observability.invalid_config", e.message),
         };
-        let sections = doc.as_object().into_iter().flatten();
+        let sections = n.doc.as_object().into_iter().flatten();
         for (key, value) in sections {
             let mut unknown = Vec::new();
             let section = Json::Object([(key.clone(), value.clone())].into_iter().collect());
             let result = peel(section, |p| unknown.push(p));
             for path in unknown {
-                check.unknown_field(&path);
+                check.unknown_field(&n.written(&path));
             }
             if let Err(e) = result {
+                let e = n.error(e);
                 check.error(&e.path, "observability.invalid_config", e.message);
             }
         }

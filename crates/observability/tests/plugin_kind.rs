@@ -67,7 +67,33 @@ fn unknown_fields_follow_the_policy_and_bad_values_are_errors_with_their_path() 
         (d.level, d.code.as_str()),
         (Level::Error, "observability.invalid_config")
     );
-    assert_eq!(d.field.as_deref(), Some("config.opentelemetry.mode"));
+    assert_eq!(d.field.as_deref(), Some("config.otlp.mode"), "as written");
+    let dir = host.validate(&doc(json!({"atif": {"dir": 5}}), "warn"));
+    assert_eq!(dir.diagnostics[0].field.as_deref(), Some("config.atif.dir"));
+}
+
+#[test]
+fn a_short_form_beside_the_field_it_stands_for_is_an_error_not_a_silent_choice() {
+    let (_, host) = host();
+    for (cfg, field) in [
+        (
+            json!({"atof": {"path": "a/e.jsonl", "output_directory": "b"}}),
+            "config.atof.path",
+        ),
+        (
+            json!({"atof": {"path": "a/e.jsonl", "filename": "f.jsonl"}}),
+            "config.atof.path",
+        ),
+        (
+            json!({"atif": {"dir": "a", "output_directory": "b"}}),
+            "config.atif.dir",
+        ),
+    ] {
+        let report = host.validate(&doc(cfg.clone(), "warn"));
+        assert!(report.has_errors(), "{cfg}");
+        assert_eq!(report.diagnostics[0].field.as_deref(), Some(field), "{cfg}");
+        assert!(report.diagnostics[0].message.contains("not both"), "{cfg}");
+    }
 }
 
 #[test]
@@ -90,8 +116,8 @@ fn every_bad_section_is_reported_not_only_the_first() {
         vec![
             (Level::Error, "config.atif.filename_template"),
             (Level::Error, "config.atof.rotation.max_bytes"),
-            (Level::Warning, "config.opentelemetry.colour"),
-            (Level::Error, "config.opentelemetry.mode"),
+            (Level::Warning, "config.otlp.colour"),
+            (Level::Error, "config.otlp.mode"),
         ]
     );
 }
