@@ -94,7 +94,12 @@ pub(crate) fn turn(body: &Json) -> Turn {
         return Turn::User(s.to_owned());
     }
     let Some(msgs) = messages(body) else {
-        return Turn::User(String::new());
+        // No shape we know: the input itself, as text.
+        return Turn::User(match body {
+            Json::Null => String::new(),
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        });
     };
     let relevant = msgs
         .iter()
@@ -413,6 +418,18 @@ mod tests {
         let body = json!({"messages": [{"role": "system", "content": "s"},
             {"role": "user", "content": [{"type": "text", "text": "hi"}]}]});
         assert!(matches!(turn(&body), Turn::User(t) if t == "hi"));
+    }
+
+    #[test]
+    fn a_request_of_no_known_shape_is_the_user_message_as_text() {
+        for (body, text) in [
+            (json!("plain question"), "plain question"),
+            (json!(42), "42"),
+            (json!({"query": "q"}), r#"{"query":"q"}"#),
+            (Json::Null, ""),
+        ] {
+            assert!(matches!(turn(&body), Turn::User(t) if t == text), "{body}");
+        }
     }
 
     #[test]
