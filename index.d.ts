@@ -681,7 +681,10 @@ export declare class PluginContext {
   onTeardown(fn: () => void): void
 }
 
-/** A finding a validate hook may return instead of (or besides) using the check. */
+/**
+ * A finding a validate hook may return instead of (or besides) using the
+ * check; a plain string is an error finding with that message.
+ */
 export interface ValidationFinding {
   level?: 'error' | 'warning' | 'warn'
   /** Default `<kind>.invalid_config`. */
@@ -699,7 +702,7 @@ export interface PluginKindSpec {
   /** Whether a document may hold several components of this kind. Default true. */
   allowsMultiple?: boolean
   /** Check the component's config; must not have side effects. */
-  validate?(config: JsonObject, check: ConfigCheck): void | ValidationFinding[]
+  validate?(config: JsonObject, check: ConfigCheck): void | (ValidationFinding | string)[]
   /** Install the component's behaviour through `ctx`. A throw rolls the whole activation back. */
   register(config: JsonObject, ctx: PluginContext): void
 }

@@ -258,10 +258,17 @@ module.exports = function createPlugins(internals) {
         Promise.resolve(returned).catch(() => {})
         ops.push(['error', '', 'plugin.validator_failed', `the validator of kind '${kind}' returned a Promise; validate hooks are synchronous`])
       } else if (Array.isArray(returned)) {
-        // The shape other bindings' validators return: a list of findings.
+        // The shape other bindings' validators return: a list of findings,
+        // each an object or just its message.
         for (const d of returned) {
-          const level = d?.level === 'warning' || d?.level === 'warn' ? 'warn' : 'error'
-          ops.push([level, String(d?.field ?? ''), String(d?.code ?? `${kind}.invalid_config`), String(d?.message ?? '')])
+          if (typeof d === 'string') {
+            ops.push(['error', '', `${kind}.invalid_config`, d])
+          } else if (d !== null && typeof d === 'object' && typeof d.message === 'string') {
+            const level = d.level === 'warning' || d.level === 'warn' ? 'warn' : 'error'
+            ops.push([level, String(d.field ?? ''), String(d.code ?? `${kind}.invalid_config`), d.message])
+          } else {
+            ops.push(['error', '', 'plugin.validator_failed', `the validator of kind '${kind}' returned the finding ${show(d)}; a finding is a message or { message, level?, code?, field? }`])
+          }
         }
       } else if (returned !== undefined && returned !== null) {
         // A single finding, a message: a mistake that must not let an

@@ -270,6 +270,17 @@ test.serial('a validator that throws is reported as plugin.validator_failed, not
   const [s] = relay.plugins.validate({ version: 1, components: [{ kind: single.kind }] }).diagnostics
   t.like(s, { level: 'error', code: 'plugin.validator_failed', kind: single.kind })
   single.dispose()
+  // In a list, a string is a finding's message; anything else without one
+  // is the validator's mistake, not an empty message.
+  const listed = relay.plugins.registerKind({
+    kind: unique('listed'),
+    validate: () => ['config needs foo', null as never],
+    register() {},
+  })
+  const found = relay.plugins.validate({ version: 1, components: [{ kind: listed.kind }] }).diagnostics
+  t.like(found[0], { level: 'error', code: `${listed.kind}.invalid_config`, message: 'config needs foo' })
+  t.like(found[1], { level: 'error', code: 'plugin.validator_failed' })
+  listed.dispose()
 })
 
 test.serial('registering a kind twice fails with ERR_RELAY_ALREADY_EXISTS', (t) => {
