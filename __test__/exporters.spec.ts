@@ -38,7 +38,7 @@ test.serial('the ATOF file holds every emitted event, in order, once flush resol
   t.throws(() => atof.register({ name: unique('atof-again') }), { code: 'ERR_RELAY_ALREADY_EXISTS' } as never)
   await Promise.all([atof.shutdown(), atof.shutdown()]) // idempotent, also at once
   // A shut-down exporter writes nothing: it cannot subscribe again.
-  t.throws(() => atof.register({ name: unique('atof-late') }), { code: 'ERR_RELAY_SHUT_DOWN' } as never)
+  t.throws(() => atof.register({ name: unique('atof-late') }), { code: 'ERR_RELAY_SHUT_DOWN', message: /this exporter has been shut down/ } as never)
   c.stop()
 })
 

@@ -30,12 +30,18 @@ use crate::realm::Realm;
 /// (code `ERR_RELAY_EXPORT_FAILED`), carried as a callback payload so it is
 /// thrown as-is.
 fn export_failed(js: Js, message: String) -> RelayError {
+    facade_error(js, "ERR_RELAY_EXPORT_FAILED", message)
+}
+
+/// A `RelayError` of the facade's class for `code`, with a message of our
+/// own (the core's error for that code would say something else).
+fn facade_error(js: Js, code: &str, message: String) -> RelayError {
     let built = (|| -> Result<Option<Value>> {
         let Some(make) = crate::realm::hook(js, c"makeError")? else {
             return Ok(None);
         };
         let args = [
-            js.string("ERR_RELAY_EXPORT_FAILED")?,
+            js.string(code)?,
             js.string(&message)?,
             js.object()?,
         ];
@@ -55,7 +61,13 @@ fn export_failed(js: Js, message: String) -> RelayError {
 fn to_relay(js: Js, e: ExportError) -> RelayError {
     match e {
         ExportError::Config(c) => RelayError::invalid(c.to_string()),
-        ExportError::ShutDown => RelayError::ShutDown,
+        // The exporter's own shutdown, not the runtime's: same code, its
+        // own message.
+        ExportError::ShutDown => facade_error(
+            js,
+            "ERR_RELAY_SHUT_DOWN",
+            "this exporter has been shut down; create a new one".into(),
+        ),
         ExportError::Timeout => RelayError::Timeout,
         // The runtime's own error, with its code (a name taken, a runtime
         // shut down).
