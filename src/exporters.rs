@@ -40,11 +40,7 @@ fn facade_error(js: Js, code: &str, message: String) -> RelayError {
         let Some(make) = crate::realm::hook(js, c"makeError")? else {
             return Ok(None);
         };
-        let args = [
-            js.string(code)?,
-            js.string(&message)?,
-            js.object()?,
-        ];
+        let args = [js.string(code)?, js.string(&message)?, js.object()?];
         js.call(make, &args).map(Some)
     })();
     match built.ok().flatten().map(|v| JsRef::new(js, v)) {

@@ -205,10 +205,13 @@ impl PluginKind for ObservabilityKind {
 
     fn register(&self, config: &Json, ctx: &mut PluginContext) -> Result<()> {
         let cfg = parse(config, |_| {}).map_err(|e| RelayError::invalid(e.to_string()))?;
-        let err = |e: crate::ExportError| RelayError::invalid(e.to_string());
+        // Name the section: a document may configure several exporters.
+        let err = |section: &'static str| {
+            move |e: crate::ExportError| RelayError::invalid(format!("{section}: {e}"))
+        };
         let rt = ctx.runtime().clone();
         if let Some(c) = cfg.atof {
-            let e = AtofExporter::new(c).map_err(err)?;
+            let e = AtofExporter::new(c).map_err(err("atof"))?;
             ctx.register("atof", Middleware::Subscriber(e.subscriber()))?;
             let rt = rt.clone();
             ctx.on_teardown(move || {
@@ -217,7 +220,7 @@ impl PluginKind for ObservabilityKind {
             });
         }
         if let Some(c) = cfg.atif {
-            let e = AtifExporter::new(c).map_err(err)?;
+            let e = AtifExporter::new(c).map_err(err("atif"))?;
             ctx.register("atif", Middleware::Subscriber(e.subscriber()))?;
             let rt = rt.clone();
             ctx.on_teardown(move || {
@@ -226,7 +229,7 @@ impl PluginKind for ObservabilityKind {
             });
         }
         if let Some(c) = cfg.opentelemetry {
-            let e = OtlpExporter::new(c).map_err(err)?;
+            let e = OtlpExporter::new(c).map_err(err("otlp"))?;
             ctx.register("otlp", Middleware::Subscriber(e.subscriber()))?;
             ctx.on_teardown(move || {
                 let _ = rt.flush();

@@ -228,12 +228,12 @@ fn config_errors_name_the_offending_field() {
 }
 
 #[test]
-fn an_unwritable_directory_is_reported_when_the_exporter_is_created() {
+fn an_unwritable_directory_is_reported_when_the_exporter_is_created_naming_it() {
     let dir = scratch_dir("atof-unwritable");
     let file = dir.join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
     let err = AtofExporter::new(AtofConfig {
-        output_directory: file,
+        output_directory: file.clone(),
         ..Default::default()
     })
     .unwrap_err();
@@ -241,6 +241,7 @@ fn an_unwritable_directory_is_reported_when_the_exporter_is_created() {
         matches!(err, nemo_relay_observability::ExportError::Io(_)),
         "{err:?}"
     );
+    assert!(err.to_string().contains(&*file.to_string_lossy()), "{err}");
 }
 
 #[test]

@@ -90,6 +90,12 @@ pub(crate) struct Segments {
     paths: Vec<PathBuf>,
 }
 
+/// An I/O error that names the file or directory it happened to (the OS
+/// error alone, "Not a directory", does not say where).
+fn located(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
 impl Segments {
     /// Open the first segment (creating the directory if needed). In append
     /// mode, writing resumes in the newest existing segment.
@@ -99,7 +105,7 @@ impl Segments {
         mode: FileMode,
         rotation: Option<Rotation>,
     ) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
+        fs::create_dir_all(dir).map_err(located(dir))?;
         let naming = Naming::new(dir, filename);
         let (index, mut paths) = match mode {
             FileMode::Append => {
@@ -111,10 +117,11 @@ impl Segments {
         };
         let path = naming.path_of(index);
         let file = match mode {
-            FileMode::Append => OpenOptions::new().create(true).append(true).open(&path)?,
-            FileMode::Overwrite => File::create(&path)?,
-        };
-        let size = file.metadata()?.len();
+            FileMode::Append => OpenOptions::new().create(true).append(true).open(&path),
+            FileMode::Overwrite => File::create(&path),
+        }
+        .map_err(located(&path))?;
+        let size = file.metadata().map_err(located(&path))?.len();
         if paths.last() != Some(&path) {
             paths.push(path);
         }
@@ -137,14 +144,14 @@ impl Segments {
     /// between records when a segment would exceed `max_bytes`.
     pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<()> {
         let Some(max) = self.rotation.map(|r| r.max_bytes) else {
-            self.file.write_all(buf)?;
+            self.put(buf)?;
             self.size += buf.len() as u64;
             return Ok(());
         };
         if self.size.saturating_add(buf.len() as u64) <= max {
             // Everything fits in this segment (the usual case): no need to
             // find where each record ends.
-            self.file.write_all(buf)?;
+            self.put(buf)?;
             self.size += buf.len() as u64;
             return Ok(());
         }
@@ -168,7 +175,7 @@ impl Segments {
                 // of its own rather than being split or lost.
                 take = line_end(rest, 0);
             }
-            self.file.write_all(&rest[..take])?;
+            self.put(&rest[..take])?;
             self.size += take as u64;
             rest = &rest[take..];
         }
@@ -177,18 +184,32 @@ impl Segments {
 
     /// Hand buffered bytes to the OS; with `sync`, also to the disk.
     pub(crate) fn flush(&mut self, sync: bool) -> io::Result<()> {
-        self.file.flush()?;
-        if sync {
-            self.file.get_ref().sync_data()?;
+        let flushed = self.file.flush().and_then(|()| match sync {
+            true => self.file.get_ref().sync_data(),
+            false => Ok(()),
+        });
+        flushed.map_err(|e| self.at_current(e))
+    }
+
+    /// `e` naming the segment being written.
+    fn at_current(&self, e: io::Error) -> io::Error {
+        match self.paths.last() {
+            Some(path) => located(path)(e),
+            None => e,
         }
-        Ok(())
+    }
+
+    /// Write `bytes` to the current segment.
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes).map_err(|e| self.at_current(e))
     }
 
     fn rotate(&mut self) -> io::Result<()> {
-        self.file.flush()?;
+        self.file.flush().map_err(|e| self.at_current(e))?;
         self.index += 1;
         let path = self.naming.path_of(self.index);
-        self.file = BufWriter::with_capacity(64 * 1024, File::create(&path)?);
+        let file = File::create(&path).map_err(located(&path))?;
+        self.file = BufWriter::with_capacity(64 * 1024, file);
         self.size = 0;
         self.paths.push(path);
         if let Some(keep) = self.rotation.and_then(|r| r.max_files) {
