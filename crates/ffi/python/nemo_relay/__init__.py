@@ -32,6 +32,23 @@ from .runtime import (
 )
 from .status import Status
 
+
+def _shutdown_at_exit() -> None:
+    # Deliver what is queued and stop delivery while Python can still run
+    # subscribers: the dispatcher thread calling into a finalizing
+    # interpreter is killed there, which aborts the whole process. Atexit
+    # handlers run last-registered first, so this (registered at import)
+    # runs after the application's own, whose events it still delivers.
+    try:
+        shutdown()
+    except Exception:  # noqa: BLE001 - nothing to report to at exit
+        pass
+
+
+import atexit as _atexit  # noqa: E402
+
+_atexit.register(_shutdown_at_exit)
+
 __all__ = [
     "ABI_VERSION",
     "AtifExporter",

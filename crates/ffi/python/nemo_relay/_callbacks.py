@@ -73,6 +73,26 @@ def _guard(user_data, ctx, request, out):
         return _fail(out, err)
 
 
+def guard_verdict(name: str, fn):
+    """``fn`` as the guard trampoline calls it: ``None`` allows the call, a
+    string rejects it. ``fn`` answers as a Node guardrail does: ``None`` or
+    ``True`` allows, ``False`` or a reason string rejects, anything else
+    fails the call."""
+
+    def verdict(ctx, request):
+        answer = fn(ctx, request)
+        if answer is None or answer is True:
+            return None
+        if answer is False:
+            return f"rejected by guardrail '{name}'"
+        if isinstance(answer, str):
+            return answer
+        raise TypeError(f"conditional guardrail '{name}' must return None, a bool or a reason string, "
+                        f"not {type(answer).__name__}")
+
+    return verdict
+
+
 @_ffi.REWRITE_FN
 def _rewrite(user_data, ctx, value, out):
     try:

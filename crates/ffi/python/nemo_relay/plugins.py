@@ -108,7 +108,8 @@ class PluginContext:
         _ffi.check(getattr(_ffi.lib(), function)(self._token, *args, trampoline, token, _callbacks.FREE))
 
     def register_guard(self, family: Family, name: str, fn, priority: int = 0) -> None:
-        self._register("nemo_relay_plugin_context_register_guard", _callbacks.GUARD, fn,
+        self._register("nemo_relay_plugin_context_register_guard", _callbacks.GUARD,
+                       _callbacks.guard_verdict(name, fn),
                        int(family), _ffi.c_string(name, "name"), priority)
 
     def register_rewrite(self, family: Family, name: str, fn, priority: int = 0, break_chain: bool = False) -> None:

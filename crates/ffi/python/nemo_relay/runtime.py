@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import json
+import threading
 from typing import Any, Callable, Iterator, Optional
 
 from . import _callbacks, _ffi
@@ -145,9 +146,20 @@ class Next:
 
 
 class Stream(_Handle):
-    """The caller's side of a streaming LLM call; iterate it for chunks."""
+    """The caller's side of a streaming LLM call; iterate it for chunks.
+
+    ``close`` may be called from another thread while one is in ``next``
+    (to cancel a stream being read): it finishes the stream, that ``next``
+    returns the end, and the handle is released once no thread uses it.
+    After ``close`` the stream is simply over."""
 
     _free_name = "nemo_relay_stream_free"
+
+    def __init__(self, ptr: int) -> None:
+        super().__init__(ptr)
+        self._lock = threading.Lock()
+        self._users = 0  # threads in next() or close() with the handle
+        self._closed = False
 
     @classmethod
     def new(cls, pull: Callable[[Any, int], Any]) -> "Stream":
@@ -160,14 +172,50 @@ class Stream(_Handle):
 
     def detach(self) -> int:
         """Gives up ownership of the handle (the library takes it)."""
-        ptr = self.ptr
-        self._ptr = None
-        return ptr
+        with self._lock:
+            ptr = self.ptr
+            self._ptr = None
+            return ptr
+
+    def _use(self) -> Optional[int]:
+        with self._lock:
+            if self._closed or not self._ptr:
+                return None
+            self._users += 1
+            return self._ptr
+
+    def _done(self) -> None:
+        with self._lock:
+            self._users -= 1
+            ptr = self._ptr if self._closed and self._users == 0 else None
+            if ptr:
+                self._ptr = None
+        if ptr:
+            _lib().nemo_relay_stream_free(ptr)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed or not self._ptr:
+                return
+            self._closed = True
+            self._users += 1
+            ptr = self._ptr
+        try:
+            # Thread-safe, unlike freeing: it waits for a next() in progress.
+            _lib().nemo_relay_stream_close(ptr)
+        finally:
+            self._done()
 
     def next(self) -> Any:
         """The next chunk; raises ``StopIteration`` at the end."""
+        ptr = self._use()
+        if ptr is None:
+            raise StopIteration
         out = _out()
-        _ffi.check(_lib().nemo_relay_stream_next(self.ptr, ctypes.byref(out)))
+        try:
+            _ffi.check(_lib().nemo_relay_stream_next(ptr, ctypes.byref(out)))
+        finally:
+            self._done()
         if not out.value:
             raise StopIteration
         return _take_json(out)
@@ -259,8 +307,11 @@ def _ptr(handle: Optional[_Handle]) -> Optional[int]:
 def register_guard(family: Family, name: str, fn, priority: int = 0,
                    owner: Optional[Scope] = None, stack: Optional[Stack] = None) -> None:
     """A conditional-execution guardrail (``TOOL_``/``LLM_CONDITIONAL_EXECUTION``).
-    The library owns ``fn`` from here on, even if registering fails."""
-    token = _callbacks.new_user_data(fn)
+    ``fn(ctx, request)`` returns ``None`` or ``True`` to allow the call,
+    ``False`` or a reason string to reject it (as in the Node binding);
+    anything else fails the call. The library owns ``fn`` from here on,
+    even if registering fails."""
+    token = _callbacks.new_user_data(_callbacks.guard_verdict(name, fn))
     _ffi.check(_lib().nemo_relay_register_guard(
         int(family), _ffi.c_string(name, "name"), priority, _ptr(owner), _ptr(stack),
         _callbacks.GUARD, token, _callbacks.FREE))

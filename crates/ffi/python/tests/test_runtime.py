@@ -1,7 +1,12 @@
 """The runtime surface from Python: scopes, calls, middleware, streams,
 errors, re-entrancy and threads."""
 
+import os
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +57,24 @@ def test_a_closed_handle_is_an_error_not_a_crash(stack):
     with pytest.raises(RelayError) as info:
         stack.pop(scope)
     assert info.value.code == Status.INVALID_STATE
+
+
+def test_a_guardrail_answers_as_in_node_none_or_true_allow_false_or_a_reason_reject(stack):
+    answers = {"none": None, "true": True, "false": False, "reason": "no", "zero": 0}
+    nr.register_guard(nr.Family.TOOL_CONDITIONAL_EXECUTION, "py-verdicts",
+                      lambda ctx, req: answers[ctx["name"]])
+    try:
+        assert stack.tool_call("none", {}, lambda a: 1) == 1
+        assert stack.tool_call("true", {}, lambda a: 1) == 1
+        for name, code, text in [("false", Status.GUARDRAIL_REJECTED, "rejected by guardrail 'py-verdicts'"),
+                                 ("reason", Status.GUARDRAIL_REJECTED, "no"),
+                                 ("zero", Status.CALLBACK_FAILED, "must return None, a bool or a reason string")]:
+            with pytest.raises(RelayError) as info:
+                stack.tool_call(name, {}, lambda a: 1)
+            assert info.value.code == code
+            assert text in str(info.value)
+    finally:
+        nr.deregister(nr.Family.TOOL_CONDITIONAL_EXECUTION, "py-verdicts")
 
 
 def test_tool_calls_run_middleware_in_pipeline_order(stack):
@@ -137,6 +160,42 @@ def test_a_streaming_call_yields_chunks_and_records_the_aggregate(stack, events)
         assert list(stream) == []  # finished stays finished
     nr.flush()
     assert sum('"chunks":[{"delta":0},{"delta":1},{"delta":2}]' in e for e in events) == 1
+
+
+def test_closing_a_stream_from_another_thread_while_it_is_read_ends_it_cleanly(stack):
+    for _ in range(40):
+        def pull(request, i):
+            time.sleep(0.001)
+            return {"i": i}
+
+        stream = stack.llm_stream("slow", {"content": "x"}, pull)
+        read = []
+        reader = threading.Thread(target=lambda: read.extend(stream))
+        reader.start()
+        time.sleep(0.003)
+        stream.close()
+        reader.join(timeout=10)
+        assert not reader.is_alive()
+        assert list(stream) == []  # closed is over, not an error
+        assert read == [{"i": i} for i in range(len(read))]
+
+
+def test_a_process_with_queued_events_exits_normally_and_delivers_them():
+    # Without the shutdown at exit, the dispatcher thread ran subscribers in
+    # a finalizing interpreter, and the process aborted (exit 134).
+    script = (
+        "import nemo_relay as nr\n"
+        "nr.register_subscriber('print', lambda e: print('event'))\n"
+        "with nr.Stack() as s:\n"
+        "    for _ in range(50):\n"
+        "        s.tool_call('t', {}, lambda a: 1)\n"
+    )
+    root = str(Path(nr.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root}
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count("event") == 100
 
 
 def test_a_subscriber_calling_flush_does_not_deadlock(stack):
