@@ -226,6 +226,68 @@ func TestAStreamingCallYieldsChunksAndRecordsTheAggregate(t *testing.T) {
 	}
 }
 
+func TestClosingAStreamFromAnotherGoroutineWhileItIsReadEndsItCleanly(t *testing.T) {
+	s := newStack(t)
+	for iter := 0; iter < 40; iter++ {
+		st, err := s.LLMStream("slow", map[string]any{"content": "x"}, nil,
+			func(_ json.RawMessage, i uint64) (json.RawMessage, bool, error) {
+				time.Sleep(time.Millisecond)
+				return json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)), true, nil
+			})
+		must(t, err)
+		done := make(chan error, 1)
+		go func() {
+			for {
+				_, ok, err := st.Next()
+				if err != nil || !ok {
+					done <- err
+					return
+				}
+			}
+		}()
+		time.Sleep(3 * time.Millisecond)
+		st.Close()
+		must(t, <-done)
+		if _, ok, err := st.Next(); ok || err != nil {
+			t.Fatalf("after Close: ok=%v err=%v", ok, err)
+		}
+	}
+}
+
+func TestAClosedStackIsAnErrorNotTheThreadsStack(t *testing.T) {
+	s, err := NewStack()
+	must(t, err)
+	agent, err := s.PushScope("agent", ScopeAgent, nil)
+	must(t, err)
+	s.Close()
+	tool := func(r json.RawMessage) (json.RawMessage, error) { return r, nil }
+	_, pushErr := s.PushScope("late", ScopeFunction, nil)
+	_, callErr := s.ToolCall("late", 1, nil, tool)
+	owned := RegisterSubscriber("late", func(json.RawMessage) {}, OwnedBy(s, agent))
+	for _, err := range []error{pushErr, s.Mark("late", nil), callErr, owned} {
+		if !errors.Is(err, ErrInvalidState) {
+			t.Fatalf("want ErrInvalidState, got %v", err)
+		}
+	}
+}
+
+func TestACallbackReturningANilRawMessageAnswersNull(t *testing.T) {
+	s := newStack(t)
+	nothing := func(json.RawMessage) (json.RawMessage, error) { return nil, nil }
+	for _, run := range []func() (json.RawMessage, error){
+		func() (json.RawMessage, error) { return s.ToolCall("void", 1, nil, nothing) },
+		func() (json.RawMessage, error) {
+			return s.LLMCall("void", map[string]any{"content": "x"}, nil, nothing)
+		},
+	} {
+		out, err := run()
+		must(t, err)
+		if string(out) != "null" {
+			t.Fatalf("got %s", out)
+		}
+	}
+}
+
 func TestCallbacksMayCallBackIntoTheLibrary(t *testing.T) {
 	ev := collect(t, "reentrant-events")
 	// A subscriber that flushes must not wait for itself.

@@ -19,6 +19,7 @@ package nemorelay
 import "C"
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime/cgo"
 	"sync/atomic"
@@ -104,7 +105,7 @@ func nemoRelayGoIntercept(userData unsafe.Pointer, ctx, request *C.char, next *C
 	if err != nil {
 		return report(out, err)
 	}
-	*out = C.CString(string(result))
+	*out = jsonOut(result)
 	return C.int32_t(StatusOK)
 }
 
@@ -122,7 +123,7 @@ func nemoRelayGoCall(userData unsafe.Pointer, request *C.char, out **C.char) (st
 	if err != nil {
 		return report(out, err)
 	}
-	*out = C.CString(string(result))
+	*out = jsonOut(result)
 	return C.int32_t(StatusOK)
 }
 
@@ -135,7 +136,16 @@ func nemoRelayGoPull(userData unsafe.Pointer, request *C.char, index C.uint64_t,
 		return report(out, err)
 	}
 	if ok {
-		*out = C.CString(string(chunk))
+		*out = jsonOut(chunk)
 	}
 	return C.int32_t(StatusOK)
+}
+
+// jsonOut is a callback's JSON answer as a C string for the library. An
+// empty one (a nil json.RawMessage) is null, as encoding/json writes it.
+func jsonOut(v json.RawMessage) *C.char {
+	if len(v) == 0 {
+		return C.CString("null")
+	}
+	return C.CString(string(v))
 }

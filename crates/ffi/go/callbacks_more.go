@@ -9,7 +9,6 @@ import "C"
 
 import (
 	"fmt"
-	"runtime"
 	"runtime/cgo"
 	"unsafe"
 )
@@ -25,13 +24,15 @@ func nemoRelayGoStreamIntercept(userData unsafe.Pointer, ctx, request *C.char, n
 	}()
 	fn := userDataValue(userData).(StreamInterceptFunc)
 	st, err := fn(decodeContext(ctx), rawJSON(request), Next{token: uintptr(unsafe.Pointer(next))})
-	if err != nil || st == nil || st.ptr == nil {
+	if err != nil {
+		return C.int32_t(StatusInternal)
+	}
+	ptr := st.detach()
+	if ptr == nil {
 		return C.int32_t(StatusInternal)
 	}
 	// Ownership of the stream passes to the library with the return.
-	*out = st.ptr
-	st.ptr = nil
-	runtime.SetFinalizer(st, nil)
+	*out = ptr
 	return C.int32_t(StatusOK)
 }
 

@@ -36,6 +36,9 @@ func (s *Stack) LLMCall(name string, request any, opts Options, fn CallFunc) (js
 type executeFn func(name, request, options *C.char, userData unsafe.Pointer, out **C.char) C.NemoRelayStatus
 
 func (s *Stack) execute(name string, request any, opts Options, fn CallFunc, run executeFn) (json.RawMessage, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	cname, creq, copts, err := callArgs(name, request, opts)
 	if err != nil {
 		return nil, err
@@ -71,6 +74,9 @@ type Tool struct{ ptr *C.NemoRelayTool }
 
 // StartTool emits the start event of a tool call the caller runs itself.
 func (s *Stack) StartTool(name string, args any, opts Options) (*Tool, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	cname, cargs, copts, err := callArgs(name, args, opts)
 	if err != nil {
 		return nil, err
@@ -90,6 +96,9 @@ func (s *Stack) StartTool(name string, args any, opts Options) (*Tool, error) {
 
 // End emits the tool's success end event with result.
 func (t *Tool) End(s *Stack, result any, opts Options) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	cres, copts, err := endArgs(result, opts)
 	if err != nil {
 		return err

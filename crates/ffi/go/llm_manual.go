@@ -15,6 +15,9 @@ type LLM struct{ ptr *C.NemoRelayLlm }
 // StartLLM emits the start event of an LLM call the caller makes itself;
 // request is {"headers": {...}, "content": ...}.
 func (s *Stack) StartLLM(name string, request any, opts Options) (*LLM, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	cname, creq, copts, err := callArgs(name, request, opts)
 	if err != nil {
 		return nil, err
@@ -34,6 +37,9 @@ func (s *Stack) StartLLM(name string, request any, opts Options) (*LLM, error) {
 
 // End emits the LLM call's success end event with response.
 func (l *LLM) End(s *Stack, response any, opts Options) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	cres, copts, err := endArgs(response, opts)
 	if err != nil {
 		return err
@@ -46,6 +52,9 @@ func (l *LLM) End(s *Stack, response any, opts Options) error {
 
 // Fail emits the LLM call's failure end event with message.
 func (l *LLM) Fail(s *Stack, message string, opts Options) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	cmsg, copts, err := failArgs(message, opts)
 	if err != nil {
 		return err
@@ -78,6 +87,9 @@ func (l *LLM) Close() {
 
 // Fail emits the tool call's failure end event with message.
 func (t *Tool) Fail(s *Stack, message string, opts Options) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	cmsg, copts, err := failArgs(message, opts)
 	if err != nil {
 		return err

@@ -108,6 +108,9 @@ func register(name string, fn any, opts []RegisterOption, run registerFn) error 
 	for _, o := range opts {
 		o(r)
 	}
+	if err := r.stack.usable(); err != nil {
+		return err
+	}
 	cname, err := cString(name, "name")
 	if err != nil {
 		return err
@@ -168,6 +171,9 @@ func Deregister(family Family, name string, opts ...RegisterOption) (bool, error
 	r := &registration{}
 	for _, o := range opts {
 		o(r)
+	}
+	if err := r.stack.usable(); err != nil {
+		return false, err
 	}
 	cname, err := cString(name, "name")
 	if err != nil {

@@ -56,6 +56,17 @@ func (s *Stack) Close() {
 	runtime.SetFinalizer(s, nil)
 }
 
+// usable fails for a closed Stack: its handle reads as NULL, which the
+// library takes for "the calling thread's current stack", so a closed
+// Stack would otherwise put scopes and events wherever the goroutine's OS
+// thread happens to be.
+func (s *Stack) usable() error {
+	if s != nil && s.ptr == nil {
+		return &Error{Code: StatusInvalidState, Message: "the Stack is closed"}
+	}
+	return nil
+}
+
 func (s *Stack) raw() *C.NemoRelayStack {
 	if s == nil {
 		return nil
@@ -85,6 +96,9 @@ func (sc *Scope) Close() {
 // PushScope opens a scope and emits its start event. Options: "input",
 // "data", "metadata", "parent", "attributes", "timestamp_us".
 func (s *Stack) PushScope(name string, typ ScopeType, opts Options) (*Scope, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	cname, err := cString(name, "name")
 	if err != nil {
 		return nil, err
@@ -116,6 +130,9 @@ func (s *Stack) PushScope(name string, typ ScopeType, opts Options) (*Scope, err
 // PopScope closes sc, which must be the innermost open scope, and emits its
 // end event. Options: "output", "metadata", "timestamp_us".
 func (s *Stack) PopScope(sc *Scope, opts Options) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	copts, err := optionsArg(opts)
 	if err != nil {
 		return err
@@ -135,6 +152,9 @@ func (s *Stack) PopScope(sc *Scope, opts Options) error {
 // "data", "data_schema", "metadata", "category", "category_profile",
 // "parent", "timestamp_us".
 func (s *Stack) Mark(name string, opts Options) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	cname, err := cString(name, "name")
 	if err != nil {
 		return err

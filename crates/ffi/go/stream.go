@@ -6,6 +6,7 @@ import "C"
 import (
 	"encoding/json"
 	"runtime"
+	"sync"
 )
 
 // PullFunc produces a stream's chunks: it is called with index 0, 1, ...
@@ -14,12 +15,24 @@ import (
 type PullFunc func(request json.RawMessage, index uint64) (json.RawMessage, bool, error)
 
 // Stream is the caller's side of a streaming LLM call.
-type Stream struct{ ptr *C.NemoRelayStream }
+//
+// Close may be called from another goroutine while one is in Next (to
+// cancel a stream being read): it finishes the stream, that Next returns
+// the end, and the handle is released once no goroutine uses it.
+type Stream struct {
+	mu     sync.Mutex
+	ptr    *C.NemoRelayStream
+	users  int // goroutines in Next or Close holding ptr
+	closed bool
+}
 
 // LLMStream starts a streaming LLM call whose provider is pull. Read the
 // chunks with Next; Close when done (also before the end: the call is then
 // recorded as cancelled).
 func (s *Stack) LLMStream(name string, request any, opts Options, pull PullFunc) (*Stream, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	cname, creq, copts, err := callArgs(name, request, opts)
 	if err != nil {
 		return nil, err
@@ -40,12 +53,13 @@ func (s *Stack) LLMStream(name string, request any, opts Options, pull PullFunc)
 
 // Next returns the next chunk, or ok == false at the end (and after Close).
 func (st *Stream) Next() (chunk json.RawMessage, ok bool, err error) {
-	if st == nil || st.ptr == nil {
+	ptr := st.use()
+	if ptr == nil {
 		return nil, false, nil
 	}
-	defer runtime.KeepAlive(st)
+	defer st.done()
 	var out *C.char
-	if err := call(func() C.NemoRelayStatus { return C.nemo_relay_stream_next(st.ptr, &out) }); err != nil {
+	if err := call(func() C.NemoRelayStatus { return C.nemo_relay_stream_next(ptr, &out) }); err != nil {
 		return nil, false, err
 	}
 	if out == nil {
@@ -54,12 +68,68 @@ func (st *Stream) Next() (chunk json.RawMessage, ok bool, err error) {
 	return json.RawMessage(takeString(out)), true, nil
 }
 
-// Close finishes the stream early if needed and releases it. Idempotent.
+// Close finishes the stream early if needed and releases it. Idempotent,
+// and safe while another goroutine is in Next.
 func (st *Stream) Close() {
-	if st == nil || st.ptr == nil {
+	if st == nil {
 		return
 	}
-	C.nemo_relay_stream_free(st.ptr) // closes first
+	st.mu.Lock()
+	if st.closed || st.ptr == nil {
+		st.mu.Unlock()
+		return
+	}
+	st.closed = true
+	st.users++
+	ptr := st.ptr
+	st.mu.Unlock()
+	runtime.SetFinalizer(st, nil)
+	// Thread-safe, unlike freeing: it waits for a Next in progress.
+	C.nemo_relay_stream_close(ptr)
+	st.done()
+}
+
+// use takes the handle for one library call, or nil once closed.
+func (st *Stream) use() *C.NemoRelayStream {
+	if st == nil {
+		return nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed || st.ptr == nil {
+		return nil
+	}
+	st.users++
+	return st.ptr
+}
+
+// done gives the handle back; the last user after Close frees it.
+func (st *Stream) done() {
+	st.mu.Lock()
+	st.users--
+	var ptr *C.NemoRelayStream
+	if st.closed && st.users == 0 {
+		ptr, st.ptr = st.ptr, nil
+	}
+	st.mu.Unlock()
+	if ptr != nil {
+		C.nemo_relay_stream_free(ptr)
+	}
+}
+
+// detach gives the handle up (to the library, which then owns it); nil if
+// the stream is closed or in use.
+func (st *Stream) detach() *C.NemoRelayStream {
+	if st == nil {
+		return nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed || st.users > 0 {
+		return nil
+	}
+	ptr := st.ptr
 	st.ptr = nil
 	runtime.SetFinalizer(st, nil)
+	return ptr
 }
