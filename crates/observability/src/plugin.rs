@@ -19,9 +19,19 @@
 //! activation transaction; teardown flushes the runtime (queued events still
 //! reach the exporters) and then shuts the exporters down, which writes out
 //! everything they hold.
+//!
+//! A re-initialize that keeps a section exactly as it was keeps that
+//! section's exporter: the new activation's subscriber is the same exporter,
+//! swapped in atomically with the old registration, and only the last
+//! activation to let it go shuts it down. Otherwise an ATIF trajectory open
+//! across the change would be cut in two (the old exporter writes its part,
+//! the new one overwrites the file with the rest), and an ATOF file in
+//! overwrite mode would be truncated.
 
 use std::path::Path;
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use nemo_relay_core::plugin::{ConfigCheck, PluginContext, PluginHost, PluginKind};
 use nemo_relay_core::{Json, Middleware, RelayError, Result};
@@ -33,11 +43,105 @@ use crate::otel::OtlpExporter;
 use crate::ObservabilityConfig;
 
 /// The `observability` plugin kind.
-pub struct ObservabilityKind;
+#[derive(Default)]
+pub struct ObservabilityKind {
+    live: Arc<Mutex<Vec<Live>>>,
+}
+
+/// An exporter some activation uses, by the section config it was made
+/// from.
+struct Live {
+    section: &'static str,
+    config: Json,
+    exporter: Exporter,
+    /// Activations (active, or being activated) that use it.
+    users: usize,
+}
+
+/// Makes a section's exporter when no live one has its config.
+type MakeExporter = Box<dyn FnOnce() -> std::result::Result<Exporter, crate::ExportError>>;
+
+#[derive(Clone)]
+enum Exporter {
+    Atof(Arc<AtofExporter>),
+    Atif(Arc<AtifExporter>),
+    Otlp(Arc<OtlpExporter>),
+}
+
+impl Exporter {
+    fn subscriber(&self) -> Arc<dyn nemo_relay_core::Subscriber> {
+        match self {
+            Exporter::Atof(e) => e.subscriber(),
+            Exporter::Atif(e) => e.subscriber(),
+            Exporter::Otlp(e) => e.subscriber(),
+        }
+    }
+
+    fn shutdown(&self) {
+        let _ = match self {
+            Exporter::Atof(e) => e.shutdown(),
+            Exporter::Atif(e) => e.shutdown(),
+            Exporter::Otlp(e) => e.shutdown(),
+        };
+    }
+
+    fn same(&self, other: &Exporter) -> bool {
+        match (self, other) {
+            (Exporter::Atof(a), Exporter::Atof(b)) => Arc::ptr_eq(a, b),
+            (Exporter::Atif(a), Exporter::Atif(b)) => Arc::ptr_eq(a, b),
+            (Exporter::Otlp(a), Exporter::Otlp(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl ObservabilityKind {
+    /// The live exporter made from `config` for `section`, or a new one.
+    fn acquire(
+        &self,
+        section: &'static str,
+        config: &Json,
+        make: MakeExporter,
+    ) -> std::result::Result<Exporter, crate::ExportError> {
+        let mut live = self.live.lock();
+        if let Some(l) = live
+            .iter_mut()
+            .find(|l| l.section == section && l.config == *config)
+        {
+            l.users += 1;
+            return Ok(l.exporter.clone());
+        }
+        let exporter = make()?;
+        live.push(Live {
+            section,
+            config: config.clone(),
+            exporter: exporter.clone(),
+            users: 1,
+        });
+        Ok(exporter)
+    }
+}
+
+/// An activation lets `exporter` go; the last one shuts it down, after the
+/// runtime has delivered what is queued for it.
+fn release(live: &Mutex<Vec<Live>>, exporter: &Exporter, rt: &nemo_relay_core::Runtime) {
+    let last = {
+        let mut live = live.lock();
+        let Some(at) = live.iter().position(|l| l.exporter.same(exporter)) else {
+            return;
+        };
+        live[at].users -= 1;
+        (live[at].users == 0).then(|| live.remove(at))
+    };
+    if last.is_some() {
+        let _ = rt.flush();
+        exporter.shutdown();
+    }
+}
 
 /// Register the `observability` kind on `host` (bindings call this once).
 pub fn register_kind(host: &PluginHost) -> Result<()> {
-    host.register_kind(Arc::new(ObservabilityKind))
+    host.register_kind(Arc::new(ObservabilityKind::default()))
 }
 
 /// The plugin document rewritten into [`ObservabilityConfig`]'s shape, and
@@ -204,37 +308,32 @@ impl PluginKind for ObservabilityKind {
     }
 
     fn register(&self, config: &Json, ctx: &mut PluginContext) -> Result<()> {
+        let n = normalize(config).map_err(|e| RelayError::invalid(e.to_string()))?;
         let cfg = parse(config, |_| {}).map_err(|e| RelayError::invalid(e.to_string()))?;
         // Name the section: a document may configure several exporters.
         let err = |section: &'static str| {
             move |e: crate::ExportError| RelayError::invalid(format!("{section}: {e}"))
         };
-        let rt = ctx.runtime().clone();
+        let section_config = |key: &str| n.doc.get(key).cloned().unwrap_or(Json::Null);
+        let mut wanted: Vec<(&'static str, Json, MakeExporter)> = Vec::new();
         if let Some(c) = cfg.atof {
-            let e = AtofExporter::new(c).map_err(err("atof"))?;
-            ctx.register("atof", Middleware::Subscriber(e.subscriber()))?;
-            let rt = rt.clone();
-            ctx.on_teardown(move || {
-                let _ = rt.flush();
-                let _ = e.shutdown();
-            });
+            let make = move || Ok(Exporter::Atof(Arc::new(AtofExporter::new(c)?)));
+            wanted.push(("atof", section_config("atof"), Box::new(make)));
         }
         if let Some(c) = cfg.atif {
-            let e = AtifExporter::new(c).map_err(err("atif"))?;
-            ctx.register("atif", Middleware::Subscriber(e.subscriber()))?;
-            let rt = rt.clone();
-            ctx.on_teardown(move || {
-                let _ = rt.flush();
-                let _ = e.shutdown();
-            });
+            let make = move || Ok(Exporter::Atif(Arc::new(AtifExporter::new(c)?)));
+            wanted.push(("atif", section_config("atif"), Box::new(make)));
         }
         if let Some(c) = cfg.opentelemetry {
-            let e = OtlpExporter::new(c).map_err(err("otlp"))?;
-            ctx.register("otlp", Middleware::Subscriber(e.subscriber()))?;
-            ctx.on_teardown(move || {
-                let _ = rt.flush();
-                let _ = e.shutdown();
-            });
+            let make = move || Ok(Exporter::Otlp(Arc::new(OtlpExporter::new(c)?)));
+            wanted.push(("otlp", section_config("opentelemetry"), Box::new(make)));
+        }
+        for (section, config, make) in wanted {
+            let exporter = self.acquire(section, &config, make).map_err(err(section))?;
+            // The teardown first: it must run even if registering fails.
+            let (live, rt, held) = (self.live.clone(), ctx.runtime().clone(), exporter.clone());
+            ctx.on_teardown(move || release(&live, &held, &rt));
+            ctx.register(section, Middleware::Subscriber(exporter.subscriber()))?;
         }
         Ok(())
     }

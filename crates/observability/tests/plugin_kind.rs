@@ -189,6 +189,56 @@ fn an_activated_component_writes_atof_and_atif_files_and_clear_flushes_them() {
 }
 
 #[test]
+fn re_initializing_with_an_unchanged_section_keeps_its_exporter_and_an_open_trajectory_whole() {
+    let (rt, host) = host();
+    let dir = tmp("reinit");
+    let config = |deny: &str| {
+        PluginConfig::from_json(&json!({
+            "components": [
+                {"kind": "observability", "config": {
+                    "atof": {"path": dir.join("events.jsonl").to_str().unwrap()},
+                    "atif": {"dir": dir.join("atif").to_str().unwrap()}}},
+                {"kind": "policy", "config": {"deny": [deny]}}
+            ]
+        }))
+    };
+    let tool = |name: &str| {
+        block_on(
+            rt.tool_call(name, json!({}), CallOptions::default(), |_| async {
+                Ok(json!(1))
+            }),
+        )
+        .unwrap();
+    };
+    host.initialize(&config("rm")).unwrap();
+    let agent = rt
+        .push_scope("agent", ScopeType::Agent, ScopeOptions::default())
+        .unwrap();
+    tool("before");
+    // Another component changes mid-run; the exporters' sections do not.
+    host.initialize(&config("mv")).unwrap();
+    tool("after");
+    rt.pop_scope(&agent, Default::default()).unwrap();
+    assert!(host.clear().unwrap());
+
+    let atof = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let names: Vec<String> = atof
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["agent", "before", "before", "after", "after", "agent"].map(|n| format!("\"{n}\"")),
+        "the overwrite-mode file was not truncated, nor any event written twice"
+    );
+    let files: Vec<_> = std::fs::read_dir(dir.join("atif")).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let traj = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+    assert!(traj.contains("before") && traj.contains("after"), "{traj}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn a_failing_exporter_leaves_the_runtime_untouched() {
     let (rt, host) = host();
     let file = tmp("blocked");
