@@ -189,6 +189,27 @@ test('after shutdown, what was emitted before it is delivered and new subscriber
   t.deepEqual(JSON.parse(run.stdout), { seen: 100, subscribe: 'ERR_RELAY_SHUT_DOWN', atof: 'ERR_RELAY_SHUT_DOWN', atif: 'ERR_RELAY_SHUT_DOWN' })
 })
 
+test('a plugin exporter that fails to write says so on stderr when it is torn down, not nowhere', (t) => {
+  const dir = tempDir()
+  const out = path.join(dir, 'atof')
+  const run = runNode(
+    `
+    import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+    import { rmSync } from 'node:fs'
+    await relay.plugins.initialize({ version: 1, components: [{ kind: 'observability', config: {
+      atof: { path: ${JSON.stringify(path.join(out, 'ev.jsonl'))}, rotation: { max_bytes: 1000 } } } }] })
+    const work = async () => { for (let i = 0; i < 20; i++) relay.mark('m', { data: { pad: 'p'.repeat(200) } }); await relay.flush() }
+    await work()
+    rmSync(${JSON.stringify(out)}, { recursive: true })
+    await work() // the next segment cannot be created
+    relay.plugins.clear()
+    `,
+    repoRoot,
+  )
+  t.is(run.status, 0, run.stderr)
+  t.regex(run.stderr, /the observability plugin's atof exporter failed: .*atof/)
+})
+
 test('a registered exporter keeps exporting when its object is dropped and collected, until shutdown', (t) => {
   const file = path.join(tempDir(), 'events.jsonl')
   const run = runNode(

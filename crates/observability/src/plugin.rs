@@ -77,12 +77,12 @@ impl Exporter {
         }
     }
 
-    fn shutdown(&self) {
-        let _ = match self {
+    fn shutdown(&self) -> std::result::Result<(), crate::ExportError> {
+        match self {
             Exporter::Atof(e) => e.shutdown(),
             Exporter::Atif(e) => e.shutdown(),
             Exporter::Otlp(e) => e.shutdown(),
-        };
+        }
     }
 
     fn same(&self, other: &Exporter) -> bool {
@@ -133,9 +133,17 @@ fn release(live: &Mutex<Vec<Live>>, exporter: &Exporter, rt: &nemo_relay_core::R
         live[at].users -= 1;
         (live[at].users == 0).then(|| live.remove(at))
     };
-    if last.is_some() {
+    if let Some(last) = last {
         let _ = rt.flush();
-        exporter.shutdown();
+        // Nobody holds this exporter to ask it how it went, and a teardown
+        // has no caller to tell: say it where an operator will see it,
+        // rather than lose a failed trace silently.
+        if let Err(e) = exporter.shutdown() {
+            eprintln!(
+                "nemo-relay: the observability plugin's {} exporter failed: {e}",
+                last.section
+            );
+        }
     }
 }
 
