@@ -103,6 +103,8 @@ export interface AtofExporterStats {
   events: number
   /** Events that arrived after shutdown and were not written. */
   droppedAfterShutdown: number
+  /** Events not written because a write failed (the file stops there). */
+  notWritten: number
 }
 
 /**

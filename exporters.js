@@ -160,7 +160,7 @@ module.exports = function createExporters(internals) {
     files() {
       return nativeOf(this).files()
     }
-    /** `{ events, droppedAfterShutdown }`. */
+    /** `{ events, droppedAfterShutdown, notWritten }`. */
     stats() {
       return nativeOf(this).stats()
     }

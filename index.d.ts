@@ -784,7 +784,12 @@ export declare class AtofExporter extends Exporter {
   constructor(options?: AtofExporterOptions)
   /** Files written so far, oldest first. */
   files(): string[]
-  stats(): { events: number; droppedAfterShutdown: number }
+  /**
+   * `events` serialized; `droppedAfterShutdown`; `notWritten`: events lost
+   * to a failed write (the file stops at the first error, which `flush()`
+   * and `shutdown()` reject with).
+   */
+  stats(): { events: number; droppedAfterShutdown: number; notWritten: number }
 }
 
 export interface AtifExporterOptions {

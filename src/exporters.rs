@@ -139,6 +139,8 @@ pub struct AtofExporterStats {
     pub events: f64,
     /// Events that arrived after shutdown and were not written.
     pub dropped_after_shutdown: f64,
+    /// Events not written because a write failed (the file stops there).
+    pub not_written: f64,
 }
 
 #[napi]
@@ -205,6 +207,7 @@ impl NativeAtofExporter {
         AtofExporterStats {
             events: s.events as f64,
             dropped_after_shutdown: s.dropped_after_shutdown as f64,
+            not_written: s.not_written as f64,
         }
     }
 }

@@ -203,6 +203,33 @@ fn events_after_shutdown_are_counted_not_written() {
 }
 
 #[test]
+fn events_after_a_failed_write_are_counted_as_not_written_and_flush_reports_the_file() {
+    let dir = scratch_dir("atof-write-fails");
+    let rt = Runtime::new();
+    let atof = AtofExporter::new(AtofConfig {
+        rotation: Some(Rotation {
+            max_bytes: 300,
+            max_files: None,
+        }),
+        ..config(&dir)
+    })
+    .unwrap();
+    atof.register(&rt).unwrap();
+    rt.mark("before", Default::default()).unwrap();
+    atof.flush().unwrap();
+    // The next segment cannot be created.
+    std::fs::remove_dir_all(&dir).unwrap();
+    for i in 0..20 {
+        rt.mark(&format!("after-{i}"), Default::default()).unwrap();
+    }
+    let err = atof.flush().unwrap_err();
+    assert!(err.to_string().contains(&*dir.to_string_lossy()), "{err}");
+    let stats = atof.stats();
+    assert_eq!(stats.events, 21);
+    assert!((19..=20).contains(&stats.not_written), "{stats:?}");
+}
+
+#[test]
 fn config_errors_name_the_offending_field() {
     let err = AtofConfig::from_json(json!({"rotation": {"max_bytes": 0}})).unwrap_err();
     assert_eq!(err.path, "rotation.max_bytes");

@@ -79,6 +79,10 @@ pub struct AtofStats {
     pub events: u64,
     /// Events that arrived after shutdown and were not written.
     pub dropped_after_shutdown: u64,
+    /// Events not written because a write failed (those of the failed
+    /// write, some of which may have reached the file, and every later
+    /// one): the file stops at the first error.
+    pub not_written: u64,
 }
 
 struct Pending {
@@ -96,6 +100,7 @@ struct Shared {
     paths: Mutex<Vec<PathBuf>>,
     events: AtomicU64,
     dropped: AtomicU64,
+    not_written: AtomicU64,
 }
 
 impl Shared {
@@ -214,6 +219,7 @@ impl AtofExporter {
             paths: Mutex::new(segments.paths().to_vec()),
             events: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            not_written: AtomicU64::new(0),
         });
         let writer = {
             let shared = shared.clone();
@@ -280,6 +286,7 @@ impl AtofExporter {
         AtofStats {
             events: self.shared.events.load(Ordering::Relaxed),
             dropped_after_shutdown: self.shared.dropped.load(Ordering::Relaxed),
+            not_written: self.shared.not_written.load(Ordering::Relaxed),
         }
     }
 }
@@ -304,7 +311,12 @@ fn write_loop(rx: Receiver<Msg>, mut segments: Segments, shared: &Shared, sync: 
     for msg in rx {
         match msg {
             Msg::Write(buf) => {
+                let lost = || {
+                    let lines = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+                    shared.not_written.fetch_add(lines, Ordering::Relaxed);
+                };
                 if failed {
+                    lost();
                     continue;
                 }
                 // Flushing after each batch makes records visible to readers
@@ -312,6 +324,7 @@ fn write_loop(rx: Receiver<Msg>, mut segments: Segments, shared: &Shared, sync: 
                 if let Err(e) = segments.write(&buf).and_then(|()| segments.flush(false)) {
                     failed = true;
                     shared.fail(e.to_string());
+                    lost();
                 }
                 let mut paths = shared.paths.lock();
                 if paths.as_slice() != segments.paths() {
