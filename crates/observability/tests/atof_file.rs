@@ -230,6 +230,27 @@ fn events_after_a_failed_write_are_counted_as_not_written_and_flush_reports_the_
 }
 
 #[test]
+fn exporters_started_in_the_same_second_with_the_default_name_get_files_of_their_own() {
+    let dir = scratch_dir("atof-same-second");
+    let generated = || {
+        AtofExporter::new(AtofConfig {
+            output_directory: dir.clone(),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    // Named from the time to the second, so alike unless made unique; the
+    // third may start in the next second, and must not match the others
+    // either way.
+    let (a, b, c) = (generated(), generated(), generated());
+    let files: std::collections::BTreeSet<_> = [a.files(), b.files(), c.files()]
+        .concat()
+        .into_iter()
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+}
+
+#[test]
 fn config_errors_name_the_offending_field() {
     let err = AtofConfig::from_json(json!({"rotation": {"max_bytes": 0}})).unwrap_err();
     assert_eq!(err.path, "rotation.max_bytes");

@@ -32,7 +32,9 @@ pub struct AtofConfig {
     /// Directory of the output file(s); created if missing. Default `"."`.
     pub output_directory: PathBuf,
     /// File name. `{timestamp}` is replaced by the exporter's start time
-    /// (`YYYY-MM-DDTHH.MM.SSZ`). Default `nemo-relay-events-{timestamp}.jsonl`.
+    /// (`YYYY-MM-DDTHH.MM.SSZ`); a name so made that another exporter of
+    /// the process writes gets a suffix (`…Z-2.jsonl`). Default
+    /// `nemo-relay-events-{timestamp}.jsonl`.
     pub filename: String,
     /// `append` (default) to an existing file, or `overwrite` it.
     pub mode: FileMode,
@@ -128,6 +130,12 @@ impl AtofConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the file name is made per exporter (it has `{timestamp}`):
+    /// then it is made unique within the process (see `claims`).
+    pub(crate) fn generates_filename(&self) -> bool {
+        self.filename.contains("{timestamp}")
     }
 
     /// The file name with `{timestamp}` filled in for `now`.

@@ -41,6 +41,7 @@
 //! The first I/O error stops the file output (a file with a gap in the
 //! middle is worse than a truncated one); `flush` and `shutdown` report it.
 
+mod claims;
 mod config;
 mod segments;
 
@@ -193,6 +194,8 @@ impl Subscriber for Shared {
 /// ```
 pub struct AtofExporter {
     shared: Arc<Shared>,
+    /// The generated file name it holds, if it has one.
+    claim: Mutex<Option<claims::Claim>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     attachments: Attachments,
 }
@@ -202,7 +205,12 @@ impl AtofExporter {
     /// File errors (permissions, missing volume) are reported here.
     pub fn new(config: AtofConfig) -> Result<Self, ExportError> {
         config.validate()?;
-        let filename = config.resolved_filename(Timestamp::now());
+        let mut filename = config.resolved_filename(Timestamp::now());
+        let claim = config.generates_filename().then(|| {
+            let (claim, unique) = claims::claim(&config.output_directory, &filename);
+            filename = unique;
+            claim
+        });
         let segments = Segments::open(
             &config.output_directory,
             &filename,
@@ -230,6 +238,7 @@ impl AtofExporter {
         };
         Ok(AtofExporter {
             shared,
+            claim: Mutex::new(claim),
             writer: Mutex::new(Some(writer)),
             attachments: Attachments::default(),
         })
@@ -273,6 +282,7 @@ impl AtofExporter {
                 self.shared.fail("the ATOF writer thread panicked".into());
             }
         }
+        self.claim.lock().take();
         self.shared.result()
     }
 
