@@ -288,6 +288,20 @@ func TestACallbackReturningANilRawMessageAnswersNull(t *testing.T) {
 	}
 }
 
+func TestAnInterceptHandingBackNextsErrorReportsItsMessageNotItsRendering(t *testing.T) {
+	must(t, RegisterIntercept(ToolExecutionIntercept, "pass-error", func(_ CallContext, req json.RawMessage, next Next) (json.RawMessage, error) {
+		return next.Run(req)
+	}))
+	defer Deregister(ToolExecutionIntercept, "pass-error")
+	_, err := newStack(t).ToolCall("fails", 1, nil, func(json.RawMessage) (json.RawMessage, error) {
+		return nil, errors.New("disk full")
+	})
+	msg := fmt.Sprint(err)
+	if strings.Count(msg, "nemo-relay:") != 1 || strings.Count(msg, "NEMO_RELAY_STATUS_") != 1 || strings.Count(msg, "disk full") != 1 {
+		t.Fatalf("message: %s", msg)
+	}
+}
+
 func TestCallbacksMayCallBackIntoTheLibrary(t *testing.T) {
 	ev := collect(t, "reentrant-events")
 	// A subscriber that flushes must not wait for itself.

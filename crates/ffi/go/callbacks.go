@@ -58,7 +58,13 @@ func nemoRelayGoReleaseUserData(userData unsafe.Pointer) {
 
 // report writes a callback failure: status INTERNAL and the message.
 func report(out **C.char, err error) C.int32_t {
-	*out = C.CString(err.Error())
+	msg := err.Error()
+	// The library's own error handed back (next.Run's, say): its message,
+	// or the library would wrap "nemo-relay: … (CODE)" in its own words.
+	if e, ok := err.(*Error); ok && e.Message != "" {
+		msg = e.Message
+	}
+	*out = C.CString(msg)
 	return C.int32_t(StatusInternal)
 }
 

@@ -18,6 +18,7 @@ import threading
 from typing import Any, Callable, Dict, Optional
 
 from . import _ffi
+from .errors import RelayError
 from .status import Status
 
 _table: Dict[int, Callable] = {}
@@ -52,7 +53,10 @@ def _free(user_data):
 
 def _fail(out, err: BaseException) -> int:
     try:
-        out[0] = _ffi.lib_string(f"{type(err).__name__}: {err}")
+        # The library's own error handed back (from next_, say): its
+        # message, which the library wraps in its own words again.
+        text = err.message if isinstance(err, RelayError) and err.message else f"{type(err).__name__}: {err}"
+        out[0] = _ffi.lib_string(text)
     except Exception:  # noqa: BLE001 - nothing else can be reported
         pass
     return Status.INTERNAL

@@ -77,6 +77,24 @@ def test_a_guardrail_answers_as_in_node_none_or_true_allow_false_or_a_reason_rej
         nr.deregister(nr.Family.TOOL_CONDITIONAL_EXECUTION, "py-verdicts")
 
 
+def test_an_intercept_handing_back_the_error_of_next_reports_its_message_not_its_rendering(stack):
+    nr.register_intercept(nr.Family.TOOL_EXECUTION_INTERCEPT, "py-pass-error", lambda ctx, req, next_: next_(req))
+
+    def tool(args):
+        raise ValueError("disk full")
+
+    try:
+        with pytest.raises(RelayError) as info:
+            stack.tool_call("fails", {}, tool)
+        assert info.value.message.count("disk full") == 1
+        # Not the binding's rendering of the inner error ("RelayError: …
+        # (NEMO_RELAY_STATUS_…)") inside the outer one.
+        assert "RelayError" not in info.value.message, info.value.message
+        assert "NEMO_RELAY_STATUS" not in info.value.message, info.value.message
+    finally:
+        nr.deregister(nr.Family.TOOL_EXECUTION_INTERCEPT, "py-pass-error")
+
+
 def test_tool_calls_run_middleware_in_pipeline_order(stack):
     order = []
     nr.register_guard(nr.Family.TOOL_CONDITIONAL_EXECUTION, "o-guard",
