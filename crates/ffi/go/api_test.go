@@ -302,6 +302,22 @@ func TestAnInterceptHandingBackNextsErrorReportsItsMessageNotItsRendering(t *tes
 	}
 }
 
+func TestAPanickingSubscriberIsIsolatedAndCounted(t *testing.T) {
+	before, err := RuntimeStats()
+	must(t, err)
+	must(t, RegisterSubscriber("go-broken", func(json.RawMessage) { panic("subscriber bug") }))
+	s := newStack(t)
+	must(t, s.Mark("a", nil))
+	must(t, s.Mark("b", nil))
+	must(t, Flush())
+	_, _ = Deregister(Subscribers, "go-broken")
+	after, err := RuntimeStats()
+	must(t, err)
+	if n := after.SubscriberErrors - before.SubscriberErrors; n != 2 {
+		t.Fatalf("counted %d", n)
+	}
+}
+
 func TestCallbacksMayCallBackIntoTheLibrary(t *testing.T) {
 	ev := collect(t, "reentrant-events")
 	// A subscriber that flushes must not wait for itself.

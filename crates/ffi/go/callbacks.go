@@ -115,9 +115,17 @@ func nemoRelayGoIntercept(userData unsafe.Pointer, ctx, request *C.char, next *C
 	return C.int32_t(StatusOK)
 }
 
+// subscriberErrors counts recovered subscriber panics (see Stats).
+var subscriberErrors atomic.Uint64
+
 //export nemoRelayGoSubscriber
 func nemoRelayGoSubscriber(userData unsafe.Pointer, event *C.char) {
-	defer func() { _ = recover() }() // a subscriber cannot report failure
+	// A subscriber cannot report failure to the library: count it.
+	defer func() {
+		if recover() != nil {
+			subscriberErrors.Add(1)
+		}
+	}()
 	userDataValue(userData).(SubscriberFunc)(rawJSON(event))
 }
 

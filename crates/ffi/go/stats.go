@@ -17,6 +17,9 @@ type Stats struct {
 	Queued            uint64 `json:"queued"`
 	Capacity          uint64 `json:"capacity"`
 	SanitizerFailures uint64 `json:"sanitizer_failures"`
+	// SubscriberErrors counts panics of Go subscribers, which this binding
+	// recovers (as Node's stats().subscriberErrors counts throws).
+	SubscriberErrors uint64 `json:"-"`
 }
 
 // RuntimeStats returns the runtime's counters.
@@ -29,6 +32,7 @@ func RuntimeStats() (Stats, error) {
 	if err := json.Unmarshal([]byte(takeString(out)), &stats); err != nil {
 		return stats, errorf(StatusInternal, "stats: %v", err)
 	}
+	stats.SubscriberErrors = subscriberErrors.Load()
 	return stats, nil
 }
 

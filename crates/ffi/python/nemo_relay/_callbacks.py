@@ -120,12 +120,21 @@ def _intercept(user_data, ctx, request, next_token, out):
         return _fail(out, err)
 
 
+_subscriber_errors = 0
+
+
+def subscriber_errors() -> int:
+    """Exceptions raised by subscribers (isolated, so only counted)."""
+    return _subscriber_errors
+
+
 @_ffi.SUBSCRIBER_FN
 def _subscriber(user_data, event):
+    global _subscriber_errors
     try:
         _lookup(user_data)(_text(event))
     except BaseException:  # noqa: BLE001 - a subscriber cannot report failure
-        pass
+        _subscriber_errors += 1  # one dispatcher thread: no lost update
 
 
 @_ffi.CALL_FN

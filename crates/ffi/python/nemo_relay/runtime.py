@@ -379,10 +379,12 @@ def shutdown() -> None:
 
 
 def stats() -> dict:
-    """The runtime's counters (``delivered``, ``dropped_full``, ``queued``, ...)."""
+    """The runtime's counters (``delivered``, ``dropped_full``, ``queued``, ...),
+    and ``subscriber_errors``: exceptions of Python subscribers, which are
+    isolated and counted here (as Node's ``subscriberErrors``)."""
     out = _out()
     _ffi.check(_lib().nemo_relay_stats(ctypes.byref(out)))
-    return _take_json(out)
+    return {**_take_json(out), "subscriber_errors": _callbacks.subscriber_errors()}
 
 
 def registrations(family: Family) -> list:

@@ -95,6 +95,21 @@ def test_an_intercept_handing_back_the_error_of_next_reports_its_message_not_its
         nr.deregister(nr.Family.TOOL_EXECUTION_INTERCEPT, "py-pass-error")
 
 
+def test_a_raising_subscriber_is_isolated_and_counted(stack):
+    def broken(event):
+        raise RuntimeError("subscriber bug")
+
+    before = nr.stats()["subscriber_errors"]
+    nr.register_subscriber("py-broken", broken)
+    try:
+        stack.mark("a")
+        stack.mark("b")
+        nr.flush()
+    finally:
+        nr.deregister(nr.Family.SUBSCRIBER, "py-broken")
+    assert nr.stats()["subscriber_errors"] - before == 2
+
+
 def test_tool_calls_run_middleware_in_pipeline_order(stack):
     order = []
     nr.register_guard(nr.Family.TOOL_CONDITIONAL_EXECUTION, "o-guard",
