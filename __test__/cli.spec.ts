@@ -49,10 +49,13 @@ test('validate exits 0 when there are only warnings, and --json prints the repor
   t.like(JSON.parse(r.stdout), { file: p, errors: 0, warnings: 1 })
 })
 
-test('a file that does not parse is reported as an error diagnostic with exit status 1', (t) => {
-  const r = run('validate', file('plugins.toml', 'components = [\n'))
+test('a file that does not parse is reported as one error line, position and reason, with exit status 1', (t) => {
+  const r = run('validate', file('plugins.toml', 'version = 1\n[[components]\nkind = "x"\n'))
   t.is(r.status, 1)
-  t.regex(r.stdout, /^error\[config\.parse\]: .*invalid TOML/m)
+  const [diagnostic, verdict, ...rest] = r.stdout.trim().split('\n')
+  t.regex(diagnostic ?? '', /^error\[config\.parse\]: .*invalid TOML: .*line 2, column 14: unclosed array table/)
+  t.regex(verdict ?? '', /: invalid, 1 error, 0 warnings$/)
+  t.deepEqual(rest, [])
 })
 
 test('an unreadable file and usage errors exit 2', (t) => {

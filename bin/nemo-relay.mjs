@@ -45,7 +45,17 @@ function line(d) {
   if (d.component !== undefined) out += ` components[${d.component}]`
   if (d.kind !== undefined) out += ` (${d.kind})`
   if (d.field !== undefined) out += ` at ${d.field}`
-  return `${out}: ${d.message}`
+  return `${out}: ${oneLine(d.message)}`
+}
+
+/**
+ * A message on one line. A parser's report spans several (its position, a
+ * source snippet, the reason): the position and the reason are kept. The
+ * --json output has the message as it is.
+ */
+function oneLine(message) {
+  const lines = message.split('\n').map((l) => l.trim())
+  return lines.filter((l) => l !== '' && !/^(\d+\s*)?\|/.test(l)).join(': ')
 }
 
 /** Split `args` into options and operands; everything after `--` is an operand. */
