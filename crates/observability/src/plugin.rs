@@ -20,7 +20,8 @@
 //! reach the exporters) and then shuts the exporters down, which writes out
 //! everything they hold.
 //!
-//! A re-initialize that keeps a section exactly as it was keeps that
+//! A re-initialize that keeps a component's section exactly as it was (the
+//! component in the same place among those of its kind) keeps that
 //! section's exporter: the new activation's subscriber is the same exporter,
 //! swapped in atomically with the old registration, and only the last
 //! activation to let it go shuts it down. Otherwise an ATIF trajectory open
@@ -48,10 +49,13 @@ pub struct ObservabilityKind {
     live: Arc<Mutex<Vec<Live>>>,
 }
 
-/// An exporter some activation uses, by the section config it was made
-/// from.
+/// An exporter some activation uses, by the component instance and the
+/// section config it was made from.
 struct Live {
     section: &'static str,
+    /// The component's instance number: two components of one activation
+    /// never share an exporter (each would get every event twice).
+    instance: usize,
     config: Json,
     exporter: Exporter,
     /// Activations (active, or being activated) that use it.
@@ -85,6 +89,12 @@ impl Exporter {
         }
     }
 
+    /// Stopped for good: an ATOF file output stops at its first I/O error,
+    /// so a re-initialize makes a new exporter rather than keep this one.
+    fn failed(&self) -> bool {
+        matches!(self, Exporter::Atof(e) if e.failed())
+    }
+
     fn same(&self, other: &Exporter) -> bool {
         match (self, other) {
             (Exporter::Atof(a), Exporter::Atof(b)) => Arc::ptr_eq(a, b),
@@ -96,24 +106,29 @@ impl Exporter {
 }
 
 impl ObservabilityKind {
-    /// The live exporter made from `config` for `section`, or a new one.
+    /// The live exporter component `instance` made from `config` for
+    /// `section` (in the activation being replaced), or a new one.
     fn acquire(
         &self,
         section: &'static str,
+        instance: usize,
         config: &Json,
         make: MakeExporter,
     ) -> std::result::Result<Exporter, crate::ExportError> {
         let mut live = self.live.lock();
-        if let Some(l) = live
-            .iter_mut()
-            .find(|l| l.section == section && l.config == *config)
-        {
+        if let Some(l) = live.iter_mut().find(|l| {
+            l.section == section
+                && l.instance == instance
+                && l.config == *config
+                && !l.exporter.failed()
+        }) {
             l.users += 1;
             return Ok(l.exporter.clone());
         }
         let exporter = make()?;
         live.push(Live {
             section,
+            instance,
             config: config.clone(),
             exporter: exporter.clone(),
             users: 1,
@@ -337,7 +352,9 @@ impl PluginKind for ObservabilityKind {
             wanted.push(("otlp", section_config("opentelemetry"), Box::new(make)));
         }
         for (section, config, make) in wanted {
-            let exporter = self.acquire(section, &config, make).map_err(err(section))?;
+            let exporter = self
+                .acquire(section, ctx.instance(), &config, make)
+                .map_err(err(section))?;
             // The teardown first: it must run even if registering fails.
             let (live, rt, held) = (self.live.clone(), ctx.runtime().clone(), exporter.clone());
             ctx.on_teardown(move || release(&live, &held, &rt));

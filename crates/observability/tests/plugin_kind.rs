@@ -239,6 +239,51 @@ fn re_initializing_with_an_unchanged_section_keeps_its_exporter_and_an_open_traj
 }
 
 #[test]
+fn two_components_with_the_same_section_get_an_exporter_each_and_every_event_once_in_each() {
+    let (rt, host) = host();
+    let dir = tmp("twins");
+    let section = json!({"atof": {"output_directory": dir.to_str().unwrap()}});
+    host.initialize(&PluginConfig::from_json(&json!({
+        "components": [
+            {"kind": "observability", "config": section},
+            {"kind": "observability", "config": section}
+        ]
+    })))
+    .unwrap();
+    rt.mark("m", Default::default()).unwrap();
+    assert!(host.clear().unwrap());
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(files.len(), 2);
+    for f in files {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn re_initializing_replaces_an_atof_exporter_whose_writes_failed() {
+    let (rt, host) = host();
+    let dir = tmp("recover");
+    let config = PluginConfig::from_json(&json!({"components": [{"kind": "observability",
+        "config": {"atof": {"path": dir.join("e.jsonl").to_str().unwrap(),
+                            "rotation": {"max_bytes": 100}}}}]}));
+    host.initialize(&config).unwrap();
+    rt.mark("first", Default::default()).unwrap();
+    // Gone: the next segment cannot be made (the new exporter makes it
+    // again).
+    std::fs::remove_dir_all(&dir).unwrap();
+    rt.mark("lost", Default::default()).unwrap();
+    rt.flush().unwrap();
+    host.initialize(&config).unwrap();
+    rt.mark("after", Default::default()).unwrap();
+    assert!(host.clear().unwrap());
+    let text = std::fs::read_to_string(dir.join("e.jsonl")).unwrap();
+    assert!(text.contains("after"), "{text}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn a_failing_exporter_leaves_the_runtime_untouched() {
     let (rt, host) = host();
     let file = tmp("blocked");

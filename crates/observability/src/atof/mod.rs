@@ -286,6 +286,12 @@ impl AtofExporter {
         self.shared.result()
     }
 
+    /// Whether a write failed, which stopped the file output for good;
+    /// waits until the writer has written what it was handed, to know.
+    pub(crate) fn failed(&self) -> bool {
+        self.shared.write_out().is_err()
+    }
+
     /// The files written so far, oldest first (more than one with rotation).
     pub fn files(&self) -> Vec<PathBuf> {
         self.shared.paths.lock().clone()
