@@ -82,9 +82,16 @@ test.serial('a subscriber never makes a call fail: non-JSON arguments and result
   })
   t.is(got, args)
   t.is(out, 10n as never)
-  // Also when a guardrail answers later and the call goes on from a Promise.
+  // Also when a guardrail answers later and the call goes on from a Promise
+  // (its copy is not exact, so it is never handed on in its stead).
   const guard = relay.register('tool_conditional_execution', unique('later'), async () => undefined)
   t.is(await relay.toolCall(unique('not-json-later'), args as never, (a) => a), args as never)
+  const changed: Record<string, unknown> = { n: 2n }
+  const pending = relay.toolCall(unique('changed-later'), changed as never, (a) => a)
+  changed.more = true // while the guardrail is pending
+  t.is(await pending, changed as never)
+  // `undefined` arguments are allowed whoever watches.
+  t.is(await relay.toolCall(unique('no-args'), undefined, (a) => a), undefined)
   guard.dispose()
   const events = await c.flushed()
   t.deepEqual(startOf(events, name).data, { n: '1', me: '[Circular]' })

@@ -96,16 +96,23 @@ fn number(n: f64) -> Result<Json> {
 /// as `"[Circular]"`), or, when even that cannot be parsed (nesting too
 /// deep), as a string that says why.
 pub(crate) fn recorded(js: Js, v: Value, what: &str) -> Result<Json> {
+    recorded_exact(js, v, what).map(|(json, _)| json)
+}
+
+/// [`recorded`], and whether the record is exact (JSON could represent
+/// `v`: nothing stands in for anything).
+pub(crate) fn recorded_exact(js: Js, v: Value, what: &str) -> Result<(Json, bool)> {
     let reason = match to_json(js, v, what) {
         Err(RelayError::InvalidArgument(reason)) => reason,
-        other => return other,
+        other => return other.map(|json| (json, true)),
     };
     let Some(lenient) = crate::realm::hook(js, c"recordableText")? else {
         return Err(RelayError::InvalidArgument(reason));
     };
     let text = js.call(lenient, &[v])?;
     let parsed = js.with_str(text, |t| parse(t, what).ok())?;
-    Ok(parsed.unwrap_or_else(|| Json::String(format!("[not recorded: {reason}]"))))
+    let json = parsed.unwrap_or_else(|| Json::String(format!("[not recorded: {reason}]")));
+    Ok((json, false))
 }
 
 /// A JSON value as a new JS value (objects and arrays through `JSON.parse`).

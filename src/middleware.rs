@@ -59,13 +59,27 @@ fn make_ctx(js: Js, ctx: &CallContext) -> Result<Value> {
     js.call(make, &args)
 }
 
+/// How a JS value becomes the core's copy of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Conversion {
+    /// What native stages get: JSON, or an error.
+    Strict,
+    /// For the record only, never refused ([`convert::recorded`]).
+    Recorded,
+}
+
 /// How a request type crosses to JS and back.
 pub(crate) trait Request: Clone + PartialEq + Send + Sync + 'static {
     fn to_js(&self, js: Js) -> Result<Value>;
-    fn from_js(js: Js, v: Value, what: &str) -> Result<Self>;
-    /// [`Request::from_js`] for the record only ([`convert::recorded`]):
-    /// what JSON cannot represent is recorded, not refused.
-    fn recorded(js: Js, v: Value, what: &str) -> Result<Self>;
+    /// `v` (`what` in errors) as the core's copy, and whether the copy is
+    /// exact (a recorded copy of what JSON cannot represent is not).
+    fn copy(js: Js, v: Value, what: &str, how: Conversion) -> Result<(Self, bool)>;
+    /// A stage's answer (or `next()`'s argument), which must be a value,
+    /// converted strictly.
+    fn from_js(js: Js, v: Value, what: &str) -> Result<Self> {
+        check_defined(js, v, what)?;
+        Ok(Self::copy(js, v, what, Conversion::Strict)?.0)
+    }
     /// What the core carries while the real request is held in JS.
     fn placeholder() -> Self;
     /// A request intercept's JS answer as the next stage gets it, when the
@@ -88,13 +102,11 @@ impl Request for Json {
     fn to_js(&self, js: Js) -> Result<Value> {
         convert::to_js(js, self)
     }
-    fn from_js(js: Js, v: Value, what: &str) -> Result<Self> {
-        check_defined(js, v, what)?;
-        convert::to_json(js, v, what)
-    }
-    fn recorded(js: Js, v: Value, what: &str) -> Result<Self> {
-        check_defined(js, v, what)?;
-        convert::recorded(js, v, what)
+    fn copy(js: Js, v: Value, what: &str, how: Conversion) -> Result<(Self, bool)> {
+        match how {
+            Conversion::Strict => Ok((convert::to_json(js, v, what)?, true)),
+            Conversion::Recorded => convert::recorded_exact(js, v, what),
+        }
     }
     fn placeholder() -> Self {
         Json::Null
@@ -116,11 +128,9 @@ impl Request for LlmRequest {
         js.set_named(obj, c"content", convert::to_js(js, &self.content)?)?;
         Ok(obj)
     }
-    fn from_js(js: Js, v: Value, what: &str) -> Result<Self> {
-        llm_request(<Json as Request>::from_js(js, v, what)?, what)
-    }
-    fn recorded(js: Js, v: Value, what: &str) -> Result<Self> {
-        llm_request(<Json as Request>::recorded(js, v, what)?, what)
+    fn copy(js: Js, v: Value, what: &str, how: Conversion) -> Result<(Self, bool)> {
+        let (json, exact) = Json::copy(js, v, what, how)?;
+        Ok((llm_request(json, what)?, exact))
     }
     fn placeholder() -> Self {
         LlmRequest::default()
@@ -218,12 +228,12 @@ fn intercept<R: Request>(f: JsFn, what: String) -> RewriteFn<R> {
                     // answer is read once (a getter or toJSON that changes
                     // between reads cannot make the two differ).
                     let passed = R::pass_js(js, v, &what)?;
-                    let copy = R::recorded(js, passed, &what)?;
-                    call.set_request(js, passed)?;
+                    let (copy, exact) = R::copy(js, passed, &what, Conversion::Recorded)?;
+                    call.set_request(js, passed, exact)?;
                     Ok(copy)
                 }
                 Some(call) => {
-                    call.set_request(js, R::pass_js(js, v, &what)?)?;
+                    call.set_request(js, R::pass_js(js, v, &what)?, false)?;
                     Ok(R::placeholder())
                 }
                 None => R::from_js(js, v, &what),

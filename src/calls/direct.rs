@@ -59,7 +59,7 @@ use crate::driver::{self, CoreFuture, IntoJs};
 use crate::handles::{self, Native};
 use crate::js::{Js, Result, Value};
 use crate::js_ref::JsRef;
-use crate::middleware::Request;
+use crate::middleware::{Conversion, Request};
 use crate::promise;
 
 /// How a call treats its JS values (see the module docs).
@@ -82,14 +82,23 @@ impl Mode {
         js: Js,
         v: Value,
         what: &str,
-    ) -> Result<(R, Option<Value>)> {
-        let core = match self {
-            Mode::Managed => R::from_js(js, v, what)?,
-            Mode::Mirrored => R::recorded(js, v, what)?,
-            Mode::Bare | Mode::Through => R::placeholder(),
+    ) -> Result<(R, CallerRequest)> {
+        let (core, exact) = match self {
+            Mode::Managed => R::copy(js, v, what, Conversion::Strict)?,
+            Mode::Mirrored => R::copy(js, v, what, Conversion::Recorded)?,
+            Mode::Bare | Mode::Through => (R::placeholder(), false),
         };
-        Ok((core, (self != Mode::Managed).then_some(v)))
+        let value = (self != Mode::Managed).then_some(v);
+        Ok((core, CallerRequest { value, exact }))
     }
+}
+
+/// The caller's request as a call holds it: the JS value its JS stages and
+/// callback get (none in managed mode), and whether the core's copy of it
+/// is exact.
+pub(crate) struct CallerRequest {
+    value: Option<Value>,
+    exact: bool,
 }
 
 /// A JS value of the native entry that received or produced it; read only
@@ -126,6 +135,9 @@ pub(crate) struct Shared {
     abortable: bool,
     /// Bare and through modes: the request as JS.
     request: Mutex<Option<Held>>,
+    /// Mirrored mode: the core's copy of `request` is exact, so it can
+    /// tell whether the held value changed since.
+    request_exact: AtomicBool,
     /// The callback's own result, when it goes to the caller untouched.
     result: Mutex<Option<Held>>,
     /// The `CallContext` object the call's JS middleware get.
@@ -214,16 +226,21 @@ impl Shared {
     /// no tool may act on something nobody approved or recorded: they get
     /// the copy. During the entry only the call's own stages have run (and
     /// middleware must not change what it is given), so nothing is checked;
-    /// a through-mode call has no copy to check against.
+    /// a through-mode call has no copy to check against, and neither has a
+    /// call whose copy is not exact (what JSON cannot represent was recorded
+    /// in its stead): a stand-in must never reach a stage or the tool.
     pub(crate) fn request_js<R: Request>(&self, js: Js, req: &R) -> Result<Value> {
         let v = match &*lock(&self.request) {
             Some(held) if self.own_realm(js) => self.read(js, held)?,
             _ => return req.to_js(js),
         };
-        if self.mode != Mode::Mirrored || self.in_entry(js) {
+        if self.mode != Mode::Mirrored
+            || self.in_entry(js)
+            || !self.request_exact.load(Ordering::Acquire)
+        {
             return Ok(v);
         }
-        match R::recorded(js, v, "the request") {
+        match R::copy(js, v, "the request", Conversion::Strict).map(|(now, _)| now) {
             Ok(now) if now == *req => Ok(v),
             _ => req.to_js(js),
         }
@@ -239,7 +256,7 @@ impl Shared {
         mode: Mode,
         name: String,
         provider: Value,
-        request: Option<Value>,
+        request: CallerRequest,
     ) -> Arc<Shared> {
         Arc::new(Shared::new(
             js,
@@ -259,7 +276,7 @@ impl Shared {
         kind: CallKind,
         name: String,
         func: Value,
-        request: Option<Value>,
+        request: CallerRequest,
         abortable: bool,
     ) -> Shared {
         Shared {
@@ -271,7 +288,8 @@ impl Shared {
             live: AtomicBool::new(true),
             finished: AtomicBool::new(false),
             abortable,
-            request: Mutex::new(request.map(|a| Held::Entry(EntryValue(a)))),
+            request: Mutex::new(request.value.map(|a| Held::Entry(EntryValue(a)))),
+            request_exact: AtomicBool::new(request.exact),
             result: Mutex::new(None),
             context: Mutex::new(None),
             later: Mutex::new(None),
@@ -297,10 +315,12 @@ impl Shared {
         js.0 as usize == self.env
     }
 
-    /// A request intercept's answer becomes the request.
-    pub(crate) fn set_request(&self, js: Js, v: Value) -> Result<()> {
+    /// A request intercept's answer becomes the request (`exact`: the
+    /// core's copy of it is).
+    pub(crate) fn set_request(&self, js: Js, v: Value, exact: bool) -> Result<()> {
         let held = self.hold(js, v)?;
         *lock(&self.request) = Some(held);
+        self.request_exact.store(exact, Ordering::Release);
         Ok(())
     }
 
@@ -460,8 +480,8 @@ impl IntoJs for Outcome {
 /// The boxed callback a call's core future runs.
 pub(super) type Callback<R> = Box<dyn Fn(R) -> Step<nemo_relay_core::Result<Json>> + Send + Sync>;
 
-/// Run a managed call whose callback is `func`, in `mode` (`args` is the
-/// caller's JS request, for the bare and through modes).
+/// Run a managed call whose callback is `func`, in `mode` (`args`: the
+/// caller's request as the call holds it).
 /// `start(name, extension, callback)` builds the core future; `extension`
 /// is the call's [`CallExtension`], which gives its middleware the call's
 /// [`Shared`] state.
@@ -472,7 +492,7 @@ pub(super) fn run<R: Request>(
     name: String,
     func: Value,
     mode: Mode,
-    args: Option<Value>,
+    args: CallerRequest,
     token_out: Option<Value>,
     start: impl FnOnce(String, Option<CallExtension>, Callback<R>) -> CoreFuture<Json>,
 ) -> Result<Value> {
