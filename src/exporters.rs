@@ -58,12 +58,8 @@ fn to_relay(js: Js, e: ExportError) -> RelayError {
     match e {
         ExportError::Config(c) => RelayError::invalid(c.to_string()),
         // The exporter's own shutdown, not the runtime's: same code, its
-        // own message.
-        ExportError::ShutDown => facade_error(
-            js,
-            "ERR_RELAY_SHUT_DOWN",
-            "this exporter has been shut down; create a new one".into(),
-        ),
+        // own message (as the C ABI reports it).
+        e @ ExportError::ShutDown => facade_error(js, "ERR_RELAY_SHUT_DOWN", e.to_string()),
         ExportError::Timeout => RelayError::Timeout,
         // The runtime's own error, with its code (a name taken, a runtime
         // shut down).

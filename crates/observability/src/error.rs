@@ -21,7 +21,7 @@ pub enum ExportError {
     #[error("timed out")]
     Timeout,
     /// The exporter was shut down.
-    #[error("exporter is shut down")]
+    #[error("this exporter has been shut down; create a new one")]
     ShutDown,
     /// Registering with the runtime failed: the runtime's own error (the
     /// name is taken, the runtime was shut down, …), so that bindings can

@@ -171,8 +171,11 @@ class Stream(_Handle):
         return cls(out.value)
 
     def detach(self) -> int:
-        """Gives up ownership of the handle (the library takes it)."""
+        """Gives up ownership of the handle (the library takes it); not
+        while another thread reads it or after ``close``."""
         with self._lock:
+            if self._users or self._closed:
+                raise RelayError(Status.INVALID_STATE, "Stream is being read or closed")
             ptr = self.ptr
             self._ptr = None
             return ptr
