@@ -248,6 +248,23 @@ fn exporters_started_in_the_same_second_with_the_default_name_get_files_of_their
         .into_iter()
         .collect();
     assert_eq!(files.len(), 3, "{files:?}");
+    // In overwrite mode a finished file of the same second is not truncated.
+    let overwrite = || {
+        AtofExporter::new(AtofConfig {
+            output_directory: dir.clone(),
+            mode: FileMode::Overwrite,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let rt = Runtime::new();
+    let first = overwrite();
+    first.register(&rt).unwrap();
+    rt.mark("kept", Default::default()).unwrap();
+    first.shutdown().unwrap();
+    let second = overwrite();
+    assert_ne!(first.files(), second.files());
+    assert_eq!(read_jsonl(&first.files()).len(), 1);
 }
 
 #[test]

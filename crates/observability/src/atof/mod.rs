@@ -207,7 +207,8 @@ impl AtofExporter {
         config.validate()?;
         let mut filename = config.resolved_filename(Timestamp::now());
         let claim = config.generates_filename().then(|| {
-            let (claim, unique) = claims::claim(&config.output_directory, &filename);
+            let fresh = config.mode == FileMode::Overwrite;
+            let (claim, unique) = claims::claim(&config.output_directory, &filename, fresh);
             filename = unique;
             claim
         });
