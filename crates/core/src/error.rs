@@ -17,7 +17,7 @@
 //! | `callback_failed` | [`RelayError::Callback`] | a user callback (tool, middleware) failed |
 //! | `cancelled` | [`RelayError::Cancelled`] | the call was aborted |
 //! | `continuation_expired` | [`RelayError::ContinuationExpired`] | `next` was called after its intercept settled |
-//! | `shut_down` | [`RelayError::ShutDown`] | the runtime was shut down |
+//! | `shut_down` | [`RelayError::ShutDown`], [`RelayError::Forked`] | the runtime was shut down (or, in a forked child, delivers nothing there) |
 //! | `timeout` | [`RelayError::Timeout`] | a bounded wait (flush) ran out |
 //! | `internal` | [`RelayError::Internal`] | a bug; please report it |
 
@@ -76,6 +76,10 @@ pub enum RelayError {
     ContinuationExpired,
     /// The runtime (or its dispatcher) was shut down.
     ShutDown,
+    /// This process is a `fork()` child of one whose dispatcher had
+    /// started: the dispatcher thread did not survive the fork, so events
+    /// are not delivered here. Code `shut_down`.
+    Forked,
     /// A bounded wait ran out.
     Timeout,
     /// Invariant violation inside the runtime.
@@ -172,7 +176,7 @@ impl RelayError {
             RelayError::Callback { .. } => ErrorCode::CallbackFailed,
             RelayError::Cancelled(_) => ErrorCode::Cancelled,
             RelayError::ContinuationExpired => ErrorCode::ContinuationExpired,
-            RelayError::ShutDown => ErrorCode::ShutDown,
+            RelayError::ShutDown | RelayError::Forked => ErrorCode::ShutDown,
             RelayError::Timeout => ErrorCode::Timeout,
             RelayError::Internal(_) => ErrorCode::Internal,
         }
@@ -229,6 +233,11 @@ impl fmt::Display for RelayError {
                 f.write_str("execution continuation is no longer active (next called after its intercept settled)")
             }
             RelayError::ShutDown => f.write_str("the runtime has been shut down"),
+            RelayError::Forked => f.write_str(
+                "this process was forked from one whose nemo-relay dispatcher had started, \
+                 and no thread delivers its events: use nemo-relay only after the fork \
+                 (or spawn the process instead)",
+            ),
             RelayError::Timeout => f.write_str("timed out"),
             RelayError::Internal(m) => write!(f, "internal error: {m}"),
         }

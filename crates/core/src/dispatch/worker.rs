@@ -2,7 +2,7 @@
 //! drained by one worker thread.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
@@ -77,6 +77,9 @@ pub(super) struct Shared {
     pub(super) sleeping: CachePadded<AtomicBool>,
     pub(super) thread: OnceLock<Thread>,
     pub(super) join: Mutex<Option<JoinHandle<()>>>,
+    /// The process the worker was started in (0: not started). A child
+    /// made by `fork()` inherits this state but not the thread.
+    pub(super) worker_pid: AtomicU32,
     pub(super) counters: Counters,
     /// Pinned subscriber sets that are no longer published but may still be
     /// referenced by queued events (see `audience.rs`), each with the queue
@@ -118,6 +121,7 @@ impl Dispatcher {
                 sleeping: CachePadded::new(AtomicBool::new(false)),
                 thread: OnceLock::new(),
                 join: Mutex::new(None),
+                worker_pid: AtomicU32::new(0),
                 counters: Counters::default(),
                 retired: Mutex::new(Vec::new()),
                 retired_pending: AtomicBool::new(false),
@@ -219,6 +223,9 @@ impl Dispatcher {
         {
             return Ok(());
         }
+        if orphaned(s) {
+            return Err(RelayError::Forked);
+        }
         let done = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = done.clone();
         self.on_drained(Box::new(move || {
@@ -297,12 +304,14 @@ impl Dispatcher {
             .compare_exchange(RUNNING, STOPPING, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
-            if WORKER_OF.with(|w| w.get()) != s.id {
+            if WORKER_OF.with(|w| w.get()) != s.id && !orphaned(s) {
                 wait_for_worker(s);
             }
             return Ok(());
         }
-        if worker_started(s) {
+        // In a forked child there is no worker to stop: what is queued stays
+        // undelivered (the parent delivers its own copy).
+        if worker_started(s) && !orphaned(s) {
             if WORKER_OF.with(|w| w.get()) == s.id {
                 // Called by a subscriber, on the worker: it finishes what is
                 // queued up to here once this callback returns, and only
@@ -414,6 +423,9 @@ impl Dispatcher {
             return;
         }
         let shared = self.shared.clone();
+        self.shared
+            .worker_pid
+            .store(std::process::id(), Ordering::Release);
         let handle = thread::Builder::new()
             .name("nemo-relay-dispatch".into())
             .spawn(move || delivery::run(shared))
@@ -446,6 +458,14 @@ pub(super) fn mark_stopped(s: &Shared) {
 /// Whether the worker was started, once shutdown began. Read under the lock
 /// `start` holds while it checks the state and spawns: either the worker
 /// exists now, or it never will.
+/// Whether this process is a `fork()` child of the one whose worker
+/// started: the worker thread did not come along, so nothing here delivers
+/// (or can be waited for). Costs a `getpid`: for flush and shutdown only.
+fn orphaned(s: &Shared) -> bool {
+    let pid = s.worker_pid.load(Ordering::Acquire);
+    pid != 0 && pid != std::process::id()
+}
+
 fn worker_started(s: &Shared) -> bool {
     let _join = s.join.lock().unwrap_or_else(|p| p.into_inner());
     s.thread.get().is_some()

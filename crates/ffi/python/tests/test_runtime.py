@@ -231,6 +231,34 @@ def test_a_process_with_queued_events_exits_normally_and_delivers_them():
         assert done.stdout.count("event") == 100
 
 
+def test_a_forked_child_is_told_its_events_are_not_delivered_instead_of_hanging():
+    # fork() keeps the parent's dispatcher state but not its thread (a
+    # preforking server imports the app, then forks workers).
+    script = (
+        "import os, sys\n"
+        "import nemo_relay as nr\n"
+        "nr.register_subscriber('s', lambda e: None)\n"
+        "with nr.Stack() as s:\n"
+        "    s.mark('parent')\n"
+        "nr.flush()\n"
+        "if os.fork() == 0:\n"
+        "    with nr.Stack() as s:\n"
+        "        s.mark('child')\n"
+        "    try:\n"
+        "        nr.flush()\n"
+        "    except nr.RelayError as e:\n"
+        "        print(e.code.name, 'fork' in e.message)\n"
+        "    sys.exit(0)\n"
+        "print('child exit', os.wait()[1])\n"
+    )
+    root = str(Path(nr.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["SHUT_DOWN True", "child exit 0"], done.stdout
+    assert "panicked" not in done.stderr, done.stderr
+
+
 def test_a_subscriber_calling_flush_does_not_deadlock(stack):
     results = []
     nr.register_subscriber("py-flusher", lambda event: results.append(nr.flush()))
