@@ -455,9 +455,6 @@ pub(super) fn mark_stopped(s: &Shared) {
     s.state.store(STOPPED, Ordering::SeqCst);
 }
 
-/// Whether the worker was started, once shutdown began. Read under the lock
-/// `start` holds while it checks the state and spawns: either the worker
-/// exists now, or it never will.
 /// Whether this process is a `fork()` child of the one whose worker
 /// started: the worker thread did not come along, so nothing here delivers
 /// (or can be waited for). Costs a `getpid`: for flush and shutdown only.
@@ -466,6 +463,9 @@ fn orphaned(s: &Shared) -> bool {
     pid != 0 && pid != std::process::id()
 }
 
+/// Whether the worker was started, once shutdown began. Read under the lock
+/// `start` holds while it checks the state and spawns: either the worker
+/// exists now, or it never will.
 fn worker_started(s: &Shared) -> bool {
     let _join = s.join.lock().unwrap_or_else(|p| p.into_inner());
     s.thread.get().is_some()
