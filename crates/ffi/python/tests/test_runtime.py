@@ -213,6 +213,12 @@ def test_closing_a_stream_from_another_thread_while_it_is_read_ends_it_cleanly(s
         assert read == [{"i": i} for i in range(len(read))]
 
 
+def _run_python(script: str) -> subprocess.CompletedProcess:
+    """``script`` in a Python process of its own, with this package."""
+    env = {**os.environ, "PYTHONPATH": str(Path(nr.__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+
+
 def test_a_process_with_queued_events_exits_normally_and_delivers_them():
     # Without the shutdown at exit, the dispatcher thread ran subscribers in
     # a finalizing interpreter, and the process aborted (exit 134).
@@ -223,10 +229,8 @@ def test_a_process_with_queued_events_exits_normally_and_delivers_them():
         "    for _ in range(50):\n"
         "        s.tool_call('t', {}, lambda a: 1)\n"
     )
-    root = str(Path(nr.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": root}
     for _ in range(3):
-        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        done = _run_python(script)
         assert done.returncode == 0, done.stderr
         assert done.stdout.count("event") == 100
 
@@ -251,9 +255,7 @@ def test_a_forked_child_is_told_its_events_are_not_delivered_instead_of_hanging(
         "    sys.exit(0)\n"
         "print('child exit', os.wait()[1])\n"
     )
-    root = str(Path(nr.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": root}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    done = _run_python(script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["SHUT_DOWN True", "child exit 0"], done.stdout
     assert "panicked" not in done.stderr, done.stderr
