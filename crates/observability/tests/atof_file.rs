@@ -248,23 +248,35 @@ fn exporters_started_in_the_same_second_with_the_default_name_get_files_of_their
         .into_iter()
         .collect();
     assert_eq!(files.len(), 3, "{files:?}");
-    // In overwrite mode a finished file of the same second is not truncated.
+    // In overwrite mode the finished files of the same second are not
+    // truncated, even when rotation has removed the first segment.
     let overwrite = || {
         AtofExporter::new(AtofConfig {
             output_directory: dir.clone(),
             mode: FileMode::Overwrite,
+            rotation: Some(Rotation {
+                max_bytes: 300,
+                max_files: Some(2),
+            }),
             ..Default::default()
         })
         .unwrap()
     };
-    let rt = Runtime::new();
+    let write_six = |atof: &AtofExporter| {
+        let rt = Runtime::new();
+        atof.register(&rt).unwrap();
+        for i in 0..6 {
+            rt.mark(&format!("m-{i}"), Default::default()).unwrap();
+        }
+        atof.shutdown().unwrap();
+    };
     let first = overwrite();
-    first.register(&rt).unwrap();
-    rt.mark("kept", Default::default()).unwrap();
-    first.shutdown().unwrap();
+    write_six(&first);
+    let kept = read_jsonl(&first.files());
     let second = overwrite();
-    assert_ne!(first.files(), second.files());
-    assert_eq!(read_jsonl(&first.files()).len(), 1);
+    write_six(&second);
+    assert!(second.files().iter().all(|f| !first.files().contains(f)));
+    assert_eq!(read_jsonl(&first.files()), kept);
 }
 
 #[test]

@@ -6,8 +6,8 @@
 //! other's), and with rotation one deletes the segments the other writes.
 //! A generated name that a live exporter of this process already writes
 //! gets a numeric suffix instead (`…Z-2.jsonl`); in overwrite mode, so does
-//! one whose file exists (an exporter of the same second, since shut down,
-//! would lose its file). A name the application chose is used as it is:
+//! one of which any segment exists (an exporter of the same second, since
+//! shut down, would lose its files). A name the application chose is used as it is:
 //! writing one file from two exporters is then its decision.
 
 use std::path::{Path, PathBuf};
@@ -27,14 +27,17 @@ impl Drop for Claim {
 }
 
 /// `filename` in `dir`, or the first free suffixed form of it, claimed
-/// (with `fresh`, a name whose file exists is not free).
+/// (with `fresh`, a name of which any segment exists is not free).
 pub(crate) fn claim(dir: &Path, filename: &str, fresh: bool) -> (Claim, String) {
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
     let mut claimed = CLAIMED.lock();
-    let taken = |path: &Path| claimed.iter().any(|p| p == path) || (fresh && path.exists());
+    let taken = |name: &str| {
+        claimed.iter().any(|p| *p == dir.join(name))
+            || (fresh && super::segments::any_segment(&dir, name))
+    };
     let mut n = 1;
     let mut name = filename.to_owned();
-    while taken(&dir.join(&name)) {
+    while taken(&name) {
         n += 1;
         name = match filename.rsplit_once('.') {
             Some((stem, ext)) => format!("{stem}-{n}.{ext}"),

@@ -79,6 +79,12 @@ impl Naming {
     }
 }
 
+/// Whether any segment of `filename` (the file or a rotated `name.N.ext`)
+/// exists in `dir`.
+pub(crate) fn any_segment(dir: &Path, filename: &str) -> bool {
+    !Naming::new(dir, filename).existing().is_empty()
+}
+
 /// The open segment plus the paths of the segments written so far.
 pub(crate) struct Segments {
     naming: Naming,
