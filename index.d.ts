@@ -23,7 +23,8 @@ export type JsonObject = { [key: string]: Json }
  * refused at run time with `ERR_RELAY_INVALID_ARGUMENT` wherever the value
  * is kept or reaches native middleware; a managed call that only hands it
  * on to its tool records it as well as JSON can (a BigInt as its decimal
- * string, a cycle as `"[Circular]"`). What comes back from the runtime is
+ * string, a cycle as `"[Circular]"`, what throws when read as
+ * `"[not recorded: …]"`). What comes back from the runtime is
  * {@link Json}.
  */
 export type JsonInput = string | number | boolean | null | undefined | object

@@ -93,8 +93,14 @@ test.serial('a subscriber never makes a call fail: non-JSON arguments and result
   // `undefined` arguments are allowed whoever watches.
   t.is(await relay.toolCall(unique('no-args'), undefined, (a) => a), undefined)
   guard.dispose()
+  // What throws when read is recorded in its place; the request keeps its
+  // shape (an LLM request must stay an object).
+  const content = { ok: 1, get secret(): string { throw new Error('no access') } }
+  const chat = unique('chat-not-json')
+  t.true(await relay.llmCall(chat, { content }, (r) => r.content === content))
   const events = await c.flushed()
   t.deepEqual(startOf(events, name).data, { n: '1', me: '[Circular]' })
+  t.like(startOf(events, chat).data, { content: { ok: 1, secret: '[not recorded: no access]' } })
   t.is(endOf(events, name).data, '10')
   // Values relay keeps, rather than hands on, must be JSON.
   t.throws(() => relay.mark(unique('m'), { data: { n: 1n } }), { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)
@@ -138,7 +144,7 @@ test.serial('values nested deeper than 127 levels are refused as nested too deep
   const name = unique('deep-args')
   t.is(await relay.toolCall(name, nest(200), () => 'fine'), 'fine')
   t.is(await relay.toolCall(unique('shallow'), nest(100), () => 'fine'), 'fine')
-  t.regex(String(startOf(await c.flushed(), name).data), /^\[not recorded: .*nested too deeply/)
+  t.regex(JSON.stringify(startOf(await c.flushed(), name).data), /"\[nested too deeply\]"/)
   c.stop()
 })
 

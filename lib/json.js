@@ -48,27 +48,59 @@ function jsonText(value, what) {
 /**
  * JSON text of `value` for the record only, never an error (native code
  * asks for it when `jsonText`'s rules refuse a value that a watched call
- * hands on untouched: observing a call must not make it fail). A BigInt
- * is written as its decimal string and a cycle as "[Circular]"; anything
- * else that throws (a getter, a toJSON method) makes the whole value a
- * string that says why.
+ * hands on untouched: observing a call must not make it fail). It follows
+ * JSON.stringify, except that what would throw is written as a marker in
+ * its place, so the rest (an LLM request's shape, say) is kept: a BigInt
+ * as its decimal string, a cycle as "[Circular]", a getter, toJSON or
+ * proxy that throws as "[not recorded: why]", nesting past 100 levels as
+ * "[nested too deeply]".
  */
 function recordableText(value) {
   const ancestors = []
-  function replacer(_key, v) {
+  const why = (error) => {
+    try {
+      return `[not recorded: ${error instanceof Error ? error.message : String(error)}]`
+    } catch {
+      return '[not recorded]'
+    }
+  }
+  const read = (holder, key) => {
+    try {
+      return { v: holder[key] }
+    } catch (error) {
+      return { v: why(error) }
+    }
+  }
+  function copy(v, key) {
+    try {
+      if (typeof v?.toJSON === 'function') v = v.toJSON(key)
+      // Boxed primitives, as JSON.stringify unboxes them.
+      if (v instanceof Number || v instanceof String || v instanceof Boolean || v instanceof BigInt) v = v.valueOf()
+    } catch (error) {
+      return why(error)
+    }
     if (typeof v === 'bigint') return v.toString()
-    if (v === null || typeof v !== 'object') return v
-    // `this` holds `v`: leave the branches finished since, then look up.
-    while (ancestors.length > 0 && ancestors[ancestors.length - 1] !== this) ancestors.pop()
+    if (typeof v === 'number') return Number.isFinite(v) ? v : null
+    if (v === null || typeof v !== 'object') return v // functions and symbols: undefined
     if (ancestors.includes(v)) return '[Circular]'
+    if (ancestors.length >= 100) return '[nested too deeply]'
     ancestors.push(v)
-    return v
+    try {
+      if (Array.isArray(v)) return Array.from({ length: v.length }, (_, i) => copy(read(v, i).v, String(i)) ?? null)
+      const out = {}
+      for (const k of Object.keys(v)) {
+        const x = copy(read(v, k).v, k)
+        if (x !== undefined && typeof x !== 'function' && typeof x !== 'symbol') out[k] = x
+      }
+      return out
+    } catch (error) {
+      return why(error) // a proxy whose traps throw
+    } finally {
+      ancestors.pop()
+    }
   }
-  try {
-    return JSON.stringify(value, replacer) ?? 'null'
-  } catch (error) {
-    return JSON.stringify(`[not recorded: ${error instanceof Error ? error.message : String(error)}]`)
-  }
+  const out = copy(value, '')
+  return typeof out === 'function' || typeof out === 'symbol' || out === undefined ? 'null' : JSON.stringify(out)
 }
 
 /** `jsonText`, or `undefined` for "none" (`undefined` and `null`). */
