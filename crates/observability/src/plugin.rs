@@ -30,13 +30,12 @@
 //! overwrite mode would be truncated.
 
 use std::path::Path;
-use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use nemo_relay_core::plugin::{ConfigCheck, PluginContext, PluginHost, PluginKind};
-use nemo_relay_core::{Json, Middleware, RelayError, Result, Subscriber};
+use nemo_relay_core::{Json, Middleware, RelayError, Result};
 
 use crate::atif::AtifExporter;
 use crate::atof::AtofExporter;
@@ -61,27 +60,6 @@ struct Live {
     exporter: Exporter,
     /// Activations (active, or being activated) that use it.
     users: usize,
-    /// What each of them registered (see [`Forward`]).
-    forwards: Vec<Weak<Forward>>,
-}
-
-/// The subscriber an activation registers for an exporter: its own, so
-/// that the plugin can tell when nothing can deliver to the exporter any
-/// more. A call keeps the subscribers it started with until it ends, so
-/// an exporter replaced while calls run must outlive them, or their end
-/// events would reach it shut down.
-struct Forward(Arc<dyn Subscriber>);
-
-impl Subscriber for Forward {
-    fn on_event(&self, event: &nemo_relay_core::Event) {
-        self.0.on_event(event)
-    }
-    fn on_batch_end(&self) {
-        self.0.on_batch_end()
-    }
-    fn on_shutdown(&self) {
-        self.0.on_shutdown()
-    }
 }
 
 /// Makes a section's exporter when no live one has its config.
@@ -95,19 +73,11 @@ enum Exporter {
 }
 
 impl Exporter {
-    fn subscriber(&self) -> Arc<dyn Subscriber> {
+    fn subscriber(&self) -> Arc<dyn nemo_relay_core::Subscriber> {
         match self {
             Exporter::Atof(e) => e.subscriber(),
             Exporter::Atif(e) => e.subscriber(),
             Exporter::Otlp(e) => e.subscriber(),
-        }
-    }
-
-    fn flush(&self) -> std::result::Result<(), crate::ExportError> {
-        match self {
-            Exporter::Atof(e) => e.flush(),
-            Exporter::Atif(e) => e.flush(),
-            Exporter::Otlp(e) => e.flush(),
         }
     }
 
@@ -144,7 +114,7 @@ impl ObservabilityKind {
         instance: usize,
         config: &Json,
         make: MakeExporter,
-    ) -> std::result::Result<(Exporter, Arc<Forward>), crate::ExportError> {
+    ) -> std::result::Result<Exporter, crate::ExportError> {
         let mut live = self.live.lock();
         if let Some(l) = live.iter_mut().find(|l| {
             l.section == section
@@ -153,32 +123,22 @@ impl ObservabilityKind {
                 && !l.exporter.failed()
         }) {
             l.users += 1;
-            let forward = Arc::new(Forward(l.exporter.subscriber()));
-            l.forwards.push(Arc::downgrade(&forward));
-            return Ok((l.exporter.clone(), forward));
+            return Ok(l.exporter.clone());
         }
         let exporter = make()?;
-        let forward = Arc::new(Forward(exporter.subscriber()));
         live.push(Live {
             section,
             instance,
             config: config.clone(),
             exporter: exporter.clone(),
             users: 1,
-            forwards: vec![Arc::downgrade(&forward)],
         });
-        Ok((exporter, forward))
+        Ok(exporter)
     }
 }
 
-/// How long a replaced exporter waits for the calls that still deliver to
-/// it, at most, before it shuts down anyway.
-const IN_FLIGHT_GRACE: Duration = Duration::from_secs(600);
-
 /// An activation lets `exporter` go; the last one shuts it down, after the
-/// runtime has delivered what is queued for it and (on a thread of its
-/// own, so that no teardown waits) once the calls that started while it
-/// was registered have ended.
+/// runtime has delivered what is queued for it.
 fn release(live: &Mutex<Vec<Live>>, exporter: &Exporter, rt: &nemo_relay_core::Runtime) {
     let last = {
         let mut live = live.lock();
@@ -188,10 +148,7 @@ fn release(live: &Mutex<Vec<Live>>, exporter: &Exporter, rt: &nemo_relay_core::R
         live[at].users -= 1;
         (live[at].users == 0).then(|| live.remove(at))
     };
-    let Some(last) = last else { return };
-    let _ = rt.flush();
-    let (exporter, rt) = (exporter.clone(), rt.clone());
-    let finish = move || {
+    if let Some(last) = last {
         let _ = rt.flush();
         // Nobody holds this exporter to ask it how it went, and a teardown
         // has no caller to tell: say it where an operator will see it,
@@ -202,26 +159,6 @@ fn release(live: &Mutex<Vec<Live>>, exporter: &Exporter, rt: &nemo_relay_core::R
                 last.section
             );
         }
-    };
-    let in_flight = |l: &Live| l.forwards.iter().any(|f| f.strong_count() > 0);
-    if !in_flight(&last) {
-        return finish();
-    }
-    // What was delivered so far is written now; the rest when those calls end.
-    let _ = last.exporter.flush();
-    let since = Instant::now();
-    let waited = std::thread::Builder::new()
-        .name("nemo-relay-exporter-drain".into())
-        .spawn(move || {
-            while in_flight(&last) && since.elapsed() < IN_FLIGHT_GRACE {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            finish();
-        });
-    if let Err(e) = waited {
-        eprintln!(
-            "nemo-relay: could not wait for calls in flight ({e}); their end events are lost"
-        );
     }
 }
 
@@ -415,13 +352,13 @@ impl PluginKind for ObservabilityKind {
             wanted.push(("otlp", section_config("opentelemetry"), Box::new(make)));
         }
         for (section, config, make) in wanted {
-            let (exporter, forward) = self
+            let exporter = self
                 .acquire(section, ctx.instance(), &config, make)
                 .map_err(err(section))?;
             // The teardown first: it must run even if registering fails.
-            let (live, rt) = (self.live.clone(), ctx.runtime().clone());
-            ctx.on_teardown(move || release(&live, &exporter, &rt));
-            ctx.register(section, Middleware::Subscriber(forward))?;
+            let (live, rt, held) = (self.live.clone(), ctx.runtime().clone(), exporter.clone());
+            ctx.on_teardown(move || release(&live, &held, &rt));
+            ctx.register(section, Middleware::Subscriber(exporter.subscriber()))?;
         }
         Ok(())
     }
