@@ -98,9 +98,15 @@ test.serial('a subscriber never makes a call fail: non-JSON arguments and result
   const content = { ok: 1, get secret(): string { throw new Error('no access') } }
   const chat = unique('chat-not-json')
   t.true(await relay.llmCall(chat, { content }, (r) => r.content === content))
+  // A "__proto__" member (JSON.parse makes them) is recorded as a member.
+  const parsed = JSON.parse('{"__proto__":{"a":1},"n":0}')
+  parsed.n = 3n
+  const proto = unique('proto')
+  await relay.toolCall(proto, parsed, () => 1)
   const events = await c.flushed()
   t.deepEqual(startOf(events, name).data, { n: '1', me: '[Circular]' })
   t.like(startOf(events, chat).data, { content: { ok: 1, secret: '[not recorded: no access]' } })
+  t.is(JSON.stringify(startOf(events, proto).data), '{"__proto__":{"a":1},"n":"3"}')
   t.is(endOf(events, name).data, '10')
   // Values relay keeps, rather than hands on, must be JSON.
   t.throws(() => relay.mark(unique('m'), { data: { n: 1n } }), { code: 'ERR_RELAY_INVALID_ARGUMENT' } as never)

@@ -52,7 +52,7 @@ function jsonText(value, what) {
  * JSON.stringify, except that what would throw is written as a marker in
  * its place, so the rest (an LLM request's shape, say) is kept: a BigInt
  * as its decimal string, a cycle as "[Circular]", a getter, toJSON or
- * proxy that throws as "[not recorded: why]", nesting past 100 levels as
+ * proxy that throws as "[not recorded: why]", nesting past 120 levels as
  * "[nested too deeply]".
  */
 function recordableText(value) {
@@ -83,11 +83,12 @@ function recordableText(value) {
     if (typeof v === 'number') return Number.isFinite(v) ? v : null
     if (v === null || typeof v !== 'object') return v // functions and symbols: undefined
     if (ancestors.includes(v)) return '[Circular]'
-    if (ancestors.length >= 100) return '[nested too deeply]'
+    if (ancestors.length >= 120) return '[nested too deeply]'
     ancestors.push(v)
     try {
       if (Array.isArray(v)) return Array.from({ length: v.length }, (_, i) => copy(read(v, i).v, String(i)) ?? null)
-      const out = {}
+      // No prototype: a "__proto__" key (JSON.parse makes them) is a member.
+      const out = Object.create(null)
       for (const k of Object.keys(v)) {
         const x = copy(read(v, k).v, k)
         if (x !== undefined && typeof x !== 'function' && typeof x !== 'symbol') out[k] = x
