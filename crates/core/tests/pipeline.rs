@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use nemo_relay_core::executor::block_on;
-use nemo_relay_core::middleware::{self, exec, guard, rewrite};
+use nemo_relay_core::middleware::{exec, guard, rewrite};
 use nemo_relay_core::{
-    CallOptions, EndOptions, ErrorCode, Family, Json, LlmRequest, Middleware, Registration,
-    RelayError, Runtime, ScopePhase, ScopeStack, Step, Verdict,
+    CallOptions, EndOptions, ErrorCode, Json, LlmRequest, Middleware, Registration, RelayError,
+    Runtime, ScopePhase, ScopeStack, Step, Verdict,
 };
 use serde_json::json;
 use support::{data, status, Recorder};
@@ -560,50 +560,6 @@ fn a_call_dropped_while_its_sanitize_response_runs_still_ends_cancelled() {
 }
 
 #[test]
-fn duplicate_registration_names_are_rejected_and_deregister_says_whether_it_removed() {
-    let rt = Runtime::new();
-    let mw = || Middleware::ToolRequestIntercept(rewrite(|_, v: Json| Ok(v)));
-    rt.register(Registration::new("x", mw())).unwrap();
-    assert_eq!(
-        rt.register(Registration::new("x", mw()))
-            .unwrap_err()
-            .code(),
-        ErrorCode::AlreadyExists
-    );
-    rt.register(Registration::new(
-        "x",
-        Middleware::ToolSanitizeRequest(rewrite(|_, v: Json| Ok(v))),
-    ))
-    .expect("names are unique per family");
-    assert!(rt.deregister(Family::ToolRequestIntercept, "x"));
-    assert!(!rt.deregister(Family::ToolRequestIntercept, "x"));
-    assert_eq!(rt.registrations(Family::ToolSanitizeRequest).len(), 1);
-}
-
-#[test]
-fn deregister_exact_removes_only_the_registration_it_names_by_serial() {
-    let rt = Runtime::new();
-    let f = Family::ToolRequestIntercept;
-    let mw = || Middleware::ToolRequestIntercept(rewrite(|_, v: Json| Ok(v)));
-    let first = Registration::new("x", mw());
-    let old = first.serial();
-    rt.register(first).unwrap();
-    assert!(rt.holds(f, "x", old));
-    assert!(rt.deregister(f, "x"));
-    let second = Registration::new("x", mw());
-    let new = second.serial();
-    rt.register(second).unwrap();
-    assert!(
-        !rt.holds(f, "x", old),
-        "a namesake is not the old registration"
-    );
-    assert!(!rt.deregister_exact(f, "x", old));
-    assert_eq!(rt.registrations(f).len(), 1, "the newer registration stays");
-    assert!(rt.deregister_exact(f, "x", new));
-    assert!(rt.registrations(f).is_empty());
-}
-
-#[test]
 fn llm_calls_run_the_llm_families_and_strip_credentials_from_events() {
     let rt = Runtime::new();
     let rec = Recorder::install(&rt);
@@ -713,60 +669,6 @@ fn a_manual_call_end_refuses_metadata_that_is_not_an_object_and_stays_open() {
     block_on(rt.call_end(&h, &json!(1), with(json!({"rows": 3})))).unwrap();
     rt.flush().unwrap();
     assert_eq!(rec.trace(), ["start:lookup", "end:lookup"]);
-}
-
-#[test]
-fn middleware_may_register_middleware_without_deadlocking() {
-    let rt = Runtime::new();
-    let rt2 = rt.clone();
-    rt.register(Registration::new(
-        "self-registering",
-        Middleware::ToolConditionalExecution(guard(move |_, _: &Json| {
-            let _ = rt2.register(Registration::new(
-                "added-later",
-                Middleware::ToolRequestIntercept(middleware::rewrite(|_, v: Json| Ok(v))),
-            ));
-            Ok(Verdict::Allow)
-        })),
-    ))
-    .unwrap();
-    tool(&rt, &ScopeStack::new(), json!({})).unwrap();
-    assert_eq!(rt.registrations(Family::ToolRequestIntercept).len(), 1);
-}
-
-#[test]
-fn a_callback_whose_destructor_re_enters_the_runtime_does_not_deadlock() {
-    // Foreign bindings free their user data when the last reference to a
-    // callback drops, and that code may call back into the runtime.
-    struct ReentrantDrop(Runtime);
-    impl Drop for ReentrantDrop {
-        fn drop(&mut self) {
-            let _ = self.0.register(Registration::new(
-                "from-drop",
-                Middleware::ToolRequestIntercept(rewrite(|_, v: Json| Ok(v))),
-            ));
-            self.0.deregister(Family::ToolSanitizeRequest, "nothing");
-        }
-    }
-    let rt = Runtime::new();
-    let owned = ReentrantDrop(rt.clone());
-    rt.register(Registration::new(
-        "owner",
-        Middleware::ToolSanitizeRequest(rewrite(move |_, v: Json| {
-            let _ = &owned;
-            Ok(v)
-        })),
-    ))
-    .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let rt2 = rt.clone();
-    std::thread::spawn(move || {
-        rt2.deregister(Family::ToolSanitizeRequest, "owner");
-        tx.send(()).unwrap();
-    });
-    rx.recv_timeout(std::time::Duration::from_secs(10))
-        .expect("no deadlock");
-    assert_eq!(rt.registrations(Family::ToolRequestIntercept).len(), 1);
 }
 
 #[test]
