@@ -66,9 +66,9 @@ function recordableText(value) {
   }
   const read = (holder, key) => {
     try {
-      return { v: holder[key] }
+      return holder[key]
     } catch (error) {
-      return { v: why(error) }
+      return why(error)
     }
   }
   function copy(v, key) {
@@ -81,16 +81,16 @@ function recordableText(value) {
     }
     if (typeof v === 'bigint') return v.toString()
     if (typeof v === 'number') return Number.isFinite(v) ? v : null
-    if (v === null || typeof v !== 'object') return v // functions and symbols: undefined
+    if (v === null || typeof v !== 'object') return v // functions and symbols are left out below
     if (ancestors.includes(v)) return '[Circular]'
     if (ancestors.length >= 120) return '[nested too deeply]'
     ancestors.push(v)
     try {
-      if (Array.isArray(v)) return Array.from({ length: v.length }, (_, i) => copy(read(v, i).v, String(i)) ?? null)
+      if (Array.isArray(v)) return Array.from({ length: v.length }, (_, i) => copy(read(v, i), String(i)) ?? null)
       // No prototype: a "__proto__" key (JSON.parse makes them) is a member.
       const out = Object.create(null)
       for (const k of Object.keys(v)) {
-        const x = copy(read(v, k).v, k)
+        const x = copy(read(v, k), k)
         if (x !== undefined && typeof x !== 'function' && typeof x !== 'symbol') out[k] = x
       }
       return out

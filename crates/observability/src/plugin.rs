@@ -260,18 +260,9 @@ fn normalize(config: &Json) -> std::result::Result<Normalized, ConfigError> {
     Ok(Normalized { doc: c, aliases })
 }
 
-/// Parse, peeling off unknown fields one at a time (each is reported through
-/// `unknown`) so that they follow the document's policy instead of failing
-/// the parse outright.
-fn parse(
-    config: &Json,
-    unknown: impl FnMut(String),
-) -> std::result::Result<ObservabilityConfig, ConfigError> {
-    let n = normalize(config)?;
-    peel(n.doc.clone(), unknown).map_err(|e| n.error(e))
-}
-
-/// [`parse`] of a document already normalized.
+/// Parse a normalized document, peeling off unknown fields one at a time
+/// (each is reported through `unknown`) so that they follow the document's
+/// policy instead of failing the parse outright.
 fn peel(
     mut doc: Json,
     mut unknown: impl FnMut(String),
@@ -331,8 +322,9 @@ impl PluginKind for ObservabilityKind {
     }
 
     fn register(&self, config: &Json, ctx: &mut PluginContext) -> Result<()> {
-        let n = normalize(config).map_err(|e| RelayError::invalid(e.to_string()))?;
-        let cfg = parse(config, |_| {}).map_err(|e| RelayError::invalid(e.to_string()))?;
+        let invalid = |e: ConfigError| RelayError::invalid(e.to_string());
+        let n = normalize(config).map_err(invalid)?;
+        let cfg = peel(n.doc.clone(), |_| {}).map_err(|e| invalid(n.error(e)))?;
         // Name the section: a document may configure several exporters.
         let err = |section: &'static str| {
             move |e: crate::ExportError| RelayError::invalid(format!("{section}: {e}"))

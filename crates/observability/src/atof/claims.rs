@@ -7,8 +7,8 @@
 //! A generated name that a live exporter of this process already writes
 //! gets a numeric suffix instead (`…Z-2.jsonl`); in overwrite mode, so does
 //! one of which any segment exists (an exporter of the same second, since
-//! shut down, would lose its files). A name the application chose is used as it is:
-//! writing one file from two exporters is then its decision.
+//! shut down, would lose its files). A name the application chose is used
+//! as it is: writing one file from two exporters is then its decision.
 
 use std::path::{Path, PathBuf};
 
