@@ -4,6 +4,7 @@ package nemorelay
 // same rules as callbacks.go (recover every panic, report through the
 // status plus at most one C string).
 
+// #include <stdlib.h>
 // #include "nemo_relay.h"
 import "C"
 
@@ -15,25 +16,34 @@ import (
 
 //export nemoRelayGoStreamIntercept
 func nemoRelayGoStreamIntercept(userData unsafe.Pointer, ctx, request *C.char, next *C.NemoRelayNext, out **C.NemoRelayStream) (status C.int32_t) {
-	// The stream typedef has no message slot: a failure is reported by
-	// status only, so a panic becomes INTERNAL.
 	defer func() {
 		if r := recover(); r != nil {
-			status = C.int32_t(StatusInternal)
+			status = failStream(fmt.Errorf("panic in Go callback: %v", r))
 		}
 	}()
 	fn := userDataValue(userData).(StreamInterceptFunc)
 	st, err := fn(decodeContext(ctx), rawJSON(request), Next{token: uintptr(unsafe.Pointer(next))})
 	if err != nil {
-		return C.int32_t(StatusInternal)
+		return failStream(err)
 	}
 	ptr := st.detach()
 	if ptr == nil {
-		return C.int32_t(StatusInternal)
+		return failStream(fmt.Errorf("the stream intercept returned no open stream"))
 	}
 	// Ownership of the stream passes to the library with the return.
 	*out = ptr
 	return C.int32_t(StatusOK)
+}
+
+// failStream reports a stream intercept's failure. Its typedef has no
+// message slot, so the message goes through
+// nemo_relay_stream_intercept_set_error, on this (the callback's) thread.
+func failStream(err error) C.int32_t {
+	var msg *C.char
+	status := report(&msg, err)
+	C.nemo_relay_stream_intercept_set_error(msg)
+	C.free(unsafe.Pointer(msg))
+	return status
 }
 
 //export nemoRelayGoPluginValidate

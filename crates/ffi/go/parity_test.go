@@ -53,7 +53,7 @@ func TestAFailingStreamInterceptFailsTheCall(t *testing.T) {
 	defer func() { _, _ = Deregister(LLMStreamExecutionIntercept, "go-refuse") }()
 	_, err := newStack(t).LLMStream("chat", map[string]any{"content": 1}, nil,
 		func(json.RawMessage, uint64) (json.RawMessage, bool, error) { return nil, false, nil })
-	if !errors.Is(err, ErrCallbackFailed) {
+	if !errors.Is(err, ErrCallbackFailed) || !strings.Contains(err.Error(), "no streams today") {
 		t.Fatalf("refused stream: %v", err)
 	}
 }

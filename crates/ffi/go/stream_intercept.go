@@ -14,8 +14,7 @@ import (
 // StreamInterceptFunc wraps a streaming LLM call: get the downstream stream
 // with next.RunStream and return it, or a stream made with NewStream that
 // reads from it. The library takes ownership of the returned stream. An
-// error fails the call (the stream ABI carries no message, so the caller
-// sees a generic callback failure).
+// error fails the call with ErrCallbackFailed and the error's message.
 type StreamInterceptFunc func(ctx CallContext, request json.RawMessage, next Next) (*Stream, error)
 
 // RegisterStreamIntercept registers an LLM stream execution intercept.

@@ -850,6 +850,22 @@ NemoRelayStatus nemo_relay_register_stream_intercept(const char *name,
                                                      NemoRelayFreeFn free_fn);
 
 /**
+ * Gives the message of the failure the running stream execution intercept
+ * is about to return. `NemoRelayStreamInterceptFn` has no `char **` slot to
+ * carry one: call this on the callback's own thread just before it returns
+ * a failure status, and the caller sees "callback failed: <message>" as
+ * for any other callback. The text is copied. A message set by a callback
+ * that then returns OK is forgotten; a second call replaces the first;
+ * NULL clears it.
+ *
+ * Errors: `INVALID_UTF8`.
+ *
+ * # Safety
+ * `message` is NULL or a NUL-terminated string.
+ */
+NemoRelayStatus nemo_relay_stream_intercept_set_error(const char *message);
+
+/**
  * Registers an event subscriber. It receives every event emitted after
  * this call (scope-local: every event emitted under `owner`, including
  * `owner`'s own end event) as canonical ATOF JSON, one call per event, in

@@ -51,12 +51,15 @@ def _free(user_data):
         _table.pop(user_data or 0, None)
 
 
+def _message(err: BaseException) -> str:
+    # The library's own error handed back (from next_, say): its message,
+    # which the library wraps in its own words again.
+    return err.message if isinstance(err, RelayError) and err.message else f"{type(err).__name__}: {err}"
+
+
 def _fail(out, err: BaseException) -> int:
     try:
-        # The library's own error handed back (from next_, say): its
-        # message, which the library wraps in its own words again.
-        text = err.message if isinstance(err, RelayError) and err.message else f"{type(err).__name__}: {err}"
-        out[0] = _ffi.lib_string(text)
+        out[0] = _ffi.lib_string(_message(err))
     except Exception:  # noqa: BLE001 - nothing else can be reported
         pass
     return Status.INTERNAL
@@ -180,7 +183,13 @@ def _stream_intercept(user_data, ctx, request, next_token, out):
         # Ownership of the stream passes to the library with the return.
         out[0] = stream.detach()
         return Status.OK
-    except BaseException:  # noqa: BLE001 - this typedef has no message slot
+    except BaseException as err:  # noqa: BLE001
+        # This typedef has no message slot: the message goes through
+        # nemo_relay_stream_intercept_set_error, on this thread.
+        try:
+            _ffi.lib().nemo_relay_stream_intercept_set_error(_message(err).encode("utf-8"))
+        except Exception:  # noqa: BLE001 - nothing else can be reported
+            pass
         return Status.INTERNAL
 
 

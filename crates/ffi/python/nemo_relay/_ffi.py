@@ -112,6 +112,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     fn("nemo_relay_llm_free", None, vp)
     fn("nemo_relay_register_stream_intercept", c_int32, c_char_p, c_int32, vp, vp, STREAM_INTERCEPT_FN, vp,
        FREE_FN)
+    fn("nemo_relay_stream_intercept_set_error", c_int32, c_char_p)
     fn("nemo_relay_next_run_stream", c_int32, vp, c_char_p, out)
     fn("nemo_relay_stream_new", c_int32, PULL_FN, vp, FREE_FN, out)
 

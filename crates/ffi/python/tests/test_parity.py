@@ -36,6 +36,7 @@ def test_a_failing_stream_intercept_fails_the_call():
         with nr.Stack() as stack, pytest.raises(RelayError) as info:
             stack.llm_stream("chat", {"content": 1}, lambda req, i: None)
         assert info.value.code == Status.CALLBACK_FAILED
+        assert "no streams today" in str(info.value)
     finally:
         nr.deregister(nr.Family.LLM_STREAM_EXECUTION_INTERCEPT, "py-refuse")
 

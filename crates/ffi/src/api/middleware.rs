@@ -34,14 +34,14 @@ use nemo_relay_core::{Middleware, Registration, Runtime};
 
 use crate::api::constants::FamilyArg;
 use crate::bridge::callback::{
-    NemoRelayGuardFn, NemoRelayInterceptFn, NemoRelayRewriteFn, NemoRelayStreamInterceptFn,
-    NemoRelaySubscriberFn,
+    set_pending_failure, NemoRelayGuardFn, NemoRelayInterceptFn, NemoRelayRewriteFn,
+    NemoRelayStreamInterceptFn, NemoRelaySubscriberFn,
 };
 use crate::bridge::families::{
     guard_for, intercept_for, rewrite_for, stream_intercept_for, subscriber_for,
 };
 use crate::bridge::handles::{handle_arg, stack_arg, NemoRelayScope, NemoRelayStack};
-use crate::conventions::args::{callback_arg, enum_arg, str_arg};
+use crate::conventions::args::{callback_arg, enum_arg, opt_str_arg, str_arg};
 use crate::conventions::error::FfiResult;
 use crate::conventions::status::NemoRelayStatus;
 use crate::conventions::user_data::{NemoRelayFreeFn, UserData};
@@ -161,6 +161,30 @@ pub unsafe extern "C" fn nemo_relay_register_stream_intercept(
         let cb = callback_arg(callback, "callback")?;
         let middleware = stream_intercept_for(cb, user_data);
         unsafe { register(name, priority, false, owner, stack, middleware) }
+    })
+}
+
+/// Gives the message of the failure the running stream execution intercept
+/// is about to return. `NemoRelayStreamInterceptFn` has no `char **` slot to
+/// carry one: call this on the callback's own thread just before it returns
+/// a failure status, and the caller sees "callback failed: <message>" as
+/// for any other callback. The text is copied. A message set by a callback
+/// that then returns OK is forgotten; a second call replaces the first;
+/// NULL clears it.
+///
+/// Errors: `INVALID_UTF8`.
+///
+/// # Safety
+/// `message` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn nemo_relay_stream_intercept_set_error(
+    message: *const c_char,
+) -> NemoRelayStatus {
+    ffi_status!({
+        // SAFETY: per the function contract.
+        let message = unsafe { opt_str_arg(message, "message") }?;
+        set_pending_failure(message.map(str::to_owned));
+        Ok(())
     })
 }
 

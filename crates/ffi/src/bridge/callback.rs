@@ -170,14 +170,44 @@ impl OutString {
         if status == NemoRelayStatus::Ok as i32 {
             return text.transpose().map(|t| t.map(str::to_owned));
         }
+        let message = match text {
+            Some(Ok(message)) if !message.is_empty() => Some(message.to_owned()),
+            _ => None,
+        };
+        Err(failure(what, status, message))
+    }
+}
+
+/// The error of a callback that returned the failure `status`: its own
+/// message, or one that names the status.
+pub fn failure(what: &str, status: i32, message: Option<String>) -> RelayError {
+    let message = message.unwrap_or_else(|| {
         let code = NemoRelayStatus::from_raw(status)
             .map_or_else(|| format!("unknown status {status}"), |s| format!("{s:?}"));
-        let message = match text {
-            Some(Ok(message)) if !message.is_empty() => message.to_owned(),
-            _ => format!("{what} returned {code}"),
-        };
-        Err(RelayError::callback(message))
-    }
+        format!("{what} returned {code}")
+    });
+    RelayError::callback(message)
+}
+
+thread_local! {
+    /// The message of the failure a callback without a `char **` slot (a
+    /// stream execution intercept) is about to return, given with
+    /// `nemo_relay_stream_intercept_set_error` on the callback's thread.
+    static PENDING_FAILURE: std::cell::RefCell<Option<String>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Keep `message` for the failure the running callback will return.
+pub fn set_pending_failure(message: Option<String>) {
+    PENDING_FAILURE.with(|m| *m.borrow_mut() = message);
+}
+
+/// The message set for the callback that just returned (and forget it).
+/// Taken before a callback runs too, so a message left by one that then
+/// returned OK (or by a library call outside any callback) is not
+/// reported for another.
+pub fn take_pending_failure() -> Option<String> {
+    PENDING_FAILURE.with(|m| m.borrow_mut().take())
 }
 
 impl Default for OutString {
@@ -225,5 +255,12 @@ mod tests {
         assert_eq!(err.to_string(), "callback failed: tool returned Internal");
         let err = with_output(None).finish("tool", 999).unwrap_err();
         assert!(err.to_string().contains("unknown status 999"));
+    }
+
+    #[test]
+    fn a_pending_failure_message_is_taken_once() {
+        set_pending_failure(Some("quota exceeded".into()));
+        assert_eq!(take_pending_failure().as_deref(), Some("quota exceeded"));
+        assert_eq!(take_pending_failure(), None);
     }
 }

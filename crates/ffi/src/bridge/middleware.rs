@@ -15,11 +15,12 @@ use nemo_relay_core::{
     CallContext, Event, Json, JsonStream, LlmRequest, Next, RelayError, Step, Subscriber, Verdict,
 };
 
-use super::callback::OutString;
+use super::callback::{failure, take_pending_failure, OutString};
 use super::handles::NemoRelayStream;
 use super::next::{AnyNext, Lease, NemoRelayNext};
 use super::wire::{context_json, json_cstring, WireValue};
 use crate::conventions::handle::{boxed_ref, free_boxed};
+use crate::conventions::status::NemoRelayStatus;
 use crate::conventions::user_data::UserData;
 
 /// The C signature behind `NemoRelayGuardFn` (NULL already ruled out).
@@ -136,6 +137,8 @@ pub fn stream_intercept(
             let (ctx_text, request_text) = (context_json(ctx), request.to_wire());
             let lease = Lease::new(AnyNext::Stream(next));
             let mut stream: *mut NemoRelayStream = std::ptr::null_mut();
+            // Not another callback's message: only what this one sets.
+            let _ = take_pending_failure();
             // SAFETY: as in `intercept`.
             let status = unsafe {
                 cb(
@@ -170,7 +173,11 @@ fn take_returned_stream(
         unsafe { free_boxed(stream) };
         inner
     };
-    OutString::new().finish("stream execution intercept", status)?;
+    // Taken whatever the status: a message set before an OK return is void.
+    let message = take_pending_failure();
+    if status != NemoRelayStatus::Ok as i32 {
+        return Err(failure("stream execution intercept", status, message));
+    }
     taken.ok_or_else(|| {
         RelayError::callback("stream execution intercept returned OK without an open stream")
     })
