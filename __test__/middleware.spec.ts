@@ -26,7 +26,12 @@ test.serial('a conditional guardrail that returns a reason rejects the call with
   t.is(await relay.toolCall('shell', { cmd: 'ls' }, () => 'listed'), 'listed')
   const events = await c.flushed()
   const rejection = events.find((e) => e.kind === 'mark' && e.category === 'guardrail' && e.name === 'shell')
-  t.deepEqual(rejection?.data, { guardrail: guard.name, rejected: true, rejection_reason: 'destructive command' })
+  t.deepEqual(rejection?.data, {
+    guardrail: guard.name,
+    kind: 'tool_conditional_execution',
+    rejected: true,
+    rejection_reason: 'destructive command',
+  })
   guard.dispose()
   c.stop()
 })

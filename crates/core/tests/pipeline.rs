@@ -139,7 +139,8 @@ fn the_first_guardrail_rejection_wins_and_replaces_the_call_events_with_a_mark()
     assert_eq!(rec.trace(), ["mark:shell"]);
     assert_eq!(
         data(&rec.events()[0]),
-        json!({"rejected": true, "rejection_reason": "rm is blocked", "guardrail": "b-deny"})
+        json!({"rejected": true, "rejection_reason": "rm is blocked", "guardrail": "b-deny",
+               "kind": "tool_conditional_execution"})
     );
     assert_eq!(
         rec.events()[0].category_profile,

@@ -4,8 +4,10 @@
 mod support;
 
 use nemo_relay_core::executor::block_on;
+use nemo_relay_core::middleware::guard;
 use nemo_relay_core::{
-    CallOptions, LlmRequest, PopOptions, Runtime, ScopeHandle, ScopeOptions, ScopeStack, ScopeType,
+    CallOptions, LlmRequest, Middleware, PopOptions, Registration, Runtime, ScopeHandle,
+    ScopeOptions, ScopeStack, ScopeType, Verdict,
 };
 use nemo_relay_observability::atif::{AtifConfig, AtifExporter};
 use serde_json::{json, Value};
@@ -326,6 +328,78 @@ fn calls_of_one_tool_without_call_ids_are_matched_by_arguments_else_in_the_model
     assert_eq!(result_for(step, "search:1")["content"], "found a");
     assert_eq!(result_for(step, "search:2")["content"], "found b");
     assert_eq!(result_for(step, "search:3")["content"], "found c");
+}
+
+#[test]
+fn a_tool_run_after_another_branch_answered_still_answers_its_own_call() {
+    // Two branches of one agent: each asks the model, which requests a
+    // search, and runs it; branch B's model answers before A's search runs.
+    let rt = Runtime::new();
+    let atif = AtifExporter::new(AtifConfig::default()).unwrap();
+    atif.register(&rt).unwrap();
+    let flow = Flow::new(&rt);
+    let agent = flow.push("agent", ScopeType::Agent);
+    let ask = |id: &'static str, q: &'static str| {
+        block_on(rt.llm_call(
+            "chat",
+            LlmRequest::new(json!({"messages": [{"role": "user", "content": q}]})),
+            flow.calls(),
+            move |_| async move {
+                let call = json!({"id": id, "type": "function",
+                    "function": {"name": "search", "arguments": json!({"q": q}).to_string()}});
+                Ok(json!({"choices": [{"message": {"role": "assistant", "tool_calls": [call]}}]}))
+            },
+        ))
+        .unwrap();
+    };
+    ask("call_A", "A");
+    ask("call_B", "B");
+    flow.tool("search", json!({"q": "A"}), json!("found A"));
+    flow.tool("search", json!({"q": "B"}), json!("found B"));
+    flow.pop(&agent);
+    rt.flush().unwrap();
+
+    let doc = atif.export_value().unwrap();
+    assert_eq!(tool_names(&doc).len(), 2, "no call was added: {doc}");
+    let a = result_for(step_with_call(&doc, "call_A"), "call_A");
+    assert_eq!(a["content"], "found A");
+    let b = result_for(step_with_call(&doc, "call_B"), "call_B");
+    assert_eq!(b["content"], "found B");
+}
+
+#[test]
+fn a_refused_llm_call_is_told_as_an_llm_call_and_answers_no_tool_call() {
+    let rt = Runtime::new();
+    let atif = AtifExporter::new(AtifConfig::default()).unwrap();
+    atif.register(&rt).unwrap();
+    rt.register(Registration::new(
+        "no-llm",
+        Middleware::LlmConditionalExecution(guard(|_, _: &LlmRequest| {
+            Ok(Verdict::Reject("llm blocked".into()))
+        })),
+    ))
+    .unwrap();
+    let flow = Flow::new(&rt);
+    let agent = flow.push("agent", ScopeType::Agent);
+    let refused = block_on(rt.llm_call(
+        "chat",
+        LlmRequest::new(json!({"messages": [{"role": "user", "content": "hi"}]})),
+        flow.calls(),
+        |_| async { Ok(json!("never")) },
+    ));
+    assert!(refused.is_err());
+    flow.pop(&agent);
+    rt.flush().unwrap();
+
+    let doc = atif.export_value().unwrap();
+    let texts: Vec<&str> = steps(&doc)
+        .iter()
+        .filter_map(|s| s["message"].as_str())
+        .collect();
+    assert!(
+        texts.contains(&"LLM call 'chat' rejected by guardrail 'no-llm': llm blocked"),
+        "{texts:?}"
+    );
 }
 
 #[test]

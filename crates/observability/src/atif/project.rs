@@ -17,11 +17,11 @@
 //! | other scopes and marks | nothing (they remain in the ATOF stream) |
 //!
 //! Call ids: the tool's `tool_call_id` if the caller gave one, else a
-//! requested call of the same name on the current agent step that no tool
-//! has claimed yet (the one asked with the tool's very arguments if there
-//! is one, else the first in the model's order: a model that asks for two
-//! searches at once usually gets them run in that order), else the tool
-//! scope's uuid. Every non-spec detail (ancestry, raw payloads,
+//! requested call of the same name that no tool has claimed yet: the one
+//! asked with the tool's very arguments if there is one (on the current
+//! agent step or, for concurrent branches, an earlier one), else the first
+//! in the model's order (a model that asks for two searches at once
+//! usually gets them run in that order); else the tool scope's uuid. Every non-spec detail (ancestry, raw payloads,
 //! error types) goes under `extra`.
 
 use std::collections::{HashMap, HashSet};
@@ -356,19 +356,36 @@ impl<'p, 'a> Walk<'p, 'a> {
         id
     }
 
-    /// A requested call named `name` on the current agent step that no
-    /// tool has claimed yet: the one asked with `arguments`, else the first.
+    /// A requested call named `name` that no tool has claimed yet: the one
+    /// asked with `arguments` on the current agent step, else on an earlier
+    /// one (concurrent branches of an agent interleave their steps: a tool
+    /// may run after another branch's model answered), else the first of
+    /// the name on the current step. Only a call asked with the very
+    /// arguments is taken from an earlier step: by name alone, a call the
+    /// agent chose not to run would take a later run's result.
     fn unclaimed_call_named(&self, name: &str, arguments: &Json) -> Option<String> {
-        let calls = self.steps.get(self.current?)?.tool_calls.as_ref()?;
-        let unclaimed = || {
-            calls
-                .iter()
-                .filter(|c| c.function_name == name && !self.claimed.contains(&c.tool_call_id))
-        };
-        unclaimed()
+        let current = self.current?;
+        // Newest first. Bounded, so that a long trajectory stays linear.
+        let from = current.saturating_sub(LOOK_BACK);
+        self.unclaimed(from..=current, name)
             .find(|c| c.arguments == *arguments)
-            .or_else(|| unclaimed().next())
+            .or_else(|| self.unclaimed(current..=current, name).next())
             .map(|c| c.tool_call_id.clone())
+    }
+
+    /// The calls named `name` no tool has claimed, on `steps`: the newest
+    /// step first, a step's calls in the model's order.
+    fn unclaimed<'s>(
+        &'s self,
+        steps: std::ops::RangeInclusive<usize>,
+        name: &'s str,
+    ) -> impl Iterator<Item = &'s ToolCall> + 's {
+        self.steps[steps]
+            .iter()
+            .rev()
+            .filter_map(|s| s.tool_calls.as_ref())
+            .flatten()
+            .filter(move |c| c.function_name == name && !self.claimed.contains(&c.tool_call_id))
     }
 
     fn tool_end(&mut self, e: &Event) {
@@ -463,13 +480,21 @@ impl<'p, 'a> Walk<'p, 'a> {
             .and_then(Json::as_str)
             .filter(|id| self.call_step.contains_key(*id))
             .map(str::to_owned);
-        match explicit.or_else(|| self.unclaimed_call_named(&e.name, &Json::Null)) {
+        // A refused LLM call answers no tool call.
+        let llm = data.and_then(|d| d.get("kind")).and_then(Json::as_str)
+            == Some("llm_conditional_execution");
+        let matched = match llm {
+            true => None,
+            false => explicit.or_else(|| self.unclaimed_call_named(&e.name, &Json::Null)),
+        };
+        match matched {
             Some(id) => {
                 self.claimed.insert(id.clone());
                 self.answer(&id, text, extra, None);
             }
             None => {
-                let mut step = Step::new(Source::System, format!("tool call '{}' {text}", e.name));
+                let call = if llm { "LLM call" } else { "tool call" };
+                let mut step = Step::new(Source::System, format!("{call} '{}' {text}", e.name));
                 step.extra = Some(extra);
                 self.push(e, step);
             }
@@ -546,6 +571,10 @@ impl<'p, 'a> Walk<'p, 'a> {
         }
     }
 }
+
+/// How many agent steps before the current one a tool's call is looked
+/// for (see `unclaimed_call_named`).
+const LOOK_BACK: usize = 64;
 
 /// A guardrail's rejection mark (the call never started).
 fn is_rejection(e: &Event) -> bool {

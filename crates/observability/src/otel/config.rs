@@ -34,7 +34,7 @@
 //! | protocol | `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL` | `http/protobuf` |
 //! | headers | `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`, values percent-decoded; config headers are added over them) | none |
 //! | timeout | `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10 s |
-//! | service name | `OTEL_SERVICE_NAME`, `service.name` in `OTEL_RESOURCE_ATTRIBUTES` | `nemo-relay` |
+//! | service name (`service_name`, else `service.name` in `resource_attributes`) | `OTEL_SERVICE_NAME`, `service.name` in `OTEL_RESOURCE_ATTRIBUTES` | `nemo-relay` |
 //! | queue / batch / delay | `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_SCHEDULE_DELAY` | 2048 / 512 / 5000 ms |
 //!
 //! A configured endpoint without a path (`http://host:4318`) gets
@@ -332,13 +332,18 @@ impl OtlpConfig {
             }
             None => BTreeMap::new(),
         };
-        resource.extend(self.resource_attributes.clone());
+        // Configured beats the environment: `service_name`, then
+        // `service.name` among the configured resource attributes, then
+        // OTEL_SERVICE_NAME (which beats OTEL_RESOURCE_ATTRIBUTES, as the
+        // OpenTelemetry SDK spec has it).
         let service = self
             .service_name
             .clone()
+            .or_else(|| self.resource_attributes.get("service.name").cloned())
             .or_else(|| env("OTEL_SERVICE_NAME"))
             .or_else(|| resource.get("service.name").cloned())
             .unwrap_or_else(|| "nemo-relay".into());
+        resource.extend(self.resource_attributes.clone());
         resource.insert("service.name".into(), service);
 
         let capture = self
@@ -577,6 +582,25 @@ mod tests {
         assert_eq!(r.protocol, Protocol::HttpJson);
         assert!(r.resource.contains(&("service.name".into(), "svc".into())));
         assert!(r.resource.contains(&("team".into(), "ai".into())));
+    }
+
+    #[test]
+    fn a_configured_service_name_beats_the_environment_in_either_field() {
+        let vars = env(&[
+            ("OTEL_SERVICE_NAME", "from-env"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs"),
+        ]);
+        let service = |c: OtlpConfig| {
+            let r = c.resolve_with(&vars).unwrap();
+            let found = r.resource.iter().find(|(k, _)| k == "service.name");
+            found.map(|(_, v)| v.clone()).unwrap()
+        };
+        let in_attributes = OtlpConfig {
+            resource_attributes: [("service.name".into(), "from-config".into())].into(),
+            ..Default::default()
+        };
+        assert_eq!(service(in_attributes), "from-config");
+        assert_eq!(service(OtlpConfig::default()), "from-env");
     }
 
     #[test]
