@@ -772,7 +772,7 @@ export interface AtofExporterOptions {
   outputDirectory?: string
   /** `{timestamp}` is replaced by the start time. Default `nemo-relay-events-{timestamp}.jsonl`. */
   filename?: string
-  /** Default `'append'`. */
+  /** Default `'append'` (resume after existing records); `'overwrite'` starts the stream anew, removing its earlier rotated segments. */
   mode?: 'append' | 'overwrite'
   rotation?: { maxBytes: number; maxFiles?: number }
   /** fsync on every flush. Default false. */

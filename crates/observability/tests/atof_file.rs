@@ -183,6 +183,34 @@ fn append_mode_keeps_earlier_records_and_overwrite_mode_truncates() {
 }
 
 #[test]
+fn overwrite_mode_replaces_the_whole_stream_rotated_segments_included() {
+    let dir = scratch_dir("atof-overwrite-segments");
+    let rotated = |mode: FileMode, marks: usize| {
+        let rt = Runtime::new();
+        let atof = AtofExporter::new(AtofConfig {
+            mode,
+            rotation: Some(Rotation {
+                max_bytes: 2048,
+                max_files: None,
+            }),
+            ..config(&dir)
+        })
+        .unwrap();
+        atof.register(&rt).unwrap();
+        for _ in 0..marks {
+            rt.mark("tick", Default::default()).unwrap();
+        }
+        atof.shutdown().unwrap();
+    };
+    rotated(FileMode::Overwrite, 300);
+    assert!(std::fs::read_dir(&dir).unwrap().count() > 2);
+    rotated(FileMode::Overwrite, 3);
+    let on_disk: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(on_disk.len(), 1, "{on_disk:?}");
+    assert_eq!(read_jsonl(&[dir.join("events.jsonl")]).len(), 3);
+}
+
+#[test]
 fn events_after_shutdown_are_counted_not_written() {
     let dir = scratch_dir("atof-after-shutdown");
     let rt = Runtime::new();

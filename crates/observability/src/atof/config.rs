@@ -56,7 +56,8 @@ pub enum FileMode {
     /// Keep existing records and add after them.
     #[default]
     Append,
-    /// Truncate the file on start.
+    /// Start the stream anew: truncate the file and remove the rotated
+    /// segments of an earlier run.
     Overwrite,
 }
 

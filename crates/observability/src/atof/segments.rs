@@ -104,7 +104,8 @@ fn located(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
 
 impl Segments {
     /// Open the first segment (creating the directory if needed). In append
-    /// mode, writing resumes in the newest existing segment.
+    /// mode, writing resumes in the newest existing segment; in overwrite
+    /// mode, the stream starts anew and earlier rotated segments are removed.
     pub(crate) fn open(
         dir: &Path,
         filename: &str,
@@ -119,7 +120,22 @@ impl Segments {
                 let index = found.last().map_or(0, |(i, _)| *i);
                 (index, found.into_iter().map(|(_, p)| p).collect())
             }
-            FileMode::Overwrite => (0, Vec::new()),
+            FileMode::Overwrite => {
+                // The stream is replaced, rotated segments of an earlier run
+                // included: left behind, they would read as this stream's
+                // continuation (and an append-mode run would resume in them).
+                for (i, old) in naming.existing() {
+                    if i > 0 {
+                        fs::remove_file(&old)
+                            .or_else(|e| match e.kind() {
+                                io::ErrorKind::NotFound => Ok(()),
+                                _ => Err(e),
+                            })
+                            .map_err(located(&old))?;
+                    }
+                }
+                (0, Vec::new())
+            }
         };
         let path = naming.path_of(index);
         let file = match mode {
