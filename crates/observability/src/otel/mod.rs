@@ -22,6 +22,7 @@
 mod attrs;
 mod config;
 mod export;
+mod oi_messages;
 mod project;
 pub mod semconv;
 mod spans;

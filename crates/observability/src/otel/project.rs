@@ -387,20 +387,8 @@ fn llm_openinference(a: &mut Attrs, start: Option<&Event>, end: &Event, cfg: &Re
         );
     }
     if cfg.capture_inputs {
-        let msgs = body
-            .and_then(payload::messages)
-            .cloned()
-            .unwrap_or_default();
-        for (i, m) in msgs.iter().enumerate() {
-            let prefix = format!("{}.{i}.message", oi::LLM_INPUT_MESSAGES);
-            a.str(&format!("{prefix}.role"), payload::role_of(m));
-            if let Some(t) = m.get("content").and_then(payload::text_of) {
-                a.str(&format!("{prefix}.content"), t);
-            }
-            a.opt_str(
-                &format!("{prefix}.tool_call_id"),
-                m.get("tool_call_id").and_then(Json::as_str),
-            );
+        if let Some(b) = body {
+            super::oi_messages::input_messages(a, b);
         }
     }
     if cfg.capture_outputs && end.data.is_some() {
