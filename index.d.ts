@@ -858,6 +858,7 @@ export declare class OtlpExporter extends Exporter {
   stats(): {
     exported: number
     droppedQueueFull: number
+    /** Lost in a batch that failed after its retries, or rejected by the collector (OTLP partial success). */
     droppedExportFailed: number
     requests: number
     retries: number

@@ -255,6 +255,31 @@ fn transient_failures_are_retried_until_the_collector_accepts() {
 }
 
 #[test]
+fn spans_a_collector_rejects_in_a_partial_success_are_counted_as_lost_and_reported() {
+    for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
+        let receiver = Receiver::rejecting(2);
+        let rt = Runtime::new();
+        let otlp = OtlpExporter::new(config(receiver.endpoint(), protocol, Mode::Genai)).unwrap();
+        otlp.register(&rt).unwrap();
+        agent_run(&rt);
+        let err = otlp.flush().unwrap_err().to_string();
+        assert!(err.contains("span names must not be empty"), "{err}");
+        // Each request (batch) has 2 spans rejected.
+        let stats = otlp.stats();
+        assert_eq!(
+            stats.dropped_export_failed,
+            2 * stats.requests,
+            "{protocol:?}"
+        );
+        assert_eq!(stats.exported + stats.dropped_export_failed, 9);
+        assert!(stats
+            .last_error
+            .unwrap()
+            .contains("collector rejected 2 of"));
+    }
+}
+
+#[test]
 fn with_the_receiver_down_the_app_keeps_working_and_every_lost_span_is_counted() {
     // A port that was just free: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

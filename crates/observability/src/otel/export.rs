@@ -6,7 +6,8 @@
 //!  finished span ──push──▶ [ queue ≤ max_queue_size ] ──▶ batch ≤ max_export_batch_size
 //!     (full ⇒ drop + count)       ▲ wakes on a full batch,        │ encode (protobuf | JSON)
 //!                                  │ a flush, or schedule_delay    ▼
-//!                                  │                      POST endpoint ── 2xx ─▶ exported
+//!                                  │                      POST endpoint ── 2xx ─▶ exported (spans a
+//!                                  │                        │    partial success rejects: dropped + counted)
 //!                                  │                        │ connection error, 429, 502-504
 //!                                  │                        ▼
 //!                                  │                 retry with doubling backoff
@@ -28,7 +29,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -46,7 +49,8 @@ pub struct OtlpStats {
     pub exported: u64,
     /// Spans dropped because the queue was full.
     pub dropped_queue_full: u64,
-    /// Spans dropped because their batch failed after all retries.
+    /// Spans dropped because their batch failed after all retries, or the
+    /// collector rejected them (an OTLP partial success).
     pub dropped_export_failed: u64,
     /// HTTP requests that succeeded.
     pub requests: u64,
@@ -82,9 +86,18 @@ pub(crate) struct Exporter {
 }
 
 enum Attempt {
-    Sent,
+    /// Accepted; the collector may have rejected some spans of the batch
+    /// (OTLP "partial success": not to be retried).
+    Sent(Rejected),
     Retry(Option<Duration>, String),
     Fail(String),
+}
+
+/// What a collector's partial success reports.
+#[derive(Default)]
+struct Rejected {
+    spans: u64,
+    message: String,
 }
 
 impl Exporter {
@@ -246,10 +259,26 @@ impl Exporter {
         let mut attempt = 0;
         loop {
             let err = match self.post(&body) {
-                Attempt::Sent => {
+                Attempt::Sent(rejected) => {
                     self.requests.fetch_add(1, Ordering::Relaxed);
-                    self.exported.fetch_add(count, Ordering::Relaxed);
-                    return Ok(());
+                    let refused = rejected.spans.min(count);
+                    self.exported.fetch_add(count - refused, Ordering::Relaxed);
+                    if refused == 0 && rejected.message.is_empty() {
+                        return Ok(());
+                    }
+                    // Counted and reported as a failed export: those spans
+                    // are lost, and a retry would be refused again.
+                    self.dropped_failed.fetch_add(refused, Ordering::Relaxed);
+                    let err = format!(
+                        "{}: the collector rejected {refused} of {count} spans{}",
+                        self.cfg.endpoint,
+                        match rejected.message.as_str() {
+                            "" => String::new(),
+                            m => format!(": {m}"),
+                        }
+                    );
+                    *self.last_error.lock() = Some(err.clone());
+                    return if refused == 0 { Ok(()) } else { Err(err) };
                 }
                 Attempt::Fail(e) => e,
                 Attempt::Retry(after, e) => {
@@ -300,14 +329,41 @@ impl Exporter {
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
                 // Read the (small) response so the connection can be reused.
-                let _ = resp.body_mut().read_to_vec();
+                let body = resp.body_mut().read_to_vec().unwrap_or_default();
                 match status {
-                    200..=299 => Attempt::Sent,
+                    200..=299 => Attempt::Sent(self.rejected(&body)),
                     429 | 502 | 503 | 504 => {
                         Attempt::Retry(retry_after, format!("{}: HTTP {status}", self.cfg.endpoint))
                     }
                     _ => Attempt::Fail(format!("{}: HTTP {status}", self.cfg.endpoint)),
                 }
+            }
+        }
+    }
+
+    /// The partial success a collector's response reports, if any. An
+    /// answer that cannot be read is taken as full success: the status said
+    /// so, and some collectors answer with an empty body.
+    fn rejected(&self, body: &[u8]) -> Rejected {
+        let none = Rejected::default();
+        match self.cfg.protocol {
+            Protocol::HttpProtobuf => ExportTraceServiceResponse::decode(body)
+                .ok()
+                .and_then(|r| r.partial_success)
+                .map_or(none, |p| Rejected {
+                    spans: u64::try_from(p.rejected_spans).unwrap_or(0),
+                    message: p.error_message,
+                }),
+            Protocol::HttpJson => {
+                let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+                let p = &v["partialSuccess"];
+                // OTLP/JSON writes 64-bit integers as strings or numbers.
+                let spans = match &p["rejectedSpans"] {
+                    serde_json::Value::String(s) => s.parse().unwrap_or(0),
+                    n => n.as_u64().unwrap_or(0),
+                };
+                let message = p["errorMessage"].as_str().unwrap_or("").to_owned();
+                Rejected { spans, message }
             }
         }
     }

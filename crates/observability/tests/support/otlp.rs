@@ -2,7 +2,8 @@
 //!
 //! Accepts `POST /v1/traces` (HTTP/1.1, keep-alive, `Content-Length`
 //! bodies), records each request, and answers 200 — or 503 for the first
-//! `fail_first` requests, to exercise retries. Stops when dropped.
+//! `fail_first` requests, to exercise retries; or 200 with a partial
+//! success that rejects some spans. Stops when dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -10,7 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
@@ -41,6 +44,16 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start(fail_first: usize) -> Self {
+        Self::answering(fail_first, None)
+    }
+
+    /// A receiver whose 200 answers report `rejected` spans of each request
+    /// as refused, with a message (an OTLP partial success).
+    pub fn rejecting(rejected: i64) -> Self {
+        Self::answering(0, Some(rejected))
+    }
+
+    fn answering(fail_first: usize, rejected: Option<i64>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -55,7 +68,7 @@ impl Receiver {
                     }
                     let Ok(conn) = conn else { continue };
                     let (requests, failures) = (requests.clone(), failures.clone());
-                    std::thread::spawn(move || serve(conn, &requests, &failures));
+                    std::thread::spawn(move || serve(conn, &requests, &failures, rejected));
                 }
             });
         }
@@ -92,7 +105,12 @@ impl Drop for Receiver {
     }
 }
 
-fn serve(conn: TcpStream, requests: &Mutex<Vec<Request>>, failures: &AtomicUsize) {
+fn serve(
+    conn: TcpStream,
+    requests: &Mutex<Vec<Request>>,
+    failures: &AtomicUsize,
+    rejected: Option<i64>,
+) {
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut writer = conn.try_clone().unwrap();
@@ -134,8 +152,8 @@ fn serve(conn: TcpStream, requests: &Mutex<Vec<Request>>, failures: &AtomicUsize
         let fail = failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
-        let response: &[u8] = if fail {
-            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+        let response: Vec<u8> = if fail {
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".to_vec()
         } else {
             requests.lock().unwrap().push(Request {
                 path,
@@ -143,13 +161,34 @@ fn serve(conn: TcpStream, requests: &Mutex<Vec<Request>>, failures: &AtomicUsize
                 headers: headers.clone(),
                 body,
             });
-            if content_type == "application/json" {
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-            } else {
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n"
-            }
+            let partial = rejected.map(|n| ExportTracePartialSuccess {
+                rejected_spans: n,
+                error_message: "span names must not be empty".into(),
+            });
+            let answer = match content_type.as_str() {
+                "application/json" => match &partial {
+                    // OTLP/JSON writes 64-bit integers as strings.
+                    Some(p) => serde_json::json!({"partialSuccess": {
+                        "rejectedSpans": p.rejected_spans.to_string(),
+                        "errorMessage": p.error_message}})
+                    .to_string()
+                    .into_bytes(),
+                    None => b"{}".to_vec(),
+                },
+                _ => ExportTraceServiceResponse {
+                    partial_success: partial,
+                }
+                .encode_to_vec(),
+            };
+            let mut r = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                answer.len()
+            )
+            .into_bytes();
+            r.extend(answer);
+            r
         };
-        if writer.write_all(response).is_err() {
+        if writer.write_all(&response).is_err() {
             return;
         }
     }
