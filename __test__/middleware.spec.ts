@@ -93,6 +93,34 @@ test.serial('an execution intercept wraps the tool through next, synchronously o
   inner.dispose()
 })
 
+test.serial('a scope an execution intercept opens around next() stays open through the tool and ends with its event', async (t) => {
+  const c = collect()
+  const name = unique('timed')
+  const spans: relay.ScopeHandle[] = []
+  const timing = relay.register('tool_execution_intercept', unique('timing'), async (args, next) => {
+    const span = relay.pushScope(name)
+    spans.push(span)
+    try {
+      return await next(args)
+    } finally {
+      span.end()
+    }
+  })
+  t.is(await relay.toolCall('sync-tool', {}, () => 1), 1)
+  t.is(await relay.toolCall('async-tool', {}, async () => 2), 2)
+  const events = await c.flushed()
+  timing.dispose()
+  c.stop()
+  t.true(spans.every((s) => s.ended))
+  const ends = events.filter((e) => e.kind === 'scope' && e.name === name && e.scope_category === 'end')
+  t.is(ends.length, 2)
+  for (const tool of ['sync-tool', 'async-tool']) {
+    const call = startOf(events, tool)
+    const span = events.find((e) => e.kind === 'scope' && e.name === name && e.parent_uuid === call.uuid)
+    t.truthy(span, `${tool} has the intercept's scope inside it`)
+  }
+})
+
 test.serial('an execution intercept may retry by calling next twice, and next expires once it settles', async (t) => {
   let attempts = 0
   let kept: ((r: unknown) => unknown) | undefined

@@ -167,9 +167,14 @@ pub(crate) fn release(js: Js, v: Value) -> Result<()> {
     let id = js.to_f64(v)? as u64;
     let removed = SLAB.with(|s| s.borrow_mut().1.remove(&id));
     // A stack let go with scopes still open on it (a late fork collected
-    // with its work unfinished): they go with it.
+    // with its work unfinished): they go with it. Not while something else
+    // holds the stack: a tool and the execution intercept around it each
+    // get a handle to the call's stack, and the tool settling must not take
+    // the scope the intercept opened before `next()` and ends after it.
     if let Some(Native::Stack(stack)) = &removed {
-        forget_open_scopes(stack);
+        if !stack.is_shared() {
+            forget_open_scopes(stack);
+        }
     }
     drop(removed);
     Ok(())

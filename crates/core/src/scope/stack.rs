@@ -196,6 +196,13 @@ impl ScopeStack {
         Self::from_top(st.top.clone(), st.top.depth)
     }
 
+    /// Whether something besides this value holds the stack (a running
+    /// call, another binding handle): scopes open on it may still be ended
+    /// there, so a holder letting go must leave them be.
+    pub fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
+
     /// The open scopes this stack owns (pushed on it, not inherited from
     /// the stack it was forked from), innermost first.
     pub fn owned_scopes(&self) -> Vec<ScopeHandle> {
