@@ -241,6 +241,8 @@ class LlmStream {
   #waiting
   /** Removes this stream's cancellation from its signal. */
   #forget
+  /** Settles once a closed stream's provider has cleaned up (see `#closeObserved`). */
+  #closing
   constructor(token, stream) {
     if (token !== INTERNAL) throw new TypeError('use llmStreamCall() to start a stream')
     this.#native = stream
@@ -503,10 +505,13 @@ class LlmStream {
     }
     return this.#advance()
   }
-  /** Stop early: the provider's iterator is closed and the call is recorded as cancelled. */
+  /**
+   * Stop early: the provider's iterator is closed and the call is recorded
+   * as cancelled. Resolves once the provider's `finally` blocks have run.
+   */
   return() {
     this.close()
-    return Promise.resolve(DONE)
+    return (this.#closing ?? Promise.resolve()).then(() => DONE)
   }
   /** Same as `return()`, without a Promise. Idempotent. */
   close() {
@@ -514,7 +519,7 @@ class LlmStream {
     if (this.#done) return
     if (this.#stack === undefined) {
       this.#done = true
-      native.streamClose(this.#native)
+      this.#closeObserved()
       return
     }
     const iter = this.#pull.iter
@@ -524,11 +529,41 @@ class LlmStream {
     this.#pull.iter = undefined
     closeProvider(iter, stack)
   }
+  /**
+   * Close the JS iterator the call pulls (the provider's, or a stream
+   * intercept's) before the call itself: its `finally` blocks belong to
+   * the call, and the scopes they end must end before the call's own end
+   * event. A `return()` that does not settle holds the call open for
+   * ABANDON_AFTER_MS at most.
+   */
+  #closeObserved() {
+    let closed = false
+    const closeCall = () => {
+      if (closed) return
+      closed = true
+      native.streamClose(this.#native)
+    }
+    const iter = this.#pull.iter
+    let r
+    try {
+      r = iter === undefined ? undefined : iter.return()
+    } catch {
+      // Its own business, as a rejected return() is.
+    }
+    if (!isThenable(r)) return closeCall()
+    const timer = setTimeout(closeCall, ABANDON_AFTER_MS)
+    this.#closing = Promise.resolve(r)
+      .catch(() => {})
+      .then(() => {
+        clearTimeout(timer)
+        closeCall()
+      })
+  }
   [Symbol.asyncIterator]() {
     return this
   }
   async [Symbol.asyncDispose]() {
-    this.close()
+    await this.return()
   }
 }
 

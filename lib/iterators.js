@@ -43,6 +43,8 @@ const unreleased = new FinalizationRegistry(releaseStack)
 class ScopedIterator {
   #iter
   #stack
+  /** `return()` was called: the stream closes it first, native code again. */
+  #closed = false
   #end = () => {
     if (this.#stack === undefined) return
     unreleased.unregister(this)
@@ -91,6 +93,8 @@ class ScopedIterator {
    * the iterator is collected (`unreleased`).
    */
   return(value) {
+    if (this.#closed) return DONE
+    this.#closed = true
     return returnIn(this.#stack ?? currentStack(), this.#iter, value, this.#end)
   }
 }
