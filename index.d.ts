@@ -261,9 +261,9 @@ export declare function llmCall<C extends JsonInput, R extends JsonInput | void>
 export declare class LlmStream<T = Json> implements AsyncIterableIterator<T>, AsyncDisposable {
   private constructor()
   next(): Promise<IteratorResult<T, undefined>>
-  /** Stop early: the provider iterator is closed, the call is recorded as cancelled. */
+  /** Stop early: the provider iterator is closed (its `finally` blocks run, and resolve this), then the call is recorded as cancelled. */
   return(): Promise<IteratorResult<T, undefined>>
-  /** Same as `return()`, synchronously. Idempotent. */
+  /** Same as `return()`, without waiting for the provider to clean up. Idempotent. */
   close(): void
   [Symbol.asyncIterator](): LlmStream<T>
   [Symbol.asyncDispose](): Promise<void>
