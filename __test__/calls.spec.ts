@@ -154,6 +154,20 @@ test.serial('values nested deeper than 127 levels are refused as nested too deep
   c.stop()
 })
 
+test.serial('NaN and the infinities are recorded as null at any depth, as JSON.stringify writes them', async (t) => {
+  const c = collect()
+  const name = unique('non-finite')
+  relay.mark(name, { data: NaN })
+  relay.mark(name, { data: { k: Infinity, list: [-Infinity] } })
+  t.is(await relay.toolCall(unique('nan-tool'), NaN as never, () => Infinity), Infinity)
+  const marks = (await c.flushed()).filter((e) => e.name === name)
+  t.deepEqual(
+    marks.map((e) => e.data),
+    [null, { k: null, list: [null] }],
+  )
+  c.stop()
+})
+
 test.serial('a subscribed call hands the tool and the caller their own values, and its events record them with JSON.stringify semantics', async (t) => {
   const c = collect()
   const when = new Date(0)

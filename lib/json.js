@@ -23,8 +23,10 @@ function jsonText(value, what) {
     case 'boolean':
       return value ? 'true' : 'false'
     case 'number':
-      if (Number.isFinite(value)) return JSON.stringify(value)
-      throw invalid(`${what}: ${value} is not a JSON number`)
+      // NaN and the infinities are written as null, as JSON.stringify
+      // writes them (at any depth: inside an object they are null too).
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null'
+
     case 'undefined':
       return 'null'
     case 'bigint':

@@ -74,8 +74,9 @@ fn located(e: RelayError, what: &str) -> RelayError {
 }
 
 fn number(n: f64) -> Result<Json> {
+    // NaN and the infinities are null, as JSON.stringify writes them.
     if !n.is_finite() {
-        return Err(RelayError::invalid(format!("{n} is not a JSON number")));
+        return Ok(Json::Null);
     }
     // Integral values within the exact range stay integers, so `1` round-trips
     // as `1` (not `1.0`) in events.
