@@ -121,6 +121,27 @@ test.serial('a scope an execution intercept opens around next() stays open throu
   }
 })
 
+test.serial('an execution intercept still running when its call is aborted gets ERR_RELAY_CANCELLED from next()', async (t) => {
+  let seen: unknown
+  const late = relay.register('tool_execution_intercept', unique('late'), async (args, next) => {
+    await sleep(30)
+    try {
+      return await next(args)
+    } catch (error) {
+      seen = error
+      throw error
+    }
+  })
+  const ac = new AbortController()
+  const call = relay.toolCall(unique('aborted'), {}, () => 1, { signal: ac.signal })
+  const reason = new Error('user cancelled')
+  setTimeout(() => ac.abort(reason), 5)
+  await t.throwsAsync(call, { is: reason })
+  for (let i = 0; i < 20 && seen === undefined; i++) await sleep(10)
+  late.dispose()
+  t.is((seen as { code?: string })?.code, 'ERR_RELAY_CANCELLED')
+})
+
 test.serial('an execution intercept may retry by calling next twice, and next expires once it settles', async (t) => {
   let attempts = 0
   let kept: ((r: unknown) => unknown) | undefined

@@ -7,6 +7,9 @@
 //! is running. Calling it after that intercept settled returns
 //! [`RelayError::ContinuationExpired`] and never reaches the callback — a
 //! retained continuation must not re-run a tool behind the runtime's back.
+//! Calling it after the call was cancelled (its future dropped while the
+//! intercept still ran, an aborted call) returns [`RelayError::Cancelled`]:
+//! the intercept learns why it cannot go on.
 //! For stream execution intercepts the lease lasts until the stream the call
 //! returned has ended (or was dropped), because a stream intercept may pull
 //! from `next` lazily, after it returned its own stream.
@@ -18,7 +21,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -72,8 +75,15 @@ pub struct Next<R, O> {
     index: usize,
     /// `None` for the start of the chain, which the pipeline itself holds
     /// for the duration of the call (so it never needs to expire).
-    lease: Option<Arc<AtomicBool>>,
+    lease: Option<Arc<AtomicU8>>,
 }
+
+/// States of a lease.
+const LIVE: u8 = 0;
+/// The intercept settled.
+const SETTLED: u8 = 1;
+/// The call was dropped while the intercept ran.
+const CANCELLED: u8 = 2;
 
 impl<R, O> Clone for Next<R, O> {
     fn clone(&self) -> Self {
@@ -111,19 +121,29 @@ impl<R: Send + 'static, O: Send + 'static> Next<R, O> {
         }
     }
 
-    fn live(&self) -> bool {
-        match (self.core.stream_lease(), &self.lease) {
-            (Some(chain), _) => chain.load(Ordering::Acquire),
+    /// Why this continuation may not run, if it may not.
+    fn expired(&self) -> Option<RelayError> {
+        let state = match (self.core.stream_lease(), &self.lease) {
+            (Some(chain), _) if !chain.load(Ordering::Acquire) => SETTLED,
+            (Some(_), _) | (None, None) => LIVE,
             (None, Some(lease)) => lease.load(Ordering::Acquire),
-            (None, None) => true,
+        };
+        match state {
+            LIVE => None,
+            CANCELLED => Some(RelayError::Cancelled(format!(
+                "{} call '{}' cancelled while its execution intercept ran",
+                self.core.ctx().kind.as_str(),
+                self.core.ctx().name
+            ))),
+            _ => Some(RelayError::ContinuationExpired),
         }
     }
 
     /// Run the rest of the chain with `request`. May be called several times
     /// (retries, fan-out) while the lease holds.
     pub fn run(&self, request: R) -> NextRun<O> {
-        if !self.live() {
-            return NextRun::expired();
+        if let Some(why) = self.expired() {
+            return NextRun::failed(why);
         }
         let Some(entry) = self.core.entry(self.index) else {
             return NextRun {
@@ -131,7 +151,7 @@ impl<R: Send + 'static, O: Send + 'static> Next<R, O> {
                 lease: None,
             };
         };
-        let lease = Arc::new(AtomicBool::new(true));
+        let lease = Arc::new(AtomicU8::new(LIVE));
         let inner = Next {
             core: self.core.clone(),
             index: self.index + 1,
@@ -157,13 +177,13 @@ impl<R: Send + 'static, O: Send + 'static> Next<R, O> {
 pub struct NextRun<O> {
     step: Step<Result<O>>,
     /// The lease of the continuation handed to the intercept running here.
-    lease: Option<Arc<AtomicBool>>,
+    lease: Option<Arc<AtomicU8>>,
 }
 
 impl<O> NextRun<O> {
-    fn expired() -> Self {
+    fn failed(why: RelayError) -> Self {
         NextRun {
-            step: Step::ready(Err(RelayError::ContinuationExpired)),
+            step: Step::ready(Err(why)),
             lease: None,
         }
     }
@@ -180,7 +200,7 @@ impl<O> Future for NextRun<O> {
         let out = std::task::ready!(Pin::new(&mut this.step).poll(cx));
         // The intercept settled: its continuation expires.
         if let Some(lease) = this.lease.take() {
-            lease.store(false, Ordering::Release);
+            lease.store(SETTLED, Ordering::Release);
         }
         Poll::Ready(out)
     }
@@ -191,7 +211,7 @@ impl<O> Drop for NextRun<O> {
         // Dropped before it settled (cancelled): the intercept is gone, and
         // so is its right to continue.
         if let Some(lease) = self.lease.take() {
-            lease.store(false, Ordering::Release);
+            lease.store(CANCELLED, Ordering::Release);
         }
     }
 }
