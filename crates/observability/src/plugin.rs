@@ -28,14 +28,25 @@
 //! across the change would be cut in two (the old exporter writes its part,
 //! the new one overwrites the file with the rest), and an ATOF file in
 //! overwrite mode would be truncated.
+//!
+//! A re-initialize that changes a section replaces its exporter. Calls
+//! running across the change still hold the old one in the subscriber
+//! snapshot they started with, so their end events would reach an exporter
+//! that has shut down and be lost. The plugin registers each exporter
+//! behind a [`Handoff`]: once the exporter is replaced, the events that
+//! still reach it go on to the exporter that took its place (the same
+//! section of the component in the same place). A section the new document
+//! drops has no successor: its late events are dropped, and counted as the
+//! exporter counts events after its shutdown.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use nemo_relay_core::plugin::{ConfigCheck, PluginContext, PluginHost, PluginKind};
-use nemo_relay_core::{Json, Middleware, RelayError, Result};
+use nemo_relay_core::{Event, Json, Middleware, RelayError, Result, Subscriber};
 
 use crate::atif::AtifExporter;
 use crate::atof::AtofExporter;
@@ -58,8 +69,59 @@ struct Live {
     instance: usize,
     config: Json,
     exporter: Exporter,
+    /// What the plugin registers for the exporter.
+    handoff: Arc<Handoff>,
     /// Activations (active, or being activated) that use it.
     users: usize,
+}
+
+/// An exporter's subscriber, until the exporter is replaced; then the
+/// subscriber of its successor (see the module docs). Costs one atomic load
+/// per event while the exporter is live.
+struct Handoff {
+    exporter: Arc<dyn Subscriber>,
+    /// Replaced: events go to `successor`.
+    retired: AtomicBool,
+    successor: Mutex<Option<Arc<Handoff>>>,
+}
+
+impl Handoff {
+    fn new(exporter: Arc<dyn Subscriber>) -> Arc<Self> {
+        Arc::new(Handoff {
+            exporter,
+            retired: AtomicBool::new(false),
+            successor: Mutex::new(None),
+        })
+    }
+
+    /// Where events go now: this exporter's subscriber, or (once it was
+    /// replaced) its successor's.
+    fn target(&self) -> Option<Arc<Handoff>> {
+        match self.retired.load(Ordering::Acquire) {
+            false => None,
+            true => self.successor.lock().clone(),
+        }
+    }
+}
+
+impl Subscriber for Handoff {
+    fn on_event(&self, event: &Event) {
+        match self.target() {
+            Some(next) => next.on_event(event),
+            None => self.exporter.on_event(event),
+        }
+    }
+
+    fn on_batch_end(&self) {
+        match self.target() {
+            Some(next) => next.on_batch_end(),
+            None => self.exporter.on_batch_end(),
+        }
+    }
+
+    fn on_shutdown(&self) {
+        self.exporter.on_shutdown();
+    }
 }
 
 /// Makes a section's exporter when no live one has its config.
@@ -114,7 +176,7 @@ impl ObservabilityKind {
         instance: usize,
         config: &Json,
         make: MakeExporter,
-    ) -> std::result::Result<Exporter, crate::ExportError> {
+    ) -> std::result::Result<(Exporter, Arc<Handoff>), crate::ExportError> {
         let mut live = self.live.lock();
         if let Some(l) = live.iter_mut().find(|l| {
             l.section == section
@@ -123,33 +185,47 @@ impl ObservabilityKind {
                 && !l.exporter.failed()
         }) {
             l.users += 1;
-            return Ok(l.exporter.clone());
+            return Ok((l.exporter.clone(), l.handoff.clone()));
         }
         let exporter = make()?;
+        let handoff = Handoff::new(exporter.subscriber());
         live.push(Live {
             section,
             instance,
             config: config.clone(),
             exporter: exporter.clone(),
+            handoff: handoff.clone(),
             users: 1,
         });
-        Ok(exporter)
+        Ok((exporter, handoff))
     }
 }
 
 /// An activation lets `exporter` go; the last one shuts it down, after the
 /// runtime has delivered what is queued for it.
 fn release(live: &Mutex<Vec<Live>>, exporter: &Exporter, rt: &nemo_relay_core::Runtime) {
-    let last = {
+    let (last, successor) = {
         let mut live = live.lock();
         let Some(at) = live.iter().position(|l| l.exporter.same(exporter)) else {
             return;
         };
         live[at].users -= 1;
-        (live[at].users == 0).then(|| live.remove(at))
+        let last = (live[at].users == 0).then(|| live.remove(at));
+        // The exporter that replaced this one, if the activation that let
+        // it go made one (it is live by now: the swap comes first).
+        let successor = last.as_ref().and_then(|gone| {
+            live.iter()
+                .find(|l| l.section == gone.section && l.instance == gone.instance)
+                .map(|l| l.handoff.clone())
+        });
+        (last, successor)
     };
     if let Some(last) = last {
+        *last.handoff.successor.lock() = successor;
+        // What is queued reaches this exporter, which writes it; what
+        // arrives later (from calls that started before the swap) goes on.
         let _ = rt.flush();
+        last.handoff.retired.store(true, Ordering::Release);
         // Nobody holds this exporter to ask it how it went, and a teardown
         // has no caller to tell: say it where an operator will see it,
         // rather than lose a failed trace silently.
@@ -344,13 +420,13 @@ impl PluginKind for ObservabilityKind {
             wanted.push(("otlp", section_config("opentelemetry"), Box::new(make)));
         }
         for (section, config, make) in wanted {
-            let exporter = self
+            let (exporter, handoff) = self
                 .acquire(section, ctx.instance(), &config, make)
                 .map_err(err(section))?;
             // The teardown first: it must run even if registering fails.
-            let (live, rt, held) = (self.live.clone(), ctx.runtime().clone(), exporter.clone());
-            ctx.on_teardown(move || release(&live, &held, &rt));
-            ctx.register(section, Middleware::Subscriber(exporter.subscriber()))?;
+            let (live, rt) = (self.live.clone(), ctx.runtime().clone());
+            ctx.on_teardown(move || release(&live, &exporter, &rt));
+            ctx.register(section, Middleware::Subscriber(handoff))?;
         }
         Ok(())
     }

@@ -1,8 +1,11 @@
 //! The `observability` plugin kind.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
 
-use nemo_relay_core::executor::block_on;
+use nemo_relay_core::executor::{block_on, poll_once};
 use nemo_relay_core::plugin::{Level, PluginConfig, PluginHost};
 use nemo_relay_core::{CallOptions, Family, Runtime, ScopeOptions, ScopeType};
 use nemo_relay_observability::plugin::register_kind;
@@ -235,6 +238,57 @@ fn re_initializing_with_an_unchanged_section_keeps_its_exporter_and_an_open_traj
     assert_eq!(files.len(), 1);
     let traj = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
     assert!(traj.contains("before") && traj.contains("after"), "{traj}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_call_running_across_a_re_initialize_ends_in_the_exporter_that_replaced_its_own() {
+    let (rt, host) = host();
+    let dir = tmp("handoff");
+    let atof = |file: &str| {
+        doc(
+            json!({"atof": {"path": dir.join(file).to_str().unwrap()}}),
+            "error",
+        )
+    };
+    host.initialize(&atof("before.jsonl")).unwrap();
+    let finish = Arc::new(AtomicBool::new(false));
+    let f = finish.clone();
+    let mut call = Box::pin(
+        rt.tool_call("slow", json!({}), CallOptions::default(), move |_| {
+            let f = f.clone();
+            std::future::poll_fn(move |_| match f.load(Ordering::SeqCst) {
+                true => Poll::Ready(Ok(json!("done"))),
+                false => Poll::Pending,
+            })
+        }),
+    );
+    assert!(poll_once(call.as_mut()).is_pending(), "the call is running");
+    // The section changes while the call runs: its exporter is replaced.
+    host.initialize(&atof("after.jsonl")).unwrap();
+    finish.store(true, Ordering::SeqCst);
+    block_on(call).unwrap();
+    assert!(host.clear().unwrap());
+
+    let events = |file: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|e| {
+                format!(
+                    "{}:{}",
+                    e["scope_category"].as_str().unwrap(),
+                    e["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(events("before.jsonl"), ["start:slow"]);
+    assert_eq!(
+        events("after.jsonl"),
+        ["end:slow"],
+        "the end event is not lost"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
