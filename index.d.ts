@@ -837,7 +837,15 @@ export interface OtlpExporterOptions {
   timeoutMillis?: number
   /** Attribute conventions. Default `'genai'`. */
   mode?: 'genai' | 'openinference'
+  /**
+   * Record prompts, answers, tool arguments and results. Default: true in
+   * `'openinference'` mode, false in `'genai'`. In `'openinference'` mode the
+   * `OPENINFERENCE_HIDE_{INPUTS,OUTPUTS,INPUT_MESSAGES,INPUT_TEXT,INPUT_IMAGES,
+   * OUTPUT_MESSAGES,OUTPUT_TEXT,LLM_INVOCATION_PARAMETERS}=true` variables hide
+   * parts of it (hidden text is written as `__REDACTED__`).
+   */
   captureContent?: boolean
+  /** Beats `OTEL_SERVICE_NAME`, as does `service.name` in `resourceAttributes`. */
   serviceName?: string
   resourceAttributes?: { [name: string]: string }
   maxQueueSize?: number

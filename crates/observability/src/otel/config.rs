@@ -52,6 +52,29 @@ use nemo_relay_core::Json;
 
 use crate::config::{parse, ConfigError};
 
+/// The parts of an LLM span's content that OpenInference's privacy
+/// variables hide (`OPENINFERENCE_HIDE_<PART>=true`), as its own
+/// instrumentations do: hidden messages are left out, hidden text is
+/// written as [`REDACTED`], hidden images lose their URL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hide {
+    /// `llm.input_messages.*` (`..._INPUT_MESSAGES`).
+    pub input_messages: bool,
+    /// Their text (`..._INPUT_TEXT`).
+    pub input_text: bool,
+    /// Their image URLs (`..._INPUT_IMAGES`).
+    pub input_images: bool,
+    /// `llm.output_messages.*` (`..._OUTPUT_MESSAGES`).
+    pub output_messages: bool,
+    /// Their text (`..._OUTPUT_TEXT`).
+    pub output_text: bool,
+    /// `llm.invocation_parameters` (`..._LLM_INVOCATION_PARAMETERS`).
+    pub invocation_parameters: bool,
+}
+
+/// What hidden text is written as (OpenInference's own placeholder).
+pub const REDACTED: &str = "__REDACTED__";
+
 /// Wire encoding of OTLP/HTTP.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 pub enum Protocol {
@@ -93,7 +116,8 @@ pub struct OtlpConfig {
     /// Put prompts, answers, tool arguments and results on spans. Default:
     /// off for `genai` (the conventions make content opt-in), on for
     /// `openinference` (whose viewers are built around it), where
-    /// `OPENINFERENCE_HIDE_INPUTS` / `OPENINFERENCE_HIDE_OUTPUTS` still apply.
+    /// `OPENINFERENCE_HIDE_INPUTS` / `OPENINFERENCE_HIDE_OUTPUTS` still apply,
+    /// and so do the finer ones ([`Hide`]).
     pub capture_content: Option<bool>,
     /// `service.name` of the resource.
     pub service_name: Option<String>,
@@ -158,6 +182,9 @@ pub struct Resolved {
     pub capture_inputs: bool,
     /// Capture output content.
     pub capture_outputs: bool,
+    /// What the `OPENINFERENCE_HIDE_*` variables hide of captured LLM
+    /// content (OpenInference mode only).
+    pub hide: Hide,
     /// Resource attributes, `service.name` included.
     pub resource: Vec<(String, String)>,
     /// Queue bound.
@@ -367,6 +394,17 @@ impl OtlpConfig {
             mode: self.mode,
             capture_inputs: capture && !(oi && hidden("OPENINFERENCE_HIDE_INPUTS")),
             capture_outputs: capture && !(oi && hidden("OPENINFERENCE_HIDE_OUTPUTS")),
+            hide: match oi {
+                false => Hide::default(),
+                true => Hide {
+                    input_messages: hidden("OPENINFERENCE_HIDE_INPUT_MESSAGES"),
+                    input_text: hidden("OPENINFERENCE_HIDE_INPUT_TEXT"),
+                    input_images: hidden("OPENINFERENCE_HIDE_INPUT_IMAGES"),
+                    output_messages: hidden("OPENINFERENCE_HIDE_OUTPUT_MESSAGES"),
+                    output_text: hidden("OPENINFERENCE_HIDE_OUTPUT_TEXT"),
+                    invocation_parameters: hidden("OPENINFERENCE_HIDE_LLM_INVOCATION_PARAMETERS"),
+                },
+            },
             resource: resource.into_iter().collect(),
             max_queue_size: bsp(self.max_queue_size, "OTEL_BSP_MAX_QUEUE_SIZE", 2048)?,
             max_export_batch_size: bsp(
@@ -601,6 +639,32 @@ mod tests {
         };
         assert_eq!(service(in_attributes), "from-config");
         assert_eq!(service(OtlpConfig::default()), "from-env");
+    }
+
+    #[test]
+    fn the_openinference_hide_variables_apply_in_that_mode_only() {
+        let vars = env(&[
+            ("OPENINFERENCE_HIDE_INPUT_TEXT", "true"),
+            ("OPENINFERENCE_HIDE_OUTPUT_MESSAGES", "1"),
+            ("OPENINFERENCE_HIDE_LLM_INVOCATION_PARAMETERS", "TRUE"),
+            ("OPENINFERENCE_HIDE_INPUT_IMAGES", "false"),
+        ]);
+        let oi = OtlpConfig {
+            mode: Mode::Openinference,
+            ..Default::default()
+        };
+        let hide = oi.resolve_with(&vars).unwrap().hide;
+        assert_eq!(
+            hide,
+            Hide {
+                input_text: true,
+                output_messages: true,
+                invocation_parameters: true,
+                ..Hide::default()
+            }
+        );
+        let genai = OtlpConfig::default().resolve_with(&vars).unwrap();
+        assert_eq!(genai.hide, Hide::default());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 use nemo_relay_core::Json;
 
 use super::attrs::Attrs;
+use super::config::{Hide, REDACTED};
 use super::semconv::openinference as oi;
 use crate::payload;
 
@@ -27,8 +28,9 @@ use crate::payload;
 /// the same bound (`OPENINFERENCE_BASE64_IMAGE_MAX_LENGTH`).
 const MAX_DATA_URL: usize = 32_000;
 
-/// Write `body`'s messages (and its separate system prompt) to `a`.
-pub(super) fn input_messages(a: &mut Attrs, body: &Json) {
+/// Write `body`'s messages (and its separate system prompt) to `a`, less
+/// what `hide` hides.
+pub(super) fn input_messages(a: &mut Attrs, body: &Json, hide: Hide) {
     let msgs = payload::messages(body).map(Vec::as_slice).unwrap_or(&[]);
     let mut at = 0;
     let separate_system = body.get("system").and_then(payload::text_of).or_else(|| {
@@ -39,26 +41,32 @@ pub(super) fn input_messages(a: &mut Attrs, body: &Json) {
     if let Some(system) = separate_system {
         let prefix = format!("{}.0.message", oi::LLM_INPUT_MESSAGES);
         a.str(&format!("{prefix}.role"), "system");
-        a.str(&format!("{prefix}.content"), system);
+        text(a, &format!("{prefix}.content"), system, hide);
         at = 1;
     }
     for (i, m) in msgs.iter().enumerate() {
-        message(
-            a,
-            &format!("{}.{}.message", oi::LLM_INPUT_MESSAGES, at + i),
-            m,
-        );
+        let prefix = format!("{}.{}.message", oi::LLM_INPUT_MESSAGES, at + i);
+        message(a, &prefix, m, hide);
+    }
+}
+
+/// Text content at `key`, or the placeholder when input text is hidden.
+fn text(a: &mut Attrs, key: &str, value: String, hide: Hide) {
+    match hide.input_text {
+        true => a.str(key, REDACTED),
+        false => a.str(key, value),
     }
 }
 
 /// One message under `prefix` (`llm.input_messages.{i}.message`).
-fn message(a: &mut Attrs, prefix: &str, m: &Json) {
+fn message(a: &mut Attrs, prefix: &str, m: &Json, hide: Hide) {
     a.str(&format!("{prefix}.role"), payload::role_of(m));
     let mut calls = 0;
     match m.get("content") {
         Some(Json::Array(parts)) => {
             let mut k = 0;
             for part in parts {
+                let at = format!("{prefix}.contents.{k}.message_content");
                 if let Some((id, name, arguments)) = tool_use(part) {
                     tool_call(a, prefix, calls, id, name, &arguments);
                     calls += 1;
@@ -67,18 +75,17 @@ fn message(a: &mut Attrs, prefix: &str, m: &Json) {
                     let id = part.get("tool_use_id").and_then(Json::as_str);
                     a.opt_str(&format!("{prefix}.tool_call_id"), id);
                     if let Some(t) = part.get("content").and_then(payload::text_of) {
-                        let at = format!("{prefix}.contents.{k}.message_content");
-                        content_part(a, &at, &Json::String(t));
+                        content_part(a, &at, &Json::String(t), hide);
                         k += 1;
                     }
-                } else if content_part(a, &format!("{prefix}.contents.{k}.message_content"), part) {
+                } else if content_part(a, &at, part, hide) {
                     k += 1;
                 }
             }
         }
         Some(content) => {
             if let Some(t) = payload::text_of(content) {
-                a.str(&format!("{prefix}.content"), t);
+                text(a, &format!("{prefix}.content"), t, hide);
             }
         }
         None => {}
@@ -128,24 +135,25 @@ fn tool_call(
 }
 
 /// A text or image part under `prefix`; whether it was one.
-fn content_part(a: &mut Attrs, prefix: &str, part: &Json) -> bool {
-    let text = match part {
+fn content_part(a: &mut Attrs, prefix: &str, part: &Json, hide: Hide) -> bool {
+    let found = match part {
         Json::String(s) => Some(s.as_str()),
         _ => part
             .get("text")
             .and_then(Json::as_str)
             .filter(|_| matches!(kind(part), "text" | "input_text" | "output_text" | "")),
     };
-    if let Some(t) = text {
+    if let Some(t) = found {
         a.str(&format!("{prefix}.type"), "text");
-        a.str(&format!("{prefix}.text"), t);
+        text(a, &format!("{prefix}.text"), t.to_owned(), hide);
         return true;
     }
     if matches!(kind(part), "image_url" | "image" | "input_image") {
         a.str(&format!("{prefix}.type"), "image");
-        if let Some(url) =
-            image_url(part).filter(|u| !u.starts_with("data:") || u.len() <= MAX_DATA_URL)
-        {
+        let url = image_url(part)
+            .filter(|_| !hide.input_images)
+            .filter(|u| !u.starts_with("data:") || u.len() <= MAX_DATA_URL);
+        if let Some(url) = url {
             a.str(&format!("{prefix}.image.image.url"), url);
         }
         return true;
@@ -196,8 +204,12 @@ mod tests {
     use serde_json::json;
 
     fn flattened(body: Json) -> Vec<(String, String)> {
+        hidden(body, Hide::default())
+    }
+
+    fn hidden(body: Json, hide: Hide) -> Vec<(String, String)> {
         let mut a = Attrs::default();
-        input_messages(&mut a, &body);
+        input_messages(&mut a, &body, hide);
         let text = |v: Option<Value>| match v {
             Some(Value::StringValue(s)) => s,
             other => panic!("not a string: {other:?}"),
@@ -300,6 +312,38 @@ mod tests {
         );
         let text = format!("{m}.0.message.contents.0.message_content.text");
         assert_eq!(get(&answered, &text), Some("found x"));
+    }
+
+    #[test]
+    fn hidden_input_text_is_the_placeholder_and_hidden_images_lose_their_url() {
+        let hide = Hide {
+            input_text: true,
+            input_images: true,
+            ..Hide::default()
+        };
+        let attrs = hidden(
+            json!({"system": "secret rules", "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "my ssn"},
+                {"type": "image_url", "image_url": {"url": "https://x/id.png"}}]}]}),
+            hide,
+        );
+        let m = "llm.input_messages";
+        assert_eq!(
+            get(&attrs, &format!("{m}.0.message.content")),
+            Some(REDACTED)
+        );
+        let part = format!("{m}.1.message.contents");
+        assert_eq!(
+            get(&attrs, &format!("{part}.0.message_content.text")),
+            Some(REDACTED)
+        );
+        assert_eq!(
+            get(&attrs, &format!("{part}.1.message_content.type")),
+            Some("image")
+        );
+        assert!(attrs
+            .iter()
+            .all(|(_, v)| !v.contains("ssn") && !v.contains("id.png")));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Status};
 use serde_json::json;
 
 use super::attrs::Attrs;
-use super::config::{Mode, Resolved};
+use super::config::{Mode, Resolved, REDACTED};
 use super::semconv::{genai as g, openinference as oi, relay};
 use crate::payload;
 
@@ -370,7 +370,7 @@ fn llm_openinference(a: &mut Attrs, start: Option<&Event>, end: &Event, cfg: &Re
         a.str(oi::LLM_PROVIDER, p);
     }
     let body = request_body(start);
-    if let Some(Json::Object(b)) = body {
+    if let Some(Json::Object(b)) = body.filter(|_| !cfg.hide.invocation_parameters) {
         let params: serde_json::Map<String, Json> = b
             .iter()
             .filter(|(k, _)| {
@@ -386,15 +386,19 @@ fn llm_openinference(a: &mut Attrs, start: Option<&Event>, end: &Event, cfg: &Re
             Json::Object(params).to_string(),
         );
     }
-    if cfg.capture_inputs {
+    if cfg.capture_inputs && !cfg.hide.input_messages {
         if let Some(b) = body {
-            super::oi_messages::input_messages(a, b);
+            super::oi_messages::input_messages(a, b, cfg.hide);
         }
     }
-    if cfg.capture_outputs && end.data.is_some() {
+    if cfg.capture_outputs && !cfg.hide.output_messages && end.data.is_some() {
         let prefix = format!("{}.0.message", oi::LLM_OUTPUT_MESSAGES);
         a.str(&format!("{prefix}.role"), "assistant");
-        a.str(&format!("{prefix}.content"), payload::response_text(resp));
+        let text = match cfg.hide.output_text {
+            true => REDACTED.to_owned(),
+            false => payload::response_text(resp),
+        };
+        a.str(&format!("{prefix}.content"), text);
         for (j, c) in payload::response_tool_calls(resp).into_iter().enumerate() {
             let tc = format!("{prefix}.tool_calls.{j}.tool_call");
             a.opt_str(&format!("{tc}.id"), c.id.as_deref());
