@@ -277,6 +277,23 @@ fn spans_a_collector_rejects_in_a_partial_success_are_counted_as_lost_and_report
             .unwrap()
             .contains("collector rejected 2 of"));
     }
+    // At shutdown too, a partial success does not stop the batches after it.
+    let receiver = Receiver::rejecting(1);
+    let rt = Runtime::new();
+    let otlp = OtlpExporter::new(OtlpConfig {
+        max_export_batch_size: Some(2),
+        ..config(receiver.endpoint(), Protocol::HttpProtobuf, Mode::Genai)
+    })
+    .unwrap();
+    otlp.register(&rt).unwrap();
+    agent_run(&rt);
+    rt.shutdown().unwrap();
+    let _ = otlp.shutdown();
+    let stats = otlp.stats();
+    // Each batch (of at most 2 of the 9 spans) was sent, and lost 1.
+    assert!(stats.requests >= 5, "{stats:?}");
+    assert_eq!(stats.dropped_export_failed, stats.requests, "{stats:?}");
+    assert_eq!(stats.exported + stats.dropped_export_failed, 9);
 }
 
 #[test]

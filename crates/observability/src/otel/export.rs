@@ -223,15 +223,20 @@ impl Exporter {
                 if chunk.is_empty() {
                     break;
                 }
-                if let Err(e) = self.send(chunk, hurry) {
-                    outcome = Err(e);
-                    if hurry {
-                        // Stopping, or the last call before exit: the
-                        // collector just failed (often a timeout), and
-                        // every further batch would wait as long again.
-                        let rest = spans.len() as u64;
-                        self.dropped_failed.fetch_add(rest, Ordering::Relaxed);
-                        break;
+                match self.send(chunk, hurry) {
+                    Ok(None) => {}
+                    // The collector answered: the next batch may go on.
+                    Ok(Some(rejected)) => outcome = Err(rejected),
+                    Err(e) => {
+                        outcome = Err(e);
+                        if hurry {
+                            // Stopping, or the last call before exit: the
+                            // collector just failed (often a timeout), and
+                            // every further batch would wait as long again.
+                            let rest = spans.len() as u64;
+                            self.dropped_failed.fetch_add(rest, Ordering::Relaxed);
+                            break;
+                        }
                     }
                 }
             }
@@ -248,10 +253,12 @@ impl Exporter {
         }
     }
 
-    /// Send one batch, retrying transient failures (once only when stopping).
-    fn send(&self, spans: Vec<Span>, stopping: bool) -> Result<(), String> {
+    /// Send one batch, retrying transient failures (once only when
+    /// stopping). `Ok(Some(why))`: delivered, but the collector rejected
+    /// some of its spans.
+    fn send(&self, spans: Vec<Span>, stopping: bool) -> Result<Option<String>, String> {
         if spans.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let count = spans.len() as u64;
         let body = self.encode(spans);
@@ -264,7 +271,7 @@ impl Exporter {
                     let refused = rejected.spans.min(count);
                     self.exported.fetch_add(count - refused, Ordering::Relaxed);
                     if refused == 0 && rejected.message.is_empty() {
-                        return Ok(());
+                        return Ok(None);
                     }
                     // Counted and reported as a failed export: those spans
                     // are lost, and a retry would be refused again.
@@ -278,7 +285,7 @@ impl Exporter {
                         }
                     );
                     *self.last_error.lock() = Some(err.clone());
-                    return if refused == 0 { Ok(()) } else { Err(err) };
+                    return Ok((refused > 0).then_some(err));
                 }
                 Attempt::Fail(e) => e,
                 Attempt::Retry(after, e) => {
