@@ -4,13 +4,14 @@
 //! the core. Values follow `JSON.stringify`'s rules (that is what converts
 //! objects and arrays): `toJSON` is honoured (a `Date` becomes its ISO
 //! string), `undefined` and functions inside objects are omitted, `NaN`
-//! inside objects becomes `null`. What JSON cannot represent is refused:
+//! and `±Infinity` become `null` (at any depth). What JSON cannot
+//! represent is refused:
 //!
 //! | JS | result |
 //! |---|---|
 //! | cycles, BigInt anywhere | **error** |
-//! | a top-level BigInt, symbol, function, `NaN` or `±Infinity` | **error** |
-//! | a top-level `undefined` | `null` |
+//! | a top-level BigInt, symbol or function | **error** |
+//! | a top-level `undefined`, `NaN` or `±Infinity` | `null` |
 //!
 //! Errors are [`RelayError::InvalidArgument`] (`ERR_RELAY_INVALID_ARGUMENT`
 //! in JS) and say what was being converted.

@@ -64,7 +64,7 @@ fn message(a: &mut Attrs, prefix: &str, m: &Json, hide: Hide) {
     let mut calls = 0;
     match m.get("content") {
         Some(Json::Array(parts)) => {
-            let mut k = 0;
+            let (mut k, mut results) = (0, 0);
             for part in parts {
                 let at = format!("{prefix}.contents.{k}.message_content");
                 if let Some((id, name, arguments)) = tool_use(part) {
@@ -72,8 +72,13 @@ fn message(a: &mut Attrs, prefix: &str, m: &Json, hide: Hide) {
                     calls += 1;
                 } else if kind(part) == "tool_result" {
                     // Anthropic's tool result, a part of a user message.
-                    let id = part.get("tool_use_id").and_then(Json::as_str);
-                    a.opt_str(&format!("{prefix}.tool_call_id"), id);
+                    // OpenInference has one id per message (and keys must
+                    // be unique): the first result's; each is a content.
+                    if results == 0 {
+                        let id = part.get("tool_use_id").and_then(Json::as_str);
+                        a.opt_str(&format!("{prefix}.tool_call_id"), id);
+                    }
+                    results += 1;
                     if let Some(t) = part.get("content").and_then(payload::text_of) {
                         content_part(a, &at, &Json::String(t), hide);
                         k += 1;
@@ -305,7 +310,10 @@ mod tests {
             Some("{\"q\":\"x\"}")
         );
         let answered = flattened(json!({"messages": [{"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "tu_1", "content": "found x"}]}]}));
+            {"type": "tool_result", "tool_use_id": "tu_1", "content": "found x"},
+            {"type": "tool_result", "tool_use_id": "tu_2", "content": "found y"}]}]}));
+        let keys: std::collections::HashSet<_> = answered.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys.len(), answered.len(), "every key once: {answered:?}");
         assert_eq!(
             get(&answered, &format!("{m}.0.message.tool_call_id")),
             Some("tu_1")
