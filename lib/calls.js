@@ -533,8 +533,13 @@ class LlmStream {
    * Close the JS iterator the call pulls (the provider's, or a stream
    * intercept's) before the call itself: its `finally` blocks belong to
    * the call, and the scopes they end must end before the call's own end
-   * event. A `return()` that does not settle holds the call open for
-   * ABANDON_AFTER_MS at most.
+   * event. Not while a pull is in flight: the iterator would run its
+   * `finally` only once that pull settles (never, for a provider that
+   * never answers), and what the pull gives would reach the call after the
+   * close. The call is closed first then, and native code closes the
+   * iterator. A `return()` that does not settle holds the call open (and
+   * the Promise `return()` gave) for ABANDON_AFTER_MS at most: its end
+   * event must still be written, so the timer keeps the process alive.
    */
   #closeObserved() {
     let closed = false
@@ -544,20 +549,23 @@ class LlmStream {
       native.streamClose(this.#native)
     }
     const iter = this.#pull.iter
+    if (iter === undefined || this.#inflight !== null) return closeCall()
     let r
     try {
-      r = iter === undefined ? undefined : iter.return()
+      r = iter.return()
     } catch {
       // Its own business, as a rejected return() is.
     }
     if (!isThenable(r)) return closeCall()
-    const timer = setTimeout(closeCall, ABANDON_AFTER_MS)
-    this.#closing = Promise.resolve(r)
-      .catch(() => {})
-      .then(() => {
+    this.#closing = new Promise((resolve) => {
+      const done = () => {
         clearTimeout(timer)
         closeCall()
-      })
+        resolve()
+      }
+      const timer = setTimeout(done, ABANDON_AFTER_MS)
+      Promise.resolve(r).then(done, done)
+    })
   }
   [Symbol.asyncIterator]() {
     return this
