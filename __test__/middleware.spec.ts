@@ -121,6 +121,26 @@ test.serial('a scope an execution intercept opens around next() stays open throu
   }
 })
 
+test.serial('scopes tools leave open under an intercept that runs next() twice at once are all let go when the call ends', async (t) => {
+  const fan = relay.register('tool_execution_intercept', unique('fan'), async (args, next) => {
+    const [a, b] = await Promise.all([next({ n: 1 }), next({ n: 2 })])
+    return (a as number) + (b as number)
+  })
+  const left: relay.ScopeHandle[] = []
+  const sum = await relay.toolCall(unique('fanned'), {}, async (args: { n: number }) => {
+    left.push(relay.pushScope(unique(`left-open-${args.n}`)))
+    await sleep(args.n === 1 ? 5 : 30)
+    return args.n
+  })
+  fan.dispose()
+  t.is(sum, 3)
+  t.deepEqual(
+    left.map((h) => h.ended),
+    [true, true],
+    'none is held forever (the first, under the second, cannot be ended in order)',
+  )
+})
+
 test.serial('an execution intercept still running when its call is aborted gets ERR_RELAY_CANCELLED from next()', async (t) => {
   let seen: unknown
   const late = relay.register('tool_execution_intercept', unique('late'), async (args, next) => {

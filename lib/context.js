@@ -77,6 +77,11 @@ class ScopeStack {
       if (stack.#released) return
       endAbove(stack, undefined, undefined) // every scope left open on it
       stack.#released = true
+      // Scopes it could not end: another flow's scope sits above them on a
+      // native stack they share (an intercept running `next` twice at once).
+      // Nothing can end them now; their handles go, as with the stack.
+      for (const h of stack.#pushed) if (!endedHere(h)) fast.releaseHandle(handleNative(h))
+      stack.#pushed = []
       if (stack.#native !== undefined) fast.releaseHandle(stack.#native)
     }
     // End, innermost first and with `options`, the scopes pushed on
