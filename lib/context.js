@@ -80,8 +80,11 @@ class ScopeStack {
       // Scopes it could not end: another flow's scope sits above them on a
       // native stack they share (an intercept running `next` twice at once).
       // Nothing can end them now; their handles go, as with the stack.
-      for (const h of stack.#pushed) if (!endedHere(h)) fast.releaseHandle(handleNative(h))
-      stack.#pushed = []
+      const left = stack.#pushed
+      if (left.length > 0) {
+        for (const h of left) if (!endedHere(h)) fast.releaseHandle(handleNative(h))
+        left.length = 0
+      }
       if (stack.#native !== undefined) fast.releaseHandle(stack.#native)
     }
     // End, innermost first and with `options`, the scopes pushed on
