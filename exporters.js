@@ -14,7 +14,7 @@
 const path = require('node:path')
 
 module.exports = function createExporters(internals) {
-  const { native, invalid, checkKeys } = internals
+  const { native, invalid, checkKeys, removedByName } = internals
 
   /**
    * Map `options` onto a snake_case config. `fields` maps each allowed
@@ -107,14 +107,23 @@ module.exports = function createExporters(internals) {
    * .register()` with the object dropped must keep exporting (a collected
    * exporter would unregister itself and close its file).
    */
-  const registered = new Set()
+  const registered = new Map()
+  // One removed by name (`unsubscribe(name)`) is no longer held: dropped, it
+  // is collected and shuts down, as one never registered is.
+  removedByName.add((family, name) => {
+    if (family !== 'subscriber') return
+    for (const [e, as] of registered) if (as === name) registered.delete(e)
+  })
 
   let nativeOf
   /** What every exporter does: register, flush, shut down. */
   class Exporter {
     #native
-    constructor(handle) {
+    /** The name `register()` uses by default (`nemo_relay.<format>`). */
+    #defaultName
+    constructor(handle, format) {
       this.#native = handle
+      this.#defaultName = `nemo_relay.${format}`
     }
     static {
       nativeOf = (e) => e.#native
@@ -131,7 +140,7 @@ module.exports = function createExporters(internals) {
         if (name !== undefined && (typeof name !== 'string' || name === '')) throw invalid('name must be a non-empty string')
       }
       this.#native.register(name)
-      registered.add(this)
+      registered.set(this, name ?? this.#defaultName)
       return this
     }
     /** Resolves once everything emitted so far has been exported. */
@@ -154,7 +163,7 @@ module.exports = function createExporters(internals) {
     constructor(options) {
       exclusive(options, 'path', 'outputDirectory')
       exclusive(options, 'path', 'filename')
-      super(construct(native.NativeAtofExporter, toConfig(options, ATOF_FIELDS, 'ATOF exporter option')))
+      super(construct(native.NativeAtofExporter, toConfig(options, ATOF_FIELDS, 'ATOF exporter option')), 'atof')
     }
     /** The files written so far, oldest first. */
     files() {
@@ -170,7 +179,7 @@ module.exports = function createExporters(internals) {
   class AtifExporter extends Exporter {
     constructor(options) {
       exclusive(options, 'dir', 'outputDirectory')
-      super(construct(native.NativeAtifExporter, toConfig(options, ATIF_FIELDS, 'ATIF exporter option')))
+      super(construct(native.NativeAtifExporter, toConfig(options, ATIF_FIELDS, 'ATIF exporter option')), 'atif')
     }
     /** The trajectory of the configured (or most recent) session. */
     export() {
@@ -193,7 +202,7 @@ module.exports = function createExporters(internals) {
   /** Scopes as OTLP/HTTP spans (GenAI or OpenInference attributes). */
   class OtlpExporter extends Exporter {
     constructor(options) {
-      super(construct(native.NativeOtlpExporter, toConfig(options, OTLP_FIELDS, 'OTLP exporter option')))
+      super(construct(native.NativeOtlpExporter, toConfig(options, OTLP_FIELDS, 'OTLP exporter option')), 'otlp')
     }
     /** Export counters. */
     stats() {

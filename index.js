@@ -54,7 +54,7 @@ const { createScopeStack, currentScopeStack, withScopeStack, ScopeStack, ScopeHa
 const { pushScope, popScope, currentScope, scope, mark } = require('./lib/scopes.js')
 const { toolCall, llmCall, llmStreamCall, startToolCall, startLlmCall, LlmStream, llmRequestView } = require('./lib/calls.js')
 hooks.llmRequestView = llmRequestView
-const { register, deregister, registrations, CallContext, Registration, shapeOf, wrapperFor, makeCallContext } = require('./lib/middleware.js')
+const { register, deregister, registrations, removedByName, CallContext, Registration, shapeOf, wrapperFor, makeCallContext } = require('./lib/middleware.js')
 hooks.makeCallContext = makeCallContext
 const { subscribe, unsubscribe, flush, shutdown, stats, deliverTo, trackGlobal } = require('./lib/subscribers.js')
 
@@ -76,7 +76,7 @@ const { plugins, ConfigCheck, PluginContext, PluginKindRegistration } = require(
   checkPriority: require('./lib/options.js').checkPriority,
   show: errors.show,
 })
-const { AtofExporter, AtifExporter, OtlpExporter } = require('./exporters.js')({ native, invalid, checkKeys })
+const { AtofExporter, AtifExporter, OtlpExporter } = require('./exporters.js')({ native, invalid, checkKeys, removedByName })
 
 module.exports = {
   version: native.version,

@@ -233,6 +233,31 @@ test('a registered exporter keeps exporting when its object is dropped and colle
   t.deepEqual(names, ['before-gc', 'after-gc'])
 })
 
+test('an exporter removed by name with unsubscribe() and then dropped is collected, and its file closed', (t) => {
+  const file = path.join(tempDir(), 'events.jsonl')
+  const run = runNode(
+    `
+    import * as relay from ${JSON.stringify(pathToFileURL(`${repoRoot}/index.mjs`).href)}
+    // Made in a function: a module's top-level bindings may stay alive.
+    const start = () => new WeakRef(new relay.AtofExporter({ path: ${JSON.stringify(file)} }).register({ name: 'gone' }))
+    const ref = start()
+    relay.mark('while-registered')
+    await relay.flush()
+    relay.unsubscribe('gone')
+    for (let i = 0; i < 10 && ref.deref() !== undefined; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      globalThis.gc()
+    }
+    console.log(ref.deref() === undefined ? 'collected' : 'held')
+    `,
+    repoRoot,
+    ['--expose-gc'],
+  )
+  t.is(run.status, 0, run.stderr)
+  t.is(run.stdout.trim(), 'collected')
+  t.deepEqual(readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l).name), ['while-registered'])
+})
+
 test('a process that exits inside its agent scope keeps its events and its trajectory so far', (t) => {
   const dir = tempDir()
   const run = runNode(

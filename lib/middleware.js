@@ -171,16 +171,26 @@ function register(family, name, fn, options) {
   return new Registration(INTERNAL, family, name, scopeOptions(options))
 }
 
+/**
+ * What is told, `(family, name)`, when a global registration is removed by
+ * name: the exporters let go of one removed that way (see exporters.js).
+ */
+const removedByName = new Set()
+
 /** Remove registration `name` of `family` (scope-local with `{ scope }`). */
 function deregister(family, name, options) {
   checkName(family, 'middleware family')
   checkName(name, 'registration name')
-  if (options === undefined) {
-    holders.delete(holderKey(family, name))
-    return native.deregister(family, name)
+  let scoped
+  if (options !== undefined) {
+    checkKeys(options, new Set(['scope']), 'deregistration option')
+    scoped = scopeOptions(options)
   }
-  checkKeys(options, new Set(['scope']), 'deregistration option')
-  return native.deregister(family, name, scopeOptions(options))
+  if (scoped !== undefined) return native.deregister(family, name, scoped)
+  holders.delete(holderKey(family, name))
+  const removed = native.deregister(family, name)
+  if (removed) for (const f of removedByName) f(family, name)
+  return removed
 }
 
 /** Names of the global registrations of `family`, in run order. */
@@ -200,4 +210,5 @@ module.exports = {
   register,
   deregister,
   registrations,
+  removedByName,
 }
