@@ -121,14 +121,19 @@ test.serial('a scope an execution intercept opens around next() stays open throu
   }
 })
 
-test.serial('scopes tools leave open under an intercept that runs next() twice at once are all let go when the call ends', async (t) => {
+test.serial('scopes tools leave open under an intercept that runs next() twice at once are ended, in order, with their events', async (t) => {
+  const c = collect()
+  const after = unique('intercept-after')
   const fan = relay.register('tool_execution_intercept', unique('fan'), async (args, next) => {
     const [a, b] = await Promise.all([next({ n: 1 }), next({ n: 2 })])
+    relay.pushScope(after).end()
     return (a as number) + (b as number)
   })
+  const name = unique('fanned')
   const left: relay.ScopeHandle[] = []
-  const sum = await relay.toolCall(unique('fanned'), {}, async (args: { n: number }) => {
-    left.push(relay.pushScope(unique(`left-open-${args.n}`)))
+  // The first run settles first, under the second run's scope.
+  const sum = await relay.toolCall(name, {}, async (args: { n: number }) => {
+    left.push(relay.pushScope(`${name}-left-${args.n}`))
     await sleep(args.n === 1 ? 5 : 30)
     return args.n
   })
@@ -137,8 +142,15 @@ test.serial('scopes tools leave open under an intercept that runs next() twice a
   t.deepEqual(
     left.map((h) => h.ended),
     [true, true],
-    'none is held forever (the first, under the second, cannot be ended in order)',
   )
+  const events = await c.flushed()
+  c.stop()
+  const call = startOf(events, name).uuid
+  // Both runs share the call's stack, so the second one's scope is opened
+  // above the first one's: each still gets its end event.
+  t.is(endOf(events, `${name}-left-1`).parent_uuid, call)
+  t.truthy(endOf(events, `${name}-left-2`))
+  t.is(startOf(events, after).parent_uuid, call, 'nothing left open on the call stack')
 })
 
 test.serial('an execution intercept still running when its call is aborted gets ERR_RELAY_CANCELLED from next()', async (t) => {

@@ -76,15 +76,25 @@ class ScopeStack {
     releaseStack = (stack) => {
       if (stack.#released) return
       endAbove(stack, undefined, undefined) // every scope left open on it
-      stack.#released = true
-      // Scopes it could not end: another flow's scope sits above them on a
-      // native stack they share (an intercept running `next` twice at once).
-      // Nothing can end them now; their handles go, as with the stack.
-      const left = stack.#pushed
-      if (left.length > 0) {
-        for (const h of left) if (!endedHere(h)) fast.releaseHandle(handleNative(h))
-        left.length = 0
+      if (stack.#pushed.length > 0) {
+        // Another flow's scope sits above one of them, on a native stack
+        // they share (an intercept running `next` twice at once): they are
+        // ended once they are on top again, when a flow lets go of its
+        // stack (the other one, usually).
+        stacksWaiting.add(stack)
+        return
       }
+      letGo(stack)
+      for (const waiting of stacksWaiting) {
+        endAbove(waiting, undefined, undefined)
+        if (waiting.#pushed.length === 0) {
+          stacksWaiting.delete(waiting)
+          letGo(waiting)
+        }
+      }
+    }
+    const letGo = (stack) => {
+      stack.#released = true
       if (stack.#native !== undefined) fast.releaseHandle(stack.#native)
     }
     // End, innermost first and with `options`, the scopes pushed on
@@ -168,6 +178,9 @@ class ScopeStack {
     return native.scopeStackDepth(stackNative(this))
   }
 }
+
+/** Released stacks with scopes they could not end yet (see `releaseStack`). */
+const stacksWaiting = new Set()
 
 /** Late forks (rare) are freed natively once collected. */
 const lateForks = new FinalizationRegistry((id) => fast.releaseHandle(id))
