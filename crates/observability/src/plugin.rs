@@ -224,8 +224,11 @@ fn release(live: &Mutex<Vec<Live>>, exporter: &Exporter, rt: &nemo_relay_core::R
         *last.handoff.successor.lock() = successor;
         // What is queued reaches this exporter, which writes it; what
         // arrives later (from calls that started before the swap) goes on.
+        // The second flush waits out a delivery that read "not retired"
+        // just before: it finishes before the exporter shuts down.
         let _ = rt.flush();
         last.handoff.retired.store(true, Ordering::Release);
+        let _ = rt.flush();
         // Nobody holds this exporter to ask it how it went, and a teardown
         // has no caller to tell: say it where an operator will see it,
         // rather than lose a failed trace silently.
