@@ -182,6 +182,25 @@ func TestDoubleRegistrationFailsAndReleasesTheSecondCallback(t *testing.T) {
 	}
 }
 
+func TestAClosedOwnerScopeIsRefusedNotTakenForGlobal(t *testing.T) {
+	s := newStack(t)
+	session, err := s.PushScope("session", ScopeAgent, nil)
+	must(t, err)
+	defer func() { _ = s.PopScope(session, nil) }()
+	closed := &Scope{ptr: session.ptr, uuid: session.uuid}
+	closed.ptr = nil // as Close leaves it
+	deny := func(CallContext, json.RawMessage) (string, bool, error) { return "no", true, nil }
+	if err := RegisterGuard(ToolConditionalExecution, "closed-owner", deny, OwnedBy(s, closed)); !errors.Is(err, ErrInvalidState) {
+		t.Fatalf("register: %v", err)
+	}
+	if _, err := Deregister(ToolConditionalExecution, "closed-owner", OwnedBy(s, closed)); !errors.Is(err, ErrInvalidState) {
+		t.Fatalf("deregister: %v", err)
+	}
+	if names, err := Registrations(ToolConditionalExecution); err != nil || len(names) != 0 {
+		t.Fatalf("global registrations: %v %v", names, err)
+	}
+}
+
 func TestScopeLocalGuardrailsVanishWithTheirScope(t *testing.T) {
 	s := newStack(t)
 	session, err := s.PushScope("session", ScopeAgent, nil)

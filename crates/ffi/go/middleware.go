@@ -108,7 +108,7 @@ func register(name string, fn any, opts []RegisterOption, run registerFn) error 
 	for _, o := range opts {
 		o(r)
 	}
-	if err := r.stack.usable(); err != nil {
+	if err := r.usable(); err != nil {
 		return err
 	}
 	cname, err := cString(name, "name")
@@ -122,6 +122,15 @@ func register(name string, fn any, opts []RegisterOption, run registerFn) error 
 	// even if registering fails.
 	userData := newUserData(fn)
 	return call(func() C.NemoRelayStatus { return run(cname, r, userData) })
+}
+
+// usable refuses a closed Stack or owner Scope: the library would take a
+// NULL owner for "global".
+func (r *registration) usable() error {
+	if r.owner != nil && r.owner.ptr == nil {
+		return &Error{Code: StatusInvalidState, Message: "the owner Scope is closed"}
+	}
+	return r.stack.usable()
 }
 
 func (r *registration) ownerPtr() *C.NemoRelayScope {
@@ -172,7 +181,7 @@ func Deregister(family Family, name string, opts ...RegisterOption) (bool, error
 	for _, o := range opts {
 		o(r)
 	}
-	if err := r.stack.usable(); err != nil {
+	if err := r.usable(); err != nil {
 		return false, err
 	}
 	cname, err := cString(name, "name")
