@@ -199,6 +199,14 @@ def lib_string(text: str) -> int:
     return ptr
 
 
+def int32(value, arg: str) -> int:
+    """``value`` for an ``int32_t`` argument: ctypes would wrap one out of
+    range (2**32 becoming 0) or fail with its own error type."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**31) <= value < 2**31:
+        raise RelayError(Status.INVALID_ARGUMENT, f"argument `{arg}` must be an integer in the int32 range, not {value!r}")
+    return int(value)
+
+
 def c_string(text, arg: str) -> bytes:
     """Encodes a ``str`` (or passes ``bytes`` through) for a ``const char *``
     argument. A NUL would silently end the C string early, so it is an error."""

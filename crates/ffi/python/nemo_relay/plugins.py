@@ -110,23 +110,23 @@ class PluginContext:
     def register_guard(self, family: Family, name: str, fn, priority: int = 0) -> None:
         self._register("nemo_relay_plugin_context_register_guard", _callbacks.GUARD,
                        _callbacks.guard_verdict(name, fn),
-                       int(family), _ffi.c_string(name, "name"), priority)
+                       _ffi.int32(family, "family"), _ffi.c_string(name, "name"), _ffi.int32(priority, "priority"))
 
     def register_rewrite(self, family: Family, name: str, fn, priority: int = 0, break_chain: bool = False) -> None:
         self._register("nemo_relay_plugin_context_register_rewrite", _callbacks.REWRITE, fn,
-                       int(family), _ffi.c_string(name, "name"), priority, break_chain)
+                       _ffi.int32(family, "family"), _ffi.c_string(name, "name"), _ffi.int32(priority, "priority"), break_chain)
 
     def register_intercept(self, family: Family, name: str, fn, priority: int = 0) -> None:
         self._register("nemo_relay_plugin_context_register_intercept", _callbacks.INTERCEPT, fn,
-                       int(family), _ffi.c_string(name, "name"), priority)
+                       _ffi.int32(family, "family"), _ffi.c_string(name, "name"), _ffi.int32(priority, "priority"))
 
     def register_stream_intercept(self, name: str, fn, priority: int = 0) -> None:
         self._register("nemo_relay_plugin_context_register_stream_intercept", _callbacks.STREAM_INTERCEPT, fn,
-                       _ffi.c_string(name, "name"), priority)
+                       _ffi.c_string(name, "name"), _ffi.int32(priority, "priority"))
 
     def register_subscriber(self, name: str, fn: Callable[[str], None], priority: int = 0) -> None:
         self._register("nemo_relay_plugin_context_register_subscriber", _callbacks.SUBSCRIBER, fn,
-                       _ffi.c_string(name, "name"), priority)
+                       _ffi.c_string(name, "name"), _ffi.int32(priority, "priority"))
 
     def on_teardown(self, fn: Callable[[], None]) -> None:
         """Runs ``fn`` once when the activation ends (possibly on another thread)."""

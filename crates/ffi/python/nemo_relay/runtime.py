@@ -68,7 +68,11 @@ def _lib():
 
 
 def _enc(value: Any, arg: str) -> bytes:
-    return _ffi.c_string(json.dumps(value), arg)
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError) as err:
+        raise RelayError(Status.INVALID_ARGUMENT, f"argument `{arg}` is not JSON: {err}") from None
+    return _ffi.c_string(text, arg)
 
 
 def _opts(options: Optional[dict]) -> Optional[bytes]:
@@ -255,7 +259,8 @@ class Stack(_Handle):
     def push(self, name: str, scope_type: int = ScopeType.AGENT, options: Optional[dict] = None) -> Scope:
         out = _out()
         _ffi.check(_lib().nemo_relay_scope_push(
-            self.ptr, _ffi.c_string(name, "name"), int(scope_type), _opts(options), ctypes.byref(out)))
+            self.ptr, _ffi.c_string(name, "name"), _ffi.int32(scope_type, "scope_type"), _opts(options),
+            ctypes.byref(out)))
         return Scope(out.value)
 
     def pop(self, scope: Scope, options: Optional[dict] = None) -> None:
@@ -275,10 +280,10 @@ class Stack(_Handle):
     def llm_stream(self, name: str, request: dict, pull: Callable[[Any, int], Any],
                    options: Optional[dict] = None) -> Stream:
         out = _out()
-        token = _callbacks.new_user_data(pull)
-        _ffi.check(_lib().nemo_relay_llm_stream_execute(
-            self.ptr, _ffi.c_string(name, "name"), _enc(request, "request"), _opts(options),
-            _callbacks.PULL, token, _callbacks.FREE, ctypes.byref(out)))
+        args = (self.ptr, _ffi.c_string(name, "name"), _enc(request, "request"), _opts(options))
+        token = _callbacks.new_user_data(pull)  # the library releases it, even on failure
+        _ffi.check(_lib().nemo_relay_llm_stream_execute(*args, _callbacks.PULL, token, _callbacks.FREE,
+                                                        ctypes.byref(out)))
         return Stream(out.value)
 
     def start_tool(self, name: str, args: Any, options: Optional[dict] = None):
@@ -295,16 +300,29 @@ class Stack(_Handle):
 
     def _execute(self, function, name, request, fn, options) -> Any:
         out = _out()
-        # The library releases the token (free_fn) once the call is over,
-        # also when it fails.
+        # Arguments first: one that does not convert must fail before the
+        # token exists. From the call on, the library releases the token
+        # (free_fn) once the call is over, also when it fails.
+        args = (self.ptr, _ffi.c_string(name, "name"), _enc(request, "request"), _opts(options))
         token = _callbacks.new_user_data(fn)
-        _ffi.check(function(self.ptr, _ffi.c_string(name, "name"), _enc(request, "request"),
-                            _opts(options), _callbacks.CALL, token, _callbacks.FREE, ctypes.byref(out)))
+        _ffi.check(function(*args, _callbacks.CALL, token, _callbacks.FREE, ctypes.byref(out)))
         return _take_json(out)
 
 
 def _ptr(handle: Optional[_Handle]) -> Optional[int]:
     return handle.ptr if handle is not None else None
+
+
+def _register(function: str, fn, trampoline, *args) -> None:
+    """``function(*args, trampoline, token, free)`` with a new token for
+    ``fn``: the arguments are converted before the token exists, and the
+    library releases it from the call on, even if registering fails."""
+    token = _callbacks.new_user_data(fn)
+    _ffi.check(getattr(_lib(), function)(*args, trampoline, token, _callbacks.FREE))
+
+
+def _scoped(name: str, priority: int, owner: Optional[Scope], stack: Optional[Stack]) -> tuple:
+    return (_ffi.c_string(name, "name"), _ffi.int32(priority, "priority"), _ptr(owner), _ptr(stack))
 
 
 def register_guard(family: Family, name: str, fn, priority: int = 0,
@@ -314,46 +332,37 @@ def register_guard(family: Family, name: str, fn, priority: int = 0,
     ``False`` or a reason string to reject it (as in the Node binding);
     anything else fails the call. The library owns ``fn`` from here on,
     even if registering fails."""
-    token = _callbacks.new_user_data(_callbacks.guard_verdict(name, fn))
-    _ffi.check(_lib().nemo_relay_register_guard(
-        int(family), _ffi.c_string(name, "name"), priority, _ptr(owner), _ptr(stack),
-        _callbacks.GUARD, token, _callbacks.FREE))
+    _register("nemo_relay_register_guard", _callbacks.guard_verdict(name, fn), _callbacks.GUARD,
+              _ffi.int32(family, "family"), *_scoped(name, priority, owner, stack))
 
 
 def register_rewrite(family: Family, name: str, fn, priority: int = 0, break_chain: bool = False,
                      owner: Optional[Scope] = None, stack: Optional[Stack] = None) -> None:
     """A request intercept or sanitize guardrail."""
-    token = _callbacks.new_user_data(fn)
-    _ffi.check(_lib().nemo_relay_register_rewrite(
-        int(family), _ffi.c_string(name, "name"), priority, break_chain,
-        _ptr(owner), _ptr(stack), _callbacks.REWRITE, token, _callbacks.FREE))
+    n, p, o, st = _scoped(name, priority, owner, stack)
+    _register("nemo_relay_register_rewrite", fn, _callbacks.REWRITE,
+              _ffi.int32(family, "family"), n, p, bool(break_chain), o, st)
 
 
 def register_intercept(family: Family, name: str, fn, priority: int = 0,
                        owner: Optional[Scope] = None, stack: Optional[Stack] = None) -> None:
     """An execution intercept (``TOOL_``/``LLM_EXECUTION_INTERCEPT``)."""
-    token = _callbacks.new_user_data(fn)
-    _ffi.check(_lib().nemo_relay_register_intercept(
-        int(family), _ffi.c_string(name, "name"), priority, _ptr(owner), _ptr(stack),
-        _callbacks.INTERCEPT, token, _callbacks.FREE))
+    _register("nemo_relay_register_intercept", fn, _callbacks.INTERCEPT,
+              _ffi.int32(family, "family"), *_scoped(name, priority, owner, stack))
 
 
 def register_subscriber(name: str, fn: Callable[[str], None], priority: int = 0,
                         owner: Optional[Scope] = None, stack: Optional[Stack] = None) -> None:
     """An event subscriber; ``fn`` gets each event's canonical JSON text."""
-    token = _callbacks.new_user_data(fn)
-    _ffi.check(_lib().nemo_relay_register_subscriber(
-        _ffi.c_string(name, "name"), priority, _ptr(owner), _ptr(stack), _callbacks.SUBSCRIBER, token, _callbacks.FREE))
+    _register("nemo_relay_register_subscriber", fn, _callbacks.SUBSCRIBER, *_scoped(name, priority, owner, stack))
 
 
 def register_stream_intercept(name: str, fn, priority: int = 0,
                                owner: Optional[Scope] = None, stack: Optional[Stack] = None) -> None:
     """An LLM stream execution intercept: ``fn(ctx, request, next) -> Stream``
     (``next.stream(request)``, or a ``Stream.new`` reading from it)."""
-    token = _callbacks.new_user_data(fn)
-    _ffi.check(_lib().nemo_relay_register_stream_intercept(
-        _ffi.c_string(name, "name"), priority, _ptr(owner), _ptr(stack),
-        _callbacks.STREAM_INTERCEPT, token, _callbacks.FREE))
+    _register("nemo_relay_register_stream_intercept", fn, _callbacks.STREAM_INTERCEPT,
+              *_scoped(name, priority, owner, stack))
 
 
 def deregister(family: Family, name: str, owner: Optional[Scope] = None, stack: Optional[Stack] = None) -> bool:

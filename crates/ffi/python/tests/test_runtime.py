@@ -174,6 +174,25 @@ def test_double_registration_fails_and_releases_the_second_callback():
     assert _callbacks.live_user_data() == before
 
 
+def test_arguments_that_do_not_convert_are_invalid_argument_and_keep_no_callback(stack):
+    before = _callbacks.live_user_data()
+    attempts = [
+        lambda: stack.tool_call("t", {1, 2}, lambda a: a),
+        lambda: stack.tool_call("t\0x", {}, lambda a: a),
+        lambda: stack.llm_stream("s", {"content": {1}}, lambda r, i: None),
+        lambda: nr.register_guard(nr.Family.TOOL_CONDITIONAL_EXECUTION, "g\0", lambda c, r: None),
+        lambda: nr.register_subscriber("huge", lambda e: None, priority=2**32),
+        lambda: nr.register_subscriber("float", lambda e: None, priority=1.5),
+        lambda: stack.push("s", scope_type=2**31),
+    ]
+    for attempt in attempts:
+        with pytest.raises(RelayError) as info:
+            attempt()
+        assert info.value.code == Status.INVALID_ARGUMENT
+    assert _callbacks.live_user_data() == before
+    assert nr.registrations(nr.Family.SUBSCRIBER) == []
+
+
 def test_scope_local_guardrails_vanish_with_their_scope(stack):
     session = stack.push("session")
     nr.register_guard(nr.Family.TOOL_CONDITIONAL_EXECUTION, "local", lambda c, r: "not here",
