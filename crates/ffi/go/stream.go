@@ -17,8 +17,11 @@ type PullFunc func(request json.RawMessage, index uint64) (json.RawMessage, bool
 // Stream is the caller's side of a streaming LLM call.
 //
 // Close may be called from another goroutine while one is in Next (to
-// cancel a stream being read): it finishes the stream, that Next returns
-// the end, and the handle is released once no goroutine uses it.
+// stop a stream being read): it waits for the pull in progress (that Next
+// returns what the provider gives), then finishes the stream: every later
+// Next returns the end, and the handle is released once no goroutine uses
+// it. A provider that never returns cannot be stopped this way; give it a
+// deadline of its own.
 type Stream struct {
 	mu     sync.Mutex
 	ptr    *C.NemoRelayStream

@@ -153,9 +153,11 @@ class Stream(_Handle):
     """The caller's side of a streaming LLM call; iterate it for chunks.
 
     ``close`` may be called from another thread while one is in ``next``
-    (to cancel a stream being read): it finishes the stream, that ``next``
-    returns the end, and the handle is released once no thread uses it.
-    After ``close`` the stream is simply over."""
+    (to stop a stream being read): it waits for the pull in progress (that
+    ``next`` returns what the provider gives), then finishes the stream:
+    every later ``next`` returns the end, and the handle is released once no
+    thread uses it. A provider that never returns cannot be stopped this
+    way; give it a timeout of its own."""
 
     _free_name = "nemo_relay_stream_free"
 
