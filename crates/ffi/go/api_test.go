@@ -182,6 +182,21 @@ func TestDoubleRegistrationFailsAndReleasesTheSecondCallback(t *testing.T) {
 	}
 }
 
+func TestALibraryErrorACallbackHandsBackReachesTheCallerUnchanged(t *testing.T) {
+	s := newStack(t)
+	no := func(ctx CallContext, _ json.RawMessage) (string, bool, error) { return "no", ctx.Name == "inner", nil }
+	must(t, RegisterGuard(ToolConditionalExecution, "no-inner", no))
+	defer func() { _, _ = Deregister(ToolConditionalExecution, "no-inner") }()
+	outer := func(json.RawMessage) (json.RawMessage, error) {
+		var current *Stack // nil: the thread's current stack, inside the call
+		return current.ToolCall("inner", nil, nil, func(a json.RawMessage) (json.RawMessage, error) { return a, nil })
+	}
+	_, err := s.ToolCall("outer", nil, nil, outer)
+	if !errors.Is(err, ErrGuardrailRejected) || strings.Contains(err.Error(), "callback failed") {
+		t.Fatalf("outer: %v", err)
+	}
+}
+
 func TestAClosedOwnerScopeIsRefusedNotTakenForGlobal(t *testing.T) {
 	s := newStack(t)
 	session, err := s.PushScope("session", ScopeAgent, nil)

@@ -20,6 +20,7 @@ import "C"
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime/cgo"
 	"sync/atomic"
@@ -58,14 +59,18 @@ func nemoRelayGoReleaseUserData(userData unsafe.Pointer) {
 
 // report writes a callback failure: status INTERNAL and the message.
 func report(out **C.char, err error) C.int32_t {
-	msg := err.Error()
-	// The library's own error handed back (next.Run's, say): its message,
-	// or the library would wrap "nemo-relay: … (CODE)" in its own words.
-	if e, ok := err.(*Error); ok && e.Message != "" {
-		msg = e.Message
+	msg, status := err.Error(), StatusInternal
+	// The library's own error handed back (next.Run's, a nested call's):
+	// its status and message reach the caller unchanged.
+	var e *Error
+	if errors.As(err, &e) && e.Code != StatusOK {
+		status = e.Code
+		if e.Message != "" {
+			msg = e.Message
+		}
 	}
 	*out = C.CString(msg)
-	return C.int32_t(StatusInternal)
+	return C.int32_t(status)
 }
 
 // recovered converts a panic in a Go callback into a reported failure.

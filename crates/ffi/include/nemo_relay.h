@@ -274,7 +274,8 @@ enum NemoRelayStatus
     NEMO_RELAY_STATUS_SHUT_DOWN = 15,
     /**
      * A caller-supplied callback reported failure; the last error holds the
-     * message the callback gave.
+     * message the callback gave. (A callback that fails with another status
+     * of this enum, other than `INTERNAL`, hands that status on instead.)
      */
     NEMO_RELAY_STATUS_CALLBACK_FAILED = 16,
     /**

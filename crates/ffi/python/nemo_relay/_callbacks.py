@@ -62,7 +62,15 @@ def _fail(out, err: BaseException) -> int:
         out[0] = _ffi.lib_string(_message(err))
     except Exception:  # noqa: BLE001 - nothing else can be reported
         pass
-    return Status.INTERNAL
+    return _status(err)
+
+
+def _status(err: BaseException) -> int:
+    # The library's own error handed back (a nested call's) keeps its
+    # status: the caller gets it unchanged. Anything else is INTERNAL, which
+    # the library reports as CALLBACK_FAILED.
+    code = err.code if isinstance(err, RelayError) else None
+    return int(code) if isinstance(code, int) and code != Status.OK else Status.INTERNAL
 
 
 def _text(raw: Optional[bytes]) -> Optional[str]:
@@ -190,7 +198,7 @@ def _stream_intercept(user_data, ctx, request, next_token, out):
             _ffi.lib().nemo_relay_stream_intercept_set_error(_message(err).encode("utf-8"))
         except Exception:  # noqa: BLE001 - nothing else can be reported
             pass
-        return Status.INTERNAL
+        return _status(err)
 
 
 @_ffi.PLUGIN_VALIDATE_FN

@@ -193,6 +193,27 @@ def test_arguments_that_do_not_convert_are_invalid_argument_and_keep_no_callback
     assert nr.registrations(nr.Family.SUBSCRIBER) == []
 
 
+def test_an_error_of_the_library_handed_back_by_a_callback_reaches_the_caller_unchanged(stack):
+    nr.register_intercept(nr.Family.TOOL_EXECUTION_INTERCEPT, "pass", lambda c, r, nxt: nxt(r))
+    nr.register_guard(nr.Family.TOOL_CONDITIONAL_EXECUTION, "no-inner", lambda c, r: "no" if c["name"] == "inner" else None)
+    try:
+        with pytest.raises(RelayError) as info:
+            stack.tool_call("t", {}, lambda a: 1 / 0)
+        assert info.value.code == Status.CALLBACK_FAILED
+        assert str(info.value).count("callback failed") == 1, str(info.value)
+
+        def outer(args):
+            return nr.Stack.current().tool_call("inner", {}, lambda a: a)
+
+        with pytest.raises(RelayError) as info:
+            stack.tool_call("outer", {}, outer)
+        assert info.value.code == Status.GUARDRAIL_REJECTED
+        assert "callback failed" not in str(info.value)
+    finally:
+        nr.deregister(nr.Family.TOOL_EXECUTION_INTERCEPT, "pass")
+        nr.deregister(nr.Family.TOOL_CONDITIONAL_EXECUTION, "no-inner")
+
+
 def test_scope_local_guardrails_vanish_with_their_scope(stack):
     session = stack.push("session")
     nr.register_guard(nr.Family.TOOL_CONDITIONAL_EXECUTION, "local", lambda c, r: "not here",

@@ -12,6 +12,11 @@
 //! | `NEMO_RELAY_STATUS_OK` | NULL | "nothing": allow (guard), unchanged (rewrite), end of stream (pull) |
 //! | anything else | NULL or a message | the callback failed; the message (if any) is reported |
 //!
+//! A failure status of the library's own other than `INTERNAL` (a callback
+//! handing back the error of a nested call it made) reaches the caller as
+//! that status with the message unchanged; any other failure is
+//! `CALLBACK_FAILED`.
+//!
 //! Whatever the callback stores in `*out` becomes the library's and is freed
 //! exactly once with `free()`, on every path; allocate it with
 //! `nemo_relay_string_new()` or `malloc`. A failed callback surfaces to the
@@ -30,6 +35,7 @@ use super::handles::NemoRelayStream;
 use super::next::NemoRelayNext;
 use super::plugin_kind::{NemoRelayConfigCheck, NemoRelayPluginContext};
 use super::wire::callback_text;
+use crate::conventions::core_error::Rethrown;
 use crate::conventions::status::NemoRelayStatus;
 use crate::conventions::strings::free_c_string;
 
@@ -179,14 +185,25 @@ impl OutString {
 }
 
 /// The error of a callback that returned the failure `status`: its own
-/// message, or one that names the status.
+/// message, or one that names the status. A status of the library's own
+/// other than INTERNAL (a nested call's error handed back) reaches the
+/// caller unchanged, with its message, as a JS callback's error does.
 pub fn failure(what: &str, status: i32, message: Option<String>) -> RelayError {
+    let known = NemoRelayStatus::from_raw(status);
     let message = message.unwrap_or_else(|| {
-        let code = NemoRelayStatus::from_raw(status)
-            .map_or_else(|| format!("unknown status {status}"), |s| format!("{s:?}"));
+        let code = known.map_or_else(|| format!("unknown status {status}"), |s| format!("{s:?}"));
         format!("{what} returned {code}")
     });
-    RelayError::callback(message)
+    match known {
+        Some(s) if s != NemoRelayStatus::Internal && s != NemoRelayStatus::Ok => {
+            RelayError::Callback {
+                message,
+                exception_type: None,
+                payload: Some(std::sync::Arc::new(Rethrown(s))),
+            }
+        }
+        _ => RelayError::callback(message),
+    }
 }
 
 thread_local! {
@@ -255,6 +272,19 @@ mod tests {
         assert_eq!(err.to_string(), "callback failed: tool returned Internal");
         let err = with_output(None).finish("tool", 999).unwrap_err();
         assert!(err.to_string().contains("unknown status 999"));
+    }
+
+    #[test]
+    fn a_library_status_handed_back_reaches_the_caller_with_its_message() {
+        use crate::conventions::error::FfiError;
+        let rejected = NemoRelayStatus::GuardrailRejected as i32;
+        let err = with_output(Some("guardrail 'g' rejected the call: no")).finish("tool", rejected);
+        let ffi = FfiError::from(err.unwrap_err());
+        assert_eq!(ffi.status(), NemoRelayStatus::GuardrailRejected);
+        assert_eq!(ffi.message(), "guardrail 'g' rejected the call: no");
+        let internal = with_output(Some("boom")).finish("tool", NemoRelayStatus::Internal as i32);
+        let ffi = FfiError::from(internal.unwrap_err());
+        assert_eq!(ffi.status(), NemoRelayStatus::CallbackFailed);
     }
 
     #[test]

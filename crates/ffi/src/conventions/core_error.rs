@@ -34,8 +34,24 @@ pub fn status_for(code: ErrorCode) -> NemoRelayStatus {
     }
 }
 
+/// The status of a library error a callback handed back (the error of a
+/// nested call it made, say): carried through the core as the callback's
+/// failure, and reported to the caller with that status and its message
+/// (as far as the core prefixed it: "components[0] (kind): …").
+pub struct Rethrown(pub NemoRelayStatus);
+
 impl From<RelayError> for FfiError {
     fn from(err: RelayError) -> Self {
+        if let RelayError::Callback {
+            message,
+            payload: Some(p),
+            ..
+        } = &err
+        {
+            if let Some(Rethrown(status)) = p.downcast_ref::<Rethrown>() {
+                return FfiError::new(*status, message.clone());
+            }
+        }
         FfiError::new(status_for(err.code()), err.to_string())
     }
 }

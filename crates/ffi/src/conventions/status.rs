@@ -61,7 +61,8 @@ pub enum NemoRelayStatus {
     /// The runtime has been shut down.
     ShutDown = 15,
     /// A caller-supplied callback reported failure; the last error holds the
-    /// message the callback gave.
+    /// message the callback gave. (A callback that fails with another status
+    /// of this enum, other than `INTERNAL`, hands that status on instead.)
     CallbackFailed = 16,
     /// The scope being popped has open child scopes above it; pop them first.
     ScopeNotOnTop = 17,
