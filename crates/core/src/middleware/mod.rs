@@ -63,6 +63,14 @@ impl CallKind {
             CallKind::LlmStream => "llm_stream",
         }
     }
+
+    /// The family of the conditional-execution guardrails of such a call.
+    pub const fn guard_family(self) -> crate::registry::Family {
+        match self {
+            CallKind::Tool => crate::registry::Family::ToolConditionalExecution,
+            CallKind::Llm | CallKind::LlmStream => crate::registry::Family::LlmConditionalExecution,
+        }
+    }
 }
 
 /// What every middleware callback is told about the call it runs for.

@@ -398,17 +398,12 @@ impl<K: Kind> Call<K> {
             return Ok(());
         };
         if let Some(subs) = &self.subs {
-            // `kind` names the guardrail family, as a guardrail's own scope
-            // does: a reader can tell a refused LLM call from a tool call.
-            let family = match K::CALL {
-                CallKind::Tool => "tool_conditional_execution",
-                CallKind::Llm | CallKind::LlmStream => "llm_conditional_execution",
-            };
+            // `kind`, the guardrail's family, tells a refused LLM call from a tool call.
             let data = serde_json::json!({
                 "rejected": true,
                 "rejection_reason": reason,
                 "guardrail": &*entry.name,
-                "kind": family,
+                "kind": K::CALL.guard_family().as_str(),
             });
             // The call id lets exporters match the rejection to the
             // model's tool call exactly (ATIF observations).
