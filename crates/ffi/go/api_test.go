@@ -197,6 +197,21 @@ func TestALibraryErrorACallbackHandsBackReachesTheCallerUnchanged(t *testing.T) 
 	}
 }
 
+func TestFlushTimeoutWaitsForAHeldSubscriberOnlyAsLongAsAsked(t *testing.T) {
+	release := make(chan struct{})
+	must(t, RegisterSubscriber("held", func(json.RawMessage) { <-release }))
+	defer func() { _, _ = Deregister(Subscribers, "held") }()
+	must(t, newStack(t).Mark("m", nil))
+	if err := FlushTimeout(20 * time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("held: %v", err)
+	}
+	close(release)
+	must(t, FlushTimeout(5*time.Second))
+	if err := FlushTimeout(-time.Second); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("negative: %v", err)
+	}
+}
+
 func TestAClosedOwnerScopeIsRefusedNotTakenForGlobal(t *testing.T) {
 	s := newStack(t)
 	session, err := s.PushScope("session", ScopeAgent, nil)

@@ -6,7 +6,10 @@ import "C"
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"runtime"
+	"time"
 	"unsafe"
 )
 
@@ -202,6 +205,18 @@ func Deregister(family Family, name string, opts ...RegisterOption) (bool, error
 // From inside a subscriber it returns at once.
 func Flush() error {
 	return call(func() C.NemoRelayStatus { return C.nemo_relay_flush() })
+}
+
+// FlushTimeout is Flush with an upper bound: ErrTimeout if the events were
+// not all delivered in time (delivery goes on). d is rounded down to whole
+// milliseconds; a negative d, or one past the C ABI's uint32 milliseconds
+// (about 49 days), is ErrInvalidArgument.
+func FlushTimeout(d time.Duration) error {
+	ms := d.Milliseconds()
+	if ms < 0 || ms > math.MaxUint32 {
+		return &Error{Code: StatusInvalidArgument, Message: fmt.Sprintf("flush timeout %v is out of range", d)}
+	}
+	return call(func() C.NemoRelayStatus { return C.nemo_relay_flush_timeout(C.uint32_t(ms)) })
 }
 
 // Shutdown delivers queued events and stops delivery for good; call it once
