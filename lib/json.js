@@ -26,7 +26,6 @@ function jsonText(value, what) {
       // NaN and the infinities are written as null, as JSON.stringify
       // writes them (at any depth: inside an object they are null too).
       return Number.isFinite(value) ? JSON.stringify(value) : 'null'
-
     case 'undefined':
       return 'null'
     case 'bigint':

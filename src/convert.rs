@@ -31,7 +31,7 @@ pub(crate) fn to_json(js: Js, v: Value, what: &str) -> Result<Json> {
     match js.type_of(v)? {
         T::napi_undefined | T::napi_null => Ok(Json::Null),
         T::napi_boolean => Ok(Json::Bool(js.to_bool(v)?)),
-        T::napi_number => number(js.to_f64(v)?).map_err(|e| located(e, what)),
+        T::napi_number => Ok(number(js.to_f64(v)?)),
         T::napi_string => Ok(Json::String(js.to_string(v)?)),
         T::napi_object => {
             let (stringify, _) = crate::realm::json_functions(js)?;
@@ -67,26 +67,15 @@ pub(crate) fn to_json(js: Js, v: Value, what: &str) -> Result<Json> {
     }
 }
 
-fn located(e: RelayError, what: &str) -> RelayError {
-    match e {
-        RelayError::InvalidArgument(m) => RelayError::invalid(format!("{what}: {m}")),
-        other => other,
-    }
-}
-
-fn number(n: f64) -> Result<Json> {
-    // NaN and the infinities are null, as JSON.stringify writes them.
-    if !n.is_finite() {
-        return Ok(Json::Null);
-    }
+/// A JS number as JSON. NaN and the infinities (`Number::from_f64` has no
+/// JSON for them) are null, as JSON.stringify writes them.
+fn number(n: f64) -> Json {
     // Integral values within the exact range stay integers, so `1` round-trips
     // as `1` (not `1.0`) in events.
     if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-        return Ok(Json::Number(Number::from(n as i64)));
+        return Json::Number(Number::from(n as i64));
     }
-    Number::from_f64(n)
-        .map(Json::Number)
-        .ok_or_else(|| RelayError::invalid(format!("{n} is not a JSON number")))
+    Number::from_f64(n).map_or(Json::Null, Json::Number)
 }
 
 /// A JS value as JSON for the record only: the events of a call whose JS
